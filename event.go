@@ -1,0 +1,39 @@
+package parley
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Event is something that happened, addressed to users. Data is encoded once
+// by the service layer; transports frame it without decoding it again.
+type Event struct {
+	Name string          // the real-time event name of API.md §12
+	Data json.RawMessage // the event payload, already JSON
+	To   []string        // user ids; every socket of each user gets it
+}
+
+// Bus carries events from the service layer on any node to the sockets on
+// every node. Publish must not block on slow consumers.
+type Bus interface {
+	// Publish sends ev to every subscriber (on every node). An error means
+	// the event may not have reached other nodes; clients catch up by sync.
+	Publish(ctx context.Context, ev *Event) error
+	// Subscribe registers fn for every event published anywhere; fn must not
+	// block. The returned function unsubscribes.
+	Subscribe(fn func(ev *Event)) (unsubscribe func())
+}
+
+// Mail is an e-mail to send.
+type Mail struct {
+	To      string
+	Subject string
+	Body    string // plain text
+}
+
+// Mailer sends e-mail (password resets, sign-in alerts).
+type Mailer interface {
+	// Send delivers m or returns an error; it may be slow and is called
+	// outside request paths where latency matters.
+	Send(ctx context.Context, m *Mail) error
+}
