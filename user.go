@@ -156,6 +156,8 @@ type SocialStore interface {
 	Unblock(ctx context.Context, userID, blockedID string) error
 	// Blocked lists the ids userID blocked, in the order blocked.
 	Blocked(ctx context.Context, userID string) ([]string, error)
+	// BlockedEitherWay lists the users userID blocked or was blocked by.
+	BlockedEitherWay(ctx context.Context, userID string) ([]string, error)
 	// BlockedEither reports whether a blocked b or b blocked a.
 	BlockedEither(ctx context.Context, a, b string) (bool, error)
 	// Mute mutes mutedID for userID until the given time (zero: until unmuted).

@@ -65,6 +65,11 @@ func (db *DB) Blocked(ctx context.Context, userID string) ([]string, error) {
 	return db.ids(ctx, `SELECT blocked_id FROM blocks WHERE user_id = ? ORDER BY created_at, blocked_id`, userID)
 }
 
+// BlockedEitherWay implements parley.SocialStore.
+func (db *DB) BlockedEitherWay(ctx context.Context, userID string) ([]string, error) {
+	return db.ids(ctx, `SELECT blocked_id FROM blocks WHERE user_id = ? UNION SELECT user_id FROM blocks WHERE blocked_id = ?`, userID, userID)
+}
+
 // BlockedEither implements parley.SocialStore.
 func (db *DB) BlockedEither(ctx context.Context, a, b string) (bool, error) {
 	var n int

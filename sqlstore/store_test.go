@@ -209,6 +209,9 @@ func TestSocial(t *testing.T) {
 			if ok, _ := db.BlockedEither(ctx, a.ID, b.ID); ok {
 				t.Fatal("a and b are not blocked")
 			}
+			if got, _ := db.BlockedEitherWay(ctx, c.ID); fmt.Sprint(got) != fmt.Sprint([]string{a.ID}) {
+				t.Fatalf("BlockedEitherWay = %v", got)
+			}
 			got, _ := db.Blocked(ctx, a.ID)
 			if fmt.Sprint(got) != fmt.Sprint([]string{c.ID}) {
 				t.Fatalf("blocked = %v", got)

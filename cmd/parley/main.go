@@ -1,0 +1,113 @@
+// Command parley runs the Parley messaging server. It only parses
+// configuration (flags, or their PARLEY_* environment twins) and hands it to
+// the server package.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/parley-chat/parley/server"
+)
+
+func main() {
+	err := run(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "parley:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args and the environment and runs the server until SIGINT or SIGTERM.
+func run(args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, logLevel, err := parse(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
+	cfg.Logger = logger
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+// parse reads flags; a flag not given on the command line takes its
+// PARLEY_<NAME> environment variable (dashes as underscores) when set.
+func parse(args []string, getenv func(string) string, out io.Writer) (server.Config, slog.Level, error) {
+	var cfg server.Config
+	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: parley [flags]\n\nRuns the Parley messaging server. Every flag can also be set with the\n"+
+			"environment variable PARLEY_<FLAG> (upper case, dashes as underscores), e.g.\nPARLEY_ADDR=:9000. A flag on the command line wins over the environment.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	addr := fs.String("addr", ":8080", "`address` to listen on")
+	data := fs.String("data", "./data", "`folder` for the embedded SQLite database, media and mail (created if missing)")
+	db := fs.String("db", "", "database: `sqlite:PATH` or a postgres:// URL (default sqlite:<data>/parley.db)")
+	bus := fs.String("bus", "local", "event bus between nodes: local (one node)")
+	admins := fs.String("admins", "", "comma-separated `usernames` with admin rights")
+	origins := fs.String("allowed-origins", "", "comma-separated `origins` (e.g. https://chat.example.com) allowed to open sockets cross-origin; same-origin is always allowed")
+	mailFrom := fs.String("mail-from", "Parley <no-reply@parley.local>", "From `address` of e-mails (password resets, sign-in alerts)")
+	authRate := fs.Int("auth-rate-limit", 30, "register, login and password-reset requests allowed per client address per minute, per route (0 disables)")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
+
+	set := map[string]bool{}
+	if err := fs.Parse(args); err != nil {
+		return cfg, 0, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, 0, fmt.Errorf("unexpected argument %q (see parley --help)", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "PARLEY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" && !set[f.Name] {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %w", env, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return cfg, 0, envErr
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return cfg, 0, fmt.Errorf("--log-level: %w", err)
+	}
+	if *authRate < 0 {
+		return cfg, 0, fmt.Errorf("--auth-rate-limit must be >= 0, not %s", strconv.Itoa(*authRate))
+	}
+	cfg = server.Config{Addr: *addr, DataDir: *data, DB: *db, Bus: *bus, Admins: split(*admins), AllowedOrigins: split(*origins),
+		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, ShutdownTimeout: *shutdown}
+	return cfg, level, nil
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

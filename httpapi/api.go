@@ -1,0 +1,157 @@
+// Package httpapi is Parley's REST transport: it authenticates the caller,
+// decodes the request, calls one service method and writes the envelope of
+// API.md §1. It holds no rules of its own.
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/service"
+)
+
+// Config holds the REST transport's settings.
+type Config struct {
+	// AuthRatePerMinute bounds register, login and password-reset requests
+	// per client address and route; 0 disables the limit.
+	AuthRatePerMinute int
+}
+
+// API serves the REST routes of API.md over a service.
+type API struct {
+	svc    *service.Service
+	routes []route
+}
+
+// route is one REST endpoint. In and Out are zero values of the request
+// body and response data types; the OpenAPI description is built from them.
+type route struct {
+	Method, Path string
+	Summary      string
+	Public       bool // no token needed
+	Status       int  // success status; 200 when 0
+	In, Out      any
+	Query        []param
+	handle       func(ctx context.Context, c *call) (any, error)
+	limit        *limiter
+}
+
+type param struct{ Name, Desc string }
+
+// call is one request as handlers see it.
+type call struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	caller *parley.Identity
+}
+
+// body decodes the request body into v.
+func (c *call) body(v any) error { return decode(c.w, c.r, v) }
+
+// New returns the REST API over svc.
+func New(svc *service.Service, cfg Config) *API {
+	a := &API{svc: svc}
+	a.routes = a.table(cfg)
+	return a
+}
+
+// Mount registers every route on mux, plus /api/openapi.json.
+func (a *API) Mount(mux *http.ServeMux) {
+	for i := range a.routes {
+		rt := &a.routes[i]
+		h := a.serve(rt)
+		if rt.limit != nil {
+			h = rt.limit.limit(h)
+		}
+		mux.HandleFunc(rt.Method+" "+rt.Path, h)
+	}
+	spec := a.openAPI()
+	mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(spec)
+	})
+}
+
+func (a *API) serve(rt *route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := &call{w: w, r: r}
+		ctx := r.Context()
+		if !rt.Public {
+			id, err := a.svc.Authenticate(ctx, bearerToken(r))
+			if err != nil {
+				writeError(w, r, err)
+				return
+			}
+			c.caller = id
+			ctx = context.WithValue(ctx, identityKey, id)
+			c.r = r.WithContext(ctx)
+		}
+		data, err := rt.handle(ctx, c)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		msg := ""
+		if m, ok := data.(messageOnly); ok {
+			data, msg = nil, string(m)
+		}
+		if wm, ok := data.(withMessage); ok {
+			data, msg = wm.data, wm.msg
+		}
+		status := rt.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		writeJSON(w, status, data, msg)
+	}
+}
+
+// messageOnly is a handler result that is just a message, as in
+// {"success": true, "message": "..."}.
+type messageOnly string
+
+// withMessage is data plus a human-readable message.
+type withMessage struct {
+	data any
+	msg  string
+}
+
+// NotFound answers unknown routes with the envelope: 405 when the path
+// exists with another method, 404 otherwise.
+func NotFound(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// Ask the mux what it would answer, without letting it write.
+		probe := &statusProbe{header: http.Header{}}
+		h, _ := mux.Handler(r)
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			writeError(w, r, methodError(r))
+			return
+		}
+		writeError(w, r, notFoundError(r))
+	})
+}
+
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = 200
+	}
+	return len(b), nil
+}
+func (p *statusProbe) WriteHeader(s int) {
+	if p.status == 0 {
+		p.status = s
+	}
+}

@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/parley-chat/parley"
+)
+
+// MaxBodyBytes is the largest JSON body accepted (API.md §1).
+const MaxBodyBytes = 1 << 20
+
+// statusOf maps every error code to its HTTP status. Codes not listed are 500.
+var statusOf = map[string]int{
+	parley.EINVALID:            http.StatusBadRequest,
+	parley.EUNAUTHORIZED:       http.StatusUnauthorized,
+	parley.EINVALIDCREDENTIALS: http.StatusUnauthorized,
+	parley.EFORBIDDEN:          http.StatusForbidden,
+	parley.EBLOCKED:            http.StatusForbidden,
+	parley.ENOTFOUND:           http.StatusNotFound,
+	parley.ECONFLICT:           http.StatusConflict,
+	parley.EUSERNAMETAKEN:      http.StatusConflict,
+	parley.ETOOLARGE:           http.StatusRequestEntityTooLarge,
+	parley.EUNSUPPORTED:        http.StatusUnsupportedMediaType,
+	parley.ERATELIMITED:        http.StatusTooManyRequests,
+	parley.EUNAVAILABLE:        http.StatusServiceUnavailable,
+	parley.EINTERNAL:           http.StatusInternalServerError,
+	"method_not_allowed":       http.StatusMethodNotAllowed,
+}
+
+// StatusOf returns the HTTP status of an error code.
+func StatusOf(code string) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+type envelope struct {
+	Success bool       `json:"success"`
+	Data    any        `json:"data,omitempty"`
+	Message string     `json:"message,omitempty"`
+	Error   *errorBody `json:"error,omitempty"`
+}
+
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeJSON writes a success envelope.
+func writeJSON(w http.ResponseWriter, status int, data any, message string) {
+	body, err := json.Marshal(envelope{Success: true, Data: data, Message: message})
+	if err != nil {
+		body = []byte(`{"success":false,"error":{"code":"internal","message":"internal error"}}`)
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeError writes an error envelope. Internal errors are logged with the
+// request id and shown only as "internal error".
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := parley.ErrorCode(err)
+	if code == parley.EINTERNAL {
+		loggerFrom(r).Error("internal error", "err", err)
+	}
+	body, _ := json.Marshal(envelope{Error: &errorBody{Code: code, Message: parley.ErrorMessage(err)}})
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(StatusOf(code))
+	_, _ = w.Write(body)
+}
+
+// decode reads a JSON object body into v. An empty body decodes as {} so
+// that validation reports the missing fields by name. Errors: EINVALID
+// naming the offending field, ETOOLARGE, EUNSUPPORTED.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return parley.Errorf(parley.EUNSUPPORTED, "Content-Type must be application/json")
+		}
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	data, err := io.ReadAll(body)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return parley.Errorf(parley.ETOOLARGE, "request body must be at most %d bytes", MaxBodyBytes)
+	} else if err != nil {
+		return parley.Errorf(parley.EINVALID, "could not read request body")
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		data = []byte("{}")
+	}
+	return decodeBytes(data, v)
+}
+
+// decodeBytes decodes one JSON object from data into v, naming the field
+// in any type error.
+func decodeBytes(data []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return parley.Errorf(parley.EINVALID, "request body must hold a single JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return parley.Errorf(parley.EINVALID, "malformed JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return parley.Errorf(parley.EINVALID, "request body must be a JSON object")
+		}
+		return parley.Errorf(parley.EINVALID, "field %s must be of type %s, not %s", typ.Field, jsonType(typ.Type.Kind().String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return parley.Errorf(parley.EINVALID, "malformed JSON: unexpected end of body")
+	}
+	return parley.Errorf(parley.EINVALID, "malformed JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "array"
+	case "map", "struct", "ptr":
+		return "object"
+	}
+	return "number"
+}
+
+// queryInt parses an optional integer query parameter within [lo, hi].
+func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, parley.Errorf(parley.EINVALID, "%s must be an integer from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}
+
+// notFoundError is the answer for routes that do not exist.
+func notFoundError(r *http.Request) error {
+	return parley.Errorf(parley.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path)
+}
+
+// methodError is the answer for a known path with a wrong method.
+func methodError(r *http.Request) error {
+	return &parley.Error{Code: "method_not_allowed", Message: fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)}
+}

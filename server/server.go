@@ -1,0 +1,171 @@
+// Package server wires Parley together: it opens the database, builds the
+// service, the bus and the transports, and serves them on one listener.
+// cmd/parley only parses configuration into a Config and calls Run; tests
+// start a whole server on 127.0.0.1:0 with New.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/localbus"
+	"github.com/parley-chat/parley/maildir"
+	"github.com/parley-chat/parley/service"
+	"github.com/parley-chat/parley/sqlstore"
+)
+
+// Config is the whole configuration of a node.
+type Config struct {
+	Addr           string   // listen address, e.g. ":8080" or "127.0.0.1:0"
+	DataDir        string   // folder for the SQLite database, media and mail; created if missing
+	DB             string   // "sqlite:PATH" or a postgres:// URL; default sqlite:DataDir/parley.db
+	Bus            string   // "local" (default) or a nats:// URL
+	Admins         []string // usernames with admin rights
+	AllowedOrigins []string // origins allowed to open sockets cross-origin
+	MailFrom       string   // From address of e-mails
+
+	AuthRatePerMinute int                  // per-address limit on register/login/reset; 0 disables
+	PasswordCost      service.PasswordCost // zero: service.DefaultPasswordCost
+	PresenceGrace     time.Duration        // zero: 5s
+	ShutdownTimeout   time.Duration        // zero: 15s
+	Logger            *slog.Logger
+}
+
+// Server is a running Parley node.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	db   *sqlstore.DB
+	svc  *service.Service
+	bus  parley.Bus
+	http *http.Server
+	ln   net.Listener
+	done chan error
+}
+
+// New opens the database, builds every component and starts listening on
+// cfg.Addr. Call Serve (or Run) to serve and Close to stop.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+	}
+	if cfg.DB == "" {
+		cfg.DB = "sqlite:" + filepath.Join(cfg.DataDir, "parley.db")
+	}
+	if cfg.Bus == "" {
+		cfg.Bus = "local"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 15 * time.Second
+	}
+	if cfg.MailFrom == "" {
+		cfg.MailFrom = "Parley <no-reply@parley.local>"
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, done: make(chan error, 1)}
+	var err error
+	if s.db, err = sqlstore.Open(ctx, cfg.DB); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	switch {
+	case cfg.Bus == "local":
+		s.bus = localbus.New()
+	default:
+		s.db.Close()
+		return nil, fmt.Errorf("bus: unsupported value %q (use local)", cfg.Bus)
+	}
+	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
+	s.svc = service.New(s.db, s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
+		PresenceGrace: cfg.PresenceGrace, Logger: s.log})
+
+	mux := http.NewServeMux()
+	httpapi.New(s.svc, httpapi.Config{AuthRatePerMinute: cfg.AuthRatePerMinute}).Mount(mux)
+	s.http = &http.Server{
+		Handler:           httpapi.Middleware(s.log, httpapi.NotFound(mux)),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		s.svc.Close()
+		s.db.Close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on (the real port when cfg.Addr used port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the server's base URL, e.g. http://127.0.0.1:8080.
+func (s *Server) URL() string {
+	addr := s.Addr()
+	if strings.HasPrefix(addr, "[::]:") || strings.HasPrefix(addr, "0.0.0.0:") {
+		addr = "127.0.0.1:" + addr[strings.LastIndex(addr, ":")+1:]
+	}
+	return "http://" + addr
+}
+
+// Service is the node's service layer (for tests and tools in this module).
+func (s *Server) Service() *service.Service { return s.svc }
+
+// Start serves in the background; Close stops it.
+func (s *Server) Start() {
+	go func() {
+		err := s.http.Serve(s.ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+}
+
+// Run serves until ctx is done, then shuts down gracefully: in-flight
+// requests finish (up to ShutdownTimeout) and the database is closed.
+func (s *Server) Run(ctx context.Context) error {
+	s.Start()
+	s.log.Info("parley listening", "addr", s.Addr(), "db", dbKind(s.cfg.DB), "bus", s.cfg.Bus)
+	select {
+	case err := <-s.done:
+		s.done <- err
+		if err != nil {
+			s.Close()
+			return err
+		}
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+	}
+	return s.Close()
+}
+
+// Close stops accepting requests, waits for in-flight ones (up to
+// ShutdownTimeout), stops background work and closes the database.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	s.svc.Close()
+	return errors.Join(err, s.db.Close())
+}
+
+func dbKind(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres") {
+		return "postgres"
+	}
+	return dsn
+}

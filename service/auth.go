@@ -1,0 +1,282 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/parley-chat/parley"
+)
+
+// tokenPrefix marks Parley bearer tokens so leaked ones are easy to spot.
+const tokenPrefix = "prl_"
+
+func newToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashToken returns the stored form of a bearer or reset token.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// RegisterInput is the body of POST /api/users/register.
+type RegisterInput struct {
+	Username  string `json:"username"`
+	Password  string `json:"password"`
+	DeviceID  string `json:"deviceId"`
+	PublicKey string `json:"publicKey"`
+	Email     string `json:"email"`
+	Name      string `json:"name"`
+}
+
+// RegisterResult is the answer to a registration.
+type RegisterResult struct {
+	UserID    string `json:"userId"`
+	Username  string `json:"username"`
+	PublicKey string `json:"publicKey"`
+	DeviceID  string `json:"deviceId"`
+	Token     string `json:"token"`
+}
+
+// Register creates an account with its first device and signs that device
+// in. Errors: EINVALID for a bad field, EUSERNAMETAKEN.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (*RegisterResult, error) {
+	in.Email = strings.TrimSpace(in.Email)
+	in.Name = strings.TrimSpace(in.Name)
+	if err := validateUsername(in.Username); err != nil {
+		return nil, err
+	}
+	if err := validatePassword(in.Password, "password"); err != nil {
+		return nil, err
+	}
+	if err := validateDevice(in.DeviceID, in.PublicKey, true); err != nil {
+		return nil, err
+	}
+	if err := validateEmail(in.Email); err != nil {
+		return nil, err
+	}
+	if err := maxLen("name", in.Name, parley.MaxNameLen); err != nil {
+		return nil, err
+	}
+	if _, err := s.store.UserByUsername(ctx, in.Username); err == nil {
+		return nil, parley.Errorf(parley.EUSERNAMETAKEN, "username %q is taken", in.Username)
+	}
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	u := &parley.User{ID: parley.NewID("usr"), Username: in.Username, Email: in.Email, PasswordHash: hash,
+		Name: in.Name, Settings: parley.DefaultSettings(), CreatedAt: now, UpdatedAt: now}
+	d := &parley.Device{UserID: u.ID, DeviceID: in.DeviceID, PublicKey: in.PublicKey, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(ctx, u, d); err != nil {
+		return nil, err
+	}
+	token, _, err := s.createSession(ctx, u.ID, d.DeviceID)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("user registered", "user", u.ID)
+	return &RegisterResult{UserID: u.ID, Username: u.Username, PublicKey: d.PublicKey, DeviceID: d.DeviceID, Token: token}, nil
+}
+
+func (s *Service) createSession(ctx context.Context, userID, deviceID string) (string, time.Time, error) {
+	token := newToken()
+	now := s.now()
+	sess := &parley.Session{TokenHash: HashToken(token), UserID: userID, DeviceID: deviceID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.TokenTTL)}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return "", time.Time{}, err
+	}
+	return token, sess.ExpiresAt, nil
+}
+
+// LoginInput is the body of POST /api/auth/login.
+type LoginInput struct {
+	Username  string `json:"username"`
+	Password  string `json:"password"`
+	DeviceID  string `json:"deviceId"`
+	PublicKey string `json:"publicKey"`
+}
+
+// LoginResult is the answer to a login.
+type LoginResult struct {
+	Token     string      `json:"token"`
+	UserID    string      `json:"userId"`
+	DeviceID  string      `json:"deviceId"`
+	ExpiresAt parley.Time `json:"expiresAt"`
+}
+
+// Login checks the password and opens a session for the device (the first
+// device when none is named). A new deviceId with a publicKey adds that
+// device and e-mails a sign-in alert. Errors: EINVALIDCREDENTIALS, the same
+// for an unknown user and a wrong password; EINVALID.
+func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error) {
+	if in.Username == "" || in.Password == "" {
+		return nil, parley.Errorf(parley.EINVALID, "username and password are required")
+	}
+	if len(in.Username) > parley.MaxUsernameLen || len(in.Password) > parley.MaxPasswordLen {
+		return nil, parley.Errorf(parley.EINVALIDCREDENTIALS, "invalid username or password")
+	}
+	if err := validateDevice(in.DeviceID, in.PublicKey, false); err != nil {
+		return nil, err
+	}
+	u, err := s.store.UserByUsername(ctx, in.Username)
+	if err != nil && parley.ErrorCode(err) != parley.ENOTFOUND {
+		return nil, err
+	}
+	encoded := ""
+	if u != nil {
+		encoded = u.PasswordHash
+	}
+	ok, err := s.hasher.Verify(ctx, encoded, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || u == nil {
+		return nil, parley.Errorf(parley.EINVALIDCREDENTIALS, "invalid username or password")
+	}
+	devices, err := s.store.Devices(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	deviceID := in.DeviceID
+	if deviceID == "" && len(devices) > 0 {
+		deviceID = devices[0].DeviceID
+	}
+	known := false
+	for _, d := range devices {
+		known = known || d.DeviceID == deviceID
+	}
+	if !known {
+		if in.PublicKey == "" {
+			return nil, parley.Errorf(parley.EINVALID, "publicKey is required to sign in from a new device")
+		}
+		now := s.now()
+		if _, err := s.store.UpsertDevice(ctx, &parley.Device{UserID: u.ID, DeviceID: deviceID, PublicKey: in.PublicKey, CreatedAt: now, UpdatedAt: now}); err != nil {
+			return nil, err
+		}
+		s.keyChanged(ctx, u.ID, deviceID)
+		if u.Email != "" {
+			s.sendMail(&parley.Mail{To: u.Email, Subject: "New sign-in to your Parley account",
+				Body: fmt.Sprintf("Hello %s,\n\nYour Parley account was just signed in from a new device (%s) at %s.\n"+
+					"If this was not you, reset your password now.\n", u.Username, deviceID, parley.FormatTime(now))})
+		}
+	}
+	token, expires, err := s.createSession(ctx, u.ID, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	return &LoginResult{Token: token, UserID: u.ID, DeviceID: deviceID, ExpiresAt: parley.Time{Time: expires}}, nil
+}
+
+// Authenticate resolves a bearer token to the caller's identity.
+// Errors: EUNAUTHORIZED for a missing, unknown, revoked or expired token.
+func (s *Service) Authenticate(ctx context.Context, token string) (*parley.Identity, error) {
+	if token == "" || len(token) > 256 {
+		return nil, parley.Errorf(parley.EUNAUTHORIZED, "missing or invalid token")
+	}
+	sess, err := s.store.SessionByTokenHash(ctx, HashToken(token))
+	if parley.ErrorCode(err) == parley.ENOTFOUND {
+		return nil, parley.Errorf(parley.EUNAUTHORIZED, "missing or invalid token")
+	} else if err != nil {
+		return nil, err
+	}
+	if !s.cfg.Now().Before(sess.ExpiresAt) {
+		return nil, parley.Errorf(parley.EUNAUTHORIZED, "token expired")
+	}
+	return &parley.Identity{UserID: sess.UserID, DeviceID: sess.DeviceID, TokenHash: sess.TokenHash, ExpiresAt: sess.ExpiresAt}, nil
+}
+
+// Logout revokes the caller's token at once.
+func (s *Service) Logout(ctx context.Context, caller *parley.Identity) error {
+	if err := s.store.RevokeSession(ctx, caller.TokenHash); err != nil {
+		return err
+	}
+	s.publish(ctx, EventSessionRevoked, sessionRevoked{TokenHash: caller.TokenHash}, []string{caller.UserID})
+	return nil
+}
+
+// EventSessionRevoked tells transports on every node to close the sockets
+// opened with a revoked token. It is internal: transports never forward it.
+const EventSessionRevoked = "_session_revoked"
+
+type sessionRevoked struct {
+	TokenHash string `json:"tokenHash"`
+	All       bool   `json:"all,omitempty"`
+}
+
+// ForgotPassword e-mails a single-use reset token when email belongs to a
+// user. It answers the same whether or not it does, and sends in the
+// background so timing does not tell either.
+func (s *Service) ForgotPassword(ctx context.Context, email string) error {
+	email = strings.TrimSpace(email)
+	if email == "" {
+		return parley.Errorf(parley.EINVALID, "email is required")
+	}
+	if err := validateEmail(email); err != nil {
+		return err
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	if parley.ErrorCode(err) == parley.ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	token := newToken()
+	now := s.now()
+	if err := s.store.CreatePasswordReset(ctx, &parley.PasswordReset{TokenHash: HashToken(token), UserID: u.ID,
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ResetTokenTTL)}); err != nil {
+		return err
+	}
+	s.sendMail(&parley.Mail{To: u.Email, Subject: "Reset your Parley password",
+		Body: fmt.Sprintf("Hello %s,\n\nSomeone asked to reset the password of your Parley account.\n"+
+			"Your reset token (valid for %s, usable once):\n\n    %s\n\n"+
+			"Send it with your new password to POST /api/auth/password/reset. If you did not ask, ignore this e-mail.\n",
+			u.Username, s.cfg.ResetTokenTTL, token)})
+	return nil
+}
+
+// ResetPassword sets a new password with a reset token, which it consumes,
+// and revokes every session of the user. Errors: EINVALID, ENOTFOUND for an
+// unknown, used or expired token.
+func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) error {
+	if token == "" || len(token) > 256 {
+		return parley.Errorf(parley.EINVALID, "token is required")
+	}
+	if err := validatePassword(newPassword, "newPassword"); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	userID, err := s.store.ResetPassword(ctx, HashToken(token), hash, s.now())
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, EventSessionRevoked, sessionRevoked{All: true}, []string{userID})
+	s.log.Info("password reset", "user", userID)
+	return nil
+}
+
+// sendMail sends in the background; failures are logged without content.
+func (s *Service) sendMail(m *parley.Mail) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.mailer.Send(ctx, m); err != nil {
+			s.log.Error("send e-mail", "subject", m.Subject, "err", err)
+		}
+	}()
+}

@@ -1,0 +1,136 @@
+// Package service holds Parley's use cases. Every rule about who may do what
+// lives here: transports (HTTP, Socket.IO, plain WebSocket) authenticate the
+// caller, decode input, call one method and encode the result.
+//
+// Methods take the caller's *parley.Identity (from the token, never from the
+// body) and return values with JSON tags that transports send as they are, or
+// a *parley.Error.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/parley-chat/parley"
+)
+
+// Store is everything the service needs from the database.
+type Store interface {
+	parley.UserStore
+	parley.SessionStore
+	parley.SocialStore
+	// Ping checks the database is reachable.
+	Ping(ctx context.Context) error
+}
+
+// Config holds the service's settings.
+type Config struct {
+	Admins        []string      // usernames with admin rights
+	TokenTTL      time.Duration // lifetime of a sign-in token; default 30 days
+	ResetTokenTTL time.Duration // lifetime of a password-reset token; default 1 hour
+	PasswordCost  PasswordCost  // argon2id parameters; zero means DefaultPasswordCost
+	// HashConcurrency bounds concurrent password hashes so a login flood
+	// cannot exhaust memory; default runtime.NumCPU().
+	HashConcurrency int
+	PresenceGrace   time.Duration // delay before announcing offline; default 5s
+	Logger          *slog.Logger
+	Now             func() time.Time // the clock; default time.Now
+}
+
+// Service implements Parley's use cases over a Store, a Bus and a Mailer.
+type Service struct {
+	store    Store
+	bus      parley.Bus
+	mailer   parley.Mailer
+	cfg      Config
+	log      *slog.Logger
+	hasher   *hasher
+	admins   map[string]bool
+	presence *presence
+
+	bg sync.WaitGroup // background work (mail) finished by Close
+}
+
+// New returns a Service. Zero Config fields take their defaults.
+func New(store Store, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service {
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = 30 * 24 * time.Hour
+	}
+	if cfg.ResetTokenTTL <= 0 {
+		cfg.ResetTokenTTL = time.Hour
+	}
+	if cfg.PresenceGrace <= 0 {
+		cfg.PresenceGrace = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{store: store, bus: bus, mailer: mailer, cfg: cfg, log: cfg.Logger,
+		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}}
+	for _, a := range cfg.Admins {
+		s.admins[normalizeUsername(a)] = true
+	}
+	s.presence = newPresence(s)
+	return s
+}
+
+// Close waits for background work (e-mails being sent, presence timers).
+func (s *Service) Close() {
+	s.presence.close()
+	s.bg.Wait()
+}
+
+// now returns the current time truncated to the stored precision.
+func (s *Service) now() time.Time {
+	return s.cfg.Now().UTC().Truncate(time.Millisecond)
+}
+
+// Health checks that the database answers.
+func (s *Service) Health(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Error("health check failed", "err", err)
+		return parley.Errorf(parley.EUNAVAILABLE, "database is unreachable")
+	}
+	return nil
+}
+
+// publish encodes data once and hands the event to the bus. A failed
+// publish is logged, not returned: the database already holds the change
+// and clients catch up through sync.
+func (s *Service) publish(ctx context.Context, name string, data any, to []string) {
+	if len(to) == 0 {
+		return
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		s.log.Error("encode event", "event", name, "err", err)
+		return
+	}
+	if err := s.bus.Publish(ctx, &parley.Event{Name: name, Data: raw, To: to}); err != nil {
+		s.log.Warn("publish event", "event", name, "err", err)
+	}
+}
+
+// checkSelf enforces that an optional user id given in a body or query is
+// the caller's own: API.md §1 keeps those fields but they must match.
+func checkSelf(caller *parley.Identity, claimed, field string) error {
+	if claimed != "" && claimed != caller.UserID {
+		return parley.Errorf(parley.EFORBIDDEN, "%s must be your own user id", field)
+	}
+	return nil
+}
+
+// IsAdmin reports whether the caller is one of the configured admins.
+func (s *Service) IsAdmin(ctx context.Context, caller *parley.Identity) bool {
+	if len(s.admins) == 0 {
+		return false
+	}
+	u, err := s.store.UserByID(ctx, caller.UserID)
+	return err == nil && s.admins[normalizeUsername(u.Username)]
+}
