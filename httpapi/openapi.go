@@ -68,7 +68,7 @@ func (a *API) openAPI() []byte {
 				"Identity comes only from the bearer token; optional userId-like body fields must equal the caller (else 403). " +
 				"Objects the caller may not see answer 404. Register, login and password reset are rate-limited per client address. " +
 				"Real-time: Socket.IO v4 at /socket.io/ and plain WebSocket at /ws?token=."},
-		"paths": paths,
+		"paths":    paths,
 		"security": []any{map[string]any{"bearer": []any{}}},
 		"components": map[string]any{
 			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},

@@ -10,9 +10,13 @@ import (
 
 // Response shapes that exist only in the transport.
 type (
-	healthData   struct{ Status string `json:"status"` }
-	emailInput   struct{ Email string `json:"email"` }
-	resetInput   struct {
+	healthData struct {
+		Status string `json:"status"`
+	}
+	emailInput struct {
+		Email string `json:"email"`
+	}
+	resetInput struct {
 		Token       string `json:"token"`
 		NewPassword string `json:"newPassword"`
 	}
