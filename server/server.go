@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -50,6 +51,9 @@ type Server struct {
 	http *http.Server
 	ln   net.Listener
 	done chan error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New opens the database, builds every component and starts listening on
@@ -118,6 +122,9 @@ func (s *Server) URL() string {
 	return "http://" + addr
 }
 
+// DataDir is the node's data folder.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
+
 // Service is the node's service layer (for tests and tools in this module).
 func (s *Server) Service() *service.Service { return s.svc }
 
@@ -153,14 +160,17 @@ func (s *Server) Run(ctx context.Context) error {
 // Close stops accepting requests, waits for in-flight ones (up to
 // ShutdownTimeout), stops background work and closes the database.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-	defer cancel()
-	err := s.http.Shutdown(ctx)
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	s.svc.Close()
-	return errors.Join(err, s.db.Close())
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		err := s.http.Shutdown(ctx)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.svc.Close()
+		s.closeErr = errors.Join(err, s.db.Close())
+	})
+	return s.closeErr
 }
 
 func dbKind(dsn string) string {
