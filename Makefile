@@ -1,0 +1,31 @@
+# Parley's checks. `make test` is the one command that runs everything;
+# .ci/run calls it with CI=true, where suites needing PostgreSQL, NATS or
+# Node fail instead of skipping.
+
+GO ?= go
+
+.PHONY: test check vet fmt unit npm run bench-idle
+
+test: check npm
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+check: fmt vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# The JavaScript clients of the interop tests (socket.io-client). Without
+# npm the suites that need them skip (or fail in CI).
+npm:
+	@if command -v npm >/dev/null 2>&1; then \
+		if [ ! -d e2e/js/node_modules ] || [ e2e/js/package-lock.json -nt e2e/js/node_modules ]; then \
+			npm ci --prefix e2e/js --no-audit --no-fund --loglevel=error && touch e2e/js/node_modules; \
+		fi; \
+	else echo "npm not found: JavaScript interop suites will skip"; fi
+
+run:
+	$(GO) run ./cmd/parley
