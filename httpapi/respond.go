@@ -42,21 +42,9 @@ func StatusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
-type envelope struct {
-	Success bool       `json:"success"`
-	Data    any        `json:"data,omitempty"`
-	Message string     `json:"message,omitempty"`
-	Error   *errorBody `json:"error,omitempty"`
-}
-
-type errorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
 // writeJSON writes a success envelope.
 func writeJSON(w http.ResponseWriter, status int, data any, message string) {
-	body, err := json.Marshal(envelope{Success: true, Data: data, Message: message})
+	body, err := json.Marshal(parley.Reply{Success: true, Data: data, Message: message})
 	if err != nil {
 		body = []byte(`{"success":false,"error":{"code":"internal","message":"internal error"}}`)
 		status = http.StatusInternalServerError
@@ -74,7 +62,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == parley.EINTERNAL {
 		loggerFrom(r).Error("internal error", "err", err)
 	}
-	body, _ := json.Marshal(envelope{Error: &errorBody{Code: code, Message: parley.ErrorMessage(err)}})
+	body, _ := json.Marshal(parley.ReplyOf(nil, err))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(StatusOf(code))

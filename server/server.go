@@ -20,6 +20,7 @@ import (
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/localbus"
 	"github.com/parley-chat/parley/maildir"
+	"github.com/parley-chat/parley/realtime"
 	"github.com/parley-chat/parley/service"
 	"github.com/parley-chat/parley/sqlstore"
 )
@@ -37,6 +38,8 @@ type Config struct {
 	AuthRatePerMinute int                  // per-address limit on register/login/reset; 0 disables
 	PasswordCost      service.PasswordCost // zero: service.DefaultPasswordCost
 	PresenceGrace     time.Duration        // zero: 5s
+	PingInterval      time.Duration        // Engine.IO ping interval; zero: 25s
+	PingTimeout       time.Duration        // Engine.IO ping timeout; zero: 20s
 	ShutdownTimeout   time.Duration        // zero: 15s
 	Logger            *slog.Logger
 }
@@ -47,6 +50,7 @@ type Server struct {
 	log  *slog.Logger
 	db   *sqlstore.DB
 	svc  *service.Service
+	hub  *realtime.Hub
 	bus  parley.Bus
 	http *http.Server
 	ln   net.Listener
@@ -95,6 +99,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	mux := http.NewServeMux()
 	httpapi.New(s.svc, httpapi.Config{AuthRatePerMinute: cfg.AuthRatePerMinute}).Mount(mux)
+	s.hub = realtime.New(s.svc, s.bus, realtime.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: s.log,
+		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout})
+	s.hub.Mount(mux)
 	s.http = &http.Server{
 		Handler:           httpapi.Middleware(s.log, httpapi.NotFound(mux)),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -103,6 +110,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		s.hub.Close()
 		s.svc.Close()
 		s.db.Close()
 		return nil, fmt.Errorf("listen: %w", err)
@@ -124,6 +132,12 @@ func (s *Server) URL() string {
 
 // DataDir is the node's data folder.
 func (s *Server) DataDir() string { return s.cfg.DataDir }
+
+// Bus is the node's event bus (for tests and tools in this module).
+func (s *Server) Bus() parley.Bus { return s.bus }
+
+// Hub is the node's connection hub (for tests and tools in this module).
+func (s *Server) Hub() *realtime.Hub { return s.hub }
 
 // Service is the node's service layer (for tests and tools in this module).
 func (s *Server) Service() *service.Service { return s.svc }
@@ -163,6 +177,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
+		s.hub.Close() // sockets are hijacked connections: Shutdown does not see them
 		err := s.http.Shutdown(ctx)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil

@@ -1,0 +1,307 @@
+// Package realtime is the connection hub: it serves Socket.IO (/socket.io/)
+// and plain WebSocket (/ws) clients, authenticates them at the handshake,
+// keeps each socket in its user's room, delivers bus events to the rooms,
+// and turns client events into service calls answered with an ack.
+//
+// Events are addressed to users, never to sockets: the service publishes
+// {name, data, to: [userIDs]} on the bus, and every node's hub delivers it
+// to the sockets it holds for those users. Each event is framed once per
+// transport and the same bytes are queued to every socket.
+//
+// Lock order: Hub.mu is taken alone; it is never held while calling the
+// service, and sends made under it never block (queues are bounded and
+// overflow closes the connection).
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/engineio"
+	"github.com/parley-chat/parley/service"
+	"github.com/parley-chat/parley/socketio"
+	"github.com/parley-chat/parley/wsock"
+)
+
+// Config holds the hub's settings.
+type Config struct {
+	// AllowedOrigins may open sockets cross-origin; same-origin requests
+	// and clients that send no Origin (non-browsers) are always allowed.
+	AllowedOrigins []string
+	QueueSize      int           // per-connection outgoing queue, in messages; default 256
+	ReadLimit      int           // largest accepted frame or polling body; default 1 MiB + 64 KiB
+	PingInterval   time.Duration // Engine.IO ping interval; default 25s
+	PingTimeout    time.Duration // Engine.IO ping timeout; default 20s
+	Logger         *slog.Logger
+}
+
+// Handler answers one client event for an authenticated caller; the result
+// or error goes back in the ack envelope.
+type Handler func(ctx context.Context, caller *parley.Identity, data json.RawMessage) (any, error)
+
+// Hub holds every socket of this node, by user.
+type Hub struct {
+	svc      *service.Service
+	bus      parley.Bus
+	log      *slog.Logger
+	cfg      Config
+	sio      *socketio.Server
+	ws       *wsock.Upgrader
+	handlers map[string]Handler
+	unsub    func()
+
+	mu    sync.RWMutex
+	users map[string]map[*client]struct{}
+}
+
+// New builds a hub over svc and subscribes it to bus.
+func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 256
+	}
+	if cfg.ReadLimit <= 0 {
+		cfg.ReadLimit = 1<<20 + 64<<10
+	}
+	h := &Hub{svc: svc, bus: bus, log: cfg.Logger, cfg: cfg, users: map[string]map[*client]struct{}{}}
+	h.handlers = h.clientEvents()
+	check := originChecker(cfg.AllowedOrigins)
+	h.sio = socketio.NewServer(socketio.Options{EngineIO: engineio.Options{
+		PingInterval:   cfg.PingInterval,
+		PingTimeout:    cfg.PingTimeout,
+		MaxPayload:     cfg.ReadLimit,
+		QueueSize:      cfg.QueueSize,
+		AllowedOrigins: cfg.AllowedOrigins,
+		CheckOrigin:    check,
+		Allow: func(r *http.Request) error {
+			if !check(r) {
+				return errors.New("origin not allowed")
+			}
+			return nil
+		},
+	}})
+	nsp := h.sio.Of("/")
+	nsp.OnConnect(h.onSocketIOConnect)
+	for name := range h.handlers {
+		nsp.On(name, h.onSocketIOEvent(name))
+	}
+	h.ws = wsock.NewUpgrader(wsock.Options{ReadLimit: cfg.ReadLimit, QueueSize: cfg.QueueSize, CheckOrigin: check})
+	h.unsub = bus.Subscribe(h.deliver)
+	return h
+}
+
+// Mount registers /socket.io/ and /ws on mux.
+func (h *Hub) Mount(mux *http.ServeMux) {
+	mux.Handle("/socket.io/", h.sio)
+	mux.HandleFunc("GET /ws", h.serveWS)
+}
+
+// Close stops delivery and closes every connection.
+func (h *Hub) Close() {
+	h.unsub()
+	h.sio.Close()
+	h.mu.Lock()
+	var all []*client
+	for _, cs := range h.users {
+		for c := range cs {
+			all = append(all, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range all {
+		c.close()
+	}
+}
+
+// Connections returns how many sockets this node holds.
+func (h *Hub) Connections() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, cs := range h.users {
+		n += len(cs)
+	}
+	return n
+}
+
+// originChecker allows requests without Origin, same-origin requests and
+// the configured origins ("*" allows any).
+func originChecker(allowed []string) func(*http.Request) bool {
+	set := map[string]bool{}
+	for _, o := range allowed {
+		set[strings.TrimSuffix(strings.ToLower(o), "/")] = true
+	}
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		if origin == "" || set["*"] || set[strings.ToLower(origin)] {
+			return true
+		}
+		u, err := url.Parse(origin)
+		return err == nil && strings.EqualFold(u.Host, r.Host)
+	}
+}
+
+// client is one connected socket of a user, on either transport.
+type client struct {
+	id   *parley.Identity
+	sio  *socketio.Socket // set for Socket.IO clients
+	conn *wsock.Conn      // set for plain WebSocket clients
+}
+
+func (c *client) close() {
+	if c.sio != nil {
+		c.sio.CloseConn()
+	} else {
+		c.conn.Close()
+	}
+}
+
+// frames is one event framed for each transport, lazily and once.
+type frames struct {
+	ev      *parley.Event
+	sioOnce sync.Once
+	sio     *socketio.Prepared
+	wsOnce  sync.Once
+	ws      []byte
+}
+
+func (f *frames) forSocketIO() *socketio.Prepared {
+	f.sioOnce.Do(func() { f.sio, _ = socketio.PrepareEvent("/", f.ev.Name, f.ev.Data) })
+	return f.sio
+}
+
+func (f *frames) forWS() []byte {
+	f.wsOnce.Do(func() { f.ws, _ = json.Marshal(wsFrame{Event: f.ev.Name, Data: f.ev.Data}) })
+	return f.ws
+}
+
+func (c *client) send(f *frames) bool {
+	if c.sio != nil {
+		return c.sio.SendPrepared(f.forSocketIO())
+	}
+	return c.conn.Send(wsock.Text, f.forWS())
+}
+
+func (h *Hub) add(c *client) {
+	h.mu.Lock()
+	cs := h.users[c.id.UserID]
+	if cs == nil {
+		cs = map[*client]struct{}{}
+		h.users[c.id.UserID] = cs
+	}
+	cs[c] = struct{}{}
+	h.mu.Unlock()
+	h.svc.SocketConnected(c.id.UserID)
+}
+
+func (h *Hub) remove(c *client) {
+	h.mu.Lock()
+	cs := h.users[c.id.UserID]
+	_, ok := cs[c]
+	delete(cs, c)
+	if len(cs) == 0 {
+		delete(h.users, c.id.UserID)
+	}
+	h.mu.Unlock()
+	if ok {
+		h.svc.SocketDisconnected(c.id.UserID)
+	}
+}
+
+// deliver queues a bus event to every socket of its addressees on this
+// node. Internal events (names starting with "_") act on the hub instead.
+func (h *Hub) deliver(ev *parley.Event) {
+	if strings.HasPrefix(ev.Name, "_") {
+		h.internal(ev)
+		return
+	}
+	f := &frames{ev: ev}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, uid := range ev.To {
+		for c := range h.users[uid] {
+			c.send(f)
+		}
+	}
+}
+
+func (h *Hub) internal(ev *parley.Event) {
+	if ev.Name != service.EventSessionRevoked {
+		return
+	}
+	var r struct {
+		TokenHash string `json:"tokenHash"`
+		All       bool   `json:"all"`
+	}
+	if json.Unmarshal(ev.Data, &r) != nil {
+		return
+	}
+	var doomed []*client
+	h.mu.RLock()
+	for _, uid := range ev.To {
+		for c := range h.users[uid] {
+			if r.All || c.id.TokenHash == r.TokenHash {
+				doomed = append(doomed, c)
+			}
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range doomed {
+		c.close()
+	}
+}
+
+// tokenOf finds the bearer token of a handshake: the auth payload's token,
+// the token query parameter, or the Authorization header.
+func tokenOf(auth json.RawMessage, r *http.Request) string {
+	var a struct {
+		Token string `json:"token"`
+	}
+	if len(auth) > 0 && json.Unmarshal(auth, &a) == nil && a.Token != "" {
+		return strings.TrimPrefix(a.Token, "Bearer ")
+	}
+	if r != nil {
+		if t := r.URL.Query().Get("token"); t != "" {
+			return t
+		}
+		if v := r.Header.Get("Authorization"); len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+			return strings.TrimSpace(v[7:])
+		}
+	}
+	return ""
+}
+
+func (h *Hub) authenticate(token string) (*parley.Identity, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return h.svc.Authenticate(ctx, token)
+}
+
+// call runs a client event's handler and returns the ack envelope.
+func (h *Hub) call(c *client, name string, data json.RawMessage) parley.Reply {
+	fn := h.handlers[name]
+	if fn == nil {
+		return parley.ReplyOf(nil, parley.Errorf(parley.EINVALID, "unknown event %q", name))
+	}
+	if !time.Now().Before(c.id.ExpiresAt) {
+		go c.close()
+		return parley.ReplyOf(nil, parley.Errorf(parley.EUNAUTHORIZED, "token expired"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := fn(ctx, c.id, data)
+	if parley.ErrorCode(err) == parley.EINTERNAL {
+		h.log.Error("socket event failed", "event", name, "user", c.id.UserID, "err", err)
+	}
+	return parley.ReplyOf(res, err)
+}

@@ -1,0 +1,77 @@
+package realtime
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/wsock"
+)
+
+// wsFrame is a frame of the plain WebSocket protocol, both ways:
+// {"event": "...", "data": {...}, "id"?: n}.
+type wsFrame struct {
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data,omitempty"`
+	ID    *int64          `json:"id,omitempty"`
+}
+
+// wsAck answers a client frame that carried an id.
+type wsAck struct {
+	Ack  int64        `json:"ack"`
+	Data parley.Reply `json:"data"`
+}
+
+// serveWS upgrades /ws?token= (or an Authorization header) to a plain
+// WebSocket. A bad token is refused with 401 before the upgrade.
+func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	id, err := h.authenticate(tokenOf(nil, r))
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(parley.ReplyOf(nil, parley.Errorf(parley.EUNAUTHORIZED, "unauthorized")))
+		return
+	}
+	c := &client{id: id}
+	handler := &wsHandler{h: h, c: c}
+	conn, err := h.ws.Upgrade(w, r, handler)
+	if err != nil {
+		return // the upgrader already answered (403 origin, 400 bad handshake)
+	}
+	c.conn = conn
+	h.add(c)
+	conn.Start()
+}
+
+// wsHandler reads one plain WebSocket connection. Events of one connection
+// are handled one at a time, in order, on its read goroutine.
+type wsHandler struct {
+	h    *Hub
+	c    *client
+	once sync.Once
+}
+
+func (x *wsHandler) OnMessage(conn *wsock.Conn, t wsock.MessageType, data []byte) {
+	var f wsFrame
+	if t != wsock.Text || json.Unmarshal(data, &f) != nil || f.Event == "" {
+		reply := parley.ReplyOf(nil, parley.Errorf(parley.EINVALID, `frames must be JSON text: {"event": "...", "data": {...}, "id": n}`))
+		b, _ := json.Marshal(wsFrame{Event: "error", Data: mustJSON(reply)})
+		conn.Send(wsock.Text, b)
+		return
+	}
+	reply := x.h.call(x.c, f.Event, f.Data)
+	if f.ID != nil {
+		b, _ := json.Marshal(wsAck{Ack: *f.ID, Data: reply})
+		conn.Send(wsock.Text, b)
+	}
+}
+
+func (x *wsHandler) OnClose(*wsock.Conn, error) {
+	x.once.Do(func() { x.h.remove(x.c) })
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
