@@ -1,0 +1,440 @@
+package engineio
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/parley-chat/parley/wsock"
+)
+
+// Close reasons passed to a session's OnClose callback.
+const (
+	ReasonTransportClose = "transport close"
+	ReasonTransportError = "transport error"
+	ReasonPingTimeout    = "ping timeout"
+	ReasonParseError     = "parse error"
+	ReasonForcedClose    = "forced close"
+)
+
+var (
+	pingFrame  = controlFrame(PacketPing, "")
+	noopFrame  = controlFrame(PacketNoop, "")
+	closeFrame = controlFrame(PacketClose, "")
+)
+
+// Session is one Engine.IO client. Its methods are safe for concurrent use.
+type Session struct {
+	srv *Server
+	id  string
+	req *http.Request
+
+	// Set by OnSession before any packet is received; read without lock.
+	onMessage func(data []byte, binary bool)
+	onClose   func(reason string)
+
+	// recvMu serialises packet delivery of concurrent polling POSTs.
+	recvMu sync.Mutex
+
+	mu           sync.Mutex
+	closed       bool
+	isWS         bool        // the session's transport is WebSocket
+	ws           *wsock.Conn // when isWS
+	probe        *wsock.Conn // a WebSocket being upgraded to
+	upgrading    bool        // probe answered, waiting for "5"
+	queue        []Frame     // polling only
+	polling      bool        // a GET is waiting
+	posting      bool        // a POST is being handled
+	awaitingPong bool
+	timer        *time.Timer
+	wake         chan struct{} // polling only, capacity 1
+	done         chan struct{} // polling only, closed on close
+}
+
+// ID returns the Engine.IO session id.
+func (s *Session) ID() string { return s.id }
+
+// Request returns the handshake request (headers, URL and query, remote
+// address); its body and context are detached from the HTTP connection.
+func (s *Session) Request() *http.Request { return s.req }
+
+// Transport returns "websocket" or "polling".
+func (s *Session) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isWS {
+		return "websocket"
+	}
+	return "polling"
+}
+
+// OnMessage sets the receiver of message packets; data belongs to the
+// receiver. Set it from Options.OnSession.
+func (s *Session) OnMessage(f func(data []byte, binary bool)) { s.onMessage = f }
+
+// OnClose sets the callback called exactly once when the session closes.
+// Set it from Options.OnSession.
+func (s *Session) OnClose(f func(reason string)) { s.onClose = f }
+
+// SendText sends one text message; see Send.
+func (s *Session) SendText(payload []byte) bool { return s.Send(TextMessage(payload)) }
+
+// Send enqueues frames, kept together and in order, without blocking. It
+// returns false if the session is closed or its queue overflowed (the
+// session is then closed with ReasonTransportError). Frame bytes are never
+// modified, so the same frames can be sent to many sessions.
+func (s *Session) Send(frames ...Frame) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	if s.isWS {
+		ws := s.ws
+		s.mu.Unlock()
+		for _, f := range frames {
+			t := wsock.Text
+			if f.Binary {
+				t = wsock.Binary
+			}
+			if !ws.Send(t, f.Data) {
+				return false // the read loop's OnClose closes the session
+			}
+		}
+		return true
+	}
+	if len(s.queue)+len(frames) > s.srv.opts.QueueSize {
+		s.mu.Unlock()
+		s.close(ReasonTransportError, false)
+		return false
+	}
+	s.queue = append(s.queue, frames...)
+	s.wakePollLocked()
+	s.mu.Unlock()
+	return true
+}
+
+// Close closes the session from the server side (ReasonForcedClose); a
+// polling client receives a close packet if it is waiting.
+func (s *Session) Close() { s.close(ReasonForcedClose, true) }
+
+func (s *Session) wakePollLocked() {
+	if s.polling {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Session) close(reason string, sendClose bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if sendClose && !s.isWS {
+		s.queue = append(s.queue, closeFrame)
+	}
+	if s.done != nil {
+		close(s.done)
+	}
+	ws, probe := s.ws, s.probe
+	if sendClose && !s.isWS && !s.polling {
+		// No GET is waiting to carry the close packet: keep the session
+		// reachable for one more GET so the client learns it was closed
+		// rather than seeing an unknown sid.
+		time.AfterFunc(s.srv.opts.PingTimeout, func() { s.srv.unregister(s) })
+	} else {
+		s.srv.unregister(s)
+	}
+	s.mu.Unlock()
+	if ws != nil {
+		if reason == ReasonForcedClose || reason == ReasonParseError || reason == ReasonTransportClose {
+			ws.Close() // flush what is queued, then a close frame
+		} else {
+			ws.CloseNow()
+		}
+	}
+	if probe != nil {
+		probe.CloseNow()
+	}
+	if s.onClose != nil {
+		s.onClose(reason)
+	}
+}
+
+func (s *Session) startHeartbeat() {
+	s.mu.Lock()
+	s.timer = time.AfterFunc(s.srv.opts.PingInterval, s.onTimer)
+	s.mu.Unlock()
+}
+
+// onTimer either sends a ping (and arms the pong deadline) or, when the
+// previous ping went unanswered, closes the session. One timer per session
+// instead of a goroutine keeps idle sessions cheap.
+func (s *Session) onTimer() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.awaitingPong {
+		s.mu.Unlock()
+		s.close(ReasonPingTimeout, false)
+		return
+	}
+	s.awaitingPong = true
+	s.timer.Reset(s.srv.opts.PingTimeout)
+	s.mu.Unlock()
+	s.Send(pingFrame)
+}
+
+func (s *Session) onPong() {
+	s.mu.Lock()
+	if s.awaitingPong && !s.closed {
+		s.awaitingPong = false
+		s.timer.Reset(s.srv.opts.PingInterval)
+	}
+	s.mu.Unlock()
+}
+
+// handlePacket processes one packet from the client on the session's
+// current transport.
+func (s *Session) handlePacket(p Packet) {
+	switch p.Type {
+	case PacketPong:
+		s.onPong()
+	case PacketPing:
+		s.Send(controlFrame(PacketPong, string(p.Data)))
+	case PacketMessage:
+		if s.onMessage != nil {
+			s.onMessage(p.Data, p.Binary)
+		}
+	case PacketClose:
+		s.close(ReasonTransportClose, false)
+	case PacketNoop:
+	default: // open, or upgrade outside of a probe
+		s.close(ReasonParseError, false)
+	}
+}
+
+// poll answers a long-polling GET with the queued packets, waiting for one
+// if the queue is empty.
+func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.isWS {
+		s.mu.Unlock()
+		writeError(w, CodeBadRequest)
+		return
+	}
+	if s.polling {
+		// Engine.IO allows one pending GET; a second one is a broken or
+		// hostile client, so the session ends.
+		s.mu.Unlock()
+		s.close(ReasonTransportError, true)
+		writeError(w, CodeBadRequest)
+		return
+	}
+	if s.closed {
+		// A lingering closed session: hand over what is left (the close
+		// packet), then forget it.
+		frames := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		s.srv.unregister(s)
+		if len(frames) == 0 {
+			writeError(w, CodeUnknownSID)
+			return
+		}
+		writePayload(w, frames)
+		return
+	}
+	select {
+	case <-s.wake:
+	default:
+	}
+	if len(s.queue) == 0 && !s.upgrading {
+		s.polling = true
+		s.mu.Unlock()
+		var gone bool
+		select {
+		case <-s.wake:
+		case <-s.done:
+		case <-r.Context().Done():
+			gone = true
+		}
+		s.mu.Lock()
+		s.polling = false
+		if gone {
+			s.mu.Unlock()
+			return // keep the queue for the next GET
+		}
+	}
+	frames := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	if len(frames) == 0 {
+		frames = []Frame{noopFrame}
+	}
+	writePayload(w, frames)
+}
+
+// post delivers the packets of a long-polling POST.
+func (s *Session) post(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		writeError(w, CodeUnknownSID)
+		return
+	}
+	if s.isWS || s.posting {
+		s.mu.Unlock()
+		if !s.isWS {
+			s.close(ReasonTransportError, true)
+		}
+		writeError(w, CodeBadRequest)
+		return
+	}
+	s.posting = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.posting = false
+		s.mu.Unlock()
+	}()
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.srv.opts.MaxPayload)))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.close(ReasonTransportError, false)
+			http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		s.close(ReasonTransportError, false)
+		writeError(w, CodeBadRequest)
+		return
+	}
+	packets, err := DecodePayload(body)
+	if err != nil {
+		s.close(ReasonParseError, false)
+		writeError(w, CodeBadRequest)
+		return
+	}
+	s.recvMu.Lock()
+	for _, p := range packets {
+		s.handlePacket(p)
+	}
+	s.recvMu.Unlock()
+	w.Header().Set("Content-Type", "text/html")
+	_, _ = w.Write([]byte("ok"))
+}
+
+// probeWebSocket accepts a WebSocket for a polling session that wants to
+// upgrade; at most one probe at a time, and none once upgraded.
+func (s *Session) probeWebSocket(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed || s.isWS || s.probe != nil {
+		s.mu.Unlock()
+		writeError(w, CodeBadRequest)
+		return
+	}
+	c, err := s.srv.upgrader.Upgrade(w, r, (*wsHandler)(s))
+	if err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.probe = c
+	s.mu.Unlock()
+	c.Start()
+}
+
+// onProbeMessage runs the upgrade handshake on the probe WebSocket:
+// "2probe" → "3probe" (and release the pending GET so the client can pause
+// polling), then "5" switches the session to WebSocket.
+func (s *Session) onProbeMessage(c *wsock.Conn, t wsock.MessageType, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.probe != c {
+		c.CloseNow()
+		return
+	}
+	switch {
+	case t == wsock.Text && string(data) == "2probe" && !s.upgrading:
+		s.upgrading = true
+		c.Send(wsock.Text, []byte("3probe"))
+		s.wakePollLocked()
+	case t == wsock.Text && string(data) == "5" && s.upgrading:
+		s.upgrading = false
+		s.probe = nil
+		s.isWS = true
+		s.ws = c
+		for _, f := range s.queue {
+			mt := wsock.Text
+			if f.Binary {
+				mt = wsock.Binary
+			}
+			c.Send(mt, f.Data)
+		}
+		s.queue = nil
+		s.wakePollLocked() // the pending GET ends with a noop
+	default:
+		s.probe = nil
+		s.upgrading = false
+		c.CloseNow()
+	}
+}
+
+// wsHandler is the wsock.Handler view of a Session, for both its upgraded
+// WebSocket and a probe.
+type wsHandler Session
+
+func (h *wsHandler) OnMessage(c *wsock.Conn, t wsock.MessageType, data []byte) {
+	s := (*Session)(h)
+	s.mu.Lock()
+	current := s.ws == c
+	s.mu.Unlock()
+	if !current {
+		s.onProbeMessage(c, t, data)
+		return
+	}
+	data = bytes.Clone(data) // wsock recycles the buffer
+	if t == wsock.Binary {
+		s.handlePacket(Packet{Type: PacketMessage, Data: data, Binary: true})
+		return
+	}
+	p, err := DecodePacket(data)
+	if err != nil {
+		s.close(ReasonParseError, false)
+		return
+	}
+	s.handlePacket(p)
+}
+
+func (h *wsHandler) OnClose(c *wsock.Conn, err error) {
+	s := (*Session)(h)
+	s.mu.Lock()
+	if s.probe == c {
+		s.probe = nil
+		s.upgrading = false
+		s.mu.Unlock()
+		return
+	}
+	current := s.ws == c
+	s.mu.Unlock()
+	if current {
+		reason := ReasonTransportClose
+		if errors.Is(err, wsock.ErrQueueFull) {
+			reason = ReasonTransportError
+		}
+		s.close(reason, false)
+	}
+}

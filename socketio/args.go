@@ -1,0 +1,113 @@
+package socketio
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
+
+// ErrArgIndex is returned by Args.Unmarshal for an index out of range.
+var ErrArgIndex = errors.New("socketio: no such argument")
+
+// Args are the arguments of a received event or ack. JSON holds each
+// top-level argument as sent; a binary argument appears there as the
+// placeholder {"_placeholder":true,"num":N} and its bytes are Attachments[N].
+type Args struct {
+	JSON        []json.RawMessage
+	Attachments [][]byte
+}
+
+// Len returns the number of arguments.
+func (a Args) Len() int { return len(a.JSON) }
+
+// Binary returns the bytes of argument i when it is a binary placeholder.
+func (a Args) Binary(i int) ([]byte, bool) {
+	if i < 0 || i >= len(a.JSON) {
+		return nil, false
+	}
+	raw := a.JSON[i]
+	if len(raw) == 0 || raw[0] != '{' || !bytes.Contains(raw, []byte(`"_placeholder"`)) {
+		return nil, false
+	}
+	var ph placeholder
+	if json.Unmarshal(raw, &ph) != nil || !ph.Placeholder || ph.Num == nil {
+		return nil, false
+	}
+	n := int(*ph.Num)
+	if n < 0 || n >= len(a.Attachments) {
+		return nil, false
+	}
+	return a.Attachments[n], true
+}
+
+// Unmarshal decodes argument i into v; it returns ErrArgIndex when there is
+// no argument i.
+func (a Args) Unmarshal(i int, v any) error {
+	if i < 0 || i >= len(a.JSON) {
+		return ErrArgIndex
+	}
+	return json.Unmarshal(a.JSON[i], v)
+}
+
+// Values returns the arguments ready to pass to Emit or an ack: a []byte
+// for a top-level binary argument, the json.RawMessage otherwise. (Binary
+// data nested inside an object is not re-encoded as binary.)
+func (a Args) Values() []any {
+	out := make([]any, len(a.JSON))
+	for i, raw := range a.JSON {
+		if b, ok := a.Binary(i); ok {
+			out[i] = b
+		} else {
+			out[i] = raw
+		}
+	}
+	return out
+}
+
+// encodeArgs builds the JSON array of a packet from Go values, turning each
+// top-level []byte into a placeholder and an attachment. prefix, when not
+// empty, is the already-encoded first element (the event name).
+func encodeArgs(dst []byte, prefix []byte, args []any) ([]byte, [][]byte, error) {
+	var atts [][]byte
+	dst = append(dst, '[')
+	first := true
+	if len(prefix) > 0 {
+		dst = append(dst, prefix...)
+		first = false
+	}
+	for _, a := range args {
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		switch v := a.(type) {
+		case []byte:
+			dst = append(dst, `{"_placeholder":true,"num":`...)
+			dst = appendInt(dst, len(atts))
+			dst = append(dst, '}')
+			atts = append(atts, v)
+		default:
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, nil, err
+			}
+			dst = append(dst, b...)
+		}
+	}
+	dst = append(dst, ']')
+	if len(atts) > MaxAttachments {
+		return nil, nil, ErrTooManyAttachments
+	}
+	return dst, atts, nil
+}
+
+// ErrTooManyAttachments is returned when an emit carries more than
+// MaxAttachments binary arguments (clients would refuse the packet).
+var ErrTooManyAttachments = errors.New("socketio: too many binary arguments")
+
+func appendInt(dst []byte, n int) []byte {
+	if n >= 10 {
+		dst = appendInt(dst, n/10)
+	}
+	return append(dst, byte('0'+n%10))
+}

@@ -1,0 +1,98 @@
+package wsock_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/parley-chat/parley/wsock"
+)
+
+func dial(t *testing.T, url string, origin string, h gws.Event) (*gws.Conn, int) {
+	t.Helper()
+	hdr := http.Header{}
+	if origin != "" {
+		hdr.Set("Origin", origin)
+	}
+	c, resp, err := gws.NewClient(h, &gws.ClientOption{Addr: url, RequestHeader: hdr, HandshakeTimeout: 3 * time.Second})
+	if err != nil {
+		if resp != nil {
+			return nil, resp.StatusCode
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.NetConn().Close() })
+	return c, 101
+}
+
+func TestUpgradeOrigin(t *testing.T) {
+	up := wsock.NewUpgrader(wsock.Options{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := up.Upgrade(w, r, nil); err == nil {
+			c.Start()
+		}
+	}))
+	defer ts.Close()
+	url := "ws" + strings.TrimPrefix(ts.URL, "http")
+	for _, tc := range []struct {
+		name, origin string
+		status       int
+	}{
+		{"OKNoOrigin", "", 101},
+		{"OKSameOrigin", ts.URL, 101},
+		{"ErrCrossOrigin", "https://evil.example", 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, status := dial(t, url, tc.origin, gws.BuiltinEventHandler{}); status != tc.status {
+				t.Fatalf("status %d, want %d", status, tc.status)
+			}
+		})
+	}
+}
+
+// TestSendSlowReader checks that a peer that never reads is disconnected
+// once its queue is full, while Send never blocks.
+func TestSendSlowReader(t *testing.T) {
+	closed := make(chan error, 1)
+	conns := make(chan *wsock.Conn, 1)
+	up := wsock.NewUpgrader(wsock.Options{
+		QueueSize: 8,
+		OnClose:   func(_ *wsock.Conn, err error) { closed <- err },
+	})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := up.Upgrade(w, r, nil); err == nil {
+			c.Start()
+			conns <- c
+		}
+	}))
+	defer ts.Close()
+	// The client never starts its read loop, so the socket buffers fill.
+	dial(t, "ws"+strings.TrimPrefix(ts.URL, "http"), "", gws.BuiltinEventHandler{})
+	c := <-conns
+	payload := make([]byte, 64<<10)
+	start := time.Now()
+	sent := 0
+	for i := 0; i < 10_000 && c.Send(wsock.Binary, payload); i++ {
+		sent++
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Send blocked for %v", d)
+	}
+	if sent == 10_000 {
+		t.Fatal("queue never overflowed")
+	}
+	select {
+	case err := <-closed:
+		if err != wsock.ErrQueueFull {
+			t.Fatalf("close error %v, want ErrQueueFull", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("slow reader not disconnected")
+	}
+	if c.Send(wsock.Text, []byte("x")) {
+		t.Fatal("Send after close returned true")
+	}
+}
