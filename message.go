@@ -1,0 +1,191 @@
+package parley
+
+import (
+	"context"
+	"time"
+)
+
+// Message limits and kinds, from API.md §1 and §3.
+const (
+	MaxContentBytes        = 64 << 10
+	MaxClientMessageIDLen  = 64
+	MaxReactionLen         = 32
+	EditWindow             = 15 * time.Minute
+	DeleteForEveryoneLimit = 48 * time.Hour
+	MaxScheduleAhead       = 365 * 24 * time.Hour
+)
+
+// Conversation kinds.
+const (
+	KindDirect  = "direct"
+	KindGroup   = "group"
+	KindChannel = "channel"
+)
+
+// Receipt states, in the only order they may move.
+const (
+	StatusSent      = "sent"
+	StatusDelivered = "delivered"
+	StatusSeen      = "seen"
+)
+
+// MessageTypes are the accepted values of a message's type.
+var MessageTypes = []string{"text", "image", "video", "audio", "document", "location", "contact", "link"}
+
+// Conversation is a direct chat, group or channel: a sequence of messages.
+type Conversation struct {
+	ID            string
+	Kind          string
+	LastSeq       int64
+	LastMessageAt time.Time
+	CreatedAt     time.Time
+}
+
+// Member is a user's place in a conversation with their receipt cursors.
+type Member struct {
+	ConversationID string
+	UserID         string
+	Role           string
+	JoinedAt       time.Time
+	JoinedSeq      int64 // the member sees messages with Seq > JoinedSeq
+	DeliveredSeq   int64
+	ReadSeq        int64
+}
+
+// Reaction is one user's reaction to a message.
+type Reaction struct {
+	UserID   string `json:"userId"`
+	Reaction string `json:"reaction"`
+}
+
+// Message is a stored message. Content is opaque ciphertext.
+type Message struct {
+	ID                 string
+	ConversationID     string
+	Seq                int64
+	SenderID           string
+	RecipientID        string
+	ClientMessageID    string
+	Content            string
+	ContentHash        string
+	Type               string
+	MediaID            string
+	ReplyToID          string
+	SentAt             time.Time
+	EditedAt           time.Time
+	DeletedForEveryone bool
+	Reactions          []Reaction
+}
+
+// Change is one entry of the sync log: an event of a conversation.
+type Change struct {
+	ID             int64
+	ConversationID string
+	Seq            int64  // the message seq it concerns
+	Event          string // the real-time event name
+	MessageID      string
+	OnlyUser       string // when set, only this member sees it
+	Payload        []byte // the event's JSON; empty for new messages
+	CreatedAt      time.Time
+}
+
+// Send is one message to commit, with the change that announces it.
+// The store fills Message.Seq and, for a repeated clientMessageId,
+// Duplicate and the first message instead.
+type Send struct {
+	Message   *Message
+	Duplicate bool
+}
+
+// ReceiptMark is one advance of a member's delivered or seen cursor.
+type ReceiptMark struct {
+	Seq int64
+	At  time.Time
+}
+
+// Chat is one row of a user's conversation list.
+type Chat struct {
+	Conversation *Conversation
+	Member       *Member
+	PeerID       string // direct chats: the other member
+	LastMessage  *Message
+	Unread       int64
+}
+
+// MessageStore persists conversations, messages, receipts and the sync log.
+type MessageStore interface {
+	// DirectConversation returns the direct conversation of a and b,
+	// creating it (with both as members) when it does not exist yet.
+	DirectConversation(ctx context.Context, a, b string, now time.Time) (*Conversation, error)
+	// SendMessages commits a batch of messages in one transaction: each gets
+	// the next seq of its conversation and a new_message change. A send whose
+	// (sender, clientMessageId) exists is marked Duplicate and filled with
+	// the first message; nothing new is stored for it.
+	SendMessages(ctx context.Context, batch []*Send) error
+	// MessageByID returns a message with its reactions, or ENOTFOUND.
+	MessageByID(ctx context.Context, id string) (*Message, error)
+	// Member returns a user's membership, or ENOTFOUND.
+	Member(ctx context.Context, conversationID, userID string) (*Member, error)
+	// Members lists a conversation's members, oldest first.
+	Members(ctx context.Context, conversationID string) ([]*Member, error)
+	// History returns up to limit messages of a conversation visible to
+	// viewer (after their join, not hidden for them) with seq < beforeSeq
+	// (0: no bound) and sent before before (zero: no bound), newest first.
+	History(ctx context.Context, conversationID, viewer string, beforeSeq int64, before time.Time, limit int) ([]*Message, error)
+	// ReceiptMarks returns a member's cursor advances of kind with seq >= fromSeq, by seq.
+	ReceiptMarks(ctx context.Context, conversationID, userID, kind string, fromSeq int64) ([]ReceiptMark, error)
+	// AdvanceReceipt moves a member's delivered (or seen, which implies
+	// delivered) cursor forward to seq and records ch in the sync log. It
+	// reports false and stores nothing when the cursor is already there.
+	AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, ch *Change) (bool, error)
+	// SetReaction sets (or with reaction "" removes) userID's reaction and records ch.
+	SetReaction(ctx context.Context, messageID, userID, reaction string, at time.Time, ch *Change) error
+	// EditMessage replaces content and records ch.
+	EditMessage(ctx context.Context, messageID, content, contentHash string, at time.Time, ch *Change) error
+	// DeleteForEveryone turns the message into a tombstone and records ch.
+	DeleteForEveryone(ctx context.Context, messageID string, ch *Change) error
+	// HideMessage hides a message for one user and records ch.
+	HideMessage(ctx context.Context, messageID, userID string, ch *Change) error
+	// Changes returns up to limit changes after cursor visible to userID,
+	// oldest first, with the messages that new_message changes refer to.
+	Changes(ctx context.Context, userID string, after int64, limit int) ([]*Change, map[string]*Message, error)
+	// Undelivered returns up to limit messages to userID past their delivered cursor, oldest first.
+	Undelivered(ctx context.Context, userID string, limit int) ([]*Message, error)
+	// HeadChange returns the id of the newest change.
+	HeadChange(ctx context.Context) (int64, error)
+	// Chats returns userID's conversations by latest activity.
+	Chats(ctx context.Context, userID string, limit int) ([]*Chat, error)
+	// DirectPeers lists the users userID has a direct conversation with.
+	DirectPeers(ctx context.Context, userID string) ([]string, error)
+}
+
+// Scheduled is a message to send at a future time.
+type Scheduled struct {
+	ID              string
+	SenderID        string
+	RecipientID     string
+	ClientMessageID string
+	Content         string
+	Type            string
+	MediaID         string
+	ReplyToID       string
+	ScheduledAt     time.Time
+	CreatedAt       time.Time
+	Status          string
+}
+
+// ScheduleStore persists scheduled messages durably.
+type ScheduleStore interface {
+	// CreateScheduled stores a pending scheduled message. ECONFLICT when the
+	// sender's clientMessageId was used for another scheduled message.
+	CreateScheduled(ctx context.Context, s *Scheduled) error
+	// PendingScheduled lists the sender's pending scheduled messages by time.
+	PendingScheduled(ctx context.Context, senderID string) ([]*Scheduled, error)
+	// CancelScheduled cancels a pending message of the sender, or ENOTFOUND.
+	CancelScheduled(ctx context.Context, senderID, id string) error
+	// ClaimDue leases up to limit due pending messages to node until the
+	// lease ends; a message is leased to one node at a time.
+	ClaimDue(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*Scheduled, error)
+	// FinishScheduled marks a claimed message sent or failed.
+	FinishScheduled(ctx context.Context, id, status string) error
+}

@@ -1,0 +1,533 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/parley-chat/parley"
+)
+
+const messageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, m.recipient_id, COALESCE(m.client_message_id, ''), m.content,
+	m.content_hash, m.type, m.media_id, m.reply_to_id, m.sent_at, m.edited_at, m.deleted_for_everyone`
+
+func scanMessage(s scanner) (*parley.Message, error) {
+	var m parley.Message
+	var sent, edited int64
+	err := s.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.SenderID, &m.RecipientID, &m.ClientMessageID, &m.Content,
+		&m.ContentHash, &m.Type, &m.MediaID, &m.ReplyToID, &sent, &edited, &m.DeletedForEveryone)
+	if err != nil {
+		return nil, err
+	}
+	m.SentAt, m.EditedAt = parley.FromMillis(sent), parley.FromMillis(edited)
+	return &m, nil
+}
+
+func collectMessages(rows *sql.Rows, err error) ([]*parley.Message, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*parley.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func directKey(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return a + "|" + b
+}
+
+// DirectConversation implements parley.MessageStore.
+func (db *DB) DirectConversation(ctx context.Context, a, b string, now time.Time) (*parley.Conversation, error) {
+	key := directKey(a, b)
+	get := func() (*parley.Conversation, error) {
+		var c parley.Conversation
+		var last, created int64
+		err := db.queryRow(ctx, `SELECT id, kind, last_seq, last_message_at, created_at FROM conversations WHERE direct_key = ?`, key).
+			Scan(&c.ID, &c.Kind, &c.LastSeq, &last, &created)
+		c.LastMessageAt, c.CreatedAt = parley.FromMillis(last), parley.FromMillis(created)
+		return &c, err
+	}
+	c, err := get()
+	if err == nil {
+		return c, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	id := parley.NewID("conv")
+	err = db.inTx(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `INSERT INTO conversations (id, kind, direct_key, created_at) VALUES (?, ?, ?, ?)`,
+			id, parley.KindDirect, key, parley.Millis(now)); err != nil {
+			return err
+		}
+		for _, u := range []string{a, b} {
+			if _, err := tx.exec(ctx, `INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)`,
+				id, u, parley.Millis(now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && !isUniqueViolation(err) { // a concurrent first message created it: read theirs
+		return nil, err
+	}
+	return get()
+}
+
+// SendMessages implements parley.MessageStore.
+func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
+	err := db.inTx(ctx, func(tx *Tx) error { return tx.sendMessages(ctx, batch) })
+	if err != nil && isUniqueViolation(err) && len(batch) > 1 {
+		// Another node committed one of these clientMessageIds between our
+		// check and insert; retry one by one so only that send is affected.
+		for _, s := range batch {
+			s.Duplicate = false
+			if err := db.inTx(ctx, func(tx *Tx) error { return tx.sendMessages(ctx, []*parley.Send{s}) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err != nil && isUniqueViolation(err) && len(batch) == 1 {
+		// Lost the race for a clientMessageId: answer with the winner.
+		s := batch[0]
+		m, err2 := scanMessage(db.queryRow(ctx, `SELECT `+messageColumns+` FROM messages m WHERE sender_id = ? AND client_message_id = ?`,
+			s.Message.SenderID, s.Message.ClientMessageID))
+		if err2 != nil {
+			return err
+		}
+		*s.Message, s.Duplicate = *m, true
+		return nil
+	}
+	return err
+}
+
+func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
+	seen := map[string]*parley.Message{}
+	var changes []*parley.Change
+	for _, s := range batch {
+		m := s.Message
+		if m.ClientMessageID != "" {
+			key := m.SenderID + "\x00" + m.ClientMessageID
+			if first := seen[key]; first != nil {
+				*m, s.Duplicate = *first, true
+				continue
+			}
+			prev, err := scanMessage(tx.queryRow(ctx, `SELECT `+messageColumns+` FROM messages m WHERE sender_id = ? AND client_message_id = ?`,
+				m.SenderID, m.ClientMessageID))
+			if err == nil {
+				*m, s.Duplicate = *prev, true
+				continue
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			seen[key] = m
+		}
+		if err := tx.queryRow(ctx, `UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ? WHERE id = ? RETURNING last_seq`,
+			parley.Millis(m.SentAt), m.ConversationID).Scan(&m.Seq); err != nil {
+			return notFound(err, "conversation")
+		}
+		var cmid any
+		if m.ClientMessageID != "" {
+			cmid = m.ClientMessageID
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO messages (id, conversation_id, seq, sender_id, recipient_id, client_message_id, content,
+			content_hash, type, media_id, reply_to_id, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.ID, m.ConversationID, m.Seq, m.SenderID, m.RecipientID, cmid, m.Content, m.ContentHash, m.Type, m.MediaID, m.ReplyToID,
+			parley.Millis(m.SentAt)); err != nil {
+			return err
+		}
+		changes = append(changes, &parley.Change{ConversationID: m.ConversationID, Seq: m.Seq, Event: "new_message",
+			MessageID: m.ID, CreatedAt: m.SentAt})
+	}
+	return tx.addChanges(ctx, changes...)
+}
+
+// addChanges appends to the sync log. The ids come from one counter row
+// updated last, so on PostgreSQL concurrent writers commit their changes in
+// id order (the row lock is held until commit) and a reader that has seen
+// id N has seen every id below N.
+func (tx *Tx) addChanges(ctx context.Context, changes ...*parley.Change) error {
+	n := 0
+	for _, c := range changes {
+		if c != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	var last int64
+	if err := tx.queryRow(ctx, `UPDATE change_counter SET last = last + ? WHERE id = 1 RETURNING last`, n).Scan(&last); err != nil {
+		return err
+	}
+	id := last - int64(n)
+	for _, c := range changes {
+		if c == nil {
+			continue
+		}
+		id++
+		c.ID = id
+		if _, err := tx.exec(ctx, `INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, payload, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, c.ConversationID, c.Seq, c.Event, c.MessageID, c.OnlyUser, string(c.Payload),
+			parley.Millis(c.CreatedAt)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withReactions loads the reactions of msgs.
+func (db *DB) withReactions(ctx context.Context, msgs []*parley.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	byID := make(map[string]*parley.Message, len(msgs))
+	args := make([]any, 0, len(msgs))
+	for _, m := range msgs {
+		m.Reactions = []parley.Reaction{}
+		byID[m.ID] = m
+		args = append(args, m.ID)
+	}
+	rows, err := db.query(ctx, `SELECT message_id, user_id, reaction FROM message_reactions WHERE message_id IN (`+placeholders(len(args))+`)
+		ORDER BY created_at, user_id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var mid string
+		var r parley.Reaction
+		if err := rows.Scan(&mid, &r.UserID, &r.Reaction); err != nil {
+			return err
+		}
+		if m := byID[mid]; m != nil {
+			m.Reactions = append(m.Reactions, r)
+		}
+	}
+	return rows.Err()
+}
+
+// MessageByID implements parley.MessageStore.
+func (db *DB) MessageByID(ctx context.Context, id string) (*parley.Message, error) {
+	m, err := scanMessage(db.queryRow(ctx, `SELECT `+messageColumns+` FROM messages m WHERE id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "message")
+	}
+	return m, db.withReactions(ctx, []*parley.Message{m})
+}
+
+const memberColumns = `conversation_id, user_id, role, joined_at, joined_seq, delivered_seq, read_seq`
+
+func scanMember(s scanner) (*parley.Member, error) {
+	var m parley.Member
+	var joined int64
+	if err := s.Scan(&m.ConversationID, &m.UserID, &m.Role, &joined, &m.JoinedSeq, &m.DeliveredSeq, &m.ReadSeq); err != nil {
+		return nil, err
+	}
+	m.JoinedAt = parley.FromMillis(joined)
+	return &m, nil
+}
+
+// Member implements parley.MessageStore.
+func (db *DB) Member(ctx context.Context, conversationID, userID string) (*parley.Member, error) {
+	m, err := scanMember(db.queryRow(ctx, `SELECT `+memberColumns+` FROM conversation_members WHERE conversation_id = ? AND user_id = ?`,
+		conversationID, userID))
+	return m, notFound(err, "conversation")
+}
+
+// Members implements parley.MessageStore.
+func (db *DB) Members(ctx context.Context, conversationID string) ([]*parley.Member, error) {
+	rows, err := db.query(ctx, `SELECT `+memberColumns+` FROM conversation_members WHERE conversation_id = ? ORDER BY joined_at, user_id`, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*parley.Member
+	for rows.Next() {
+		m, err := scanMember(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+const notHidden = `NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = ? AND h.message_id = m.id)`
+
+// History implements parley.MessageStore.
+func (db *DB) History(ctx context.Context, conversationID, viewer string, beforeSeq int64, before time.Time, limit int) ([]*parley.Message, error) {
+	mem, err := db.Member(ctx, conversationID, viewer)
+	if err != nil {
+		return nil, err
+	}
+	if beforeSeq <= 0 {
+		beforeSeq = 1 << 62
+	}
+	bt := int64(1 << 62)
+	if !before.IsZero() {
+		bt = parley.Millis(before)
+	}
+	msgs, err := collectMessages(db.query(ctx, `SELECT `+messageColumns+` FROM messages m
+		WHERE m.conversation_id = ? AND m.seq > ? AND m.seq < ? AND m.sent_at < ? AND `+notHidden+`
+		ORDER BY m.seq DESC LIMIT ?`, conversationID, mem.JoinedSeq, beforeSeq, bt, viewer, limit))
+	if err != nil {
+		return nil, err
+	}
+	return msgs, db.withReactions(ctx, msgs)
+}
+
+// ReceiptMarks implements parley.MessageStore.
+func (db *DB) ReceiptMarks(ctx context.Context, conversationID, userID, kind string, fromSeq int64) ([]parley.ReceiptMark, error) {
+	rows, err := db.query(ctx, `SELECT seq, at FROM receipt_marks WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq >= ?
+		ORDER BY seq`, conversationID, userID, kind, fromSeq)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []parley.ReceiptMark
+	for rows.Next() {
+		var m parley.ReceiptMark
+		var at int64
+		if err := rows.Scan(&m.Seq, &at); err != nil {
+			return nil, err
+		}
+		m.At = parley.FromMillis(at)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// AdvanceReceipt implements parley.MessageStore.
+func (db *DB) AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, ch *parley.Change) (bool, error) {
+	advanced := false
+	err := db.inTx(ctx, func(tx *Tx) error {
+		var delivered, read int64
+		if err := tx.queryRow(ctx, `SELECT delivered_seq, read_seq FROM conversation_members WHERE conversation_id = ? AND user_id = ?`,
+			conversationID, userID).Scan(&delivered, &read); err != nil {
+			return notFound(err, "conversation")
+		}
+		mark := func(kind string) error {
+			_, err := tx.exec(ctx, `INSERT INTO receipt_marks (conversation_id, user_id, kind, seq, at) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT DO NOTHING`, conversationID, userID, kind, seq, parley.Millis(at))
+			return err
+		}
+		if delivered < seq {
+			if _, err := tx.exec(ctx, `UPDATE conversation_members SET delivered_seq = ? WHERE conversation_id = ? AND user_id = ?`,
+				seq, conversationID, userID); err != nil {
+				return err
+			}
+			if err := mark(parley.StatusDelivered); err != nil {
+				return err
+			}
+			advanced = true
+		}
+		if kind == parley.StatusSeen && read < seq {
+			if _, err := tx.exec(ctx, `UPDATE conversation_members SET read_seq = ? WHERE conversation_id = ? AND user_id = ?`,
+				seq, conversationID, userID); err != nil {
+				return err
+			}
+			if err := mark(parley.StatusSeen); err != nil {
+				return err
+			}
+			advanced = true
+		}
+		if !advanced {
+			return nil
+		}
+		return tx.addChanges(ctx, ch)
+	})
+	return advanced, err
+}
+
+// SetReaction implements parley.MessageStore.
+func (db *DB) SetReaction(ctx context.Context, messageID, userID, reaction string, at time.Time, ch *parley.Change) error {
+	return db.inTx(ctx, func(tx *Tx) error {
+		var err error
+		if reaction == "" {
+			_, err = tx.exec(ctx, `DELETE FROM message_reactions WHERE message_id = ? AND user_id = ?`, messageID, userID)
+		} else {
+			_, err = tx.exec(ctx, `INSERT INTO message_reactions (message_id, user_id, reaction, created_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (message_id, user_id) DO UPDATE SET reaction = excluded.reaction, created_at = excluded.created_at`,
+				messageID, userID, reaction, parley.Millis(at))
+		}
+		if err != nil {
+			return err
+		}
+		return tx.addChanges(ctx, ch)
+	})
+}
+
+// EditMessage implements parley.MessageStore.
+func (db *DB) EditMessage(ctx context.Context, messageID, content, contentHash string, at time.Time, ch *parley.Change) error {
+	return db.inTx(ctx, func(tx *Tx) error {
+		res, err := tx.exec(ctx, `UPDATE messages SET content = ?, content_hash = ?, edited_at = ? WHERE id = ? AND deleted_for_everyone = ?`,
+			content, contentHash, parley.Millis(at), messageID, false)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return parley.Errorf(parley.ENOTFOUND, "message not found")
+		}
+		return tx.addChanges(ctx, ch)
+	})
+}
+
+// DeleteForEveryone implements parley.MessageStore.
+func (db *DB) DeleteForEveryone(ctx context.Context, messageID string, ch *parley.Change) error {
+	return db.inTx(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `UPDATE messages SET content = '', content_hash = '', media_id = '', deleted_for_everyone = ? WHERE id = ?`,
+			true, messageID); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM message_reactions WHERE message_id = ?`, messageID); err != nil {
+			return err
+		}
+		return tx.addChanges(ctx, ch)
+	})
+}
+
+// HideMessage implements parley.MessageStore.
+func (db *DB) HideMessage(ctx context.Context, messageID, userID string, ch *parley.Change) error {
+	return db.inTx(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `INSERT INTO message_hidden (message_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, messageID, userID); err != nil {
+			return err
+		}
+		return tx.addChanges(ctx, ch)
+	})
+}
+
+// Changes implements parley.MessageStore.
+func (db *DB) Changes(ctx context.Context, userID string, after int64, limit int) ([]*parley.Change, map[string]*parley.Message, error) {
+	rows, err := db.query(ctx, `SELECT c.id, c.conversation_id, c.seq, c.event, c.message_id, c.only_user, c.payload, c.created_at
+		FROM changes c JOIN conversation_members mm ON mm.conversation_id = c.conversation_id AND mm.user_id = ?
+		WHERE c.id > ? AND c.seq > mm.joined_seq AND (c.only_user = '' OR c.only_user = ?)
+		ORDER BY c.id LIMIT ?`, userID, after, userID, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*parley.Change
+	var ids []any
+	for rows.Next() {
+		var c parley.Change
+		var payload string
+		var created int64
+		if err := rows.Scan(&c.ID, &c.ConversationID, &c.Seq, &c.Event, &c.MessageID, &c.OnlyUser, &payload, &created); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		c.Payload, c.CreatedAt = []byte(payload), parley.FromMillis(created)
+		if c.Event == "new_message" {
+			ids = append(ids, c.MessageID)
+		}
+		out = append(out, &c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	msgs := map[string]*parley.Message{}
+	if len(ids) > 0 {
+		list, err := collectMessages(db.query(ctx, `SELECT `+messageColumns+` FROM messages m WHERE m.id IN (`+placeholders(len(ids))+`)
+			AND `+notHidden, append(ids, userID)...))
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := db.withReactions(ctx, list); err != nil {
+			return nil, nil, err
+		}
+		for _, m := range list {
+			msgs[m.ID] = m
+		}
+	}
+	return out, msgs, nil
+}
+
+// Undelivered implements parley.MessageStore.
+func (db *DB) Undelivered(ctx context.Context, userID string, limit int) ([]*parley.Message, error) {
+	msgs, err := collectMessages(db.query(ctx, `SELECT `+messageColumns+` FROM conversation_members mm
+		JOIN messages m ON m.conversation_id = mm.conversation_id AND m.seq > mm.delivered_seq AND m.seq > mm.joined_seq
+		WHERE mm.user_id = ? AND m.sender_id <> ? AND `+notHidden+`
+		ORDER BY m.sent_at, m.seq LIMIT ?`, userID, userID, userID, limit))
+	if err != nil {
+		return nil, err
+	}
+	return msgs, db.withReactions(ctx, msgs)
+}
+
+// HeadChange implements parley.MessageStore.
+func (db *DB) HeadChange(ctx context.Context) (int64, error) {
+	var last int64
+	err := db.queryRow(ctx, `SELECT last FROM change_counter WHERE id = 1`).Scan(&last)
+	return last, err
+}
+
+// Chats implements parley.MessageStore.
+func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Chat, error) {
+	rows, err := db.query(ctx, `SELECT c.id, c.kind, c.last_seq, c.last_message_at, c.created_at,
+		mm.conversation_id, mm.user_id, mm.role, mm.joined_at, mm.joined_seq, mm.delivered_seq, mm.read_seq,
+		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = c.id AND o.user_id <> mm.user_id LIMIT 1), '')
+		FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
+		WHERE mm.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
+		ORDER BY CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END DESC, c.id LIMIT ?`, userID, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []*parley.Chat
+	for rows.Next() {
+		var c parley.Conversation
+		var m parley.Member
+		var last, created, joined int64
+		ch := &parley.Chat{Conversation: &c, Member: &m}
+		if err := rows.Scan(&c.ID, &c.Kind, &c.LastSeq, &last, &created, &m.ConversationID, &m.UserID, &m.Role, &joined,
+			&m.JoinedSeq, &m.DeliveredSeq, &m.ReadSeq, &ch.PeerID); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		c.LastMessageAt, c.CreatedAt, m.JoinedAt = parley.FromMillis(last), parley.FromMillis(created), parley.FromMillis(joined)
+		out = append(out, ch)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var lasts []*parley.Message
+	for _, ch := range out {
+		msgs, err := collectMessages(db.query(ctx, `SELECT `+messageColumns+` FROM messages m
+			WHERE m.conversation_id = ? AND m.seq > ? AND `+notHidden+` ORDER BY m.seq DESC LIMIT 1`,
+			ch.Conversation.ID, ch.Member.JoinedSeq, userID))
+		if err != nil {
+			return nil, err
+		}
+		if len(msgs) > 0 {
+			ch.LastMessage = msgs[0]
+			lasts = append(lasts, msgs[0])
+		}
+		from := max(ch.Member.ReadSeq, ch.Member.JoinedSeq)
+		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM messages m WHERE m.conversation_id = ? AND m.seq > ? AND m.sender_id <> ?
+			AND m.deleted_for_everyone = ?`, ch.Conversation.ID, from, userID, false).Scan(&ch.Unread); err != nil {
+			return nil, err
+		}
+	}
+	return out, db.withReactions(ctx, lasts)
+}
+
+// DirectPeers implements parley.MessageStore.
+func (db *DB) DirectPeers(ctx context.Context, userID string) ([]string, error) {
+	return db.ids(ctx, `SELECT o.user_id FROM conversation_members mm
+		JOIN conversations c ON c.id = mm.conversation_id AND c.kind = 'direct'
+		JOIN conversation_members o ON o.conversation_id = mm.conversation_id AND o.user_id <> mm.user_id
+		WHERE mm.user_id = ? ORDER BY o.user_id`, userID)
+}
+

@@ -1,0 +1,106 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/parley-chat/parley"
+)
+
+const scheduledColumns = `id, sender_id, recipient_id, COALESCE(client_message_id, ''), content, type, media_id, reply_to_id,
+	scheduled_at, created_at, status`
+
+func scanScheduled(s scanner) (*parley.Scheduled, error) {
+	var x parley.Scheduled
+	var at, created int64
+	if err := s.Scan(&x.ID, &x.SenderID, &x.RecipientID, &x.ClientMessageID, &x.Content, &x.Type, &x.MediaID, &x.ReplyToID,
+		&at, &created, &x.Status); err != nil {
+		return nil, err
+	}
+	x.ScheduledAt, x.CreatedAt = parley.FromMillis(at), parley.FromMillis(created)
+	return &x, nil
+}
+
+// CreateScheduled implements parley.ScheduleStore.
+func (db *DB) CreateScheduled(ctx context.Context, s *parley.Scheduled) error {
+	var cmid any
+	if s.ClientMessageID != "" {
+		cmid = s.ClientMessageID
+	}
+	_, err := db.exec(ctx, `INSERT INTO scheduled_messages (id, sender_id, recipient_id, client_message_id, content, type, media_id,
+		reply_to_id, scheduled_at, created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+		s.ID, s.SenderID, s.RecipientID, cmid, s.Content, s.Type, s.MediaID, s.ReplyToID, parley.Millis(s.ScheduledAt), parley.Millis(s.CreatedAt))
+	if isUniqueViolation(err) {
+		return parley.Errorf(parley.ECONFLICT, "clientMessageId was already used for a scheduled message")
+	}
+	return err
+}
+
+// ScheduledByClientID returns the sender's scheduled message with the given
+// clientMessageId, or ENOTFOUND.
+func (db *DB) ScheduledByClientID(ctx context.Context, senderID, clientMessageID string) (*parley.Scheduled, error) {
+	s, err := scanScheduled(db.queryRow(ctx, `SELECT `+scheduledColumns+` FROM scheduled_messages WHERE sender_id = ? AND client_message_id = ?`,
+		senderID, clientMessageID))
+	return s, notFound(err, "scheduled message")
+}
+
+// PendingScheduled implements parley.ScheduleStore.
+func (db *DB) PendingScheduled(ctx context.Context, senderID string) ([]*parley.Scheduled, error) {
+	rows, err := db.query(ctx, `SELECT `+scheduledColumns+` FROM scheduled_messages WHERE sender_id = ? AND status = 'pending'
+		ORDER BY scheduled_at, id`, senderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*parley.Scheduled{}
+	for rows.Next() {
+		s, err := scanScheduled(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// CancelScheduled implements parley.ScheduleStore.
+func (db *DB) CancelScheduled(ctx context.Context, senderID, id string) error {
+	res, err := db.exec(ctx, `UPDATE scheduled_messages SET status = 'cancelled' WHERE id = ? AND sender_id = ? AND status = 'pending'`, id, senderID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return parley.Errorf(parley.ENOTFOUND, "scheduled message not found or no longer pending")
+	}
+	return nil
+}
+
+// ClaimDue implements parley.ScheduleStore. The outer WHERE repeats the
+// conditions so that on PostgreSQL a node that waited for another's row
+// lock re-checks them and skips rows the other node just claimed.
+func (db *DB) ClaimDue(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*parley.Scheduled, error) {
+	rows, err := db.w.QueryContext(ctx, db.q(`UPDATE scheduled_messages SET claimed_by = ?, claimed_until = ?
+		WHERE id IN (SELECT id FROM scheduled_messages WHERE status = 'pending' AND scheduled_at <= ? AND claimed_until < ?
+			ORDER BY scheduled_at LIMIT ?)
+		AND status = 'pending' AND claimed_until < ?
+		RETURNING `+scheduledColumns), node, parley.Millis(leaseUntil), parley.Millis(now), parley.Millis(now), limit, parley.Millis(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*parley.Scheduled
+	for rows.Next() {
+		s, err := scanScheduled(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// FinishScheduled implements parley.ScheduleStore.
+func (db *DB) FinishScheduled(ctx context.Context, id, status string) error {
+	_, err := db.exec(ctx, `UPDATE scheduled_messages SET status = ? WHERE id = ? AND status = 'pending'`, status, id)
+	return err
+}
