@@ -151,6 +151,9 @@ type MessageStore interface {
 	Changes(ctx context.Context, userID string, after int64, limit int) ([]*Change, map[string]*Message, error)
 	// Undelivered returns up to limit messages to userID past their delivered cursor, oldest first.
 	Undelivered(ctx context.Context, userID string, limit int) ([]*Message, error)
+	// FirstUndeliveredChange returns the id of the new_message change of the
+	// oldest message to userID past their delivered cursor, or 0.
+	FirstUndeliveredChange(ctx context.Context, userID string) (int64, error)
 	// HeadChange returns the id of the newest change.
 	HeadChange(ctx context.Context) (int64, error)
 	// Chats returns userID's conversations by latest activity.
@@ -179,13 +182,20 @@ type ScheduleStore interface {
 	// CreateScheduled stores a pending scheduled message. ECONFLICT when the
 	// sender's clientMessageId was used for another scheduled message.
 	CreateScheduled(ctx context.Context, s *Scheduled) error
+	// ScheduledByClientID returns the sender's scheduled message with that
+	// clientMessageId, or ENOTFOUND.
+	ScheduledByClientID(ctx context.Context, senderID, clientMessageID string) (*Scheduled, error)
 	// PendingScheduled lists the sender's pending scheduled messages by time.
 	PendingScheduled(ctx context.Context, senderID string) ([]*Scheduled, error)
 	// CancelScheduled cancels a pending message of the sender, or ENOTFOUND.
 	CancelScheduled(ctx context.Context, senderID, id string) error
-	// ClaimDue leases up to limit due pending messages to node until the
-	// lease ends; a message is leased to one node at a time.
+	// ClaimDue leases up to limit due messages (pending, or sending under an
+	// expired lease) to node until the lease ends; a message is leased to one
+	// node at a time.
 	ClaimDue(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*Scheduled, error)
+	// StartScheduled moves a claimed message from pending to sending, after
+	// which it can no longer be cancelled; false means it was cancelled.
+	StartScheduled(ctx context.Context, id string) (bool, error)
 	// FinishScheduled marks a claimed message sent or failed.
 	FinishScheduled(ctx context.Context, id, status string) error
 }

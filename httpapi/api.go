@@ -52,7 +52,7 @@ func (c *call) body(v any) error { return decode(c.w, c.r, v) }
 // New returns the REST API over svc.
 func New(svc *service.Service, cfg Config) *API {
 	a := &API{svc: svc}
-	a.routes = a.table(cfg)
+	a.routes = append(a.table(cfg), a.messageRoutes()...)
 	return a
 }
 

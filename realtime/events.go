@@ -1,8 +1,49 @@
 package realtime
 
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/service"
+)
+
+// decodeInto decodes a client event's data into v (an absent payload is {}).
+func decodeInto(data json.RawMessage, v any) error {
+	if len(data) == 0 || string(data) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return parley.Errorf(parley.EINVALID, "event data must be a JSON object with the documented fields")
+	}
+	return nil
+}
+
+// handle adapts a service call taking input In to a Handler.
+func handle[In any](fn func(context.Context, *parley.Identity, In) (any, error)) Handler {
+	return func(ctx context.Context, caller *parley.Identity, data json.RawMessage) (any, error) {
+		var in In
+		if err := decodeInto(data, &in); err != nil {
+			return nil, err
+		}
+		return fn(ctx, caller, in)
+	}
+}
+
 // clientEvents is the table of client → server events (API.md §12). Each
 // entry decodes its data and calls one service method; the result goes
-// back in the ack.
+// back in the ack with the same envelope as REST.
 func (h *Hub) clientEvents() map[string]Handler {
-	return map[string]Handler{}
+	s := h.svc
+	return map[string]Handler{
+		"send_message": handle(func(ctx context.Context, c *parley.Identity, in service.SendInput) (any, error) {
+			return s.SendMessage(ctx, c, in)
+		}),
+		"typing": handle(func(ctx context.Context, c *parley.Identity, in service.TypingInput) (any, error) {
+			return nil, s.Typing(ctx, c, in)
+		}),
+		"message_status": handle(func(ctx context.Context, c *parley.Identity, in service.StatusInput) (any, error) {
+			return s.MarkStatus(ctx, c, in)
+		}),
+	}
 }

@@ -40,7 +40,9 @@ type Config struct {
 	PresenceGrace     time.Duration        // zero: 5s
 	PingInterval      time.Duration        // Engine.IO ping interval; zero: 25s
 	PingTimeout       time.Duration        // Engine.IO ping timeout; zero: 20s
+	ScheduleTick      time.Duration        // how often due scheduled messages are looked for; zero: 1s
 	ShutdownTimeout   time.Duration        // zero: 15s
+	DebugAddr         string               // pprof and expvar listener, loopback only; empty: off
 	Logger            *slog.Logger
 }
 
@@ -58,6 +60,8 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	debug *debugServer // set by Start when DebugAddr is not empty
 }
 
 // New opens the database, builds every component and starts listening on
@@ -95,7 +99,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
 	s.svc = service.New(s.db, s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
-		PresenceGrace: cfg.PresenceGrace, Logger: s.log})
+		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log})
 
 	mux := http.NewServeMux()
 	httpapi.New(s.svc, httpapi.Config{AuthRatePerMinute: cfg.AuthRatePerMinute}).Mount(mux)
@@ -144,6 +148,7 @@ func (s *Server) Service() *service.Service { return s.svc }
 
 // Start serves in the background; Close stops it.
 func (s *Server) Start() {
+	s.startDebug()
 	go func() {
 		err := s.http.Serve(s.ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -183,6 +188,7 @@ func (s *Server) Close() error {
 			err = nil
 		}
 		s.svc.Close()
+		s.closeDebug()
 		s.closeErr = errors.Join(err, s.db.Close())
 	})
 	return s.closeErr

@@ -22,6 +22,8 @@ type Store interface {
 	parley.UserStore
 	parley.SessionStore
 	parley.SocialStore
+	parley.MessageStore
+	parley.ScheduleStore
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error
 }
@@ -38,6 +40,9 @@ type Config struct {
 	PresenceGrace   time.Duration // delay before announcing offline; default 5s
 	Logger          *slog.Logger
 	Now             func() time.Time // the clock; default time.Now
+	NodeID          string           // names this node in scheduler leases; default random
+	// ScheduleTick is how often due scheduled messages are looked for; default 1s.
+	ScheduleTick time.Duration
 }
 
 // Service implements Parley's use cases over a Store, a Bus and a Mailer.
@@ -50,6 +55,9 @@ type Service struct {
 	hasher   *hasher
 	admins   map[string]bool
 	presence *presence
+	commit   *committer
+	typing   *typingLimiter
+	sched    *scheduler
 
 	bg sync.WaitGroup // background work (mail) finished by Close
 }
@@ -77,12 +85,18 @@ func New(store Store, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service
 		s.admins[normalizeUsername(a)] = true
 	}
 	s.presence = newPresence(s)
+	s.commit = newCommitter(store)
+	s.typing = newTypingLimiter()
+	s.sched = newScheduler(s, cfg.NodeID)
 	return s
 }
 
 // Close waits for background work (e-mails being sent, presence timers).
+// Call it after the transports stopped taking requests.
 func (s *Service) Close() {
+	s.sched.close()
 	s.presence.close()
+	s.commit.close()
 	s.bg.Wait()
 }
 

@@ -241,14 +241,18 @@ func (s *Service) UpdateSettings(ctx context.Context, caller *parley.Identity, i
 }
 
 // audience returns who hears about a user's profile, keys and presence: the
-// users who have them as a contact and their own contacts, less anyone on
-// either side of a block.
+// users who have them as a contact, their own contacts and their direct-chat
+// peers, less anyone on either side of a block.
 func (s *Service) audience(ctx context.Context, userID string) ([]string, error) {
 	a, err := s.store.ContactOf(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	b, err := s.store.Contacts(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	peers, err := s.store.DirectPeers(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +265,7 @@ func (s *Service) audience(ctx context.Context, userID string) ([]string, error)
 		skip[id] = true
 	}
 	var out []string
-	for _, id := range append(a, b...) {
+	for _, id := range append(append(a, b...), peers...) {
 		if !skip[id] {
 			skip[id] = true
 			out = append(out, id)

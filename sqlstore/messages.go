@@ -466,6 +466,17 @@ func (db *DB) Undelivered(ctx context.Context, userID string, limit int) ([]*par
 	return msgs, db.withReactions(ctx, msgs)
 }
 
+// FirstUndeliveredChange implements parley.MessageStore.
+func (db *DB) FirstUndeliveredChange(ctx context.Context, userID string) (int64, error) {
+	var id int64
+	err := db.queryRow(ctx, `SELECT COALESCE(MIN(c.id), 0) FROM conversation_members mm
+		JOIN messages m ON m.conversation_id = mm.conversation_id AND m.seq > mm.delivered_seq AND m.seq > mm.joined_seq
+			AND m.sender_id <> mm.user_id
+		JOIN changes c ON c.message_id = m.id AND c.event = 'new_message'
+		WHERE mm.user_id = ?`, userID).Scan(&id)
+	return id, err
+}
+
 // HeadChange implements parley.MessageStore.
 func (db *DB) HeadChange(ctx context.Context) (int64, error) {
 	var last int64

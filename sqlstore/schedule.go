@@ -44,9 +44,12 @@ func (db *DB) ScheduledByClientID(ctx context.Context, senderID, clientMessageID
 	return s, notFound(err, "scheduled message")
 }
 
-// PendingScheduled implements parley.ScheduleStore.
+// PendingScheduled implements parley.ScheduleStore. A message already sent
+// but not yet marked so (the dispatcher marks it right after the commit) is
+// not pending.
 func (db *DB) PendingScheduled(ctx context.Context, senderID string) ([]*parley.Scheduled, error) {
 	rows, err := db.query(ctx, `SELECT `+scheduledColumns+` FROM scheduled_messages WHERE sender_id = ? AND status = 'pending'
+		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = scheduled_messages.id)
 		ORDER BY scheduled_at, id`, senderID)
 	if err != nil {
 		return nil, err
@@ -65,7 +68,8 @@ func (db *DB) PendingScheduled(ctx context.Context, senderID string) ([]*parley.
 
 // CancelScheduled implements parley.ScheduleStore.
 func (db *DB) CancelScheduled(ctx context.Context, senderID, id string) error {
-	res, err := db.exec(ctx, `UPDATE scheduled_messages SET status = 'cancelled' WHERE id = ? AND sender_id = ? AND status = 'pending'`, id, senderID)
+	res, err := db.exec(ctx, `UPDATE scheduled_messages SET status = 'cancelled' WHERE id = ? AND sender_id = ? AND status = 'pending'
+		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = scheduled_messages.id)`, id, senderID)
 	if err != nil {
 		return err
 	}
@@ -80,9 +84,9 @@ func (db *DB) CancelScheduled(ctx context.Context, senderID, id string) error {
 // lock re-checks them and skips rows the other node just claimed.
 func (db *DB) ClaimDue(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*parley.Scheduled, error) {
 	rows, err := db.w.QueryContext(ctx, db.q(`UPDATE scheduled_messages SET claimed_by = ?, claimed_until = ?
-		WHERE id IN (SELECT id FROM scheduled_messages WHERE status = 'pending' AND scheduled_at <= ? AND claimed_until < ?
+		WHERE id IN (SELECT id FROM scheduled_messages WHERE status IN ('pending', 'sending') AND scheduled_at <= ? AND claimed_until < ?
 			ORDER BY scheduled_at LIMIT ?)
-		AND status = 'pending' AND claimed_until < ?
+		AND status IN ('pending', 'sending') AND claimed_until < ?
 		RETURNING `+scheduledColumns), node, parley.Millis(leaseUntil), parley.Millis(now), parley.Millis(now), limit, parley.Millis(now))
 	if err != nil {
 		return nil, err
@@ -99,8 +103,18 @@ func (db *DB) ClaimDue(ctx context.Context, node string, now, leaseUntil time.Ti
 	return out, rows.Err()
 }
 
+// StartScheduled implements parley.ScheduleStore.
+func (db *DB) StartScheduled(ctx context.Context, id string) (bool, error) {
+	res, err := db.exec(ctx, `UPDATE scheduled_messages SET status = 'sending' WHERE id = ? AND status IN ('pending', 'sending')`, id)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
 // FinishScheduled implements parley.ScheduleStore.
 func (db *DB) FinishScheduled(ctx context.Context, id, status string) error {
-	_, err := db.exec(ctx, `UPDATE scheduled_messages SET status = ? WHERE id = ? AND status = 'pending'`, status, id)
+	_, err := db.exec(ctx, `UPDATE scheduled_messages SET status = ? WHERE id = ? AND status IN ('pending', 'sending')`, status, id)
 	return err
 }

@@ -87,6 +87,7 @@ CREATE TABLE changes (
     created_at      INTEGER NOT NULL
 );
 CREATE INDEX changes_conversation ON changes (conversation_id, id);
+CREATE INDEX changes_message ON changes (message_id);
 
 CREATE TABLE scheduled_messages (
     id                TEXT PRIMARY KEY,

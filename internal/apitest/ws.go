@@ -1,0 +1,117 @@
+package apitest
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lxzan/gws"
+)
+
+// WS is a plain WebSocket (/ws) test client that records every frame.
+type WS struct {
+	tb     testing.TB
+	conn   *gws.Conn
+	mu     sync.Mutex
+	frames []Frame
+	closed chan struct{}
+	notify chan struct{}
+}
+
+// Frame is one received frame: an event or an ack.
+type Frame struct {
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+	Ack   *int64          `json:"ack"`
+}
+
+func (c *WS) OnOpen(*gws.Conn)               {}
+func (c *WS) OnPing(conn *gws.Conn, p []byte) { _ = conn.WritePong(p) }
+func (c *WS) OnPong(*gws.Conn, []byte)        {}
+func (c *WS) OnClose(*gws.Conn, error)        { close(c.closed) }
+func (c *WS) OnMessage(_ *gws.Conn, m *gws.Message) {
+	var f Frame
+	if err := json.Unmarshal(m.Bytes(), &f); err != nil {
+		c.tb.Errorf("frame is not JSON: %q", m.Bytes())
+	}
+	m.Close()
+	c.mu.Lock()
+	c.frames = append(c.frames, f)
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// DialWS connects to base's /ws with token, or fails the test.
+func DialWS(tb testing.TB, base, token string) *WS {
+	tb.Helper()
+	c := &WS{tb: tb, closed: make(chan struct{}), notify: make(chan struct{}, 1)}
+	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(base, "http") + "/ws?token=" + token})
+	if err != nil {
+		tb.Fatalf("dial /ws: %v", err)
+	}
+	c.conn = conn
+	go conn.ReadLoop()
+	tb.Cleanup(func() { conn.NetConn().Close() })
+	return c
+}
+
+// Close drops the connection.
+func (c *WS) Close() { c.conn.NetConn().Close() }
+
+// Frames returns a copy of every frame received so far.
+func (c *WS) Frames() []Frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Frame(nil), c.frames...)
+}
+
+// Events returns the data of every received event called name.
+func (c *WS) Events(name string) []json.RawMessage {
+	var out []json.RawMessage
+	for _, f := range c.Frames() {
+		if f.Event == name {
+			out = append(out, f.Data)
+		}
+	}
+	return out
+}
+
+// WaitFor waits up to 5 s for a frame that satisfies match.
+func (c *WS) WaitFor(match func(Frame) bool) Frame {
+	c.tb.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		for _, f := range c.Frames() {
+			if match(f) {
+				return f
+			}
+		}
+		select {
+		case <-c.notify:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			c.tb.Fatalf("no matching frame among %d", len(c.Frames()))
+		}
+	}
+}
+
+// WaitEvent waits for an event called name whose data contains substr.
+func (c *WS) WaitEvent(name, substr string) json.RawMessage {
+	c.tb.Helper()
+	return c.WaitFor(func(f Frame) bool { return f.Event == name && strings.Contains(string(f.Data), substr) }).Data
+}
+
+// Call sends an event with an ack id and waits for the ack's envelope.
+func (c *WS) Call(event string, data any, id int64) json.RawMessage {
+	c.tb.Helper()
+	b, _ := json.Marshal(map[string]any{"event": event, "data": data, "id": id})
+	if err := c.conn.WriteMessage(gws.OpcodeText, b); err != nil {
+		c.tb.Fatal(err)
+	}
+	return c.WaitFor(func(f Frame) bool { return f.Ack != nil && *f.Ack == id }).Data
+}

@@ -1,0 +1,79 @@
+package service
+
+import (
+	"context"
+
+	"github.com/parley-chat/parley"
+)
+
+// maxBatch bounds how many sends one transaction commits.
+const maxBatch = 256
+
+// committer is group commit for sends: requests queue while a transaction
+// runs, and the next transaction takes all of them at once. One fsync then
+// acknowledges many messages, and nothing is acknowledged before its commit.
+type committer struct {
+	store parley.MessageStore
+	reqs  chan *commitReq
+	done  chan struct{}
+}
+
+type commitReq struct {
+	send *parley.Send
+	err  chan error
+}
+
+func newCommitter(store parley.MessageStore) *committer {
+	c := &committer{store: store, reqs: make(chan *commitReq, 4*maxBatch), done: make(chan struct{})}
+	go c.loop()
+	return c
+}
+
+// commit queues s and waits until it is committed (or failed).
+func (c *committer) commit(ctx context.Context, s *parley.Send) error {
+	r := &commitReq{send: s, err: make(chan error, 1)}
+	select {
+	case c.reqs <- r:
+	case <-ctx.Done():
+		return parley.Errorf(parley.EUNAVAILABLE, "server busy, message not sent")
+	}
+	// Once queued the send will be committed or fail; wait for the verdict
+	// even if the client gives up, so the answer never lies.
+	return <-r.err
+}
+
+func (c *committer) loop() {
+	defer close(c.done)
+	batch := make([]*commitReq, 0, maxBatch)
+	sends := make([]*parley.Send, 0, maxBatch)
+	for first := range c.reqs {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-c.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		sends = sends[:0]
+		for _, r := range batch {
+			sends = append(sends, r.send)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30e9)
+		err := c.store.SendMessages(ctx, sends)
+		cancel()
+		for _, r := range batch {
+			r.err <- err
+		}
+	}
+}
+
+func (c *committer) close() {
+	close(c.reqs)
+	<-c.done
+}

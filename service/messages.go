@@ -1,0 +1,341 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/parley-chat/parley"
+)
+
+// MessageView is a message as clients see it (API.md §3).
+type MessageView struct {
+	MessageID          string            `json:"messageId"`
+	ConversationID     string            `json:"conversationId"`
+	Seq                int64             `json:"seq"`
+	SenderID           string            `json:"senderId"`
+	RecipientID        string            `json:"recipientId,omitempty"`
+	GroupID            string            `json:"groupId,omitempty"`
+	ClientMessageID    string            `json:"clientMessageId,omitempty"`
+	Content            *string           `json:"content"`
+	ContentHash        string            `json:"contentHash,omitempty"`
+	Type               string            `json:"type"`
+	MediaID            string            `json:"mediaId,omitempty"`
+	ReplyToID          string            `json:"replyToId,omitempty"`
+	Status             string            `json:"status"`
+	SentAt             parley.Time       `json:"sentAt"`
+	DeliveredAt        parley.Time       `json:"deliveredAt"`
+	SeenAt             parley.Time       `json:"seenAt"`
+	EditedAt           parley.Time       `json:"editedAt"`
+	Reactions          []parley.Reaction `json:"reactions"`
+	DeletedForEveryone bool              `json:"deletedForEveryone"`
+}
+
+// SendInput is the body of POST /api/messages/send (and reply, schedule,
+// and the socket's send_message).
+type SendInput struct {
+	SenderID         string `json:"senderId"`
+	RecipientID      string `json:"recipientId"`
+	EncryptedContent string `json:"encryptedContent"`
+	Content          string `json:"content"` // accepted as a synonym of encryptedContent
+	Type             string `json:"type"`
+	MediaID          string `json:"mediaId"`
+	ReplyToID        string `json:"replyToId"`
+	ClientMessageID  string `json:"clientMessageId"`
+}
+
+// SendResult is the answer to a send.
+type SendResult struct {
+	MessageID       string      `json:"messageId"`
+	ConversationID  string      `json:"conversationId"`
+	Status          string      `json:"status"`
+	SentAt          parley.Time `json:"sentAt"`
+	Seq             int64       `json:"seq"`
+	ClientMessageID string      `json:"clientMessageId,omitempty"`
+	Duplicate       bool        `json:"duplicate,omitempty"`
+}
+
+func contentHash(c string) string {
+	sum := sha256.Sum256([]byte(c))
+	return hex.EncodeToString(sum[:])
+}
+
+// validateContent checks the opaque content and the message type.
+func validateContent(content, typ string) (string, error) {
+	if content == "" {
+		return "", parley.Errorf(parley.EINVALID, "encryptedContent is required")
+	}
+	if len(content) > parley.MaxContentBytes {
+		return "", parley.Errorf(parley.ETOOLARGE, "encryptedContent must be at most %d bytes", parley.MaxContentBytes)
+	}
+	if typ == "" {
+		typ = "text"
+	}
+	if !slices.Contains(parley.MessageTypes, typ) {
+		return "", parley.Errorf(parley.EINVALID, "type must be one of %s", strings.Join(parley.MessageTypes, ", "))
+	}
+	return typ, nil
+}
+
+// direct is a validated direct send, ready to commit.
+type direct struct {
+	conv *parley.Conversation
+	msg  *parley.Message
+}
+
+// prepareDirect checks a send from caller and builds the message.
+// Errors: EFORBIDDEN (spoofed sender), EINVALID, ETOOLARGE, ENOTFOUND
+// (unknown recipient), EBLOCKED.
+func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in SendInput) (*direct, error) {
+	if err := checkSelf(caller, in.SenderID, "senderId"); err != nil {
+		return nil, err
+	}
+	content := in.EncryptedContent
+	if content == "" {
+		content = in.Content
+	}
+	typ, err := validateContent(content, in.Type)
+	if err != nil {
+		return nil, err
+	}
+	if err := required("recipientId", in.RecipientID); err != nil {
+		return nil, err
+	}
+	if in.RecipientID == caller.UserID {
+		return nil, parley.Errorf(parley.EINVALID, "recipientId must not be yourself")
+	}
+	if len(in.ClientMessageID) > parley.MaxClientMessageIDLen {
+		return nil, parley.Errorf(parley.EINVALID, "clientMessageId must be at most %d characters", parley.MaxClientMessageIDLen)
+	}
+	if err := maxLen("mediaId", in.MediaID, 128); err != nil {
+		return nil, err
+	}
+	if in.MediaID != "" {
+		// Media uploads do not exist yet, so no mediaId can name a file the
+		// sender uploaded.
+		return nil, parley.Errorf(parley.EINVALID, "mediaId does not name a file you uploaded")
+	}
+	if _, err := s.store.UserByID(ctx, in.RecipientID); err != nil {
+		if parley.ErrorCode(err) == parley.ENOTFOUND {
+			return nil, parley.Errorf(parley.ENOTFOUND, "recipient not found")
+		}
+		return nil, err
+	}
+	if blocked, err := s.store.BlockedEither(ctx, caller.UserID, in.RecipientID); err != nil {
+		return nil, err
+	} else if blocked {
+		return nil, parley.Errorf(parley.EBLOCKED, "you cannot message this user")
+	}
+	now := s.now()
+	conv, err := s.store.DirectConversation(ctx, caller.UserID, in.RecipientID, now)
+	if err != nil {
+		return nil, err
+	}
+	if in.ReplyToID != "" {
+		orig, err := s.store.MessageByID(ctx, in.ReplyToID)
+		if err != nil || orig.ConversationID != conv.ID {
+			return nil, parley.Errorf(parley.EINVALID, "replyToId must name a message of this conversation")
+		}
+	}
+	return &direct{conv: conv, msg: &parley.Message{ID: parley.NewID("msg"), ConversationID: conv.ID, SenderID: caller.UserID,
+		RecipientID: in.RecipientID, ClientMessageID: in.ClientMessageID, Content: content, ContentHash: contentHash(content),
+		Type: typ, MediaID: in.MediaID, ReplyToID: in.ReplyToID, SentAt: now}}, nil
+}
+
+// SendMessage stores a direct message and delivers new_message to the
+// recipient and the sender's sockets. It answers only after the commit. A
+// repeated clientMessageId returns the first message and stores and
+// delivers nothing. Errors: as prepareDirect, EUNAVAILABLE.
+func (s *Service) SendMessage(ctx context.Context, caller *parley.Identity, in SendInput) (*SendResult, error) {
+	d, err := s.prepareDirect(ctx, caller, in)
+	if err != nil {
+		return nil, err
+	}
+	return s.commitDirect(ctx, d)
+}
+
+func (s *Service) commitDirect(ctx context.Context, d *direct) (*SendResult, error) {
+	send := &parley.Send{Message: d.msg}
+	if err := s.commit.commit(ctx, send); err != nil {
+		return nil, err
+	}
+	m := send.Message
+	res := &SendResult{MessageID: m.ID, ConversationID: m.ConversationID, Status: parley.StatusSent, SentAt: parley.Time{Time: m.SentAt},
+		Seq: m.Seq, ClientMessageID: m.ClientMessageID, Duplicate: send.Duplicate}
+	if send.Duplicate {
+		return res, nil
+	}
+	view := newView(m)
+	view.Reactions = []parley.Reaction{}
+	s.publish(ctx, "new_message", view, []string{m.RecipientID, m.SenderID})
+	return res, nil
+}
+
+func newView(m *parley.Message) *MessageView {
+	v := &MessageView{MessageID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, SenderID: m.SenderID, RecipientID: m.RecipientID,
+		ClientMessageID: m.ClientMessageID, ContentHash: m.ContentHash, Type: m.Type, MediaID: m.MediaID, ReplyToID: m.ReplyToID,
+		Status: parley.StatusSent, SentAt: parley.Time{Time: m.SentAt}, EditedAt: parley.Time{Time: m.EditedAt},
+		Reactions: m.Reactions, DeletedForEveryone: m.DeletedForEveryone}
+	if !m.DeletedForEveryone {
+		c := m.Content
+		v.Content = &c
+	}
+	if v.Reactions == nil {
+		v.Reactions = []parley.Reaction{}
+	}
+	return v
+}
+
+// viewer builds message views with receipt states, caching per conversation
+// the recipients' cursors, marks and read-receipt settings.
+type viewer struct {
+	s       *Service
+	members map[string]map[string]*parley.Member // conversation → user → member
+	marks   map[string][]parley.ReceiptMark      // conv|user|kind → marks
+	receipt map[string]bool                      // user → readReceipts setting
+}
+
+func (s *Service) newViewer() *viewer {
+	return &viewer{s: s, members: map[string]map[string]*parley.Member{}, marks: map[string][]parley.ReceiptMark{}, receipt: map[string]bool{}}
+}
+
+func (v *viewer) member(ctx context.Context, convID, userID string) (*parley.Member, error) {
+	ms, ok := v.members[convID]
+	if !ok {
+		list, err := v.s.store.Members(ctx, convID)
+		if err != nil {
+			return nil, err
+		}
+		ms = map[string]*parley.Member{}
+		for _, m := range list {
+			ms[m.UserID] = m
+		}
+		v.members[convID] = ms
+	}
+	return ms[userID], nil
+}
+
+func (v *viewer) markTime(ctx context.Context, convID, userID, kind string, seq int64) (time.Time, error) {
+	key := convID + "|" + userID + "|" + kind
+	marks, ok := v.marks[key]
+	if !ok {
+		var err error
+		if marks, err = v.s.store.ReceiptMarks(ctx, convID, userID, kind, 0); err != nil {
+			return time.Time{}, err
+		}
+		v.marks[key] = marks
+	}
+	i := sort.Search(len(marks), func(i int) bool { return marks[i].Seq >= seq })
+	if i == len(marks) {
+		return time.Time{}, nil
+	}
+	return marks[i].At, nil
+}
+
+func (v *viewer) readReceipts(ctx context.Context, userID string) bool {
+	on, ok := v.receipt[userID]
+	if !ok {
+		u, err := v.s.store.UserByID(ctx, userID)
+		on = err != nil || u.Settings.ReadReceipts
+		v.receipt[userID] = on
+	}
+	return on
+}
+
+// view returns m with its receipt state: the recipient's cursors decide
+// delivered and seen; seen is hidden when the recipient turned read
+// receipts off.
+func (v *viewer) view(ctx context.Context, m *parley.Message) (*MessageView, error) {
+	out := newView(m)
+	if m.RecipientID == "" {
+		return out, nil
+	}
+	r, err := v.member(ctx, m.ConversationID, m.RecipientID)
+	if err != nil || r == nil {
+		return out, err
+	}
+	if r.DeliveredSeq >= m.Seq {
+		out.Status = parley.StatusDelivered
+		if out.DeliveredAt.Time, err = v.markTime(ctx, m.ConversationID, m.RecipientID, parley.StatusDelivered, m.Seq); err != nil {
+			return nil, err
+		}
+	}
+	if r.ReadSeq >= m.Seq && v.readReceipts(ctx, m.RecipientID) {
+		out.Status = parley.StatusSeen
+		if out.SeenAt.Time, err = v.markTime(ctx, m.ConversationID, m.RecipientID, parley.StatusSeen, m.Seq); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// HistoryQuery selects a page of history.
+type HistoryQuery struct {
+	Limit     int
+	Before    time.Time
+	BeforeSeq int64
+}
+
+// DirectHistory returns the caller's direct messages with recipientID,
+// newest first. userID (the route's first id) must be the caller.
+// Errors: EFORBIDDEN, ENOTFOUND (unknown peer).
+func (s *Service) DirectHistory(ctx context.Context, caller *parley.Identity, userID, recipientID string, q HistoryQuery) ([]*MessageView, error) {
+	if userID != caller.UserID {
+		return nil, parley.Errorf(parley.EFORBIDDEN, "you can only read your own conversations")
+	}
+	if _, err := s.store.UserByID(ctx, recipientID); err != nil {
+		return nil, err
+	}
+	conv, err := s.store.DirectConversation(ctx, caller.UserID, recipientID, s.now())
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := s.store.History(ctx, conv.ID, caller.UserID, q.BeforeSeq, q.Before, q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	v := s.newViewer()
+	out := make([]*MessageView, 0, len(msgs))
+	for _, m := range msgs {
+		mv, err := v.view(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mv)
+	}
+	return out, nil
+}
+
+// visibleMessage returns a message the caller may see with their
+// membership, or ENOTFOUND.
+func (s *Service) visibleMessage(ctx context.Context, caller *parley.Identity, messageID string) (*parley.Message, *parley.Member, error) {
+	if messageID == "" {
+		return nil, nil, parley.Errorf(parley.EINVALID, "messageId is required")
+	}
+	m, err := s.store.MessageByID(ctx, messageID)
+	if err != nil {
+		return nil, nil, err
+	}
+	mem, err := s.store.Member(ctx, m.ConversationID, caller.UserID)
+	if err != nil || m.Seq <= mem.JoinedSeq {
+		return nil, nil, parley.Errorf(parley.ENOTFOUND, "message not found")
+	}
+	return m, mem, nil
+}
+
+// conversationUsers lists the member ids of a conversation.
+func (s *Service) conversationUsers(ctx context.Context, convID string) ([]string, error) {
+	ms, err := s.store.Members(ctx, convID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(ms))
+	for _, m := range ms {
+		ids = append(ids, m.UserID)
+	}
+	return ids, nil
+}

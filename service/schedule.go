@@ -1,0 +1,221 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/parley-chat/parley"
+)
+
+// ScheduleInput is the body of POST /api/messages/schedule.
+type ScheduleInput struct {
+	SendInput
+	ScheduledAt TimeInput `json:"scheduledAt"` // ISO 8601 or epoch milliseconds
+}
+
+// TimeInput is a time given as an ISO 8601 string or as epoch milliseconds
+// (a JSON number or a string of digits).
+type TimeInput string
+
+// UnmarshalJSON accepts a JSON string or number.
+func (t *TimeInput) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*t = TimeInput(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return parley.Errorf(parley.EINVALID, "time must be an ISO 8601 string or epoch milliseconds")
+	}
+	*t = TimeInput(n.String())
+	return nil
+}
+
+// ScheduledView is a pending scheduled message as its sender sees it.
+type ScheduledView struct {
+	MessageID       string      `json:"messageId"`
+	RecipientID     string      `json:"recipientId"`
+	ClientMessageID string      `json:"clientMessageId,omitempty"`
+	Content         string      `json:"content"`
+	Type            string      `json:"type"`
+	ReplyToID       string      `json:"replyToId,omitempty"`
+	Status          string      `json:"status"`
+	ScheduledAt     parley.Time `json:"scheduledAt"`
+	CreatedAt       parley.Time `json:"createdAt"`
+}
+
+// ScheduleResult is the answer to scheduling.
+type ScheduleResult struct {
+	MessageID   string      `json:"messageId"`
+	Status      string      `json:"status"`
+	ScheduledAt parley.Time `json:"scheduledAt"`
+}
+
+// Schedule stores a message to send at scheduledAt (in the future, at most
+// a year ahead). It is stored durably and sent exactly once, even across
+// restarts and with several nodes; the message keeps the returned
+// messageId. Errors: as SendMessage, EINVALID for the time, ECONFLICT.
+func (s *Service) Schedule(ctx context.Context, caller *parley.Identity, in ScheduleInput) (*ScheduleResult, error) {
+	at, ok := parley.ParseTime(string(in.ScheduledAt))
+	if !ok {
+		return nil, parley.Errorf(parley.EINVALID, "scheduledAt must be an ISO 8601 time or epoch milliseconds")
+	}
+	now := s.now()
+	if !at.After(now) {
+		return nil, parley.Errorf(parley.EINVALID, "scheduledAt must be in the future")
+	}
+	if at.Sub(now) > parley.MaxScheduleAhead {
+		return nil, parley.Errorf(parley.EINVALID, "scheduledAt must be at most one year ahead")
+	}
+	d, err := s.prepareDirect(ctx, caller, in.SendInput) // the same checks as an immediate send
+	if err != nil {
+		return nil, err
+	}
+	if in.ClientMessageID != "" {
+		if prev, err := s.store.ScheduledByClientID(ctx, caller.UserID, in.ClientMessageID); err == nil {
+			return &ScheduleResult{MessageID: prev.ID, Status: "scheduled", ScheduledAt: parley.Time{Time: prev.ScheduledAt}}, nil
+		}
+	}
+	sc := &parley.Scheduled{ID: d.msg.ID, SenderID: caller.UserID, RecipientID: in.RecipientID, ClientMessageID: in.ClientMessageID,
+		Content: d.msg.Content, Type: d.msg.Type, MediaID: d.msg.MediaID, ReplyToID: d.msg.ReplyToID,
+		ScheduledAt: at.Truncate(time.Millisecond), CreatedAt: now}
+	if err := s.store.CreateScheduled(ctx, sc); err != nil {
+		return nil, err
+	}
+	s.sched.wake()
+	return &ScheduleResult{MessageID: sc.ID, Status: "scheduled", ScheduledAt: parley.Time{Time: sc.ScheduledAt}}, nil
+}
+
+// ScheduledMessages lists the caller's pending scheduled messages by time.
+func (s *Service) ScheduledMessages(ctx context.Context, caller *parley.Identity) ([]*ScheduledView, error) {
+	list, err := s.store.PendingScheduled(ctx, caller.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*ScheduledView, 0, len(list))
+	for _, x := range list {
+		out = append(out, &ScheduledView{MessageID: x.ID, RecipientID: x.RecipientID, ClientMessageID: x.ClientMessageID, Content: x.Content,
+			Type: x.Type, ReplyToID: x.ReplyToID, Status: "scheduled", ScheduledAt: parley.Time{Time: x.ScheduledAt},
+			CreatedAt: parley.Time{Time: x.CreatedAt}})
+	}
+	return out, nil
+}
+
+// CancelScheduled cancels one of the caller's pending scheduled messages.
+// Errors: EINVALID, ENOTFOUND (unknown, someone else's, or already sent).
+func (s *Service) CancelScheduled(ctx context.Context, caller *parley.Identity, messageID string) error {
+	if err := required("messageId", messageID); err != nil {
+		return err
+	}
+	return s.store.CancelScheduled(ctx, caller.UserID, messageID)
+}
+
+// scheduler sends due scheduled messages. Each node leases due messages
+// before sending them, and the sent message's clientMessageId is derived
+// from the scheduled id, so even a lease that expires mid-send (a node
+// that stalled) cannot store the message twice.
+type scheduler struct {
+	s      *Service
+	node   string
+	kick   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	closed sync.Once
+}
+
+func newScheduler(s *Service, node string) *scheduler {
+	if node == "" {
+		node = parley.NewID("node")
+	}
+	sc := &scheduler{s: s, node: node, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go sc.loop()
+	return sc
+}
+
+func (sc *scheduler) wake() {
+	select {
+	case sc.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (sc *scheduler) close() {
+	sc.closed.Do(func() { close(sc.stop) })
+	<-sc.done
+}
+
+func (sc *scheduler) loop() {
+	defer close(sc.done)
+	tick := sc.s.cfg.ScheduleTick
+	if tick <= 0 {
+		tick = time.Second
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		sc.runDue()
+		select {
+		case <-sc.stop:
+			return
+		case <-t.C:
+		case <-sc.kick:
+		}
+	}
+}
+
+// runDue sends every due message it can lease.
+func (sc *scheduler) runDue() {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		now := sc.s.now()
+		due, err := sc.s.store.ClaimDue(ctx, sc.node, now, now.Add(time.Minute), 100)
+		if err != nil {
+			cancel()
+			sc.s.log.Error("claim scheduled messages", "err", err)
+			return
+		}
+		for _, x := range due {
+			if ok, err := sc.s.store.StartScheduled(ctx, x.ID); err != nil || !ok {
+				continue // cancelled in the meantime, or retried when the lease ends
+			}
+			status := "sent"
+			if err := sc.s.dispatch(ctx, x); err != nil {
+				sc.s.log.Warn("scheduled message not sent", "id", x.ID, "err", err)
+				status = "failed"
+				if parley.ErrorCode(err) == parley.EINTERNAL || parley.ErrorCode(err) == parley.EUNAVAILABLE {
+					cancel()
+					return // leave it leased; it is retried when the lease ends
+				}
+			}
+			if err := sc.s.store.FinishScheduled(ctx, x.ID, status); err != nil {
+				sc.s.log.Error("finish scheduled message", "id", x.ID, "err", err)
+			}
+		}
+		cancel()
+		if len(due) < 100 {
+			return
+		}
+		select {
+		case <-sc.stop:
+			return
+		default:
+		}
+	}
+}
+
+// dispatch sends a scheduled message as its sender, now.
+func (s *Service) dispatch(ctx context.Context, x *parley.Scheduled) error {
+	caller := &parley.Identity{UserID: x.SenderID}
+	d, err := s.prepareDirect(ctx, caller, SendInput{RecipientID: x.RecipientID, EncryptedContent: x.Content, Type: x.Type,
+		MediaID: x.MediaID, ReplyToID: x.ReplyToID})
+	if err != nil {
+		return err
+	}
+	d.msg.ID = x.ID
+	d.msg.ClientMessageID = "sched:" + x.ID
+	_, err = s.commitDirect(ctx, d)
+	return err
+}

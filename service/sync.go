@@ -1,0 +1,152 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+
+	"github.com/parley-chat/parley"
+)
+
+// SyncItem is one thing that happened in one of the caller's conversations.
+type SyncItem struct {
+	Cursor string          `json:"cursor"`
+	Event  string          `json:"event"` // the real-time event name, e.g. new_message
+	Data   json.RawMessage `json:"data"`
+}
+
+// SyncResult is a page of the caller's sync log.
+type SyncResult struct {
+	Items      []SyncItem `json:"items"`
+	NextCursor string     `json:"nextCursor"`
+	HasMore    bool       `json:"hasMore"`
+}
+
+// Sync limits.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// Sync returns everything addressed to the caller after cursor, oldest
+// first: messages, edits, deletions, reactions and receipts. Without a
+// cursor it starts just before the oldest message not yet delivered to
+// the caller, so the first page holds every undelivered message. A client
+// that connects its socket first and then syncs misses nothing (it may see
+// an event twice and drops it by messageId). Errors: EINVALID.
+func (s *Service) Sync(ctx context.Context, caller *parley.Identity, cursor string, limit int) (*SyncResult, error) {
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	limit = min(limit, MaxPageSize)
+	var after int64
+	if cursor != "" {
+		n, err := strconv.ParseInt(cursor, 10, 64)
+		if err != nil || n < 0 {
+			return nil, parley.Errorf(parley.EINVALID, "cursor is not one this server gave out")
+		}
+		after = n
+	} else {
+		first, err := s.store.FirstUndeliveredChange(ctx, caller.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if first == 0 {
+			head, err := s.store.HeadChange(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return &SyncResult{Items: []SyncItem{}, NextCursor: strconv.FormatInt(head, 10)}, nil
+		}
+		after = first - 1
+	}
+	changes, msgs, err := s.store.Changes(ctx, caller.UserID, after, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	res := &SyncResult{Items: []SyncItem{}, NextCursor: strconv.FormatInt(after, 10)}
+	if len(changes) > limit {
+		changes, res.HasMore = changes[:limit], true
+	}
+	v := s.newViewer()
+	for _, c := range changes {
+		res.NextCursor = strconv.FormatInt(c.ID, 10)
+		data := json.RawMessage(c.Payload)
+		if c.Event == "new_message" {
+			m := msgs[c.MessageID]
+			if m == nil {
+				continue // hidden for this user
+			}
+			view, err := v.view(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			if data, err = json.Marshal(view); err != nil {
+				return nil, err
+			}
+		}
+		res.Items = append(res.Items, SyncItem{Cursor: res.NextCursor, Event: c.Event, Data: data})
+	}
+	return res, nil
+}
+
+// ChatPeer is the other side of a direct chat in the chat list.
+type ChatPeer struct {
+	UserID   string      `json:"userId"`
+	Username string      `json:"username"`
+	Name     string      `json:"name"`
+	Avatar   string      `json:"avatar"`
+	Online   bool        `json:"online"`
+	LastSeen parley.Time `json:"lastSeen"`
+}
+
+// ChatView is one row of GET /api/chats.
+type ChatView struct {
+	ConversationID string       `json:"conversationId"`
+	Type           string       `json:"type"`
+	Peer           *ChatPeer    `json:"peer,omitempty"`
+	LastMessage    *MessageView `json:"lastMessage"`
+	UnreadCount    int64        `json:"unreadCount"`
+	Muted          bool         `json:"muted"`
+	LastActivityAt parley.Time  `json:"lastActivityAt"`
+}
+
+// Chats returns the caller's conversations, most recent activity first,
+// with the last message and unread count.
+func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int) ([]*ChatView, error) {
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	chats, err := s.store.Chats(ctx, caller.UserID, min(limit, MaxPageSize))
+	if err != nil {
+		return nil, err
+	}
+	v := s.newViewer()
+	now := s.now()
+	out := make([]*ChatView, 0, len(chats))
+	for _, c := range chats {
+		cv := &ChatView{ConversationID: c.Conversation.ID, Type: c.Conversation.Kind, UnreadCount: c.Unread,
+			LastActivityAt: parley.Time{Time: c.Conversation.LastMessageAt}}
+		if c.LastMessage != nil {
+			if cv.LastMessage, err = v.view(ctx, c.LastMessage); err != nil {
+				return nil, err
+			}
+		}
+		if c.Conversation.Kind == parley.KindDirect && c.PeerID != "" {
+			u, err := s.store.UserByID(ctx, c.PeerID)
+			if err != nil {
+				return nil, err
+			}
+			p, err := s.presenceOf(ctx, caller, u)
+			if err != nil {
+				return nil, err
+			}
+			cv.Peer = &ChatPeer{UserID: u.ID, Username: u.Username, Name: u.Name, Avatar: u.Avatar, Online: p.Online, LastSeen: p.LastSeen}
+			if cv.Muted, err = s.store.IsMuted(ctx, caller.UserID, u.ID, now); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, cv)
+	}
+	return out, nil
+}
