@@ -130,7 +130,9 @@ func (a *API) messageRoutes() []route {
 				return s.MarkStatus(ctx, c.caller, in)
 			}},
 		{Method: "GET", Path: "/api/status/{messageId}", Summary: "A direct message's receipt state.", Out: service.MessageStatus{},
-			handle: func(ctx context.Context, c *call) (any, error) { return s.StatusOf(ctx, c.caller, c.r.PathValue("messageId")) }},
+			handle: func(ctx context.Context, c *call) (any, error) {
+				return s.StatusOf(ctx, c.caller, c.r.PathValue("messageId"))
+			}},
 		{Method: "GET", Path: "/api/sync", Summary: "Everything addressed to the caller since cursor, oldest first; without a cursor, from the oldest undelivered message.",
 			Query: []param{{"cursor", "nextCursor of the previous page"}, {"limit", "page size, 1-200 (default 50)"}}, Out: service.SyncResult{},
 			handle: func(ctx context.Context, c *call) (any, error) {

@@ -541,4 +541,3 @@ func (db *DB) DirectPeers(ctx context.Context, userID string) ([]string, error) 
 		JOIN conversation_members o ON o.conversation_id = mm.conversation_id AND o.user_id <> mm.user_id
 		WHERE mm.user_id = ? ORDER BY o.user_id`, userID)
 }
-

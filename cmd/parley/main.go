@@ -68,6 +68,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	mailFrom := fs.String("mail-from", "Parley <no-reply@parley.local>", "From `address` of e-mails (password resets, sign-in alerts)")
 	authRate := fs.Int("auth-rate-limit", 30, "register, login and password-reset requests allowed per client address per minute, per route (0 disables)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	debugAddr := fs.String("debug-addr", "", "`address` of an opt-in diagnostics listener serving net/http/pprof and expvar (/debug/vars); "+
+		"keep it on loopback (e.g. 127.0.0.1:6060): it exposes heap profiles. Empty (default) turns it off")
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
 
 	set := map[string]bool{}
@@ -98,7 +100,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		return cfg, 0, fmt.Errorf("--auth-rate-limit must be >= 0, not %s", strconv.Itoa(*authRate))
 	}
 	cfg = server.Config{Addr: *addr, DataDir: *data, DB: *db, Bus: *bus, Admins: split(*admins), AllowedOrigins: split(*origins),
-		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, ShutdownTimeout: *shutdown}
+		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr}
 	return cfg, level, nil
 }
 

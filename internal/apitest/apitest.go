@@ -51,7 +51,10 @@ func MustStart(tb testing.TB, backend string, edit func(*server.Config)) *server
 
 type tWriter struct{ tb testing.TB }
 
-func (w tWriter) Write(p []byte) (int, error) { w.tb.Log(string(bytes.TrimSpace(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.tb.Log(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
 
 // Client calls a server's REST API, with a token once signed in.
 type Client struct {

@@ -27,7 +27,7 @@ type Frame struct {
 	Ack   *int64          `json:"ack"`
 }
 
-func (c *WS) OnOpen(*gws.Conn)               {}
+func (c *WS) OnOpen(*gws.Conn)                {}
 func (c *WS) OnPing(conn *gws.Conn, p []byte) { _ = conn.WritePong(p) }
 func (c *WS) OnPong(*gws.Conn, []byte)        {}
 func (c *WS) OnClose(*gws.Conn, error)        { close(c.closed) }
