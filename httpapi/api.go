@@ -107,6 +107,17 @@ func (a *API) serve(rt *route) http.HandlerFunc {
 	}
 }
 
+// withBody adapts a service call that takes the decoded JSON body.
+func withBody[In, Out any](fn func(context.Context, *parley.Identity, In) (Out, error)) func(context.Context, *call) (any, error) {
+	return func(ctx context.Context, c *call) (any, error) {
+		var in In
+		if err := c.body(&in); err != nil {
+			return nil, err
+		}
+		return fn(ctx, c.caller, in)
+	}
+}
+
 // messageOnly is a handler result that is just a message, as in
 // {"success": true, "message": "..."}.
 type messageOnly string

@@ -43,21 +43,12 @@ var historyParams = []param{{"limit", "page size, 1-200 (default 50)"}, {"before
 // messageRoutes are the direct-messaging routes of API.md §3 and §4.
 func (a *API) messageRoutes() []route {
 	s := a.svc
-	send := func(fn func(context.Context, *parley.Identity, service.SendInput) (*service.SendResult, error)) func(context.Context, *call) (any, error) {
-		return func(ctx context.Context, c *call) (any, error) {
-			var in service.SendInput
-			if err := c.body(&in); err != nil {
-				return nil, err
-			}
-			return fn(ctx, c.caller, in)
-		}
-	}
 	return []route{
 		{Method: "POST", Path: "/api/messages/send", Status: http.StatusCreated, In: service.SendInput{}, Out: service.SendResult{},
 			Summary: "Send a direct message; answered after it is committed. A repeated clientMessageId returns the first message.",
-			handle:  send(s.SendMessage)},
+			handle:  withBody(s.SendMessage)},
 		{Method: "POST", Path: "/api/messages/reply", Status: http.StatusCreated, In: service.SendInput{}, Out: service.SendResult{},
-			Summary: "Send a reply; replyToId must be a message of the same conversation.", handle: send(s.Reply)},
+			Summary: "Send a reply; replyToId must be a message of the same conversation.", handle: withBody(s.Reply)},
 		{Method: "GET", Path: "/api/messages/scheduled", Summary: "The caller's pending scheduled messages.", Out: []service.ScheduledView{},
 			handle: func(ctx context.Context, c *call) (any, error) { return s.ScheduledMessages(ctx, c.caller) }},
 		{Method: "GET", Path: "/api/messages/{userId}/{recipientId}", Summary: "Direct messages between the caller (userId) and recipientId, newest first.",
@@ -79,39 +70,15 @@ func (a *API) messageRoutes() []route {
 			}},
 		{Method: "POST", Path: "/api/messages/react", Summary: "Set (or with an empty reaction remove) the caller's reaction.",
 			In: service.ReactInput{}, Out: service.ReactResult{},
-			handle: func(ctx context.Context, c *call) (any, error) {
-				var in service.ReactInput
-				if err := c.body(&in); err != nil {
-					return nil, err
-				}
-				return s.React(ctx, c.caller, in)
-			}},
+			handle: withBody(s.React)},
 		{Method: "POST", Path: "/api/messages/delete", Summary: "Delete for everyone (sender, 48 h) or for the caller only.",
 			In: service.DeleteInput{}, Out: service.DeleteResult{},
-			handle: func(ctx context.Context, c *call) (any, error) {
-				var in service.DeleteInput
-				if err := c.body(&in); err != nil {
-					return nil, err
-				}
-				return s.DeleteMessage(ctx, c.caller, in)
-			}},
+			handle: withBody(s.DeleteMessage)},
 		{Method: "POST", Path: "/api/messages/edit", Summary: "Edit a message (sender, 15 minutes).", In: service.EditInput{}, Out: service.EditResult{},
-			handle: func(ctx context.Context, c *call) (any, error) {
-				var in service.EditInput
-				if err := c.body(&in); err != nil {
-					return nil, err
-				}
-				return s.EditMessage(ctx, c.caller, in)
-			}},
+			handle: withBody(s.EditMessage)},
 		{Method: "POST", Path: "/api/messages/schedule", Status: http.StatusCreated, In: service.ScheduleInput{}, Out: service.ScheduleResult{},
 			Summary: "Schedule a direct message for scheduledAt (future, at most a year ahead); sent exactly once.",
-			handle: func(ctx context.Context, c *call) (any, error) {
-				var in service.ScheduleInput
-				if err := c.body(&in); err != nil {
-					return nil, err
-				}
-				return s.Schedule(ctx, c.caller, in)
-			}},
+			handle:  withBody(s.Schedule)},
 		{Method: "POST", Path: "/api/messages/scheduled/cancel", Summary: "Cancel a pending scheduled message.", In: messageIDInput{},
 			handle: func(ctx context.Context, c *call) (any, error) {
 				var in messageIDInput
@@ -122,13 +89,7 @@ func (a *API) messageRoutes() []route {
 			}},
 		{Method: "POST", Path: "/api/status", Summary: "Mark a received message (and every earlier one from its sender) delivered or seen.",
 			In: service.StatusInput{}, Out: service.StatusResult{},
-			handle: func(ctx context.Context, c *call) (any, error) {
-				var in service.StatusInput
-				if err := c.body(&in); err != nil {
-					return nil, err
-				}
-				return s.MarkStatus(ctx, c.caller, in)
-			}},
+			handle: withBody(s.MarkStatus)},
 		{Method: "GET", Path: "/api/status/{messageId}", Summary: "A direct message's receipt state.", Out: service.MessageStatus{},
 			handle: func(ctx context.Context, c *call) (any, error) {
 				return s.StatusOf(ctx, c.caller, c.r.PathValue("messageId"))

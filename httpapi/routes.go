@@ -111,13 +111,7 @@ func (a *API) table(cfg Config) []route {
 			handle: func(ctx context.Context, c *call) (any, error) { return s.Keys(ctx, c.caller, c.r.PathValue("userId")) }},
 		{Method: "POST", Path: "/api/users/keys", Summary: "Add or rotate a device key of the caller; key_changed goes to contacts.",
 			In: service.KeyInput{}, Out: service.DeviceKey{},
-			handle: func(ctx context.Context, c *call) (any, error) {
-				var in service.KeyInput
-				if err := c.body(&in); err != nil {
-					return nil, err
-				}
-				return s.SetKey(ctx, c.caller, in)
-			}},
+			handle: withBody(s.SetKey)},
 		{Method: "GET", Path: "/api/users/{userId}/presence", Summary: "A user's presence; lastSeen is null where their settings hide it.",
 			Out: service.Presence{},
 			handle: func(ctx context.Context, c *call) (any, error) {
@@ -125,13 +119,7 @@ func (a *API) table(cfg Config) []route {
 			}},
 		{Method: "PUT", Path: "/api/users/me/settings", Summary: "Update privacy settings; absent fields keep their value.",
 			In: service.SettingsInput{}, Out: parley.Settings{},
-			handle: func(ctx context.Context, c *call) (any, error) {
-				var in service.SettingsInput
-				if err := c.body(&in); err != nil {
-					return nil, err
-				}
-				return s.UpdateSettings(ctx, c.caller, in)
-			}},
+			handle: withBody(s.UpdateSettings)},
 		{Method: "POST", Path: "/api/users/block", Summary: "Block a user: no messages, calls, typing or presence either way.",
 			In: service.BlockInput{}, Out: service.BlockResult{},
 			handle: func(ctx context.Context, c *call) (any, error) {
