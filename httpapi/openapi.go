@@ -59,6 +59,19 @@ func (a *API) openAPI() []byte {
 	}
 	paths["/api/openapi.json"] = map[string]any{"get": map[string]any{"summary": "This OpenAPI description.", "security": []any{},
 		"operationId": "get_api_openapi", "responses": map[string]any{"200": map[string]any{"description": "the OpenAPI 3.1 document"}}}}
+	paths["/ws"] = map[string]any{"get": map[string]any{"operationId": "get_ws", "security": []any{},
+		"summary": "Plain WebSocket. Token in ?token= or the Authorization header (401 before the upgrade otherwise). " +
+			`Frames both ways are JSON text {"event": "...", "data": {...}, "id"?: n}; a client frame with an id is answered by ` +
+			`{"ack": n, "data": <envelope>}. Client events: send_message, typing, message_status. Server events: new_message, ` +
+			"typing_indicator, message_status_update, message_reaction, message_edited, message_deleted, presence_update, profile_updated, key_changed.",
+		"parameters": []any{map[string]any{"name": "token", "in": "query", "required": false, "schema": map[string]any{"type": "string"}}},
+		"responses": map[string]any{"101": map[string]any{"description": "switched to WebSocket"}, "401": map[string]any{"description": "bad token"},
+			"403": map[string]any{"description": "origin not allowed"}}}}
+	paths["/socket.io/"] = map[string]any{"get": map[string]any{"operationId": "get_socketio", "security": []any{},
+		"summary": "Socket.IO v5 over Engine.IO v4 (long-polling and WebSocket, upgrade, acks, binary) for socket.io-client 4.x. " +
+			"Pass the token as auth: {token} (or ?token=, or Authorization); a bad token gets CONNECT_ERROR \"unauthorized\". " +
+			"Events and acks as for /ws; acks carry the REST envelope.",
+		"responses": map[string]any{"200": map[string]any{"description": "Engine.IO handshake or polling payload"}}}}
 	doc := map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "Parley API", "version": "1.0.0",
