@@ -95,6 +95,9 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	for name := range h.handlers {
 		nsp.On(name, h.onSocketIOEvent(name))
 	}
+	nsp.OnUnknown(func(sock *socketio.Socket, event string, args socketio.Args, ack socketio.AckFunc) {
+		h.onSocketIOEvent(event)(sock, args, ack) // answered with invalid_argument by call
+	})
 	h.ws = wsock.NewUpgrader(wsock.Options{ReadLimit: cfg.ReadLimit, QueueSize: cfg.QueueSize, CheckOrigin: check})
 	h.unsub = bus.Subscribe(h.deliver)
 	return h

@@ -111,6 +111,15 @@ type Namespace struct {
 	mu        sync.RWMutex
 	onConnect func(sock *Socket, auth json.RawMessage) error
 	handlers  map[string]EventHandler
+	unknown   func(sock *Socket, event string, args Args, ack AckFunc)
+}
+
+// OnUnknown sets the handler of events that have no handler of their own,
+// so that a client asking for an ack still gets an answer.
+func (n *Namespace) OnUnknown(f func(sock *Socket, event string, args Args, ack AckFunc)) {
+	n.mu.Lock()
+	n.unknown = f
+	n.mu.Unlock()
 }
 
 // Name returns the namespace's name, such as "/" or "/custom".
@@ -140,7 +149,13 @@ func (n *Namespace) On(event string, h EventHandler) {
 func (n *Namespace) handler(event string) EventHandler {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	return n.handlers[event]
+	if h := n.handlers[event]; h != nil {
+		return h
+	}
+	if f := n.unknown; f != nil {
+		return func(sock *Socket, args Args, ack AckFunc) { f(sock, event, args, ack) }
+	}
+	return nil
 }
 
 // Prepared is an event encoded once, to be sent to many sockets of one
