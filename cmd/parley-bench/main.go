@@ -1,0 +1,181 @@
+// Command parley-bench drives a running Parley server the way real clients
+// do (REST registration, Socket.IO over WebSocket) and reports what it
+// measured. It only talks to loopback addresses and every run is bounded
+// in connections and time.
+//
+//	parley-bench idle   --url http://127.0.0.1:8080 --conns 10000 --users 100 --hold 20s --debug-url http://127.0.0.1:6060
+//	parley-bench direct --url http://127.0.0.1:8080 --users 200 --rate 2000 --duration 20s
+//
+// Registration hashes passwords with argon2id: start the server with
+// --auth-rate-limit 0 so the per-address limit does not refuse the bench.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "parley-bench:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Usage: parley-bench <scenario> [flags]
+
+Scenarios:
+  idle     connect many idle sockets and report the server's memory per connection
+  direct   pairs of users send 1:1 messages over their sockets; report throughput,
+           latency, errors, lost and duplicated messages
+
+Run "parley-bench <scenario> --help" for the flags of a scenario.
+`
+
+// run parses the scenario and its flags and runs it; the report goes to out,
+// progress lines to progress.
+func run(ctx context.Context, args []string, out, progress io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(out, usage)
+		if len(args) == 0 {
+			return errors.New("no scenario given")
+		}
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "idle":
+		cfg, err := parseIdle(args[1:], out)
+		if err != nil {
+			return err
+		}
+		_, err = runIdle(ctx, cfg, out, progress)
+		return err
+	case "direct":
+		cfg, err := parseDirect(args[1:], out)
+		if err != nil {
+			return err
+		}
+		_, err = runDirect(ctx, cfg, out, progress)
+		return err
+	}
+	return fmt.Errorf("unknown scenario %q (idle or direct)", args[0])
+}
+
+// common holds the flags every scenario takes.
+type common struct {
+	base        *url.URL
+	users       int
+	sourceIPs   int
+	timeout     time.Duration // per connection or request
+	concurrency int           // registrations and dials in flight
+	limit       time.Duration // the whole run
+}
+
+func (c *common) register(fs *flag.FlagSet, users int) (rawURL *string) {
+	rawURL = fs.String("url", "http://127.0.0.1:8080", "base `URL` of the Parley server (loopback only)")
+	fs.IntVar(&c.users, "users", users, "users to register")
+	fs.IntVar(&c.sourceIPs, "source-ips", 1, "spread connections over local source addresses 127.0.0.1 … 127.0.0.`N` (each has its own ~28k ephemeral ports)")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "timeout of one request or connection handshake")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "registrations and connection handshakes in flight")
+	fs.DurationVar(&c.limit, "limit", 10*time.Minute, "hard bound on the whole run")
+	return rawURL
+}
+
+func (c *common) check(rawURL string) error {
+	u, err := loopbackURL(rawURL)
+	if err != nil {
+		return fmt.Errorf("--url: %w", err)
+	}
+	c.base = u
+	switch {
+	case c.users < 1 || c.users > 100_000:
+		return errors.New("--users must be between 1 and 100000")
+	case c.sourceIPs < 1 || c.sourceIPs > 254:
+		return errors.New("--source-ips must be between 1 and 254")
+	case c.concurrency < 1 || c.concurrency > 1024:
+		return errors.New("--concurrency must be between 1 and 1024")
+	case c.timeout <= 0 || c.limit <= 0:
+		return errors.New("--timeout and --limit must be positive")
+	}
+	return nil
+}
+
+// sourceIP is the local address of the i-th connection.
+func (c *common) sourceIP(i int) net.IP {
+	if c.sourceIPs == 1 {
+		return nil
+	}
+	return net.IPv4(127, 0, 0, byte(1+i%c.sourceIPs))
+}
+
+// loopbackURL parses an http URL and refuses any host that is not a
+// loopback address: the bench must never load someone else's server.
+func loopbackURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%q: scheme must be http or https", raw)
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("%q: only loopback targets (127.0.0.0/8, ::1, localhost) are allowed", raw)
+	}
+	u.Path, u.RawQuery, u.Fragment = strings.TrimSuffix(u.Path, "/"), "", ""
+	return u, nil
+}
+
+// raiseFileLimit raises the soft RLIMIT_NOFILE to the hard limit and
+// returns the new soft limit.
+func raiseFileLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return 0, err
+		}
+	}
+	return lim.Cur, nil
+}
+
+// everySecond calls line once a second and prints its result until ctx ends.
+func everySecond(ctx context.Context, w io.Writer, line func(elapsed time.Duration) string) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fmt.Fprintf(w, "[%5.1fs] %s\n", time.Since(start).Seconds(), line(time.Since(start)))
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
