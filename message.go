@@ -149,8 +149,6 @@ type MessageStore interface {
 	// Changes returns up to limit changes after cursor visible to userID,
 	// oldest first, with the messages that new_message changes refer to.
 	Changes(ctx context.Context, userID string, after int64, limit int) ([]*Change, map[string]*Message, error)
-	// Undelivered returns up to limit messages to userID past their delivered cursor, oldest first.
-	Undelivered(ctx context.Context, userID string, limit int) ([]*Message, error)
 	// FirstUndeliveredChange returns the id of the new_message change of the
 	// oldest message to userID past their delivered cursor, or 0.
 	FirstUndeliveredChange(ctx context.Context, userID string) (int64, error)

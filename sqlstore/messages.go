@@ -454,18 +454,6 @@ func (db *DB) Changes(ctx context.Context, userID string, after int64, limit int
 	return out, msgs, nil
 }
 
-// Undelivered implements parley.MessageStore.
-func (db *DB) Undelivered(ctx context.Context, userID string, limit int) ([]*parley.Message, error) {
-	msgs, err := collectMessages(db.query(ctx, `SELECT `+messageColumns+` FROM conversation_members mm
-		JOIN messages m ON m.conversation_id = mm.conversation_id AND m.seq > mm.delivered_seq AND m.seq > mm.joined_seq
-		WHERE mm.user_id = ? AND m.sender_id <> ? AND `+notHidden+`
-		ORDER BY m.sent_at, m.seq LIMIT ?`, userID, userID, userID, limit))
-	if err != nil {
-		return nil, err
-	}
-	return msgs, db.withReactions(ctx, msgs)
-}
-
 // FirstUndeliveredChange implements parley.MessageStore.
 func (db *DB) FirstUndeliveredChange(ctx context.Context, userID string) (int64, error) {
 	var id int64
