@@ -114,6 +114,8 @@ type Chat struct {
 
 // MessageStore persists conversations, messages, receipts and the sync log.
 type MessageStore interface {
+	// FindDirectConversation returns the direct conversation of a and b, or ENOTFOUND.
+	FindDirectConversation(ctx context.Context, a, b string) (*Conversation, error)
 	// DirectConversation returns the direct conversation of a and b,
 	// creating it (with both as members) when it does not exist yet.
 	DirectConversation(ctx context.Context, a, b string, now time.Time) (*Conversation, error)
@@ -156,7 +158,7 @@ type MessageStore interface {
 	HeadChange(ctx context.Context) (int64, error)
 	// Chats returns userID's conversations by latest activity.
 	Chats(ctx context.Context, userID string, limit int) ([]*Chat, error)
-	// DirectPeers lists the users userID has a direct conversation with.
+	// DirectPeers lists the users userID has exchanged direct messages with.
 	DirectPeers(ctx context.Context, userID string) ([]string, error)
 }
 

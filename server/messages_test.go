@@ -482,3 +482,28 @@ func TestScheduleSurvivesRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestReadingHistoryMakesNoPeer checks that reading the (empty) history
+// with a stranger neither creates a chat nor subscribes the reader to the
+// stranger's presence, while one exchanged message does.
+func TestReadingHistoryMakesNoPeer(t *testing.T) {
+	srv := apitest.MustStart(t, "sqlite", nil)
+	eve, zed := apitest.Register(t, srv.URL(), "eve"), apitest.Register(t, srv.URL(), "zed")
+	if h := history(t, eve, zed, ""); len(h) != 0 {
+		t.Fatalf("history = %+v", h)
+	}
+	var chats []any
+	eve.Must(200, "GET", "/api/chats", nil).Decode(t, &chats)
+	if len(chats) != 0 {
+		t.Fatalf("reading created a chat: %+v", chats)
+	}
+	eveWS := apitest.DialWS(t, srv.URL(), eve.Token)
+	zedWS := apitest.DialWS(t, srv.URL(), zed.Token)
+	time.Sleep(300 * time.Millisecond)
+	if got := eveWS.Events("presence_update"); len(got) != 0 {
+		t.Fatalf("presence leaked to a non-peer: %s", got)
+	}
+	send(t, zed, eve, "hello", nil)
+	zedWS.Close() // now a peer: going offline reaches eve after the grace period
+	eveWS.WaitEvent("presence_update", zed.UserID)
+}

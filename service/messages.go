@@ -290,8 +290,12 @@ func (s *Service) DirectHistory(ctx context.Context, caller *parley.Identity, us
 	if _, err := s.store.UserByID(ctx, recipientID); err != nil {
 		return nil, err
 	}
-	conv, err := s.store.DirectConversation(ctx, caller.UserID, recipientID, s.now())
-	if err != nil {
+	// Reading never creates the conversation: an empty one would make the
+	// two users direct-chat peers (who hear each other's presence).
+	conv, err := s.store.FindDirectConversation(ctx, caller.UserID, recipientID)
+	if parley.ErrorCode(err) == parley.ENOTFOUND {
+		return []*MessageView{}, nil
+	} else if err != nil {
 		return nil, err
 	}
 	msgs, err := s.store.History(ctx, conv.ID, caller.UserID, q.BeforeSeq, q.Before, q.Limit)

@@ -47,23 +47,26 @@ func directKey(a, b string) string {
 	return a + "|" + b
 }
 
+// FindDirectConversation implements parley.MessageStore.
+func (db *DB) FindDirectConversation(ctx context.Context, a, b string) (*parley.Conversation, error) {
+	var c parley.Conversation
+	var last, created int64
+	err := db.queryRow(ctx, `SELECT id, kind, last_seq, last_message_at, created_at FROM conversations WHERE direct_key = ?`, directKey(a, b)).
+		Scan(&c.ID, &c.Kind, &c.LastSeq, &last, &created)
+	if err != nil {
+		return nil, notFound(err, "conversation")
+	}
+	c.LastMessageAt, c.CreatedAt = parley.FromMillis(last), parley.FromMillis(created)
+	return &c, nil
+}
+
 // DirectConversation implements parley.MessageStore.
 func (db *DB) DirectConversation(ctx context.Context, a, b string, now time.Time) (*parley.Conversation, error) {
+	c, err := db.FindDirectConversation(ctx, a, b)
+	if err == nil || parley.ErrorCode(err) != parley.ENOTFOUND {
+		return c, err
+	}
 	key := directKey(a, b)
-	get := func() (*parley.Conversation, error) {
-		var c parley.Conversation
-		var last, created int64
-		err := db.queryRow(ctx, `SELECT id, kind, last_seq, last_message_at, created_at FROM conversations WHERE direct_key = ?`, key).
-			Scan(&c.ID, &c.Kind, &c.LastSeq, &last, &created)
-		c.LastMessageAt, c.CreatedAt = parley.FromMillis(last), parley.FromMillis(created)
-		return &c, err
-	}
-	c, err := get()
-	if err == nil {
-		return c, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
-	}
 	id := parley.NewID("conv")
 	err = db.inTx(ctx, func(tx *Tx) error {
 		if _, err := tx.exec(ctx, `INSERT INTO conversations (id, kind, direct_key, created_at) VALUES (?, ?, ?, ?)`,
@@ -81,7 +84,7 @@ func (db *DB) DirectConversation(ctx context.Context, a, b string, now time.Time
 	if err != nil && !isUniqueViolation(err) { // a concurrent first message created it: read theirs
 		return nil, err
 	}
-	return get()
+	return db.FindDirectConversation(ctx, a, b)
 }
 
 // SendMessages implements parley.MessageStore.
@@ -525,7 +528,7 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 // DirectPeers implements parley.MessageStore.
 func (db *DB) DirectPeers(ctx context.Context, userID string) ([]string, error) {
 	return db.ids(ctx, `SELECT o.user_id FROM conversation_members mm
-		JOIN conversations c ON c.id = mm.conversation_id AND c.kind = 'direct'
+		JOIN conversations c ON c.id = mm.conversation_id AND c.kind = 'direct' AND c.last_seq > 0
 		JOIN conversation_members o ON o.conversation_id = mm.conversation_id AND o.user_id <> mm.user_id
 		WHERE mm.user_id = ? ORDER BY o.user_id`, userID)
 }
