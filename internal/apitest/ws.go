@@ -2,6 +2,7 @@ package apitest
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -49,15 +50,37 @@ func (c *WS) OnMessage(_ *gws.Conn, m *gws.Message) {
 // DialWS connects to base's /ws with token, or fails the test.
 func DialWS(tb testing.TB, base, token string) *WS {
 	tb.Helper()
-	c := &WS{tb: tb, closed: make(chan struct{}), notify: make(chan struct{}, 1)}
-	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(base, "http") + "/ws?token=" + token})
+	c, _, err := TryDialWS(tb, base, token, nil)
 	if err != nil {
 		tb.Fatalf("dial /ws: %v", err)
+	}
+	return c
+}
+
+// TryDialWS connects to base's /ws with token and extra request headers; on
+// failure it returns the server's HTTP response, if there was one.
+func TryDialWS(tb testing.TB, base, token string, header http.Header) (*WS, *http.Response, error) {
+	c := &WS{tb: tb, closed: make(chan struct{}), notify: make(chan struct{}, 1)}
+	conn, resp, err := gws.NewClient(c, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(base, "http") + "/ws?token=" + token,
+		RequestHeader: header})
+	if err != nil {
+		return nil, resp, err
 	}
 	c.conn = conn
 	go conn.ReadLoop()
 	tb.Cleanup(func() { conn.NetConn().Close() })
-	return c
+	return c, resp, nil
+}
+
+// Closed is closed once the server closed the connection.
+func (c *WS) Closed() <-chan struct{} { return c.closed }
+
+// SendRaw sends one text frame as is.
+func (c *WS) SendRaw(data []byte) {
+	c.tb.Helper()
+	if err := c.conn.WriteMessage(gws.OpcodeText, data); err != nil {
+		c.tb.Fatal(err)
+	}
 }
 
 // Close drops the connection.
