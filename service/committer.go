@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	"github.com/parley-chat/parley"
 )
@@ -64,7 +65,7 @@ func (c *committer) loop() {
 		for _, r := range batch {
 			sends = append(sends, r.send)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30e9)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := c.store.SendMessages(ctx, sends)
 		cancel()
 		for _, r := range batch {

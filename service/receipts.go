@@ -132,9 +132,9 @@ func (s *Service) publishRaw(ctx context.Context, name string, data json.RawMess
 	}
 }
 
-// recordAndPublish encodes an event once, stores it in the sync log with
-// store (which runs the change in the same transaction as the data), and
-// publishes it to the conversation's members.
+// encodeChange encodes an event once into the sync-log entry that the store
+// writes in the same transaction as the change itself; callers publish the
+// same payload afterwards.
 func (s *Service) encodeChange(convID string, seq int64, name, messageID string, ev any, now time.Time) (*parley.Change, error) {
 	payload, err := json.Marshal(ev)
 	if err != nil {
