@@ -24,6 +24,13 @@ type Bus interface {
 	Subscribe(fn func(ev *Event)) (unsubscribe func())
 }
 
+// EventBusGap is an internal event (never sent to clients) that a bus
+// delivers to its subscribers when events from other nodes may have been
+// lost: its connection to them was interrupted, or it could not keep up.
+// Transports then close their sockets, so that clients reconnect and catch
+// up through sync as they do after any reconnection.
+const EventBusGap = "_bus_gap"
+
 // Mail is an e-mail to send.
 type Mail struct {
 	To      string

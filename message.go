@@ -48,6 +48,7 @@ type Member struct {
 	Role           string
 	JoinedAt       time.Time
 	JoinedSeq      int64 // the member sees messages with Seq > JoinedSeq
+	JoinedChange   int64 // ...and other changes with ID > JoinedChange
 	DeliveredSeq   int64
 	ReadSeq        int64
 }
@@ -81,20 +82,32 @@ type Message struct {
 type Change struct {
 	ID             int64
 	ConversationID string
-	Seq            int64  // the message seq it concerns
+	Seq            int64  // the message seq it concerns; 0 for membership and group changes
 	Event          string // the real-time event name
 	MessageID      string
 	OnlyUser       string // when set, only this member sees it
+	ToUser         string // when set, addressed to this user alone, member or not (removals, deletions, receipts)
 	Payload        []byte // the event's JSON; empty for new messages
 	CreatedAt      time.Time
 }
 
+// Events that announce new messages, recorded in the sync log.
+const (
+	EventNewMessage      = "new_message"
+	EventNewGroupMessage = "new_group_message"
+)
+
 // Send is one message to commit, with the change that announces it.
 // The store fills Message.Seq and, for a repeated clientMessageId,
-// Duplicate and the first message instead.
+// Duplicate and the first message instead. For a group message the store
+// checks, under the conversation's lock, that the sender is a member
+// allowed to send (Err is ENOTFOUND or EFORBIDDEN otherwise, and nothing is
+// stored for that send) and fills Recipients with the members at commit.
 type Send struct {
-	Message   *Message
-	Duplicate bool
+	Message    *Message
+	Duplicate  bool
+	Recipients []string
+	Err        error
 }
 
 // ReceiptMark is one advance of a member's delivered or seen cursor.
@@ -137,9 +150,9 @@ type MessageStore interface {
 	// ReceiptMarks returns a member's cursor advances of kind with seq >= fromSeq, by seq.
 	ReceiptMarks(ctx context.Context, conversationID, userID, kind string, fromSeq int64) ([]ReceiptMark, error)
 	// AdvanceReceipt moves a member's delivered (or seen, which implies
-	// delivered) cursor forward to seq and records ch in the sync log. It
-	// reports false and stores nothing when the cursor is already there.
-	AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, ch *Change) (bool, error)
+	// delivered) cursor forward to seq and records changes in the sync log.
+	// It reports false and stores nothing when the cursor is already there.
+	AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, changes ...*Change) (bool, error)
 	// SetReaction sets (or with reaction "" removes) userID's reaction and records ch.
 	SetReaction(ctx context.Context, messageID, userID, reaction string, at time.Time, ch *Change) error
 	// EditMessage replaces content and records ch.

@@ -228,7 +228,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s := srv.lookup(sid)
 	if s == nil {
-		writeError(w, CodeUnknownSID)
+		writeErrorMessage(w, CodeUnknownSID, UnknownSessionMessage)
 		return
 	}
 	switch {
@@ -247,7 +247,19 @@ func isWebSocketRequest(r *http.Request) bool {
 	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
+// UnknownSessionMessage is the error message for a request naming a
+// session this server does not hold. Behind a load balancer that is most
+// often a long-polling request sent to another node than the one that
+// opened the session, so the message says what to do about it.
+const UnknownSessionMessage = "Session ID unknown: this node holds no session with that sid. " +
+	"It closed, or another node holds it: with several nodes, route every long-polling request " +
+	"of a session to the node that opened it (sticky sessions), or connect with the websocket transport only"
+
 func writeError(w http.ResponseWriter, code int) {
+	writeErrorMessage(w, code, codeMessages[code])
+}
+
+func writeErrorMessage(w http.ResponseWriter, code int, message string) {
 	status := http.StatusBadRequest
 	if code == CodeForbidden {
 		status = http.StatusForbidden
@@ -255,7 +267,7 @@ func writeError(w http.ResponseWriter, code int) {
 	body, _ := json.Marshal(struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
-	}{code, codeMessages[code]})
+	}{code, message})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
@@ -284,7 +296,8 @@ func (srv *Server) openFrame(sid string, upgrades bool) Frame {
 }
 
 func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
-	s := &Session{srv: srv, id: NewID(), req: detachRequest(r)}
+	s := &Session{srv: srv, id: NewID()}
+	s.req.Store(detachRequest(r))
 	if transport == "polling" {
 		s.wake = make(chan struct{}, 1)
 		s.done = make(chan struct{})

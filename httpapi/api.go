@@ -6,6 +6,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/netip"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/service"
@@ -16,6 +17,13 @@ type Config struct {
 	// AuthRatePerMinute bounds register, login and password-reset requests
 	// per client address and route; 0 disables the limit.
 	AuthRatePerMinute int
+	// SharedLimits, when set, holds the rate-limit buckets that every node
+	// shares; nil keeps them in this node's memory (one node).
+	SharedLimits parley.RateStore
+	// TrustedProxies are the load balancers whose X-Forwarded-For header
+	// names the client for rate limits; requests from any other peer are
+	// limited by the peer's own address.
+	TrustedProxies []netip.Prefix
 }
 
 // API serves the REST routes of API.md over a service.
@@ -52,7 +60,7 @@ func (c *call) body(v any) error { return decode(c.w, c.r, v) }
 // New returns the REST API over svc.
 func New(svc *service.Service, cfg Config) *API {
 	a := &API{svc: svc}
-	a.routes = append(a.table(cfg), a.messageRoutes()...)
+	a.routes = append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...)
 	return a
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,23 +37,34 @@ func IdentityFrom(ctx context.Context) *parley.Identity {
 	return id
 }
 
-// statusRecorder remembers the status for the request log.
+// statusRecorder remembers the status for the request log and stamps
+// the response with how long the server took to produce it.
 type statusRecorder struct {
 	http.ResponseWriter
+	start  time.Time
 	status int
 	bytes  int
 }
 
+// WriteHeader adds "Server-Timing: app;dur=<ms>": the time from the
+// request's arrival at the middleware to its header, which covers
+// authentication, the database and encoding the body (handlers encode
+// before writing), but not sending it. Load generators read it to tell
+// server time from client and network time.
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
+		if code != http.StatusSwitchingProtocols {
+			dur := float64(time.Since(s.start).Microseconds()) / 1000
+			s.Header().Set("Server-Timing", "app;dur="+strconv.FormatFloat(dur, 'f', 3, 64))
+		}
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
-		s.status = http.StatusOK
+		s.WriteHeader(http.StatusOK)
 	}
 	n, err := s.ResponseWriter.Write(b)
 	s.bytes += n
@@ -101,7 +113,7 @@ func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		l := logger.With("request_id", id)
 		r = r.WithContext(context.WithValue(r.Context(), loggerKey, l))
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, start: start}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {

@@ -62,8 +62,10 @@ func (a *API) openAPI() []byte {
 	paths["/ws"] = map[string]any{"get": map[string]any{"operationId": "get_ws", "security": []any{},
 		"summary": "Plain WebSocket. Token in ?token= or the Authorization header (401 before the upgrade otherwise). " +
 			`Frames both ways are JSON text {"event": "...", "data": {...}, "id"?: n}; a client frame with an id is answered by ` +
-			`{"ack": n, "data": <envelope>}. Client events: send_message, typing, message_status. Server events: new_message, ` +
-			"typing_indicator, message_status_update, message_reaction, message_edited, message_deleted, presence_update, profile_updated, key_changed.",
+			`{"ack": n, "data": <envelope>}. Client events: send_message, send_group_message, typing (recipientId or groupId), message_status. ` +
+			"Server events: new_message, new_group_message, typing_indicator, message_status_update, group_message_status_update, " +
+			"message_reaction, group_message_reaction, message_edited, message_deleted, group_message_deleted, group_member_added, " +
+			"group_member_removed, group_updated, group_deleted, presence_update, profile_updated, key_changed.",
 		"parameters": []any{map[string]any{"name": "token", "in": "query", "required": false, "schema": map[string]any{"type": "string"}}},
 		"responses": map[string]any{"101": map[string]any{"description": "switched to WebSocket"}, "401": map[string]any{"description": "bad token"},
 			"403": map[string]any{"description": "origin not allowed"}}}}

@@ -29,7 +29,7 @@ type (
 // it, so a route cannot exist without being described.
 func (a *API) table(cfg Config) []route {
 	s := a.svc
-	register, login, reset := newLimiter(cfg.AuthRatePerMinute), newLimiter(cfg.AuthRatePerMinute), newLimiter(cfg.AuthRatePerMinute)
+	register, login, reset := newLimiter(cfg, "register"), newLimiter(cfg, "login"), newLimiter(cfg, "reset")
 	return []route{
 		{Method: "GET", Path: "/api/health", Public: true, Summary: "Health check: 200 when the database answers, 503 otherwise.",
 			Out: healthData{}, handle: func(ctx context.Context, c *call) (any, error) {

@@ -39,6 +39,9 @@ func (h *Hub) clientEvents() map[string]Handler {
 		"send_message": handle(func(ctx context.Context, c *parley.Identity, in service.SendInput) (any, error) {
 			return s.SendMessage(ctx, c, in)
 		}),
+		"send_group_message": handle(func(ctx context.Context, c *parley.Identity, in service.GroupSendInput) (any, error) {
+			return s.SendGroupMessage(ctx, c, in)
+		}),
 		"typing": handle(func(ctx context.Context, c *parley.Identity, in service.TypingInput) (any, error) {
 			return nil, s.Typing(ctx, c, in)
 		}),

@@ -239,7 +239,12 @@ func (h *Hub) deliver(ev *parley.Event) {
 }
 
 func (h *Hub) internal(ev *parley.Event) {
-	if ev.Name != service.EventSessionRevoked {
+	switch ev.Name {
+	case parley.EventBusGap:
+		h.resync()
+		return
+	case service.EventSessionRevoked:
+	default:
 		return
 	}
 	var r struct {
@@ -260,6 +265,28 @@ func (h *Hub) internal(ev *parley.Event) {
 	}
 	h.mu.RUnlock()
 	for _, c := range doomed {
+		c.close()
+	}
+}
+
+// resync closes every socket of this node after the bus may have lost
+// events from other nodes. Their clients reconnect (the connection drops,
+// so Socket.IO clients do it by themselves) and, as after any reconnection,
+// catch up through /api/sync; sockets opened with a token revoked meanwhile
+// are refused then.
+func (h *Hub) resync() {
+	h.mu.RLock()
+	var all []*client
+	for _, cs := range h.users {
+		for c := range cs {
+			all = append(all, c)
+		}
+	}
+	h.mu.RUnlock()
+	if len(all) > 0 {
+		h.log.Warn("events from other nodes may have been missed; closing sockets so clients resynchronise", "sockets", len(all))
+	}
+	for _, c := range all {
 		c.close()
 	}
 }

@@ -12,6 +12,9 @@ var errUnauthorized = errors.New("unauthorized")
 
 func (h *Hub) onSocketIOConnect(sock *socketio.Socket, auth json.RawMessage) error {
 	id, err := h.authenticate(tokenOf(auth, sock.Request()))
+	// Nothing else needs the handshake request: an idle socket need not
+	// keep its headers and URL for life.
+	sock.ReleaseRequest()
 	if err != nil {
 		return errUnauthorized
 	}

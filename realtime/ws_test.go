@@ -147,7 +147,7 @@ func TestSlowConsumer(t *testing.T) {
 
 	payload, _ := json.Marshal(map[string]string{"pad": strings.Repeat("x", 4000)})
 	const n = 3000 // 12 MB: far beyond socket buffers plus a 256-message queue
-	received := func() int { return len(fast.Frames()) }
+	received := func() int { return len(fast.Events("bulk")) }
 	// Publish in bursts the fast reader can absorb, waiting for it (never
 	// for the stalled one) between bursts.
 	for i := 0; i < n; i++ {

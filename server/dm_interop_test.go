@@ -37,3 +37,25 @@ func TestDirectMessagesSocketIOClient(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupsSocketIOClient runs e2e/js/parley-groups.mjs: four users of the
+// real npm socket.io-client exercise every group rule, over the default
+// transports and over WebSocket only.
+func TestGroupsSocketIOClient(t *testing.T) {
+	dir := testenv.NodeDir(t)
+	for _, transport := range []string{"default", "websocket"} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			srv := apitest.MustStart(t, "sqlite", nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "node", "parley-groups.mjs")
+			cmd.Dir = dir
+			cmd.Env = append(cmd.Environ(), "PARLEY_URL="+srv.URL(), "TRANSPORT="+transport)
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), `"ok":true`) {
+				t.Fatalf("parley-groups.mjs (%s): %v\n%s", transport, err, out)
+			}
+		})
+	}
+}

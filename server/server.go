@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/localbus"
 	"github.com/parley-chat/parley/maildir"
+	"github.com/parley-chat/parley/natsbus"
 	"github.com/parley-chat/parley/realtime"
 	"github.com/parley-chat/parley/service"
 	"github.com/parley-chat/parley/sqlstore"
@@ -30,14 +32,17 @@ type Config struct {
 	Addr           string   // listen address, e.g. ":8080" or "127.0.0.1:0"
 	DataDir        string   // folder for the SQLite database, media and mail; created if missing
 	DB             string   // "sqlite:PATH" or a postgres:// URL; default sqlite:DataDir/parley.db
-	Bus            string   // "local" (default) or a nats:// URL
+	Bus            string   // "local" (default) or NATS server URL(s): nats://, tls://, comma-separated
 	Admins         []string // usernames with admin rights
 	AllowedOrigins []string // origins allowed to open sockets cross-origin
 	MailFrom       string   // From address of e-mails
 
 	AuthRatePerMinute int                  // per-address limit on register/login/reset; 0 disables
+	TrustedProxies    []netip.Prefix       // load balancers whose X-Forwarded-For names the client
 	PasswordCost      service.PasswordCost // zero: service.DefaultPasswordCost
 	PresenceGrace     time.Duration        // zero: 5s
+	PresenceLease     time.Duration        // with several nodes, how long a dead node's users stay online; zero: 10s
+	NodeID            string               // names this node in leases and logs; zero: random
 	PingInterval      time.Duration        // Engine.IO ping interval; zero: 25s
 	PingTimeout       time.Duration        // Engine.IO ping timeout; zero: 20s
 	ScheduleTick      time.Duration        // how often due scheduled messages are looked for; zero: 1s
@@ -54,6 +59,7 @@ type Server struct {
 	svc  *service.Service
 	hub  *realtime.Hub
 	bus  parley.Bus
+	nats *natsbus.Bus // set when the bus is NATS
 	http *http.Server
 	ln   net.Listener
 	done chan error
@@ -85,24 +91,43 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MailFrom == "" {
 		cfg.MailFrom = "Parley <no-reply@parley.local>"
 	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = parley.NewID("node")
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, done: make(chan error, 1)}
 	var err error
 	if s.db, err = sqlstore.Open(ctx, cfg.DB); err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
+	// With several nodes, presence and rate limits are kept where every
+	// node sees them: in the shared database.
+	var sharedPresence parley.PresenceStore
+	var sharedLimits parley.RateStore
 	switch {
 	case cfg.Bus == "local":
 		s.bus = localbus.New()
+	case natsbus.IsURL(cfg.Bus):
+		if s.nats, err = natsbus.Connect(cfg.Bus, natsbus.Options{Name: "parley " + cfg.NodeID, Logger: s.log}); err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("bus: %w", err)
+		}
+		s.bus = s.nats
+		sharedPresence, sharedLimits = s.db, s.db
+		if s.db.Dialect() != sqlstore.Postgres {
+			s.log.Warn("NATS bus with a SQLite database: nodes share nothing but events unless they share the database file; use one postgres:// --db for several nodes")
+		}
 	default:
 		s.db.Close()
-		return nil, fmt.Errorf("bus: unsupported value %q (use local)", cfg.Bus)
+		return nil, fmt.Errorf("bus: unsupported value %q (use local, or nats:// URLs of NATS servers)", natsbus.Redact(cfg.Bus))
 	}
 	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
 	s.svc = service.New(s.db, s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
-		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log})
+		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log,
+		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease})
 
 	mux := http.NewServeMux()
-	httpapi.New(s.svc, httpapi.Config{AuthRatePerMinute: cfg.AuthRatePerMinute}).Mount(mux)
+	httpapi.New(s.svc, httpapi.Config{AuthRatePerMinute: cfg.AuthRatePerMinute, SharedLimits: sharedLimits,
+		TrustedProxies: cfg.TrustedProxies}).Mount(mux)
 	s.hub = realtime.New(s.svc, s.bus, realtime.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: s.log,
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout})
 	s.hub.Mount(mux)
@@ -116,6 +141,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		s.hub.Close()
 		s.svc.Close()
+		if s.nats != nil {
+			s.nats.Close()
+		}
 		s.db.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
@@ -162,7 +190,7 @@ func (s *Server) Start() {
 // requests finish (up to ShutdownTimeout) and the database is closed.
 func (s *Server) Run(ctx context.Context) error {
 	s.Start()
-	s.log.Info("parley listening", "addr", s.Addr(), "db", dbKind(s.cfg.DB), "bus", s.cfg.Bus)
+	s.log.Info("parley listening", "addr", s.Addr(), "db", dbKind(s.cfg.DB), "bus", natsbus.Redact(s.cfg.Bus), "node", s.cfg.NodeID)
 	select {
 	case err := <-s.done:
 		s.done <- err
@@ -177,7 +205,10 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Close stops accepting requests, waits for in-flight ones (up to
-// ShutdownTimeout), stops background work and closes the database.
+// ShutdownTimeout), stops background work, drains the bus and closes the
+// database. With several nodes, the users whose sockets it closed go
+// offline on the others after the presence grace period unless they
+// reconnected to another node.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
@@ -188,6 +219,9 @@ func (s *Server) Close() error {
 			err = nil
 		}
 		s.svc.Close()
+		if s.nats != nil {
+			err = errors.Join(err, s.nats.Close())
+		}
 		s.closeDebug()
 		s.closeErr = errors.Join(err, s.db.Close())
 	})

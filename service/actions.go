@@ -39,6 +39,7 @@ type ReactResult struct {
 type reactionEvent struct {
 	MessageID      string      `json:"messageId"`
 	ConversationID string      `json:"conversationId"`
+	GroupID        string      `json:"groupId,omitempty"`
 	UserID         string      `json:"userId"`
 	Reaction       string      `json:"reaction"`
 	At             parley.Time `json:"at"`
@@ -48,13 +49,20 @@ type reactionEvent struct {
 // removes it. message_reaction goes to both sides. Errors: ENOTFOUND,
 // EINVALID, EFORBIDDEN, EBLOCKED.
 func (s *Service) React(ctx context.Context, caller *parley.Identity, in ReactInput) (*ReactResult, error) {
+	return s.react(ctx, caller, in, s.visibleMessage)
+}
+
+// messageLookup finds a message the caller may act on, with their membership.
+type messageLookup func(ctx context.Context, caller *parley.Identity, messageID string) (*parley.Message, *parley.Member, error)
+
+func (s *Service) react(ctx context.Context, caller *parley.Identity, in ReactInput, lookup messageLookup) (*ReactResult, error) {
 	if err := checkSelf(caller, in.UserID, "userId"); err != nil {
 		return nil, err
 	}
 	if len(in.Reaction) > parley.MaxReactionLen || !utf8.ValidString(in.Reaction) {
 		return nil, parley.Errorf(parley.EINVALID, "reaction must be valid UTF-8 of at most %d bytes", parley.MaxReactionLen)
 	}
-	m, _, err := s.visibleMessage(ctx, caller, in.MessageID)
+	m, _, err := lookup(ctx, caller, in.MessageID)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +74,11 @@ func (s *Service) React(ctx context.Context, caller *parley.Identity, in ReactIn
 	}
 	now := s.now()
 	ev := reactionEvent{MessageID: m.ID, ConversationID: m.ConversationID, UserID: caller.UserID, Reaction: in.Reaction, At: parley.Time{Time: now}}
-	ch, err := s.encodeChange(m.ConversationID, m.Seq, "message_reaction", m.ID, ev, now)
+	name := "message_reaction"
+	if isGroup(m.ConversationID) {
+		ev.GroupID, name = m.ConversationID, "group_message_reaction"
+	}
+	ch, err := s.encodeChange(m.ConversationID, m.Seq, name, m.ID, ev, now)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +89,7 @@ func (s *Service) React(ctx context.Context, caller *parley.Identity, in ReactIn
 	if err != nil {
 		return nil, err
 	}
-	s.publishRaw(ctx, "message_reaction", ch.Payload, to)
+	s.publishRaw(ctx, name, ch.Payload, to)
 	return &ReactResult{MessageID: m.ID, Reaction: in.Reaction}, nil
 }
 
@@ -116,6 +128,7 @@ type DeleteResult struct {
 type deleteEvent struct {
 	MessageID         string      `json:"messageId"`
 	ConversationID    string      `json:"conversationId"`
+	GroupID           string      `json:"groupId,omitempty"`
 	DeleteForEveryone bool        `json:"deleteForEveryone"`
 	DeletedBy         string      `json:"deletedBy"`
 	At                parley.Time `json:"at"`
@@ -125,23 +138,35 @@ type deleteEvent struct {
 // message becomes a tombstone for both sides) or for the caller only.
 // message_deleted goes to everyone affected. Errors: ENOTFOUND, EFORBIDDEN.
 func (s *Service) DeleteMessage(ctx context.Context, caller *parley.Identity, in DeleteInput) (*DeleteResult, error) {
+	return s.deleteMessage(ctx, caller, in, s.visibleMessage)
+}
+
+func (s *Service) deleteMessage(ctx context.Context, caller *parley.Identity, in DeleteInput, lookup messageLookup) (*DeleteResult, error) {
 	if err := checkSelf(caller, in.UserID, "userId"); err != nil {
 		return nil, err
 	}
-	m, _, err := s.visibleMessage(ctx, caller, in.MessageID)
+	m, mem, err := lookup(ctx, caller, in.MessageID)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
 	ev := deleteEvent{MessageID: m.ID, ConversationID: m.ConversationID, DeleteForEveryone: in.DeleteForEveryone, DeletedBy: caller.UserID,
 		At: parley.Time{Time: now}}
-	ch, err := s.encodeChange(m.ConversationID, m.Seq, "message_deleted", m.ID, ev, now)
+	name := "message_deleted"
+	group := isGroup(m.ConversationID)
+	if group {
+		ev.GroupID, name = m.ConversationID, "group_message_deleted"
+	}
+	ch, err := s.encodeChange(m.ConversationID, m.Seq, name, m.ID, ev, now)
 	if err != nil {
 		return nil, err
 	}
 	to := []string{caller.UserID}
 	if in.DeleteForEveryone {
-		if m.SenderID != caller.UserID {
+		if m.SenderID != caller.UserID && !(group && mem.Role == parley.RoleAdmin) {
+			if group {
+				return nil, parley.Errorf(parley.EFORBIDDEN, "only the sender or a group admin may delete a message for everyone")
+			}
 			return nil, parley.Errorf(parley.EFORBIDDEN, "only the sender may delete a message for everyone")
 		}
 		if now.Sub(m.SentAt) > parley.DeleteForEveryoneLimit {
@@ -161,7 +186,7 @@ func (s *Service) DeleteMessage(ctx context.Context, caller *parley.Identity, in
 			return nil, err
 		}
 	}
-	s.publishRaw(ctx, "message_deleted", ch.Payload, to)
+	s.publishRaw(ctx, name, ch.Payload, to)
 	return &DeleteResult{MessageID: m.ID, DeleteForEveryone: in.DeleteForEveryone}, nil
 }
 
@@ -228,24 +253,37 @@ func (s *Service) EditMessage(ctx context.Context, caller *parley.Identity, in E
 }
 
 // TypingInput is the body of POST /api/messages/typing and the socket's typing.
+// Either recipientId (a direct chat) or groupId is given.
 type TypingInput struct {
 	SenderID    string `json:"senderId"`
 	RecipientID string `json:"recipientId"`
+	GroupID     string `json:"groupId"`
 	IsTyping    *bool  `json:"isTyping"`
 }
 
 type typingEvent struct {
 	SenderID    string `json:"senderId"`
-	RecipientID string `json:"recipientId"`
+	RecipientID string `json:"recipientId,omitempty"`
+	GroupID     string `json:"groupId,omitempty"`
 	IsTyping    bool   `json:"isTyping"`
 }
 
-// Typing relays a typing indicator to the recipient. It is not stored, is
-// rate-limited per sender, and never crosses a block. Errors: EFORBIDDEN,
+// Typing relays a typing indicator to the recipient (or the group's
+// members). It is not stored, is rate-limited per sender, and never
+// crosses a block. Errors: EFORBIDDEN,
 // EINVALID, ENOTFOUND, EBLOCKED, ERATELIMITED.
 func (s *Service) Typing(ctx context.Context, caller *parley.Identity, in TypingInput) error {
 	if err := checkSelf(caller, in.SenderID, "senderId"); err != nil {
 		return err
+	}
+	if in.GroupID != "" {
+		if in.RecipientID != "" {
+			return parley.Errorf(parley.EINVALID, "give recipientId or groupId, not both")
+		}
+		if !s.typing.allow(caller.UserID, time.Now()) {
+			return parley.Errorf(parley.ERATELIMITED, "too many typing indicators")
+		}
+		return s.groupTyping(ctx, caller, in.GroupID, in.IsTyping == nil || *in.IsTyping)
 	}
 	if err := required("recipientId", in.RecipientID); err != nil {
 		return err

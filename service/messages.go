@@ -81,16 +81,23 @@ func validateContent(content, typ string) (string, error) {
 	return typ, nil
 }
 
-// direct is a validated direct send, ready to commit.
-type direct struct {
-	conv *parley.Conversation
-	msg  *parley.Message
+// validateMediaID checks a send's mediaId.
+func validateMediaID(id string) error {
+	if err := maxLen("mediaId", id, 128); err != nil {
+		return err
+	}
+	if id != "" {
+		// Media uploads do not exist yet, so no mediaId can name a file the
+		// sender uploaded.
+		return parley.Errorf(parley.EINVALID, "mediaId does not name a file you uploaded")
+	}
+	return nil
 }
 
-// prepareDirect checks a send from caller and builds the message.
-// Errors: EFORBIDDEN (spoofed sender), EINVALID, ETOOLARGE, ENOTFOUND
-// (unknown recipient), EBLOCKED.
-func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in SendInput) (*direct, error) {
+// prepareDirect checks a send from caller and builds the message, ready
+// to commit. Errors: EFORBIDDEN (spoofed sender), EINVALID, ETOOLARGE,
+// ENOTFOUND (unknown recipient), EBLOCKED.
+func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in SendInput) (*parley.Message, error) {
 	if err := checkSelf(caller, in.SenderID, "senderId"); err != nil {
 		return nil, err
 	}
@@ -111,19 +118,19 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 	if len(in.ClientMessageID) > parley.MaxClientMessageIDLen {
 		return nil, parley.Errorf(parley.EINVALID, "clientMessageId must be at most %d characters", parley.MaxClientMessageIDLen)
 	}
-	if err := maxLen("mediaId", in.MediaID, 128); err != nil {
+	if err := validateMediaID(in.MediaID); err != nil {
 		return nil, err
 	}
-	if in.MediaID != "" {
-		// Media uploads do not exist yet, so no mediaId can name a file the
-		// sender uploaded.
-		return nil, parley.Errorf(parley.EINVALID, "mediaId does not name a file you uploaded")
-	}
-	if _, err := s.store.UserByID(ctx, in.RecipientID); err != nil {
-		if parley.ErrorCode(err) == parley.ENOTFOUND {
-			return nil, parley.Errorf(parley.ENOTFOUND, "recipient not found")
+	// The recipient's account and the conversation's id never change once
+	// they exist (see facts); the block is read on every send.
+	if _, ok := s.facts.get(userFact(in.RecipientID)); !ok {
+		if _, err := s.store.UserByID(ctx, in.RecipientID); err != nil {
+			if parley.ErrorCode(err) == parley.ENOTFOUND {
+				return nil, parley.Errorf(parley.ENOTFOUND, "recipient not found")
+			}
+			return nil, err
 		}
-		return nil, err
+		s.facts.put(userFact(in.RecipientID), "")
 	}
 	if blocked, err := s.store.BlockedEither(ctx, caller.UserID, in.RecipientID); err != nil {
 		return nil, err
@@ -131,19 +138,24 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 		return nil, parley.Errorf(parley.EBLOCKED, "you cannot message this user")
 	}
 	now := s.now()
-	conv, err := s.store.DirectConversation(ctx, caller.UserID, in.RecipientID, now)
-	if err != nil {
-		return nil, err
+	convID, ok := s.facts.get(directFact(caller.UserID, in.RecipientID))
+	if !ok {
+		conv, err := s.store.DirectConversation(ctx, caller.UserID, in.RecipientID, now)
+		if err != nil {
+			return nil, err
+		}
+		convID = conv.ID
+		s.facts.put(directFact(caller.UserID, in.RecipientID), convID)
 	}
 	if in.ReplyToID != "" {
 		orig, err := s.store.MessageByID(ctx, in.ReplyToID)
-		if err != nil || orig.ConversationID != conv.ID {
+		if err != nil || orig.ConversationID != convID {
 			return nil, parley.Errorf(parley.EINVALID, "replyToId must name a message of this conversation")
 		}
 	}
-	return &direct{conv: conv, msg: &parley.Message{ID: parley.NewID("msg"), ConversationID: conv.ID, SenderID: caller.UserID,
+	return &parley.Message{ID: parley.NewID("msg"), ConversationID: convID, SenderID: caller.UserID,
 		RecipientID: in.RecipientID, ClientMessageID: in.ClientMessageID, Content: content, ContentHash: contentHash(content),
-		Type: typ, MediaID: in.MediaID, ReplyToID: in.ReplyToID, SentAt: now}}, nil
+		Type: typ, MediaID: in.MediaID, ReplyToID: in.ReplyToID, SentAt: now}, nil
 }
 
 // SendMessage stores a direct message and delivers new_message to the
@@ -151,27 +163,38 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 // repeated clientMessageId returns the first message and stores and
 // delivers nothing. Errors: as prepareDirect, EUNAVAILABLE.
 func (s *Service) SendMessage(ctx context.Context, caller *parley.Identity, in SendInput) (*SendResult, error) {
-	d, err := s.prepareDirect(ctx, caller, in)
+	m, err := s.prepareDirect(ctx, caller, in)
 	if err != nil {
 		return nil, err
 	}
-	return s.commitDirect(ctx, d)
+	return s.commitDirect(ctx, m)
 }
 
-func (s *Service) commitDirect(ctx context.Context, d *direct) (*SendResult, error) {
-	send := &parley.Send{Message: d.msg}
+// commitMessage commits m through group commit and answers once it is
+// committed; for a repeated clientMessageId the Send holds the first
+// message and is marked Duplicate.
+func (s *Service) commitMessage(ctx context.Context, m *parley.Message) (*parley.Send, error) {
+	send := &parley.Send{Message: m}
 	if err := s.commit.commit(ctx, send); err != nil {
 		return nil, err
 	}
-	m := send.Message
+	if send.Err != nil {
+		return nil, send.Err
+	}
+	return send, nil
+}
+
+func (s *Service) commitDirect(ctx context.Context, m *parley.Message) (*SendResult, error) {
+	send, err := s.commitMessage(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	m = send.Message
 	res := &SendResult{MessageID: m.ID, ConversationID: m.ConversationID, Status: parley.StatusSent, SentAt: parley.Time{Time: m.SentAt},
 		Seq: m.Seq, ClientMessageID: m.ClientMessageID, Duplicate: send.Duplicate}
-	if send.Duplicate {
-		return res, nil
+	if !send.Duplicate {
+		s.publish(ctx, parley.EventNewMessage, newView(m), []string{m.RecipientID, m.SenderID})
 	}
-	view := newView(m)
-	view.Reactions = []parley.Reaction{}
-	s.publish(ctx, "new_message", view, []string{m.RecipientID, m.SenderID})
 	return res, nil
 }
 
@@ -187,8 +210,15 @@ func newView(m *parley.Message) *MessageView {
 	if v.Reactions == nil {
 		v.Reactions = []parley.Reaction{}
 	}
+	if isGroup(m.ConversationID) {
+		v.GroupID = m.ConversationID
+	}
 	return v
 }
+
+// isGroup reports whether a conversation id is a group's (a group's id is
+// its conversation's id).
+func isGroup(convID string) bool { return strings.HasPrefix(convID, "group_") }
 
 // viewer builds message views with receipt states, caching per conversation
 // the recipients' cursors, marks and read-receipt settings.
@@ -197,10 +227,12 @@ type viewer struct {
 	members map[string]map[string]*parley.Member // conversation → user → member
 	marks   map[string][]parley.ReceiptMark      // conv|user|kind → marks
 	receipt map[string]bool                      // user → readReceipts setting
+	loaded  map[string]bool                      // conversations whose members' settings are in receipt
 }
 
 func (s *Service) newViewer() *viewer {
-	return &viewer{s: s, members: map[string]map[string]*parley.Member{}, marks: map[string][]parley.ReceiptMark{}, receipt: map[string]bool{}}
+	return &viewer{s: s, members: map[string]map[string]*parley.Member{}, marks: map[string][]parley.ReceiptMark{}, receipt: map[string]bool{},
+		loaded: map[string]bool{}}
 }
 
 func (v *viewer) member(ctx context.Context, convID, userID string) (*parley.Member, error) {
@@ -236,6 +268,30 @@ func (v *viewer) markTime(ctx context.Context, convID, userID, kind string, seq 
 	return marks[i].At, nil
 }
 
+// loadReceipts reads the readReceipts setting of many users at once.
+func (v *viewer) loadReceipts(ctx context.Context, ids []string) error {
+	var missing []string
+	for _, id := range ids {
+		if _, ok := v.receipt[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	users, err := v.s.store.UsersByIDs(ctx, missing)
+	if err != nil {
+		return err
+	}
+	for _, id := range missing {
+		v.receipt[id] = true
+	}
+	for _, u := range users {
+		v.receipt[u.ID] = u.Settings.ReadReceipts
+	}
+	return nil
+}
+
 func (v *viewer) readReceipts(ctx context.Context, userID string) bool {
 	on, ok := v.receipt[userID]
 	if !ok {
@@ -251,6 +307,9 @@ func (v *viewer) readReceipts(ctx context.Context, userID string) bool {
 // receipts off.
 func (v *viewer) view(ctx context.Context, m *parley.Message) (*MessageView, error) {
 	out := newView(m)
+	if out.GroupID != "" {
+		return out, v.groupStatus(ctx, m, out)
+	}
 	if m.RecipientID == "" {
 		return out, nil
 	}
@@ -298,7 +357,12 @@ func (s *Service) DirectHistory(ctx context.Context, caller *parley.Identity, us
 	} else if err != nil {
 		return nil, err
 	}
-	msgs, err := s.store.History(ctx, conv.ID, caller.UserID, q.BeforeSeq, q.Before, q.Limit)
+	return s.history(ctx, caller, conv.ID, q)
+}
+
+// history returns a page of a conversation's messages as the caller sees them.
+func (s *Service) history(ctx context.Context, caller *parley.Identity, convID string, q HistoryQuery) ([]*MessageView, error) {
+	msgs, err := s.store.History(ctx, convID, caller.UserID, q.BeforeSeq, q.Before, q.Limit)
 	if err != nil {
 		return nil, err
 	}

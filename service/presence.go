@@ -2,8 +2,10 @@ package service
 
 import (
 	"context"
+	"hash/fnv"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -16,23 +18,75 @@ type Presence struct {
 	LastSeen parley.Time `json:"lastSeen"` // null when hidden by the user's settings
 }
 
-// presence counts each user's connected sockets on this node. Going online
-// is announced at once; going offline only after the grace period, so a
-// reconnecting client (page reload, network switch) does not flap.
+// presence tracks who is online. Each node counts the sockets it holds per
+// user. Going online is announced at once; going offline only after the
+// grace period, so a reconnecting client (page reload, network switch) does
+// not flap.
+//
+// With one node the counts are the whole truth. With several, each node
+// also records in the shared store (cfg.SharedPresence) which users it
+// holds sockets of, from the first socket until the grace period after the
+// last, under a node lease it renews every lease/3. The store decides which
+// single node announces each change, and a node that dies stops renewing:
+// when its lease ends, whichever node sweeps first takes its users offline.
+// Store calls for one user are made by one worker at a time (users are
+// spread over presenceWorkers by hash), each time writing the user's
+// current local state, so a connect racing the end of a grace period
+// cannot leave the store out of step.
+//
+// Locks: presence.mu and a worker's mu are never held together, nor while
+// calling the store or the bus.
 type presence struct {
 	s      *Service
+	shared parley.PresenceStore // nil: one node
+
 	mu     sync.Mutex
 	conns  map[string]int
 	timers map[string]*time.Timer // pending offline announcements
 	closed bool
+
+	// Set when shared != nil.
+	retry   map[string]bool // users whose departure is to be written again (under mu)
+	workers [presenceWorkers]*presenceWorker
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	leased  atomic.Bool // the node holds a lease: joining users is useful
+}
+
+// presenceWorkers is how many users' store calls may run at once.
+const presenceWorkers = 4
+
+// presenceWorker writes the state of the users queued to it, oldest first;
+// a user queued twice is written once, in its latest state.
+type presenceWorker struct {
+	mu     sync.Mutex
+	queued map[string]bool
+	order  []string
+	wake   chan struct{}
 }
 
 func newPresence(s *Service) *presence {
-	return &presence{s: s, conns: map[string]int{}, timers: map[string]*time.Timer{}}
+	p := &presence{s: s, shared: s.cfg.SharedPresence, conns: map[string]int{}, timers: map[string]*time.Timer{}}
+	if p.shared == nil {
+		return p
+	}
+	p.stop = make(chan struct{})
+	for i := range p.workers {
+		w := &presenceWorker{queued: map[string]bool{}, wake: make(chan struct{}, 1)}
+		p.workers[i] = w
+		p.wg.Add(1)
+		go p.work(w)
+	}
+	// Take the lease before the first socket can connect, so the records
+	// of this node's users are live from the start.
+	p.renew(true)
+	p.wg.Add(1)
+	go p.heartbeat()
+	return p
 }
 
 // SocketConnected records a new socket of userID and announces the user
-// online if they were offline.
+// online if they were offline (on every node).
 func (s *Service) SocketConnected(userID string) {
 	p := s.presence
 	p.mu.Lock()
@@ -44,13 +98,18 @@ func (s *Service) SocketConnected(userID string) {
 		wasOnline = true // still within the grace period: nobody saw it go
 	}
 	p.mu.Unlock()
-	if !wasOnline {
+	switch {
+	case wasOnline:
+	case p.shared != nil:
+		p.enqueue(userID)
+	default:
 		go s.announcePresence(userID, true, time.Time{})
 	}
 }
 
 // SocketDisconnected records a closed socket of userID; when it was the
-// last one the user goes offline after the grace period.
+// last one the user goes offline after the grace period (unless another
+// node holds a socket of theirs).
 func (s *Service) SocketDisconnected(userID string) {
 	p := s.presence
 	p.mu.Lock()
@@ -71,25 +130,216 @@ func (s *Service) SocketDisconnected(userID string) {
 		}
 		delete(p.timers, userID)
 		p.mu.Unlock()
+		if p.shared != nil {
+			p.enqueue(userID)
+			return
+		}
 		s.announcePresence(userID, false, s.now())
 	})
 }
 
-// online reports whether userID has a socket, or lost its last one less
-// than the grace period ago.
-func (p *presence) online(userID string) bool {
+// holds reports whether this node has a socket of userID, or lost its
+// last one less than the grace period ago.
+func (p *presence) holds(userID string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.conns[userID] > 0 || p.timers[userID] != nil
 }
 
-func (p *presence) close() {
+// online reports whether userID is online on this node or, with several
+// nodes, on any of them.
+func (p *presence) online(ctx context.Context, userID string) (bool, error) {
+	if here := p.holds(userID); here || p.shared == nil {
+		return here, nil
+	}
+	return p.shared.IsOnline(ctx, userID)
+}
+
+// enqueue asks userID's worker to write the user's current state.
+func (p *presence) enqueue(userID string) {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(userID))
+	w := p.workers[h.Sum32()%presenceWorkers]
+	w.mu.Lock()
+	if !w.queued[userID] {
+		w.queued[userID] = true
+		w.order = append(w.order, userID)
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *presence) work(w *presenceWorker) {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-w.wake:
+		}
+		for {
+			w.mu.Lock()
+			if len(w.order) == 0 {
+				w.mu.Unlock()
+				break
+			}
+			userID := w.order[0]
+			w.order = w.order[1:]
+			delete(w.queued, userID)
+			w.mu.Unlock()
+			p.write(userID)
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// write records this node's current state of userID in the shared store
+// and announces the change if the store says this node is the one to.
+// A failed write is retried by the next heartbeat.
+func (p *presence) write(userID string) {
+	s := p.s
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := s.now()
+	if p.holds(userID) {
+		if !p.leased.Load() {
+			return // joined again when the lease is back
+		}
+		came, err := p.shared.JoinPresence(ctx, s.cfg.NodeID, userID, now)
+		if err != nil {
+			s.log.Error("record presence", "user", userID, "err", err)
+			p.leased.Store(false) // the next successful renewal joins every user again
+			return
+		}
+		if came {
+			s.announcePresence(userID, true, time.Time{})
+		}
+		return
+	}
+	went, err := p.shared.LeavePresence(ctx, s.cfg.NodeID, userID, now)
+	if err != nil {
+		// The lease keeps the user online until this node renews it and
+		// writes the user again, or dies and is swept.
+		s.log.Error("record presence", "user", userID, "err", err)
+		p.retryLater(userID)
+		return
+	}
+	if went {
+		s.announcePresence(userID, false, now)
+	}
+}
+
+// retryLater remembers a user whose departure could not be written; the
+// next heartbeat writes it again.
+func (p *presence) retryLater(userID string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.retry == nil {
+		p.retry = map[string]bool{}
+	}
+	p.retry[userID] = true
+}
+
+// heartbeat renews this node's lease and sweeps the users of dead nodes.
+func (p *presence) heartbeat() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.s.cfg.PresenceLease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		p.renew(false)
+		p.sweep()
+	}
+}
+
+// renew extends the lease. When the lease had lapsed (this node stalled
+// or could not reach the store, and may have been swept) every local user
+// is written again.
+func (p *presence) renew(first bool) {
+	s := p.s
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := s.now()
+	live, err := p.shared.RenewNodeLease(ctx, s.cfg.NodeID, now, now.Add(s.cfg.PresenceLease))
+	if err != nil {
+		s.log.Error("renew presence lease", "node", s.cfg.NodeID, "err", err)
+		return
+	}
+	wasLeased := p.leased.Swap(true)
+	p.mu.Lock()
+	var again []string
+	if !live || !wasLeased {
+		if !first {
+			s.log.Warn("presence lease had lapsed; recording this node's users again", "node", s.cfg.NodeID)
+		}
+		for id := range p.conns {
+			again = append(again, id)
+		}
+		for id := range p.timers {
+			again = append(again, id)
+		}
+	}
+	for id := range p.retry {
+		again = append(again, id)
+	}
+	p.retry = nil
+	p.mu.Unlock()
+	for _, id := range again {
+		p.enqueue(id)
+	}
+}
+
+// sweep takes the users of dead nodes offline; the store hands each user
+// to one sweeping node only.
+func (p *presence) sweep() {
+	s := p.s
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := s.now()
+	went, err := p.shared.SweepPresence(ctx, now)
+	if err != nil {
+		s.log.Error("sweep presence", "err", err)
+	}
+	if len(went) > 0 {
+		s.log.Info("users of a dead node went offline", "users", len(went))
+	}
+	for _, id := range went {
+		s.announcePresence(id, false, now)
+	}
+}
+
+// close stops the timers and, with several nodes, the workers; it then
+// shortens this node's lease to the grace period, so that the users whose
+// sockets it just closed go offline then unless they reconnected elsewhere.
+func (p *presence) close() {
+	p.mu.Lock()
 	p.closed = true
 	for id, t := range p.timers {
 		t.Stop()
 		delete(p.timers, id)
+	}
+	p.mu.Unlock()
+	if p.shared == nil {
+		return
+	}
+	close(p.stop)
+	p.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	now := p.s.now()
+	if _, err := p.shared.RenewNodeLease(ctx, p.s.cfg.NodeID, now, now.Add(p.s.cfg.PresenceGrace)); err != nil {
+		p.s.log.Warn("shorten presence lease", "node", p.s.cfg.NodeID, "err", err)
 	}
 }
 
@@ -126,6 +376,13 @@ func (s *Service) announcePresence(userID string, online bool, lastSeen time.Tim
 			hidden = append(hidden, id)
 		}
 	}
+	if p := s.presence; p.shared != nil {
+		// The user may have changed state again meanwhile, on another
+		// node; that change is announced by whoever made it.
+		if current, err := p.shared.IsOnline(ctx, userID); err == nil && current != online {
+			return
+		}
+	}
 	ev := Presence{UserID: userID, Online: online, LastSeen: parley.Time{Time: u.LastSeenAt}}
 	s.publish(ctx, "presence_update", ev, see)
 	ev.LastSeen = parley.Time{}
@@ -155,15 +412,19 @@ func (s *Service) PresenceOf(ctx context.Context, caller *parley.Identity, userI
 
 func (s *Service) presenceOf(ctx context.Context, caller *parley.Identity, u *parley.User) (*Presence, error) {
 	p := &Presence{UserID: u.ID}
+	online, err := s.presence.online(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
 	if u.ID == caller.UserID {
-		p.Online, p.LastSeen = s.presence.online(u.ID), parley.Time{Time: u.LastSeenAt}
+		p.Online, p.LastSeen = online, parley.Time{Time: u.LastSeenAt}
 		return p, nil
 	}
 	blocked, err := s.store.BlockedEither(ctx, caller.UserID, u.ID)
 	if err != nil || blocked {
 		return p, err
 	}
-	p.Online = s.presence.online(u.ID)
+	p.Online = online
 	visible := u.Settings.LastSeenVisibility == parley.VisibilityEveryone
 	if u.Settings.LastSeenVisibility == parley.VisibilityContacts {
 		contacts, err := s.store.Contacts(ctx, u.ID)

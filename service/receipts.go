@@ -41,15 +41,22 @@ type statusUpdate struct {
 // off. Errors: EFORBIDDEN (not the recipient, or a spoofed userId),
 // ENOTFOUND, EINVALID.
 func (s *Service) MarkStatus(ctx context.Context, caller *parley.Identity, in StatusInput) (*StatusResult, error) {
+	return s.markStatus(ctx, caller, in, s.visibleMessage)
+}
+
+func (s *Service) markStatus(ctx context.Context, caller *parley.Identity, in StatusInput, lookup messageLookup) (*StatusResult, error) {
 	if err := checkSelf(caller, in.UserID, "userId"); err != nil {
 		return nil, err
 	}
 	if in.Status != parley.StatusDelivered && in.Status != parley.StatusSeen {
 		return nil, parley.Errorf(parley.EINVALID, "status must be delivered or seen")
 	}
-	m, mem, err := s.visibleMessage(ctx, caller, in.MessageID)
+	m, mem, err := lookup(ctx, caller, in.MessageID)
 	if err != nil {
 		return nil, err
+	}
+	if isGroup(m.ConversationID) {
+		return s.markGroupStatus(ctx, caller, m, mem, in.Status)
 	}
 	if m.RecipientID != caller.UserID {
 		return nil, parley.Errorf(parley.EFORBIDDEN, "only the recipient may set a message's status")

@@ -70,7 +70,7 @@ func (s *Service) Schedule(ctx context.Context, caller *parley.Identity, in Sche
 	if at.Sub(now) > parley.MaxScheduleAhead {
 		return nil, parley.Errorf(parley.EINVALID, "scheduledAt must be at most one year ahead")
 	}
-	d, err := s.prepareDirect(ctx, caller, in.SendInput) // the same checks as an immediate send
+	m, err := s.prepareDirect(ctx, caller, in.SendInput) // the same checks as an immediate send
 	if err != nil {
 		return nil, err
 	}
@@ -79,8 +79,8 @@ func (s *Service) Schedule(ctx context.Context, caller *parley.Identity, in Sche
 			return &ScheduleResult{MessageID: prev.ID, Status: "scheduled", ScheduledAt: parley.Time{Time: prev.ScheduledAt}}, nil
 		}
 	}
-	sc := &parley.Scheduled{ID: d.msg.ID, SenderID: caller.UserID, RecipientID: in.RecipientID, ClientMessageID: in.ClientMessageID,
-		Content: d.msg.Content, Type: d.msg.Type, MediaID: d.msg.MediaID, ReplyToID: d.msg.ReplyToID,
+	sc := &parley.Scheduled{ID: m.ID, SenderID: caller.UserID, RecipientID: in.RecipientID, ClientMessageID: in.ClientMessageID,
+		Content: m.Content, Type: m.Type, MediaID: m.MediaID, ReplyToID: m.ReplyToID,
 		ScheduledAt: at.Truncate(time.Millisecond), CreatedAt: now}
 	if err := s.store.CreateScheduled(ctx, sc); err != nil {
 		return nil, err
@@ -209,13 +209,12 @@ func (sc *scheduler) runDue() {
 // dispatch sends a scheduled message as its sender, now.
 func (s *Service) dispatch(ctx context.Context, x *parley.Scheduled) error {
 	caller := &parley.Identity{UserID: x.SenderID}
-	d, err := s.prepareDirect(ctx, caller, SendInput{RecipientID: x.RecipientID, EncryptedContent: x.Content, Type: x.Type,
+	m, err := s.prepareDirect(ctx, caller, SendInput{RecipientID: x.RecipientID, EncryptedContent: x.Content, Type: x.Type,
 		MediaID: x.MediaID, ReplyToID: x.ReplyToID})
 	if err != nil {
 		return err
 	}
-	d.msg.ID = x.ID
-	d.msg.ClientMessageID = "sched:" + x.ID
-	_, err = s.commitDirect(ctx, d)
+	m.ID, m.ClientMessageID = x.ID, "sched:"+x.ID
+	_, err = s.commitDirect(ctx, m)
 	return err
 }

@@ -23,6 +23,7 @@ type Store interface {
 	parley.SessionStore
 	parley.SocialStore
 	parley.MessageStore
+	parley.GroupStore
 	parley.ScheduleStore
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error
@@ -40,9 +41,15 @@ type Config struct {
 	PresenceGrace   time.Duration // delay before announcing offline; default 5s
 	Logger          *slog.Logger
 	Now             func() time.Time // the clock; default time.Now
-	NodeID          string           // names this node in scheduler leases; default random
+	NodeID          string           // names this node in scheduler and presence leases; default random
 	// ScheduleTick is how often due scheduled messages are looked for; default 1s.
 	ScheduleTick time.Duration
+	// SharedPresence, when set, makes presence global across the nodes
+	// that share it; nil (one node) counts this node's sockets only.
+	SharedPresence parley.PresenceStore
+	// PresenceLease is how long a node's presence records outlive its last
+	// renewal: the users of a node that died go offline after it. Default 10s.
+	PresenceLease time.Duration
 }
 
 // Service implements Parley's use cases over a Store, a Bus and a Mailer.
@@ -58,6 +65,7 @@ type Service struct {
 	commit   *committer
 	typing   *typingLimiter
 	sched    *scheduler
+	facts    *facts // store answers that never change back, for the send path
 
 	bg sync.WaitGroup // background work (mail) finished by Close
 }
@@ -79,6 +87,12 @@ func New(store Store, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = parley.NewID("node")
+	}
+	if cfg.PresenceLease <= 0 {
+		cfg.PresenceLease = 10 * time.Second
+	}
 	s := &Service{store: store, bus: bus, mailer: mailer, cfg: cfg, log: cfg.Logger,
 		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}}
 	for _, a := range cfg.Admins {
@@ -86,6 +100,7 @@ func New(store Store, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service
 	}
 	s.presence = newPresence(s)
 	s.commit = newCommitter(store)
+	s.facts = newFacts(maxFacts)
 	s.typing = newTypingLimiter()
 	s.sched = newScheduler(s, cfg.NodeID)
 	return s

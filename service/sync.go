@@ -29,11 +29,12 @@ const (
 )
 
 // Sync returns everything addressed to the caller after cursor, oldest
-// first: messages, edits, deletions, reactions and receipts. Without a
-// cursor it starts just before the oldest message not yet delivered to
-// the caller, so the first page holds every undelivered message. A client
-// that connects its socket first and then syncs misses nothing (it may see
-// an event twice and drops it by messageId). Errors: EINVALID.
+// first: messages, edits, deletions, reactions, receipts, and membership
+// and group changes. Without a cursor it starts just before the oldest
+// message not yet delivered to the caller, so the first page holds every
+// undelivered message. A client that connects its socket first and then
+// syncs misses nothing (it may see an event twice and drops it by
+// messageId). Errors: EINVALID.
 func (s *Service) Sync(ctx context.Context, caller *parley.Identity, cursor string, limit int) (*SyncResult, error) {
 	if limit <= 0 {
 		limit = DefaultPageSize
@@ -72,7 +73,7 @@ func (s *Service) Sync(ctx context.Context, caller *parley.Identity, cursor stri
 	for _, c := range changes {
 		res.NextCursor = strconv.FormatInt(c.ID, 10)
 		data := json.RawMessage(c.Payload)
-		if c.Event == "new_message" {
+		if c.Event == parley.EventNewMessage || c.Event == parley.EventNewGroupMessage {
 			m := msgs[c.MessageID]
 			if m == nil {
 				continue // hidden for this user
@@ -100,11 +101,21 @@ type ChatPeer struct {
 	LastSeen parley.Time `json:"lastSeen"`
 }
 
+// ChatGroup is the group of a group chat in the chat list.
+type ChatGroup struct {
+	GroupID      string `json:"groupId"`
+	Name         string `json:"name"`
+	Avatar       string `json:"avatar"`
+	MembersCount int    `json:"membersCount"`
+	Role         string `json:"role"`
+}
+
 // ChatView is one row of GET /api/chats.
 type ChatView struct {
 	ConversationID string       `json:"conversationId"`
 	Type           string       `json:"type"`
 	Peer           *ChatPeer    `json:"peer,omitempty"`
+	Group          *ChatGroup   `json:"group,omitempty"`
 	LastMessage    *MessageView `json:"lastMessage"`
 	UnreadCount    int64        `json:"unreadCount"`
 	Muted          bool         `json:"muted"`
@@ -130,6 +141,16 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 		if c.LastMessage != nil {
 			if cv.LastMessage, err = v.view(ctx, c.LastMessage); err != nil {
 				return nil, err
+			}
+		}
+		if c.Conversation.Kind == parley.KindGroup {
+			g, err := s.store.Group(ctx, c.Conversation.ID)
+			if err != nil {
+				return nil, err
+			}
+			cv.Group = &ChatGroup{GroupID: g.ID, Name: g.Name, Avatar: g.Avatar, MembersCount: g.MembersCount, Role: c.Member.Role}
+			if cv.LastActivityAt.IsZero() {
+				cv.LastActivityAt = parley.Time{Time: c.Conversation.CreatedAt}
 			}
 		}
 		if c.Conversation.Kind == parley.KindDirect && c.PeerID != "" {

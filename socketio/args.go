@@ -86,6 +86,18 @@ func encodeArgs(dst []byte, prefix []byte, args []any) ([]byte, [][]byte, error)
 			dst = appendInt(dst, len(atts))
 			dst = append(dst, '}')
 			atts = append(atts, v)
+		case json.RawMessage:
+			// Inserted as it is (json.Marshal would re-validate and compact
+			// it through a buffer, the most expensive step of a fan-out's
+			// one encoding); it must still be valid.
+			if v == nil {
+				dst = append(dst, "null"...)
+				break
+			}
+			if !json.Valid(v) {
+				return nil, nil, errInvalidRaw
+			}
+			dst = append(dst, v...)
 		default:
 			b, err := json.Marshal(v)
 			if err != nil {
@@ -100,6 +112,9 @@ func encodeArgs(dst []byte, prefix []byte, args []any) ([]byte, [][]byte, error)
 	}
 	return dst, atts, nil
 }
+
+// errInvalidRaw is returned for a json.RawMessage argument that is not JSON.
+var errInvalidRaw = errors.New("socketio: json.RawMessage argument is not valid JSON")
 
 // ErrTooManyAttachments is returned when an emit carries more than
 // MaxAttachments binary arguments (clients would refuse the packet).

@@ -114,14 +114,15 @@ func payloadFits(p Packet) bool {
 	case Disconnect:
 		return p.Data == nil && !p.HasID
 	case Event, BinaryEvent:
+		// Data is valid JSON (checked above) starting with '[', so the
+		// array is non-empty and starts with a string exactly when its
+		// first non-blank byte after '[' is a quote; decoding the whole
+		// array again to learn that costs as much as the check above.
 		if first != '[' {
 			return false
 		}
-		var head []json.RawMessage
-		if json.Unmarshal(p.Data, &head) != nil || len(head) == 0 {
-			return false
-		}
-		return len(head[0]) > 0 && head[0][0] == '"'
+		rest := bytes.TrimLeft(p.Data[1:], " \t\r\n")
+		return len(rest) > 0 && rest[0] == '"'
 	case Ack, BinaryAck:
 		return p.HasID && first == '['
 	case ConnectError:

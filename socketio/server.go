@@ -235,7 +235,7 @@ func (s *Server) attach(sess *engineio.Session) {
 	c := &conn{srv: s, sess: sess}
 	sess.OnMessage(c.onMessage)
 	sess.OnClose(c.onClose)
-	c.connectTimer = time.AfterFunc(s.opts.ConnectTimeout, func() {
+	t := time.AfterFunc(s.opts.ConnectTimeout, func() {
 		c.mu.Lock()
 		idle := !c.everJoined
 		c.mu.Unlock()
@@ -243,6 +243,21 @@ func (s *Server) attach(sess *engineio.Session) {
 			sess.Close()
 		}
 	})
+	c.mu.Lock()
+	c.connectTimer = t
+	c.mu.Unlock()
+}
+
+// stopConnectTimer stops the connect timeout and lets go of the timer (and
+// its closure), which an idle connection would otherwise keep for life.
+func (c *conn) stopConnectTimer() {
+	c.mu.Lock()
+	t := c.connectTimer
+	c.connectTimer = nil
+	c.mu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
 }
 
 func (c *conn) invalid() {
@@ -383,7 +398,7 @@ func (c *conn) connect(p Packet) {
 	c.mu.Lock()
 	c.everJoined = true
 	c.mu.Unlock()
-	c.connectTimer.Stop()
+	c.stopConnectTimer()
 	sock.markConnected()
 }
 
@@ -396,7 +411,7 @@ func (c *conn) onClose(reason string) {
 	socks := c.sockets
 	c.sockets = nil
 	c.mu.Unlock()
-	c.connectTimer.Stop()
+	c.stopConnectTimer()
 	for _, s := range socks {
 		s.disconnected(reason, false)
 	}

@@ -46,8 +46,13 @@ func (s *Socket) ID() string { return s.id }
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
 // Request returns the Engine.IO handshake request (headers, query such as
-// ?token=, remote address).
+// ?token=, remote address), or nil once ReleaseRequest was called.
 func (s *Socket) Request() *http.Request { return s.conn.sess.Request() }
+
+// ReleaseRequest drops the handshake request of the socket's connection
+// (for all its namespaces): call it once the connect hooks that need it
+// have run, to keep idle connections small.
+func (s *Socket) ReleaseRequest() { s.conn.sess.ReleaseRequest() }
 
 // Transport returns "websocket" or "polling".
 func (s *Socket) Transport() string { return s.conn.sess.Transport() }

@@ -3,7 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -115,45 +116,153 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 	return err
 }
 
+// sendMessages commits a batch with a fixed number of statements per
+// batch rather than per message: one duplicate lookup, one seq update per
+// conversation (in id order, so concurrent committers lock rows in the same
+// order), and multi-row inserts of the messages and their changes.
 func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
-	seen := map[string]*parley.Message{}
-	var changes []*parley.Change
+	prev, err := tx.existingClientIDs(ctx, batch)
+	if err != nil {
+		return err
+	}
+	seen := map[string]*parley.Send{} // first send of each clientMessageId in the batch
+	byConv := map[string][]*parley.Send{}
+	var convs []string
 	for _, s := range batch {
 		m := s.Message
+		s.Err, s.Recipients, s.Duplicate = nil, nil, false
 		if m.ClientMessageID != "" {
 			key := m.SenderID + "\x00" + m.ClientMessageID
-			if first := seen[key]; first != nil {
+			if first := prev[key]; first != nil {
 				*m, s.Duplicate = *first, true
 				continue
 			}
-			prev, err := scanMessage(tx.queryRow(ctx, `SELECT `+messageColumns+` FROM messages m WHERE sender_id = ? AND client_message_id = ?`,
-				m.SenderID, m.ClientMessageID))
-			if err == nil {
-				*m, s.Duplicate = *prev, true
+			if first := seen[key]; first != nil {
+				s.Duplicate = true // filled once the first one has its seq
 				continue
-			} else if !errors.Is(err, sql.ErrNoRows) {
+			}
+			seen[key] = s
+		}
+		if byConv[m.ConversationID] == nil {
+			convs = append(convs, m.ConversationID)
+		}
+		byConv[m.ConversationID] = append(byConv[m.ConversationID], s)
+	}
+	sort.Strings(convs)
+	var msgs []*parley.Message
+	var changes []*parley.Change
+	for _, convID := range convs {
+		sends := byConv[convID]
+		event := parley.EventNewMessage
+		if sends[0].Message.RecipientID == "" { // group messages: checked under the group's lock
+			st, err := tx.groupSendState(ctx, convID)
+			if err != nil {
 				return err
 			}
-			seen[key] = m
+			ok := sends[:0:0]
+			for _, s := range sends {
+				if s.Err = st.check(s.Message.SenderID); s.Err == nil {
+					s.Recipients = st.members
+					ok = append(ok, s)
+				}
+			}
+			if sends, event = ok, parley.EventNewGroupMessage; len(sends) == 0 {
+				continue
+			}
 		}
-		if err := tx.queryRow(ctx, `UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ? WHERE id = ? RETURNING last_seq`,
-			parley.Millis(m.SentAt), m.ConversationID).Scan(&m.Seq); err != nil {
+		var last int64
+		lastAt := sends[len(sends)-1].Message.SentAt
+		if err := tx.queryRow(ctx, `UPDATE conversations SET last_seq = last_seq + ?, last_message_at = ? WHERE id = ? RETURNING last_seq`,
+			len(sends), parley.Millis(lastAt), convID).Scan(&last); err != nil {
 			return notFound(err, "conversation")
 		}
-		var cmid any
-		if m.ClientMessageID != "" {
-			cmid = m.ClientMessageID
+		for i, s := range sends {
+			s.Message.Seq = last - int64(len(sends)-1-i)
+			msgs = append(msgs, s.Message)
+			changes = append(changes, &parley.Change{ConversationID: convID, Seq: s.Message.Seq, Event: event,
+				MessageID: s.Message.ID, CreatedAt: s.Message.SentAt})
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO messages (id, conversation_id, seq, sender_id, recipient_id, client_message_id, content,
-			content_hash, type, media_id, reply_to_id, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			m.ID, m.ConversationID, m.Seq, m.SenderID, m.RecipientID, cmid, m.Content, m.ContentHash, m.Type, m.MediaID, m.ReplyToID,
-			parley.Millis(m.SentAt)); err != nil {
-			return err
+	}
+	// Repeats within the batch answer as the first one did, now complete.
+	for _, s := range batch {
+		m := s.Message
+		if first := seen[m.SenderID+"\x00"+m.ClientMessageID]; s.Duplicate && m.Seq == 0 && first != nil {
+			if first.Err != nil {
+				s.Duplicate, s.Err = false, first.Err
+			} else {
+				*m = *first.Message
+			}
 		}
-		changes = append(changes, &parley.Change{ConversationID: m.ConversationID, Seq: m.Seq, Event: "new_message",
-			MessageID: m.ID, CreatedAt: m.SentAt})
+	}
+	if err := tx.insertMessages(ctx, msgs); err != nil {
+		return err
 	}
 	return tx.addChanges(ctx, changes...)
+}
+
+// existingClientIDs returns the stored messages that the batch's
+// clientMessageIds repeat, by sender and clientMessageId.
+func (tx *Tx) existingClientIDs(ctx context.Context, batch []*parley.Send) (map[string]*parley.Message, error) {
+	var pairs []any // sender, clientMessageId, ...
+	for _, s := range batch {
+		if s.Message.ClientMessageID != "" {
+			pairs = append(pairs, s.Message.SenderID, s.Message.ClientMessageID)
+		}
+	}
+	out := map[string]*parley.Message{}
+	for len(pairs) > 0 {
+		n := chunk(len(pairs) / 2)
+		rows, err := tx.query(ctx, `SELECT `+messageColumns+` FROM messages m WHERE (m.sender_id, m.client_message_id) IN (VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?),", n), ",")+`)`, pairs[:2*n]...)
+		if err != nil {
+			return nil, err
+		}
+		list, err := collectMessages(rows, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range list {
+			out[m.SenderID+"\x00"+m.ClientMessageID] = m
+		}
+		pairs = pairs[2*n:]
+	}
+	return out, nil
+}
+
+// chunk picks how many of n rows one multi-row statement takes. A few
+// fixed sizes keep the number of distinct statement texts (each prepared
+// and cached once) small.
+func chunk(n int) int {
+	for _, size := range []int{128, 32, 8} {
+		if n >= size {
+			return size
+		}
+	}
+	return 1
+}
+
+// insertMessages stores msgs with multi-row inserts.
+func (tx *Tx) insertMessages(ctx context.Context, msgs []*parley.Message) error {
+	const cols = 12
+	row := "(" + placeholders(cols) + ")"
+	for len(msgs) > 0 {
+		n := chunk(len(msgs))
+		args := make([]any, 0, n*cols)
+		for _, m := range msgs[:n] {
+			var cmid any
+			if m.ClientMessageID != "" {
+				cmid = m.ClientMessageID
+			}
+			args = append(args, m.ID, m.ConversationID, m.Seq, m.SenderID, m.RecipientID, cmid, m.Content, m.ContentHash, m.Type,
+				m.MediaID, m.ReplyToID, parley.Millis(m.SentAt))
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO messages (id, conversation_id, seq, sender_id, recipient_id, client_message_id, content,
+			content_hash, type, media_id, reply_to_id, sent_at) VALUES `+strings.TrimSuffix(strings.Repeat(row+",", n), ","), args...); err != nil {
+			return err
+		}
+		msgs = msgs[n:]
+	}
+	return nil
 }
 
 // addChanges appends to the sync log. The ids come from one counter row
@@ -175,17 +284,27 @@ func (tx *Tx) addChanges(ctx context.Context, changes ...*parley.Change) error {
 		return err
 	}
 	id := last - int64(n)
+	list := make([]*parley.Change, 0, n)
 	for _, c := range changes {
-		if c == nil {
-			continue
+		if c != nil {
+			id++
+			c.ID = id
+			list = append(list, c)
 		}
-		id++
-		c.ID = id
-		if _, err := tx.exec(ctx, `INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, payload, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, c.ConversationID, c.Seq, c.Event, c.MessageID, c.OnlyUser, string(c.Payload),
-			parley.Millis(c.CreatedAt)); err != nil {
+	}
+	const cols = 9
+	row := "(" + placeholders(cols) + ")"
+	for len(list) > 0 {
+		k := chunk(len(list))
+		args := make([]any, 0, k*cols)
+		for _, c := range list[:k] {
+			args = append(args, c.ID, c.ConversationID, c.Seq, c.Event, c.MessageID, c.OnlyUser, c.ToUser, string(c.Payload), parley.Millis(c.CreatedAt))
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at)
+			VALUES `+strings.TrimSuffix(strings.Repeat(row+",", k), ","), args...); err != nil {
 			return err
 		}
+		list = list[k:]
 	}
 	return nil
 }
@@ -230,12 +349,12 @@ func (db *DB) MessageByID(ctx context.Context, id string) (*parley.Message, erro
 	return m, db.withReactions(ctx, []*parley.Message{m})
 }
 
-const memberColumns = `conversation_id, user_id, role, joined_at, joined_seq, delivered_seq, read_seq`
+const memberColumns = `conversation_id, user_id, role, joined_at, joined_seq, joined_change, delivered_seq, read_seq`
 
 func scanMember(s scanner) (*parley.Member, error) {
 	var m parley.Member
 	var joined int64
-	if err := s.Scan(&m.ConversationID, &m.UserID, &m.Role, &joined, &m.JoinedSeq, &m.DeliveredSeq, &m.ReadSeq); err != nil {
+	if err := s.Scan(&m.ConversationID, &m.UserID, &m.Role, &joined, &m.JoinedSeq, &m.JoinedChange, &m.DeliveredSeq, &m.ReadSeq); err != nil {
 		return nil, err
 	}
 	m.JoinedAt = parley.FromMillis(joined)
@@ -313,7 +432,7 @@ func (db *DB) ReceiptMarks(ctx context.Context, conversationID, userID, kind str
 }
 
 // AdvanceReceipt implements parley.MessageStore.
-func (db *DB) AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, ch *parley.Change) (bool, error) {
+func (db *DB) AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, changes ...*parley.Change) (bool, error) {
 	advanced := false
 	err := db.inTx(ctx, func(tx *Tx) error {
 		var delivered, read int64
@@ -349,7 +468,7 @@ func (db *DB) AdvanceReceipt(ctx context.Context, conversationID, userID, kind s
 		if !advanced {
 			return nil
 		}
-		return tx.addChanges(ctx, ch)
+		return tx.addChanges(ctx, changes...)
 	})
 	return advanced, err
 }
@@ -413,10 +532,19 @@ func (db *DB) HideMessage(ctx context.Context, messageID, userID string, ch *par
 
 // Changes implements parley.MessageStore.
 func (db *DB) Changes(ctx context.Context, userID string, after int64, limit int) ([]*parley.Change, map[string]*parley.Message, error) {
-	rows, err := db.query(ctx, `SELECT c.id, c.conversation_id, c.seq, c.event, c.message_id, c.only_user, c.payload, c.created_at
-		FROM changes c JOIN conversation_members mm ON mm.conversation_id = c.conversation_id AND mm.user_id = ?
-		WHERE c.id > ? AND c.seq > mm.joined_seq AND (c.only_user = '' OR c.only_user = ?)
-		ORDER BY c.id LIMIT ?`, userID, after, userID, limit)
+	// A member sees their conversations' changes recorded after they joined
+	// that concern messages after they joined (seq 0: not about a message),
+	// plus the changes addressed to them alone.
+	rows, err := db.query(ctx, `SELECT id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at FROM (
+		SELECT * FROM (SELECT c.id, c.conversation_id, c.seq, c.event, c.message_id, c.only_user, c.to_user, c.payload, c.created_at
+			FROM changes c JOIN conversation_members mm ON mm.conversation_id = c.conversation_id AND mm.user_id = ?
+			WHERE c.id > ? AND c.to_user = '' AND c.id > mm.joined_change AND (c.seq = 0 OR c.seq > mm.joined_seq)
+				AND (c.only_user = '' OR c.only_user = ?)
+			ORDER BY c.id LIMIT ?) a
+		UNION ALL
+		SELECT * FROM (SELECT c.id, c.conversation_id, c.seq, c.event, c.message_id, c.only_user, c.to_user, c.payload, c.created_at
+			FROM changes c WHERE c.to_user = ? AND c.to_user <> '' AND c.id > ? ORDER BY c.id LIMIT ?) b
+		) x ORDER BY id LIMIT ?`, userID, after, userID, limit, userID, after, limit, limit)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -426,12 +554,12 @@ func (db *DB) Changes(ctx context.Context, userID string, after int64, limit int
 		var c parley.Change
 		var payload string
 		var created int64
-		if err := rows.Scan(&c.ID, &c.ConversationID, &c.Seq, &c.Event, &c.MessageID, &c.OnlyUser, &payload, &created); err != nil {
+		if err := rows.Scan(&c.ID, &c.ConversationID, &c.Seq, &c.Event, &c.MessageID, &c.OnlyUser, &c.ToUser, &payload, &created); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
 		c.Payload, c.CreatedAt = []byte(payload), parley.FromMillis(created)
-		if c.Event == "new_message" {
+		if c.Event == parley.EventNewMessage || c.Event == parley.EventNewGroupMessage {
 			ids = append(ids, c.MessageID)
 		}
 		out = append(out, &c)
@@ -463,7 +591,7 @@ func (db *DB) FirstUndeliveredChange(ctx context.Context, userID string) (int64,
 	err := db.queryRow(ctx, `SELECT COALESCE(MIN(c.id), 0) FROM conversation_members mm
 		JOIN messages m ON m.conversation_id = mm.conversation_id AND m.seq > mm.delivered_seq AND m.seq > mm.joined_seq
 			AND m.sender_id <> mm.user_id
-		JOIN changes c ON c.message_id = m.id AND c.event = 'new_message'
+		JOIN changes c ON c.message_id = m.id AND c.event IN ('new_message', 'new_group_message')
 		WHERE mm.user_id = ?`, userID).Scan(&id)
 	return id, err
 }

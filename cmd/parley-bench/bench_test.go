@@ -5,10 +5,12 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/parley-chat/parley/internal/apitest"
+	"github.com/parley-chat/parley/internal/testdb"
 	"github.com/parley-chat/parley/server"
 )
 
@@ -31,15 +33,26 @@ func benchCommon(t *testing.T, srv *server.Server, users int) common {
 	return common{base: u, users: users, sourceIPs: 2, timeout: 5 * time.Second, concurrency: 4, limit: time.Minute}
 }
 
-// TestScenarios runs both scenarios, small, against a whole server with
-// its debug listener on.
+// TestScenarios runs every scenario, small, against a whole server with
+// its debug listener on, over a database seed filled first.
 func TestScenarios(t *testing.T) {
 	debug := freeAddr(t)
-	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.DebugAddr = debug })
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "parley.db")
+	usersFile := filepath.Join(t.TempDir(), "users.json")
 	ctx := context.Background()
+	seeded, err := runSeed(ctx, seedConfig{dsn: dsn, users: 40, conversations: 30, messages: 3000, size: 32, batch: 700, out: usersFile}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seeded.File.Users) != 40 || len(seeded.File.Conversations) != 30 || seeded.Bytes == 0 {
+		t.Fatalf("seeded %d users, %d conversations, %d bytes", len(seeded.File.Users), len(seeded.File.Conversations), seeded.Bytes)
+	}
+	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.DebugAddr, c.DB = debug, dsn })
 
 	t.Run("Idle", func(t *testing.T) {
-		cfg := idleConfig{common: benchCommon(t, srv, 3), conns: 30, debugURL: "http://" + debug}
+		cc := benchCommon(t, srv, 3)
+		cc.debugURL = "http://" + debug
+		cfg := idleConfig{common: cc, conns: 30}
 		res, err := runIdle(ctx, cfg, io.Discard, io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -72,6 +85,71 @@ func TestScenarios(t *testing.T) {
 			t.Fatalf("received %d lost %d dup %d stray %d e2e samples %d", res.Received, res.Lost, res.Duplicated, res.Stray, len(res.E2E))
 		}
 	})
+
+	t.Run("History", func(t *testing.T) {
+		cc := benchCommon(t, srv, 1)
+		cc.usersFile = usersFile
+		res, err := runHistory(ctx, historyConfig{common: cc, workers: 4, duration: time.Second, pageSize: 50}, io.Discard, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Pages < 10 || res.Failed != 0 || len(res.Server) != int(res.Pages) || res.Server[0] <= 0 {
+			t.Fatalf("pages %d, failed %d (%v), server timings %d", res.Pages, res.Failed, res.Errors, len(res.Server))
+		}
+	})
+
+	t.Run("Storm", func(t *testing.T) {
+		cc := benchCommon(t, srv, 20)
+		cc.usersFile = usersFile
+		res, err := runStorm(ctx, stormConfig{common: cc, senders: 5, perUser: 3, syncLimit: 2, size: 32, retries: 3, markDelivered: true}, io.Discard, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Acked != 60 || res.Connected != 20 || res.CaughtUp != 20 || res.Marked != 20 || res.Lost != 0 || res.SyncFailed != 0 {
+			t.Fatalf("acked %d, connected %d, caught up %d, marked %d, lost %d, sync failed %d, errors %v",
+				res.Acked, res.Connected, res.CaughtUp, res.Marked, res.Lost, res.SyncFailed, res.Errors)
+		}
+		// Three messages each with pages of two: every client paged.
+		if res.SyncCalls < 40 {
+			t.Fatalf("%d sync calls for 20 clients with 3 messages each in pages of 2", res.SyncCalls)
+		}
+	})
+
+	t.Run("Group", func(t *testing.T) {
+		cc := benchCommon(t, srv, 30)
+		cc.usersFile = usersFile
+		res, err := runGroup(ctx, groupConfig{common: cc, senders: 3, rate: 50, duration: time.Second, grace: 3 * time.Second, size: 32, maxInflight: 4},
+			io.Discard, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Acked < 25 || res.Failed != 0 || res.Missing != 0 || res.Duplicated != 0 || res.Stray != 0 ||
+			res.Deliveries != res.Acked*30 || len(res.LastDelivery) != int(res.Acked) {
+			t.Fatalf("acked %d failed %d, deliveries %d, missing %d, dup %d, stray %d, complete %d, errors %v",
+				res.Acked, res.Failed, res.Deliveries, res.Missing, res.Duplicated, res.Stray, len(res.LastDelivery), res.Errors)
+		}
+	})
+}
+
+// TestSeedPostgres seeds a PostgreSQL database and reads its history
+// through a server on it, so the fixture's SQL stays valid on both.
+func TestSeedPostgres(t *testing.T) {
+	dsn := testdb.DSN(t, "postgres")
+	usersFile := filepath.Join(t.TempDir(), "users.json")
+	ctx := context.Background()
+	if _, err := runSeed(ctx, seedConfig{dsn: dsn, users: 10, conversations: 5, messages: 600, size: 32, batch: 250, out: usersFile}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.DB = dsn })
+	cc := benchCommon(t, srv, 1)
+	cc.usersFile = usersFile
+	res, err := runHistory(ctx, historyConfig{common: cc, workers: 2, duration: 500 * time.Millisecond, pageSize: 50}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pages < 5 || res.Failed != 0 {
+		t.Fatalf("pages %d, failed %d (%v)", res.Pages, res.Failed, res.Errors)
+	}
 }
 
 func TestLoopbackOnly(t *testing.T) {

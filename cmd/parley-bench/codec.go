@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
+
+	"github.com/parley-chat/parley/socketio"
 )
 
 // The subset of Engine.IO v4 / Socket.IO v5 a WebSocket-only client of the
@@ -27,72 +30,29 @@ const (
 	sioEvent        = '2'
 	sioAck          = '3'
 	sioConnectError = '4'
-	sioBinaryEvent  = '5'
-	sioBinaryAck    = '6'
 )
-
-// maxAckID keeps ack ids inside int64 (15 digits, as the server does).
-const maxAckIDDigits = 15
 
 // errPacket is returned for a frame this client cannot understand.
 var errPacket = errors.New("invalid Socket.IO packet")
 
 // sioPacket is one decoded Socket.IO packet of the default namespace.
 type sioPacket struct {
-	Type  byte  // sioConnect ... sioBinaryAck
+	Type  byte  // sioConnect ... sioConnectError
 	ID    int64 // ack id, when HasID
 	HasID bool
 	Data  []byte // the JSON payload, nil when absent; aliases the frame
 }
 
 // decodeSIO decodes the Socket.IO packet inside an Engine.IO message (the
-// frame without its leading '4'). Packets of other namespaces and binary
-// packets are rejected; the payload must be valid JSON when present.
+// frame without its leading '4') with the server's own decoder. Packets of
+// other namespaces and binary packets are rejected: this client uses
+// neither.
 func decodeSIO(b []byte) (sioPacket, error) {
-	var p sioPacket
-	if len(b) == 0 || b[0] < sioConnect || b[0] > sioBinaryAck {
-		return p, errPacket
+	p, err := socketio.DecodePacket(b)
+	if err != nil || p.Namespace != "/" || p.Type == socketio.BinaryEvent || p.Type == socketio.BinaryAck {
+		return sioPacket{}, errPacket
 	}
-	p.Type = b[0]
-	if p.Type == sioBinaryEvent || p.Type == sioBinaryAck {
-		return p, errPacket
-	}
-	i := 1
-	if i < len(b) && b[i] == '/' {
-		return p, errPacket // only the default namespace is used
-	}
-	start := i
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-		i++
-	}
-	if i > start {
-		if i-start > maxAckIDDigits {
-			return p, errPacket
-		}
-		p.ID, _ = strconv.ParseInt(string(b[start:i]), 10, 64)
-		p.HasID = true
-	}
-	if i < len(b) {
-		p.Data = b[i:]
-		if !json.Valid(p.Data) {
-			return p, errPacket
-		}
-	}
-	switch p.Type {
-	case sioEvent:
-		if len(p.Data) == 0 || p.Data[0] != '[' {
-			return p, errPacket
-		}
-	case sioAck:
-		if !p.HasID || len(p.Data) == 0 || p.Data[0] != '[' {
-			return p, errPacket
-		}
-	case sioDisconnect:
-		if p.Data != nil || p.HasID {
-			return p, errPacket
-		}
-	}
-	return p, nil
+	return sioPacket{Type: '0' + byte(p.Type), ID: p.ID, HasID: p.HasID, Data: p.Data}, nil
 }
 
 // eventArgs splits an event payload ["name", args...] into the name and
@@ -131,4 +91,29 @@ func appendEvent(dst []byte, id int64, name string, arg json.RawMessage) []byte 
 func connectFrame(token string) []byte {
 	auth, _ := json.Marshal(map[string]string{"token": token})
 	return append([]byte{eioMessage, sioConnect}, auth...)
+}
+
+// rawStringField picks field's string value out of the raw payload of an
+// event named event (`["event",{...}]` as the server encodes it), without
+// decoding the rest. It is meant for ids, which need no JSON escapes; a
+// value with a backslash is refused rather than misread. The first
+// occurrence wins, so field should be one the server writes before any
+// nested object.
+func rawStringField(payload []byte, event, field string) (string, bool) {
+	prefix := `["` + event + `",`
+	if len(payload) < len(prefix) || string(payload[:len(prefix)]) != prefix {
+		return "", false
+	}
+	rest := payload[len(prefix):]
+	key := `"` + field + `":"`
+	i := bytes.Index(rest, []byte(key))
+	if i < 0 {
+		return "", false
+	}
+	rest = rest[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 {
+		return "", false
+	}
+	return string(rest[:j]), true
 }

@@ -111,3 +111,23 @@ func FuzzDecodeSIO(f *testing.F) {
 		}
 	})
 }
+
+func TestRawStringField(t *testing.T) {
+	for _, tc := range []struct {
+		in, event, field, want string
+		ok                     bool
+	}{
+		{in: `["new_message",{"messageId":"msg_1","seq":3}]`, event: "new_message", field: "messageId", want: "msg_1", ok: true},
+		{in: `["new_group_message",{"messageId":"msg_2","groupId":"group_x"}]`, event: "new_group_message", field: "groupId", want: "group_x", ok: true},
+		{in: `["new_message",{"messageId":"msg_1"}]`, event: "new_group_message", field: "messageId"}, // another event
+		{in: `["new_message",{"seq":3}]`, event: "new_message", field: "messageId"},                   // no such field
+		{in: `["new_message",{"messageId":"a\"b"}]`, event: "new_message", field: "messageId"},        // escaped: refused
+		{in: `["new_message",{"messageId":"unterminated`, event: "new_message", field: "messageId"},
+		{in: `["new`, event: "new_message", field: "messageId"},
+	} {
+		got, ok := rawStringField([]byte(tc.in), tc.event, tc.field)
+		if ok != tc.ok || got != tc.want {
+			t.Errorf("rawStringField(%s, %s, %s) = %q, %v; want %q, %v", tc.in, tc.event, tc.field, got, ok, tc.want, tc.ok)
+		}
+	}
+}

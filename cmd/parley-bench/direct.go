@@ -30,19 +30,16 @@ func parseDirect(args []string, out io.Writer) (directConfig, error) {
 	var c directConfig
 	fs := flag.NewFlagSet("parley-bench direct", flag.ContinueOnError)
 	fs.SetOutput(out)
-	rawURL := c.register(fs, 200)
+	rawURL, debugURL := c.register(fs, 200)
 	fs.IntVar(&c.rate, "rate", 2000, "messages per second offered, over all senders")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to send")
 	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long to wait for late acks and deliveries after sending stops")
 	fs.IntVar(&c.size, "size", 256, "`bytes` of ciphertext-like padding in each message")
 	fs.IntVar(&c.maxInflight, "max-inflight", 32, "unacknowledged sends allowed per socket; beyond it the sender waits")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := c.check(*rawURL); err != nil {
+	if err := c.check(*rawURL, *debugURL); err != nil {
 		return c, err
 	}
 	switch {
@@ -111,7 +108,7 @@ func runDirect(ctx context.Context, c directConfig, out, progress io.Writer) (*d
 		return nil, fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
 	}
 	rest := newREST(&c.common)
-	users, err := registerUsers(ctx, &c.common, rest, c.users, progress)
+	users, err := c.getUsers(ctx, rest, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +244,7 @@ func runDirect(ctx context.Context, c directConfig, out, progress io.Writer) (*d
 	})
 	defer stop()
 	sendStart := time.Now()
+	waitProfile := c.profileServer(ctx, c.duration, progress)
 	var offered int64
 	tick := time.NewTicker(time.Millisecond)
 dispatch:
@@ -285,6 +283,9 @@ dispatch:
 		sleep(ctx, 20*time.Millisecond)
 	}
 	stop()
+	if err := waitProfile(); err != nil {
+		fmt.Fprintln(progress, "warning:", err)
+	}
 	// Acks that arrived just before the grace ended may still have their
 	// delivery in flight: freeze the acked sets and give those a moment.
 	nAcked := make([]int, len(peers))

@@ -20,7 +20,6 @@ type idleConfig struct {
 	conns     int
 	hold      time.Duration
 	settle    time.Duration
-	debugURL  string
 	serverPID int
 }
 
@@ -28,27 +27,16 @@ func parseIdle(args []string, out io.Writer) (idleConfig, error) {
 	var c idleConfig
 	fs := flag.NewFlagSet("parley-bench idle", flag.ContinueOnError)
 	fs.SetOutput(out)
-	rawURL := c.register(fs, 100)
+	rawURL, debugURL := c.register(fs, 100)
 	fs.IntVar(&c.conns, "conns", 10000, "sockets to open, spread over the users")
 	fs.DurationVar(&c.hold, "hold", 20*time.Second, "how long to hold the sockets idle once connected")
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "wait after the last connect before measuring")
-	debugURL := fs.String("debug-url", "", "`URL` of the server's --debug-addr listener (loopback), to read its memory")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "`pid` of the server, to read its RSS from /proc")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := c.check(*rawURL); err != nil {
+	if err := c.check(*rawURL, *debugURL); err != nil {
 		return c, err
-	}
-	if *debugURL != "" {
-		u, err := loopbackURL(*debugURL)
-		if err != nil {
-			return c, fmt.Errorf("--debug-url: %w", err)
-		}
-		c.debugURL = u.String()
 	}
 	switch {
 	case c.conns < 1 || c.conns > 200_000:
@@ -98,7 +86,7 @@ func runIdle(ctx context.Context, c idleConfig, out, progress io.Writer) (*idleR
 		fmt.Fprintf(progress, "warning: %d connections per source address may exhaust ephemeral ports; use --source-ips %d\n", per, c.conns/25000+1)
 	}
 	rest := newREST(&c.common)
-	users, err := registerUsers(ctx, &c.common, rest, c.users, progress)
+	users, err := c.getUsers(ctx, rest, progress)
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,17 @@
 // measured. It only talks to loopback addresses and every run is bounded
 // in connections and time.
 //
-//	parley-bench idle   --url http://127.0.0.1:8080 --conns 10000 --users 100 --hold 20s --debug-url http://127.0.0.1:6060
-//	parley-bench direct --url http://127.0.0.1:8080 --users 200 --rate 2000 --duration 20s
+//	parley-bench idle    --url http://127.0.0.1:8080 --conns 10000 --users 100 --hold 20s --debug-url http://127.0.0.1:6060
+//	parley-bench direct  --url http://127.0.0.1:8080 --users 200 --rate 2000 --duration 20s
+//	parley-bench seed    --db sqlite:/tmp/pb/data/parley.db --users 2000 --conversations 10000 --messages 10000000 --out /tmp/pb/users.json
+//	parley-bench history --url http://127.0.0.1:8080 --users-file /tmp/pb/users.json --workers 32 --duration 20s
+//	parley-bench storm   --url http://127.0.0.1:8080 --users-file /tmp/pb/users.json --users 10000 --per-user 5
+//	parley-bench group   --url http://127.0.0.1:8080 --users-file /tmp/pb/users.json --users 1000 --rate 100 --duration 20s
 //
 // Registration hashes passwords with argon2id: start the server with
-// --auth-rate-limit 0 so the per-address limit does not refuse the bench.
+// --auth-rate-limit 0 so the per-address limit does not refuse the bench,
+// or seed the accounts into the database beforehand (parley-bench seed)
+// and pass the file it writes with --users-file.
 package main
 
 import (
@@ -44,6 +50,16 @@ Scenarios:
   idle     connect many idle sockets and report the server's memory per connection
   direct   pairs of users send 1:1 messages over their sockets; report throughput,
            latency, errors, lost and duplicated messages
+  history  read pages of 50 messages over REST from seeded conversations; report
+           pages/s and client- and server-side latency
+  storm    clients go offline, messages pile up for them, then all reconnect at
+           once and sync; report the time until all caught up and lost messages
+  group    members of one group, all online, receive what senders post to it;
+           report deliveries/s and publish-to-last-delivery latency
+
+Fixture:
+  seed     write accounts (with tokens) and optionally direct conversations full
+           of messages straight into a stopped server's database
 
 Run "parley-bench <scenario> --help" for the flags of a scenario.
 `
@@ -73,36 +89,91 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		}
 		_, err = runDirect(ctx, cfg, out, progress)
 		return err
+	case "seed":
+		cfg, err := parseSeed(args[1:], out)
+		if err != nil {
+			return err
+		}
+		_, err = runSeed(ctx, cfg, out, progress)
+		return err
+	case "history":
+		cfg, err := parseHistory(args[1:], out)
+		if err != nil {
+			return err
+		}
+		_, err = runHistory(ctx, cfg, out, progress)
+		return err
+	case "storm":
+		cfg, err := parseStorm(args[1:], out)
+		if err != nil {
+			return err
+		}
+		_, err = runStorm(ctx, cfg, out, progress)
+		return err
+	case "group":
+		cfg, err := parseGroup(args[1:], out)
+		if err != nil {
+			return err
+		}
+		_, err = runGroup(ctx, cfg, out, progress)
+		return err
 	}
-	return fmt.Errorf("unknown scenario %q (idle or direct)", args[0])
+	return fmt.Errorf("unknown scenario %q (idle, direct, history, storm, group or seed)", args[0])
 }
 
 // common holds the flags every scenario takes.
 type common struct {
 	base        *url.URL
 	users       int
+	usersFile   string // accounts written by seed; empty: register users
 	sourceIPs   int
 	timeout     time.Duration // per connection or request
 	concurrency int           // registrations and dials in flight
 	limit       time.Duration // the whole run
+	debugURL    string        // the server's --debug-addr listener, "" when not given
+	cpuProfile  string        // file for a CPU profile of the server during the measured phase
 }
 
-func (c *common) register(fs *flag.FlagSet, users int) (rawURL *string) {
+// parseArgs parses a scenario's flags; scenarios take no positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+func (c *common) register(fs *flag.FlagSet, users int) (rawURL, debugURL *string) {
 	rawURL = fs.String("url", "http://127.0.0.1:8080", "base `URL` of the Parley server (loopback only)")
-	fs.IntVar(&c.users, "users", users, "users to register")
+	fs.IntVar(&c.users, "users", users, "users taking part (registered, or the first ones of --users-file)")
+	fs.StringVar(&c.usersFile, "users-file", "", "`file` of accounts written by parley-bench seed; without it the users are registered over REST")
 	fs.IntVar(&c.sourceIPs, "source-ips", 1, "spread connections over local source addresses 127.0.0.1 … 127.0.0.`N` (each has its own ~28k ephemeral ports)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "timeout of one request or connection handshake")
-	fs.IntVar(&c.concurrency, "concurrency", 64, "registrations and connection handshakes in flight")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "registrations, requests and connection handshakes in flight")
 	fs.DurationVar(&c.limit, "limit", 10*time.Minute, "hard bound on the whole run")
-	return rawURL
+	debugURL = fs.String("debug-url", "", "`URL` of the server's --debug-addr listener (loopback), to read its memory or profile it")
+	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile of the server, taken during the measured phase, to `file` (needs --debug-url)")
+	return rawURL, debugURL
 }
 
-func (c *common) check(rawURL string) error {
+func (c *common) check(rawURL, debugURL string) error {
 	u, err := loopbackURL(rawURL)
 	if err != nil {
 		return fmt.Errorf("--url: %w", err)
 	}
 	c.base = u
+	if debugURL != "" {
+		d, err := loopbackURL(debugURL)
+		if err != nil {
+			return fmt.Errorf("--debug-url: %w", err)
+		}
+		c.debugURL = d.String()
+	}
+	if c.cpuProfile != "" && c.debugURL == "" {
+		return errors.New("--cpu-profile needs --debug-url")
+	}
 	switch {
 	case c.users < 1 || c.users > 100_000:
 		return errors.New("--users must be between 1 and 100000")

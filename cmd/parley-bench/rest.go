@@ -18,7 +18,9 @@ import (
 
 // benchUser is a registered user and its bearer token.
 type benchUser struct {
-	ID, Name, Token string
+	ID    string `json:"id"`
+	Name  string `json:"username"`
+	Token string `json:"token"`
 }
 
 // envelope is the answer of every REST call and socket ack (API.md §1).

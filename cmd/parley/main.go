@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -62,11 +63,15 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	addr := fs.String("addr", ":8080", "`address` to listen on")
 	data := fs.String("data", "./data", "`folder` for the embedded SQLite database, media and mail (created if missing)")
 	db := fs.String("db", "", "database: `sqlite:PATH` or a postgres:// URL (default sqlite:<data>/parley.db)")
-	bus := fs.String("bus", "local", "event bus between nodes: local (one node)")
+	bus := fs.String("bus", "local", "event bus between nodes: local (one node), or the `URL` of the NATS server every node shares "+
+		"(nats://host:4222, tls://..., user:password@ allowed, comma-separated for a NATS cluster); with NATS, run every node on the same postgres:// --db")
 	admins := fs.String("admins", "", "comma-separated `usernames` with admin rights")
 	origins := fs.String("allowed-origins", "", "comma-separated `origins` (e.g. https://chat.example.com) allowed to open sockets cross-origin; same-origin is always allowed")
 	mailFrom := fs.String("mail-from", "Parley <no-reply@parley.local>", "From `address` of e-mails (password resets, sign-in alerts)")
-	authRate := fs.Int("auth-rate-limit", 30, "register, login and password-reset requests allowed per client address per minute, per route (0 disables)")
+	authRate := fs.Int("auth-rate-limit", 30, "register, login and password-reset requests allowed per client address per minute, per route (0 disables); "+
+		"with a NATS --bus the allowance is shared by all nodes")
+	proxies := fs.String("trusted-proxies", "", "comma-separated `addresses` or CIDR ranges of load balancers whose X-Forwarded-For header names the client "+
+		"(for rate limits); empty: every request's client is its peer address")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	debugAddr := fs.String("debug-addr", "", "`address` of an opt-in diagnostics listener serving net/http/pprof and expvar (/debug/vars); "+
 		"keep it on loopback (e.g. 127.0.0.1:6060): it exposes heap profiles. Empty (default) turns it off")
@@ -99,8 +104,20 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	if *authRate < 0 {
 		return cfg, 0, fmt.Errorf("--auth-rate-limit must be >= 0, not %s", strconv.Itoa(*authRate))
 	}
+	var trusted []netip.Prefix
+	for _, p := range split(*proxies) {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return cfg, 0, fmt.Errorf("--trusted-proxies: %q is neither an IP address nor a CIDR range", p)
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		trusted = append(trusted, prefix.Masked())
+	}
 	cfg = server.Config{Addr: *addr, DataDir: *data, DB: *db, Bus: *bus, Admins: split(*admins), AllowedOrigins: split(*origins),
-		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr}
+		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, TrustedProxies: trusted, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr}
 	return cfg, level, nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 )
 
@@ -31,6 +32,33 @@ func TestParse(t *testing.T) {
 	t.Run("ErrArgument", func(t *testing.T) {
 		if _, _, err := parse([]string{"serve"}, getenv, io.Discard); err == nil {
 			t.Fatal("stray argument accepted")
+		}
+	})
+}
+
+// TestParseBusAndProxies checks the multi-node settings: a NATS bus URL
+// passes through, trusted proxies parse as CIDR ranges or single addresses.
+func TestParseBusAndProxies(t *testing.T) {
+	none := func(string) string { return "" }
+	t.Run("OK", func(t *testing.T) {
+		cfg, _, err := parse([]string{"--bus", "nats://10.0.0.9:4222", "--trusted-proxies", "10.0.0.0/8, 192.168.1.5,::1"}, none, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Bus != "nats://10.0.0.9:4222" {
+			t.Fatalf("bus = %q", cfg.Bus)
+		}
+		var got []string
+		for _, p := range cfg.TrustedProxies {
+			got = append(got, p.String())
+		}
+		if strings.Join(got, " ") != "10.0.0.0/8 192.168.1.5/32 ::1/128" {
+			t.Fatalf("trusted proxies = %v", got)
+		}
+	})
+	t.Run("ErrBadProxy", func(t *testing.T) {
+		if _, _, err := parse([]string{"--trusted-proxies", "lb.example.com"}, none, io.Discard); err == nil {
+			t.Fatal("a host name was accepted as a trusted proxy")
 		}
 	})
 }

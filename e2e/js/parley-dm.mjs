@@ -3,74 +3,16 @@
 // every direct-message route and event; the script checks what each side
 // receives. Usage: PARLEY_URL=http://127.0.0.1:8080 TRANSPORT=default|websocket node parley-dm.mjs
 // Prints one JSON line {ok, checks} and exits 1 on the first failure.
-import { io } from "socket.io-client";
 import assert from "node:assert/strict";
+import { parley, checker, sleep } from "./lib.mjs";
 
 const base = process.env.PARLEY_URL;
 if (!base) {
   console.error("PARLEY_URL is required");
   process.exit(2);
 }
-const transports = process.env.TRANSPORT === "websocket" ? ["websocket"] : undefined;
-const STEP_MS = 5000;
-const suffix = Math.random().toString(36).slice(2, 8);
-
-async function api(token, method, path, body) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { "Content-Type": "application/json", ...(token ? { Authorization: "Bearer " + token } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const env = await res.json();
-  return { status: res.status, ...env };
-}
-
-async function register(name) {
-  const r = await api(null, "POST", "/api/users/register", {
-    username: name + suffix, password: "password-" + name, deviceId: "dev-" + name, publicKey: "pk-" + name,
-  });
-  assert.equal(r.status, 201, JSON.stringify(r));
-  return r.data;
-}
-
-// A user's socket that records every event it gets.
-function connect(user) {
-  const sock = io(base, { forceNew: true, transports, auth: { token: user.token }, timeout: STEP_MS });
-  const seen = [];
-  sock.onAny((event, data) => seen.push({ event, data }));
-  const waitFor = (event, pred = () => true, ms = STEP_MS) =>
-    new Promise((resolve, reject) => {
-      const hit = () => seen.find((e) => e.event === event && pred(e.data));
-      const t0 = Date.now();
-      const poll = () => {
-        const e = hit();
-        if (e) return resolve(e.data);
-        if (Date.now() - t0 > ms) return reject(new Error(`${user.username}: no ${event}`));
-        setTimeout(poll, 10);
-      };
-      poll();
-    });
-  const call = (event, data) =>
-    new Promise((resolve, reject) =>
-      sock.timeout(STEP_MS).emit(event, data, (err, reply) => (err ? reject(err) : resolve(reply))),
-    );
-  const connected = new Promise((resolve, reject) => {
-    sock.once("connect", resolve);
-    sock.once("connect_error", reject);
-  });
-  return { sock, seen, waitFor, call, connected };
-}
-
-const checks = [];
-async function check(what, fn) {
-  try {
-    await fn();
-    checks.push(what);
-  } catch (e) {
-    console.log(JSON.stringify({ ok: false, failed: what, error: String(e && e.stack ? e.stack : e), checks }));
-    process.exit(1);
-  }
-}
+const { api, register, connect } = parley(base, process.env.TRANSPORT);
+const { check, done } = checker();
 
 const ann = await register("ann");
 const bob = await register("bob");
@@ -103,7 +45,7 @@ await check("new_message carries the full message", async () => {
   assert.equal(m.recipientId, bob.userId);
   assert.equal(m.contentHash.length, 64);
   assert.deepEqual(m.reactions, []);
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   assert.equal(b.seen.filter((e) => e.event === "new_message" && e.data.messageId === first.messageId).length, 1, "retry delivered twice");
 });
 
@@ -202,5 +144,4 @@ await check("chat list shows the conversation with unread count", async () => {
   assert.ok(c.data[0].unreadCount >= 12);
 });
 
-console.log(JSON.stringify({ ok: true, checks }));
-process.exit(0);
+done();

@@ -47,13 +47,17 @@ func (c *WS) OnMessage(_ *gws.Conn, m *gws.Message) {
 	}
 }
 
-// DialWS connects to base's /ws with token, or fails the test.
+// DialWS connects to base's /ws with token, or fails the test. It returns
+// once the server has registered the socket (the hub does that just after
+// answering the upgrade), proven by the ack of a probe frame with id -1, so
+// a test's next action cannot outrun the registration.
 func DialWS(tb testing.TB, base, token string) *WS {
 	tb.Helper()
 	c, _, err := TryDialWS(tb, base, token, nil)
 	if err != nil {
 		tb.Fatalf("dial /ws: %v", err)
 	}
+	c.Call("_probe", nil, -1)
 	return c
 }
 

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// groupConfig is the configuration of the group scenario.
+type groupConfig struct {
+	common
+	senders     int
+	rate        int
+	duration    time.Duration
+	grace       time.Duration
+	size        int
+	maxInflight int
+}
+
+func parseGroup(args []string, out io.Writer) (groupConfig, error) {
+	var c groupConfig
+	fs := flag.NewFlagSet("parley-bench group", flag.ContinueOnError)
+	fs.SetOutput(out)
+	rawURL, debugURL := c.register(fs, 1000)
+	fs.IntVar(&c.senders, "senders", 20, "members that send (the others only receive)")
+	fs.IntVar(&c.rate, "rate", 100, "messages per second offered into the group, over all senders")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to send")
+	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long to wait for late deliveries after sending stops")
+	fs.IntVar(&c.size, "size", 256, "`bytes` of ciphertext-like padding in each message")
+	fs.IntVar(&c.maxInflight, "max-inflight", 8, "unacknowledged sends allowed per sender; beyond it the sender waits")
+	if err := parseArgs(fs, args); err != nil {
+		return c, err
+	}
+	if err := c.check(*rawURL, *debugURL); err != nil {
+		return c, err
+	}
+	switch {
+	case c.users < 2 || c.users > 1024:
+		return c, errors.New("--users (the group's members) must be between 2 and 1024")
+	case c.senders < 1 || c.senders > c.users:
+		return c, errors.New("--senders must be between 1 and --users")
+	case c.rate < 1 || c.rate > 100_000:
+		return c, errors.New("--rate must be between 1 and 100000")
+	case c.duration <= 0 || c.duration > time.Hour:
+		return c, errors.New("--duration must be between 0 and 1h")
+	case c.size < 0 || c.size > 48<<10:
+		return c, errors.New("--size must be between 0 and 49152")
+	case c.maxInflight < 1:
+		return c, errors.New("--max-inflight must be positive")
+	}
+	return c, nil
+}
+
+// groupMsg is one message sent into the group: when it was sent, and what
+// the members made of it.
+type groupMsg struct {
+	sent       atomic.Int64 // ns since the run's start; 0 until sent
+	acked      atomic.Bool
+	deliveries atomic.Int64
+	last       atomic.Int64 // latest delivery, ns since the run's start
+}
+
+// groupMember is one member's socket and what it received.
+type groupMember struct {
+	user *benchUser
+	sock *sioClient
+
+	mu    sync.Mutex
+	seen  []uint64        // bit i: message i received
+	lat   []time.Duration // send → this member's delivery
+	dups  int
+	stray int // new_group_message events this run did not send
+}
+
+// groupResult is what the group scenario measured.
+type groupResult struct {
+	Members                                          int
+	Offered, Sent, Acked, Failed, Skipped            int64
+	Deliveries, Expected, Missing, Duplicated, Stray int64
+	Dropped                                          int
+	Took                                             time.Duration // first send to last delivery
+	LastDelivery, Delivery                           []time.Duration
+	Errors                                           map[string]int
+}
+
+// DeliveriesPerSecond is the rate of deliveries over the run.
+func (r *groupResult) DeliveriesPerSecond() float64 {
+	if r.Took <= 0 {
+		return 0
+	}
+	return float64(r.Deliveries) / r.Took.Seconds()
+}
+
+// runGroup makes the first user create a group with all the others, puts
+// every member online with one socket, and has the first --senders members
+// post send_group_message at the offered rate. Each member records each
+// new_group_message once; the server delivers a message to every member,
+// the sender's own socket included, so a message is complete when all
+// members have it. Latency is from the send to the last member's delivery.
+func runGroup(ctx context.Context, c groupConfig, out, progress io.Writer) (*groupResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.limit)
+	defer cancel()
+	if _, err := raiseFileLimit(); err != nil {
+		return nil, fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
+	}
+	rest := newREST(&c.common)
+	users, err := c.getUsers(ctx, rest, progress)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(users)-1)
+	for _, u := range users[1:] {
+		ids = append(ids, u.ID)
+	}
+	var g struct{ GroupID string }
+	if err := rest.call(ctx, "POST", "/api/groups/create", users[0].Token, map[string]any{"name": "bench group", "members": ids}, &g); err != nil {
+		return nil, fmt.Errorf("create the group: %w", err)
+	}
+	if g.GroupID == "" {
+		return nil, errors.New("create the group: no groupId in the answer")
+	}
+
+	capacity := c.rate*int(c.duration/time.Second+1) + c.rate + 64
+	msgs := make([]groupMsg, capacity)
+	run := strconv.FormatInt(time.Now().UnixNano()%1e10, 36)
+	prefix := "g" + run + "-"
+	start := time.Now()
+	members := make([]*groupMember, len(users))
+	var deliveries atomic.Int64
+	for i, u := range users {
+		members[i] = &groupMember{user: u, seen: make([]uint64, (capacity+63)/64)}
+	}
+	onRaw := func(m *groupMember) func([]byte) {
+		return func(p []byte) {
+			cmid, ok := rawStringField(p, "new_group_message", "clientMessageId")
+			if !ok {
+				return
+			}
+			now := time.Since(start)
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			n, err := strconv.Atoi(strings.TrimPrefix(cmid, prefix))
+			if err != nil || !strings.HasPrefix(cmid, prefix) || n < 0 || n >= capacity || msgs[n].sent.Load() == 0 {
+				m.stray++
+				return
+			}
+			if m.seen[n/64]&(1<<(n%64)) != 0 {
+				m.dups++
+				return
+			}
+			m.seen[n/64] |= 1 << (n % 64)
+			gm := &msgs[n]
+			m.lat = append(m.lat, now-time.Duration(gm.sent.Load()))
+			gm.deliveries.Add(1)
+			deliveries.Add(1)
+			for {
+				last := gm.last.Load()
+				if int64(now) <= last || gm.last.CompareAndSwap(last, int64(now)) {
+					break
+				}
+			}
+		}
+	}
+	var connected atomic.Int64
+	stop := everySecond(ctx, progress, func(time.Duration) string { return fmt.Sprintf("connected %d/%d", connected.Load(), len(members)) })
+	err = forEach(ctx, c.concurrency, len(members), func(i int) error {
+		m := members[i]
+		s, err := dialSIO(ctx, dialOptions{base: c.base, token: m.user.Token, sourceIP: c.sourceIP(i), timeout: c.timeout, onRaw: onRaw(m)})
+		if err != nil {
+			return fmt.Errorf("connect %s: %w", m.user.Name, err)
+		}
+		m.sock = s
+		connected.Add(1)
+		return nil
+	})
+	stop()
+	defer func() {
+		for _, m := range members {
+			if m.sock != nil {
+				m.sock.Close()
+			}
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+
+	res := &groupResult{Members: len(members), Errors: map[string]int{}}
+	var errMu sync.Mutex
+	countErr := func(key string) {
+		errMu.Lock()
+		res.Errors[key]++
+		errMu.Unlock()
+	}
+	pad := base64.StdEncoding.EncodeToString(make([]byte, c.size*3/4))
+	content, _ := json.Marshal(payload{Message: pad, Key: "k", IV: "iv"})
+	var sent, acked, failed, skipped atomic.Int64
+	type sender struct {
+		m     *groupMember
+		slots chan struct{}
+		jobs  chan int
+	}
+	senders := make([]*sender, c.senders)
+	var senderWG, ackWG sync.WaitGroup
+	for i := range senders {
+		sd := &sender{m: members[i], slots: make(chan struct{}, c.maxInflight), jobs: make(chan int, 1024)}
+		senders[i] = sd
+		senderWG.Add(1)
+		go func() {
+			defer senderWG.Done()
+			for n := range sd.jobs {
+				select {
+				case sd.slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				arg, _ := json.Marshal(map[string]string{"groupId": g.GroupID, "encryptedContent": string(content), "type": "text",
+					"clientMessageId": prefix + strconv.Itoa(n)})
+				msgs[n].sent.Store(int64(time.Since(start)))
+				ackWG.Add(1)
+				err := sd.m.sock.EmitAck("send_group_message", arg, func(reply json.RawMessage, err error) {
+					defer ackWG.Done()
+					defer func() { <-sd.slots }()
+					var env struct {
+						envelope
+						Data struct{ MessageID string } `json:"data"`
+					}
+					if err == nil && (json.Unmarshal(reply, &env) != nil || !env.Success || env.Data.MessageID == "") {
+						err = errors.New("malformed ack")
+						if env.Error != nil {
+							err = errors.New(env.Error.Code)
+						}
+					}
+					if err != nil {
+						failed.Add(1)
+						countErr("ack: " + errKey(err))
+						return
+					}
+					msgs[n].acked.Store(true)
+					acked.Add(1)
+				})
+				if err != nil {
+					ackWG.Done()
+					<-sd.slots
+					failed.Add(1)
+					countErr("emit: " + errKey(err))
+					continue
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+
+	var prevDel int64
+	stop = everySecond(ctx, progress, func(time.Duration) string {
+		d := deliveries.Load()
+		line := fmt.Sprintf("sent %d, acked %d, failed %d, skipped %d, deliveries %d (%d/s)",
+			sent.Load(), acked.Load(), failed.Load(), skipped.Load(), d, d-prevDel)
+		prevDel = d
+		return line
+	})
+	defer stop()
+	sendCtx, stopSending := context.WithTimeout(ctx, c.duration)
+	defer stopSending()
+	sendStart := time.Since(start)
+	waitProfile := c.profileServer(ctx, c.duration, progress)
+	tick := time.NewTicker(time.Millisecond)
+	var offered int
+dispatch:
+	for {
+		select {
+		case <-sendCtx.Done():
+			break dispatch
+		case <-tick.C:
+		}
+		due := int((time.Since(start) - sendStart).Seconds() * float64(c.rate))
+		for ; offered < due && offered < capacity; offered++ {
+			select {
+			case senders[offered%len(senders)].jobs <- offered:
+			default:
+				skipped.Add(1)
+			}
+		}
+	}
+	tick.Stop()
+	for _, sd := range senders {
+		close(sd.jobs)
+	}
+	senderWG.Wait()
+	ackWG.Wait() // every ack answered (or its socket closed)
+	expected := acked.Load() * int64(len(members))
+	for end := time.Now().Add(c.grace); deliveries.Load() < expected && time.Now().Before(end) && ctx.Err() == nil; {
+		sleep(ctx, 20*time.Millisecond)
+	}
+	stop()
+	if err := waitProfile(); err != nil {
+		fmt.Fprintln(progress, "warning:", err)
+	}
+
+	res.Offered, res.Sent, res.Acked, res.Failed, res.Skipped = int64(offered), sent.Load(), acked.Load(), failed.Load(), skipped.Load()
+	res.Expected = expected
+	var lastAt time.Duration
+	for i := range offered {
+		gm := &msgs[i]
+		if !gm.acked.Load() {
+			continue
+		}
+		d := gm.deliveries.Load()
+		res.Missing += int64(len(members)) - d
+		if d == int64(len(members)) {
+			res.LastDelivery = append(res.LastDelivery, time.Duration(gm.last.Load()-gm.sent.Load()))
+		}
+		lastAt = max(lastAt, time.Duration(gm.last.Load()))
+	}
+	for _, m := range members {
+		select {
+		case <-m.sock.Done():
+			res.Dropped++
+		default:
+		}
+		m.mu.Lock()
+		res.Deliveries += int64(len(m.lat))
+		res.Duplicated += int64(m.dups)
+		res.Stray += int64(m.stray)
+		res.Delivery = append(res.Delivery, m.lat...)
+		m.mu.Unlock()
+	}
+	res.Took = lastAt - sendStart
+	slices.Sort(res.LastDelivery)
+	slices.Sort(res.Delivery)
+	printGroup(out, c, res)
+	return res, nil
+}
+
+func printGroup(w io.Writer, c groupConfig, r *groupResult) {
+	fmt.Fprintf(w, "\n== group: %d members all online, %d senders, offered %d msg/s for %s, %d-byte padding ==\n",
+		r.Members, c.senders, c.rate, c.duration, c.size)
+	fmt.Fprintf(w, "offered %d, skipped %d (sender queue full), sent %d, acked %d, failed %d\n", r.Offered, r.Skipped, r.Sent, r.Acked, r.Failed)
+	fmt.Fprintf(w, "deliveries         %d of %d expected (%.0f deliveries/s over %s, first send to last delivery)\n",
+		r.Deliveries, r.Expected, r.DeliveriesPerSecond(), r.Took.Round(time.Millisecond))
+	fmt.Fprintln(w, latencyLine("send→last member", r.LastDelivery))
+	fmt.Fprintln(w, latencyLine("send→each member", r.Delivery))
+	fmt.Fprintf(w, "missing (acked, not delivered to a member) %d; duplicated %d; stray events %d\n", r.Missing, r.Duplicated, r.Stray)
+	if r.Dropped > 0 {
+		fmt.Fprintf(w, "sockets closed by the server during the run: %d\n", r.Dropped)
+	}
+	keys := make([]string, 0, len(r.Errors))
+	for k := range r.Errors {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  error x%d: %s\n", r.Errors[k], k)
+	}
+}

@@ -1,0 +1,311 @@
+// Package natsbus is the parley.Bus of several nodes: events travel between
+// nodes over core NATS (github.com/nats-io/nats.go), and each node hands
+// them to its own subscribers.
+//
+// Subjects: an event named N is published on "<prefix>.ev.<N>" (prefix
+// "parley" by default) and every node subscribes to "<prefix>.ev.>", so
+// `nats sub 'parley.ev.>'` shows the traffic and several Parley clusters can
+// share one NATS under different prefixes. The payload is the addressees
+// joined by commas, a newline, then the event's JSON as the service encoded
+// it: each event is encoded once by its publisher and decoded once per node.
+//
+// Delivery is at most once, like core NATS: the database is the source of
+// truth and clients catch up through sync. A node delivers its own events
+// to its subscribers directly (its connection does not echo them back), so
+// they keep flowing on that node while NATS is away. Publishes made while
+// disconnected are buffered by the client (8 MiB) and sent on reconnection.
+// Whenever events from other nodes may have been lost (the connection was
+// interrupted, a publish overflowed that buffer, or this node could not keep
+// up), subscribers get parley.EventBusGap so transports can make clients
+// resynchronise.
+package natsbus
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/localbus"
+)
+
+// Options configures a Bus. Zero values take the defaults.
+type Options struct {
+	// Name names the connection in NATS monitoring, e.g. the node id.
+	Name string
+	// Prefix is the first token of every subject; default "parley".
+	Prefix string
+	// ReconnectWait is the pause between reconnection attempts, to which
+	// up to as much random jitter is added; default 1s. Attempts never stop.
+	ReconnectWait time.Duration
+	// DrainTimeout bounds how long Close waits for in-flight events; default 5s.
+	DrainTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Bus is a parley.Bus over NATS. It is safe for concurrent use.
+type Bus struct {
+	nc      *nats.Conn
+	sub     *nats.Subscription
+	prefix  string // "<prefix>.ev."
+	log     *slog.Logger
+	drain   time.Duration
+	dropped atomic.Bool // a publish failed while disconnected: tell the others after reconnecting
+	closed  chan struct{}
+	local   *localbus.Bus // this node's subscribers
+
+	closeOnce sync.Once
+}
+
+// Connect connects to the NATS server(s) at servers (a nats://, tls://,
+// ws:// or wss:// URL, or a comma-separated list of them, credentials
+// allowed in the URL) and subscribes to every node's events. It fails when
+// no server answers now; once connected it reconnects by itself, forever.
+func Connect(servers string, opts Options) (*Bus, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = "parley"
+	}
+	if err := validPrefix(opts.Prefix); err != nil {
+		return nil, err
+	}
+	if opts.ReconnectWait <= 0 {
+		opts.ReconnectWait = time.Second
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	b := &Bus{prefix: opts.Prefix + ".ev.", log: opts.Logger.With("component", "natsbus"), drain: opts.DrainTimeout,
+		closed: make(chan struct{}), local: localbus.New()}
+	nc, err := nats.Connect(servers,
+		nats.Name(opts.Name),
+		nats.NoEcho(), // this node's events reach its subscribers in Publish
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(opts.ReconnectWait),
+		nats.ReconnectJitter(opts.ReconnectWait, opts.ReconnectWait),
+		nats.Timeout(5*time.Second),
+		// A half-open connection is noticed within about 30 s.
+		nats.PingInterval(10*time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.DrainTimeout(opts.DrainTimeout),
+		nats.DisconnectErrHandler(b.onDisconnect),
+		nats.ReconnectHandler(b.onReconnect),
+		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
+		nats.ErrorHandler(b.onAsyncError),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: connect to %s: %w", Redact(servers), err)
+	}
+	b.nc = nc
+	if b.sub, err = nc.Subscribe(b.prefix+">", b.receive); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("natsbus: subscribe: %w", err)
+	}
+	// The subscription is registered once the server has seen it; only
+	// then can this node be sure to hear events published after Connect.
+	if err := nc.FlushTimeout(5 * time.Second); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("natsbus: subscribe: %w", err)
+	}
+	b.log.Info("bus connected", "server", nc.ConnectedUrlRedacted(), "subjects", b.prefix+">")
+	return b, nil
+}
+
+// Publish implements parley.Bus: it hands ev to this node's subscribers and
+// queues it for the other nodes without waiting for the network. Errors:
+// an event name or addressee that cannot travel (dots, commas, spaces), or
+// the event could not be queued (connection closed, or disconnected with
+// the reconnect buffer full); other nodes then miss it.
+func (b *Bus) Publish(_ context.Context, ev *parley.Event) error {
+	payload, err := encode(ev)
+	if err != nil {
+		return err
+	}
+	b.deliver(ev)
+	if err := b.nc.Publish(b.prefix+ev.Name, payload); err != nil {
+		if errors.Is(err, nats.ErrReconnectBufExceeded) {
+			b.dropped.Store(true)
+		}
+		return fmt.Errorf("natsbus: publish %s: %w", ev.Name, err)
+	}
+	return nil
+}
+
+// Subscribe implements parley.Bus.
+func (b *Bus) Subscribe(fn func(*parley.Event)) func() { return b.local.Subscribe(fn) }
+
+// Connected reports whether the bus is connected to a NATS server now.
+func (b *Bus) Connected() bool { return b.nc.IsConnected() }
+
+// Close stops receiving, sends what is still queued (waiting up to the
+// drain timeout) and closes the connection.
+func (b *Bus) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		if err = b.nc.Drain(); err != nil {
+			// Not connected (reconnecting): nothing can be drained.
+			b.nc.Close()
+			err = nil
+		}
+		select {
+		case <-b.closed:
+		case <-time.After(b.drain + time.Second):
+			b.nc.Close()
+			err = errors.New("natsbus: drain timed out")
+		}
+	})
+	return err
+}
+
+func (b *Bus) deliver(ev *parley.Event) { _ = b.local.Publish(context.Background(), ev) }
+
+// receive runs on the subscription's own goroutine, one event at a time.
+func (b *Bus) receive(m *nats.Msg) {
+	ev, err := decode(strings.TrimPrefix(m.Subject, b.prefix), m.Data)
+	if err != nil {
+		b.log.Warn("dropped an event that does not decode", "subject", m.Subject, "bytes", len(m.Data))
+		return
+	}
+	b.deliver(ev)
+}
+
+func (b *Bus) onDisconnect(_ *nats.Conn, err error) {
+	if err != nil {
+		b.log.Warn("bus disconnected; reconnecting", "err", err)
+	} else {
+		b.log.Info("bus disconnected")
+	}
+}
+
+func (b *Bus) onReconnect(nc *nats.Conn) {
+	b.log.Info("bus reconnected", "server", nc.ConnectedUrlRedacted())
+	gap := &parley.Event{Name: parley.EventBusGap}
+	// Others' events sent while this node was away never reached it.
+	b.deliver(gap)
+	if b.dropped.Swap(false) {
+		// And some of this node's events never reached the others.
+		b.log.Warn("events published while disconnected were dropped; asking every node to resynchronise its clients")
+		payload, _ := encode(gap)
+		if err := nc.Publish(b.prefix+gap.Name, payload); err != nil {
+			b.log.Warn("publish bus gap", "err", err)
+		}
+	}
+}
+
+func (b *Bus) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	if sub == b.sub && errors.Is(err, nats.ErrSlowConsumer) {
+		// The client dropped events this node could not take fast enough.
+		b.log.Warn("bus subscriber too slow: events dropped; clients resynchronise", "err", err)
+		b.deliver(&parley.Event{Name: parley.EventBusGap})
+		return
+	}
+	b.log.Warn("bus error", "err", err)
+}
+
+// encode frames ev for the wire: "to1,to2,...\n" followed by the data.
+func encode(ev *parley.Event) ([]byte, error) {
+	if err := validToken(ev.Name); err != nil {
+		return nil, fmt.Errorf("natsbus: event name %q: %w", ev.Name, err)
+	}
+	n := len(ev.Data) + 1
+	for _, id := range ev.To {
+		if id == "" || strings.ContainsAny(id, ",\n") {
+			return nil, fmt.Errorf("natsbus: addressee %q cannot travel", id)
+		}
+		n += len(id) + 1
+	}
+	p := make([]byte, 0, n)
+	for i, id := range ev.To {
+		if i > 0 {
+			p = append(p, ',')
+		}
+		p = append(p, id...)
+	}
+	p = append(p, '\n')
+	return append(p, ev.Data...), nil
+}
+
+// decode is the inverse of encode; data aliases payload.
+func decode(name string, payload []byte) (*parley.Event, error) {
+	if validToken(name) != nil {
+		return nil, errors.New("bad event name")
+	}
+	i := bytes.IndexByte(payload, '\n')
+	if i < 0 {
+		return nil, errors.New("no addressee line")
+	}
+	ev := &parley.Event{Name: name, Data: payload[i+1:]}
+	if i > 0 {
+		ev.To = strings.Split(string(payload[:i]), ",")
+	}
+	return ev, nil
+}
+
+// validToken accepts a non-empty NATS subject token: no dots, wildcards or
+// white space.
+func validToken(s string) error {
+	if s == "" {
+		return errors.New("empty")
+	}
+	if strings.ContainsAny(s, ".*> \t\r\n") {
+		return errors.New("contains a dot, a wildcard or white space")
+	}
+	return nil
+}
+
+func validPrefix(p string) error {
+	for _, tok := range strings.Split(p, ".") {
+		if err := validToken(tok); err != nil {
+			return fmt.Errorf("natsbus: subject prefix %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Redact returns servers (a URL or a comma-separated list) with any
+// password replaced, for logs and errors.
+func Redact(servers string) string {
+	parts := strings.Split(servers, ",")
+	for i, s := range parts {
+		if u, err := url.Parse(strings.TrimSpace(s)); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				parts[i] = u.Redacted()
+			} else {
+				u.User = url.User("xxxxx") // a bare user part may be a token
+				parts[i] = u.String()
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// IsURL reports whether s names NATS servers: one URL or a comma-separated
+// list, each nats://, tls://, ws:// or wss://.
+func IsURL(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, p := range strings.Split(s, ",") {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.Host == "" {
+			return false
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,297 @@
+package natsbus_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/internal/natstest"
+	"github.com/parley-chat/parley/internal/testenv"
+	"github.com/parley-chat/parley/natsbus"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// recorder is a subscriber that keeps every event it gets.
+type recorder struct {
+	mu     sync.Mutex
+	events []*parley.Event
+}
+
+func (r *recorder) add(ev *parley.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+}
+
+// count returns how many events named name it got.
+func (r *recorder) count(name string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, ev := range r.events {
+		if ev.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// wait returns the first event named name whose data is data, or fails.
+func (r *recorder) wait(tb testing.TB, name, data string) *parley.Event {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		for _, ev := range r.events {
+			if ev.Name == name && string(ev.Data) == data {
+				r.mu.Unlock()
+				return ev
+			}
+		}
+		r.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	tb.Fatalf("no %s event with data %s", name, data)
+	return nil
+}
+
+func mustConnect(tb testing.TB, url string, opts natsbus.Options) (*natsbus.Bus, *recorder) {
+	tb.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	b, err := natsbus.Connect(url, opts)
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(func() { b.Close() })
+	r := &recorder{}
+	b.Subscribe(r.add)
+	return b, r
+}
+
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestBus runs two nodes' buses against the shared NATS server.
+func TestBus(t *testing.T) {
+	url := testenv.NATSURL(t)
+	prefix := "parleytest" + strings.TrimPrefix(parley.NewID("t"), "t_")
+	a, ra := mustConnect(t, url, natsbus.Options{Name: "node-a", Prefix: prefix})
+	b, rb := mustConnect(t, url, natsbus.Options{Name: "node-b", Prefix: prefix})
+	other, rother := mustConnect(t, url, natsbus.Options{Name: "elsewhere", Prefix: prefix + "x"})
+	ctx := context.Background()
+
+	t.Run("OK", func(t *testing.T) {
+		ev := &parley.Event{Name: "new_message", Data: []byte(`{"messageId":"msg_1"}`), To: []string{"usr_a", "usr_b"}}
+		if err := a.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		got := rb.wait(t, "new_message", `{"messageId":"msg_1"}`)
+		if !slices.Equal(got.To, ev.To) {
+			t.Fatalf("to = %q, want %q", got.To, ev.To)
+		}
+		// A round trip the other way: once it is back, an echo of the
+		// first event would have arrived too.
+		if err := b.Publish(ctx, &parley.Event{Name: "typing_indicator", Data: []byte(`{}`), To: []string{"usr_a"}}); err != nil {
+			t.Fatal(err)
+		}
+		ra.wait(t, "typing_indicator", `{}`)
+		if n := ra.count("new_message"); n != 1 {
+			t.Fatalf("the publishing node got its own event %d times, want once", n)
+		}
+		if n := rb.count("typing_indicator"); n != 1 {
+			t.Fatalf("node b got its own event %d times, want once", n)
+		}
+	})
+	t.Run("OtherPrefixIsolated", func(t *testing.T) {
+		if err := other.Publish(ctx, &parley.Event{Name: "presence_update", Data: []byte(`{"x":1}`), To: []string{"usr_c"}}); err != nil {
+			t.Fatal(err)
+		}
+		rother.wait(t, "presence_update", `{"x":1}`)
+		if err := a.Publish(ctx, &parley.Event{Name: "presence_update", Data: []byte(`{"x":2}`), To: []string{"usr_c"}}); err != nil {
+			t.Fatal(err)
+		}
+		rb.wait(t, "presence_update", `{"x":2}`)
+		if n := rb.count("presence_update"); n != 1 {
+			t.Fatalf("node b got %d presence events, want only its cluster's one", n)
+		}
+		if n := rother.count("presence_update"); n != 1 {
+			t.Fatalf("the other cluster got %d presence events, want only its own", n)
+		}
+	})
+	t.Run("ErrCannotTravel", func(t *testing.T) {
+		ra.mu.Lock()
+		before := len(ra.events)
+		ra.mu.Unlock()
+		if err := a.Publish(ctx, &parley.Event{Name: "bad.name", Data: []byte(`{}`), To: []string{"usr_a"}}); err == nil {
+			t.Fatal("an event name with a dot was accepted")
+		}
+		if err := a.Publish(ctx, &parley.Event{Name: "ok", Data: []byte(`{}`), To: []string{"usr_a,usr_b"}}); err == nil {
+			t.Fatal("an addressee with a comma was accepted")
+		}
+		ra.mu.Lock()
+		defer ra.mu.Unlock()
+		if len(ra.events) != before {
+			t.Fatal("a refused event was delivered locally")
+		}
+	})
+}
+
+// TestConnectRefused checks that a node fails to start, quickly and
+// without printing the password, when no NATS server answers.
+func TestConnectRefused(t *testing.T) {
+	ns := natstest.Start(t)
+	url := strings.Replace(ns.URL(), "nats://", "nats://ann:s3cret@", 1)
+	ns.Stop()
+	start := time.Now()
+	_, err := natsbus.Connect(url, natsbus.Options{Logger: quiet})
+	if err == nil {
+		t.Fatal("connected to a stopped server")
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("error shows the password: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %v to give up", d)
+	}
+}
+
+// TestReconnect stops the NATS server for a while: publishing neither
+// blocks nor fails while the buffer has room, this node's own subscribers
+// still get its events, every node reconnects by itself and tells its
+// subscribers events may have been missed, and delivery resumes.
+func TestReconnect(t *testing.T) {
+	ns := natstest.Start(t)
+	a, ra := mustConnect(t, ns.URL(), natsbus.Options{Name: "a", ReconnectWait: 50 * time.Millisecond})
+	b, rb := mustConnect(t, ns.URL(), natsbus.Options{Name: "b", ReconnectWait: 50 * time.Millisecond})
+	ctx := context.Background()
+
+	ns.Stop()
+	waitFor(t, "both buses to notice", func() bool { return !a.Connected() && !b.Connected() })
+	start := time.Now()
+	for i := 0; i < 100; i++ {
+		if err := a.Publish(ctx, &parley.Event{Name: "new_message", Data: []byte(`{"during":"outage"}`), To: []string{"usr_b"}}); err != nil {
+			t.Fatalf("publish while disconnected: %v", err)
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("100 publishes while disconnected took %v", d)
+	}
+	if n := ra.count("new_message"); n != 100 {
+		t.Fatalf("local subscribers got %d of 100 events during the outage", n)
+	}
+	time.Sleep(300 * time.Millisecond) // several failed reconnection attempts
+	ns.Restart()
+	waitFor(t, "both buses to reconnect", func() bool { return a.Connected() && b.Connected() })
+	waitFor(t, "the gap event on both nodes", func() bool {
+		return ra.count(parley.EventBusGap) >= 1 && rb.count(parley.EventBusGap) >= 1
+	})
+	if err := a.Publish(ctx, &parley.Event{Name: "new_message", Data: []byte(`{"after":"outage"}`), To: []string{"usr_b"}}); err != nil {
+		t.Fatal(err)
+	}
+	rb.wait(t, "new_message", `{"after":"outage"}`)
+}
+
+// TestDroppedPublishesReachOthersAsGap overflows the reconnect buffer
+// during an outage: Publish then fails fast instead of blocking, and once
+// back the node tells every other node that its clients missed events.
+func TestDroppedPublishesReachOthersAsGap(t *testing.T) {
+	ns := natstest.Start(t)
+	// b comes back within a few tens of milliseconds of the server; a
+	// takes about a second, so b hears what a says on its return.
+	a, _ := mustConnect(t, ns.URL(), natsbus.Options{Name: "a", ReconnectWait: 700 * time.Millisecond})
+	b, rb := mustConnect(t, ns.URL(), natsbus.Options{Name: "b", ReconnectWait: 20 * time.Millisecond})
+	ctx := context.Background()
+
+	ns.Stop()
+	waitFor(t, "a to notice", func() bool { return !a.Connected() })
+	data := []byte(`"` + strings.Repeat("x", 64<<10) + `"`)
+	failed := 0
+	start := time.Now()
+	for i := 0; i < 200 && failed == 0; i++ { // 200 × 64 KiB is beyond the 8 MiB buffer
+		if err := a.Publish(ctx, &parley.Event{Name: "new_message", Data: data, To: []string{"usr_b"}}); err != nil {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Fatal("13 MiB of publishes fit in the reconnect buffer")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("publishing into a full buffer took %v", d)
+	}
+	ns.Restart()
+	waitFor(t, "both buses to reconnect", func() bool { return a.Connected() && b.Connected() })
+	// b's own gap, then a's.
+	waitFor(t, "a's gap event at b", func() bool { return rb.count(parley.EventBusGap) >= 2 })
+}
+
+// TestSlowSubscriber blocks one node's subscriber: the publishing node is
+// not slowed down, and the slow node drops events and says so with a gap.
+func TestSlowSubscriber(t *testing.T) {
+	ns := natstest.Start(t)
+	a, _ := mustConnect(t, ns.URL(), natsbus.Options{Name: "a"})
+	b, rb := mustConnect(t, ns.URL(), natsbus.Options{Name: "b"})
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock()
+	b.Subscribe(func(ev *parley.Event) {
+		if ev.Name == "new_message" {
+			<-release
+		}
+	})
+	ctx := context.Background()
+	data := []byte(`"` + strings.Repeat("x", 8<<10) + `"`)
+	start := time.Now()
+	// 10,000 × 8 KiB is beyond the client's 64 MiB of pending messages.
+	for i := 0; i < 10000; i++ {
+		if err := a.Publish(ctx, &parley.Event{Name: "new_message", Data: data, To: []string{"usr_b"}}); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("publishing to a stuck subscriber took %v", d)
+	}
+	waitFor(t, "the slow node's gap event", func() bool { return rb.count(parley.EventBusGap) >= 1 })
+	unblock()
+}
+
+// TestCloseDrains checks that events published just before Close still
+// reach the other nodes, and that nothing is published after it.
+func TestCloseDrains(t *testing.T) {
+	ns := natstest.Start(t)
+	a, err := natsbus.Connect(ns.URL(), natsbus.Options{Name: "a", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rb := mustConnect(t, ns.URL(), natsbus.Options{Name: "b"})
+	ctx := context.Background()
+	for i := 0; i < 1000; i++ {
+		if err := a.Publish(ctx, &parley.Event{Name: "new_message", Data: []byte(`{}`), To: []string{"usr_b"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	waitFor(t, "all 1000 events at b", func() bool { return rb.count("new_message") == 1000 })
+	if err := a.Publish(ctx, &parley.Event{Name: "new_message", Data: []byte(`{}`), To: []string{"usr_b"}}); err == nil {
+		t.Fatal("publish after Close succeeded")
+	}
+}

@@ -1,0 +1,4 @@
+-- Bumped by every change of a group's membership, roles or settings, in the
+-- same transaction: a node may keep a group's member list between sends
+-- and re-reads it only when the version it finds under the lock moved.
+ALTER TABLE conversations ADD COLUMN members_version INTEGER NOT NULL DEFAULT 0;
