@@ -190,6 +190,13 @@ func (b *Bus) onDisconnect(_ *nats.Conn, err error) {
 
 func (b *Bus) onReconnect(nc *nats.Conn) {
 	b.log.Info("bus reconnected", "server", nc.ConnectedUrlRedacted())
+	// The client has re-sent this node's subscription; wait for the server
+	// to confirm it before telling clients to resynchronise, or an event
+	// published between their sync and the subscription taking effect
+	// would reach neither.
+	if err := nc.FlushTimeout(5 * time.Second); err != nil {
+		b.log.Warn("confirm subscription after reconnect", "err", err)
+	}
 	gap := &parley.Event{Name: parley.EventBusGap}
 	// Others' events sent while this node was away never reached it.
 	b.deliver(gap)
