@@ -147,8 +147,11 @@ type MessageStore interface {
 	// viewer (after their join, not hidden for them) with seq < beforeSeq
 	// (0: no bound) and sent before before (zero: no bound), newest first.
 	History(ctx context.Context, conversationID, viewer string, beforeSeq int64, before time.Time, limit int) ([]*Message, error)
-	// ReceiptMarks returns a member's cursor advances of kind with seq >= fromSeq, by seq.
-	ReceiptMarks(ctx context.Context, conversationID, userID, kind string, fromSeq int64) ([]ReceiptMark, error)
+	// ReceiptMarks returns, by seq, a member's cursor advances of kind with
+	// fromSeq <= seq <= toSeq and the first one after toSeq: what the
+	// delivery (or read) time of every message in that range needs, however
+	// long the conversation.
+	ReceiptMarks(ctx context.Context, conversationID, userID, kind string, fromSeq, toSeq int64) ([]ReceiptMark, error)
 	// AdvanceReceipt moves a member's delivered (or seen, which implies
 	// delivered) cursor forward to seq and records changes in the sync log.
 	// It reports false and stores nothing when the cursor is already there.

@@ -225,14 +225,33 @@ func isGroup(convID string) bool { return strings.HasPrefix(convID, "group_") }
 type viewer struct {
 	s       *Service
 	members map[string]map[string]*parley.Member // conversation → user → member
-	marks   map[string][]parley.ReceiptMark      // conv|user|kind → marks
+	spans   map[string][2]int64                  // conversation → lowest and highest seq being viewed
+	marks   map[string]*markRange                // conv|user|kind → marks
 	receipt map[string]bool                      // user → readReceipts setting
 	loaded  map[string]bool                      // conversations whose members' settings are in receipt
 }
 
 func (s *Service) newViewer() *viewer {
-	return &viewer{s: s, members: map[string]map[string]*parley.Member{}, marks: map[string][]parley.ReceiptMark{}, receipt: map[string]bool{},
-		loaded: map[string]bool{}}
+	return &viewer{s: s, members: map[string]map[string]*parley.Member{}, spans: map[string][2]int64{}, marks: map[string]*markRange{},
+		receipt: map[string]bool{}, loaded: map[string]bool{}}
+}
+
+// markRange holds the receipt marks that date the messages from seq lo to hi.
+type markRange struct {
+	lo, hi int64
+	marks  []parley.ReceiptMark
+}
+
+// cover tells v which messages it is about to view, so that receipt times
+// are read once for their range of seqs rather than once per message.
+func (v *viewer) cover(msgs ...*parley.Message) {
+	for _, m := range msgs {
+		sp, ok := v.spans[m.ConversationID]
+		if !ok {
+			sp = [2]int64{m.Seq, m.Seq}
+		}
+		v.spans[m.ConversationID] = [2]int64{min(sp[0], m.Seq), max(sp[1], m.Seq)}
+	}
 }
 
 func (v *viewer) member(ctx context.Context, convID, userID string) (*parley.Member, error) {
@@ -253,19 +272,25 @@ func (v *viewer) member(ctx context.Context, convID, userID string) (*parley.Mem
 
 func (v *viewer) markTime(ctx context.Context, convID, userID, kind string, seq int64) (time.Time, error) {
 	key := convID + "|" + userID + "|" + kind
-	marks, ok := v.marks[key]
-	if !ok {
-		var err error
-		if marks, err = v.s.store.ReceiptMarks(ctx, convID, userID, kind, 0); err != nil {
+	r := v.marks[key]
+	if r == nil || seq < r.lo || seq > r.hi {
+		lo, hi := seq, seq
+		if sp, ok := v.spans[convID]; ok && sp[0] <= seq && seq <= sp[1] {
+			lo, hi = sp[0], sp[1]
+		}
+		marks, err := v.s.store.ReceiptMarks(ctx, convID, userID, kind, lo, hi)
+		if err != nil {
 			return time.Time{}, err
 		}
-		v.marks[key] = marks
+		r = &markRange{lo: lo, hi: hi, marks: marks}
+		v.marks[key] = r
 	}
-	i := sort.Search(len(marks), func(i int) bool { return marks[i].Seq >= seq })
-	if i == len(marks) {
+	// The first advance that reached seq dated it.
+	i := sort.Search(len(r.marks), func(i int) bool { return r.marks[i].Seq >= seq })
+	if i == len(r.marks) {
 		return time.Time{}, nil
 	}
-	return marks[i].At, nil
+	return r.marks[i].At, nil
 }
 
 // loadReceipts reads the readReceipts setting of many users at once.
@@ -367,6 +392,7 @@ func (s *Service) history(ctx context.Context, caller *parley.Identity, convID s
 		return nil, err
 	}
 	v := s.newViewer()
+	v.cover(msgs...)
 	out := make([]*MessageView, 0, len(msgs))
 	for _, m := range msgs {
 		mv, err := v.view(ctx, m)

@@ -70,6 +70,9 @@ func (s *Service) Sync(ctx context.Context, caller *parley.Identity, cursor stri
 		changes, res.HasMore = changes[:limit], true
 	}
 	v := s.newViewer()
+	for _, m := range msgs {
+		v.cover(m)
+	}
 	for _, c := range changes {
 		res.NextCursor = strconv.FormatInt(c.ID, 10)
 		data := json.RawMessage(c.Payload)

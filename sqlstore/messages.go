@@ -411,9 +411,13 @@ func (db *DB) History(ctx context.Context, conversationID, viewer string, before
 }
 
 // ReceiptMarks implements parley.MessageStore.
-func (db *DB) ReceiptMarks(ctx context.Context, conversationID, userID, kind string, fromSeq int64) ([]parley.ReceiptMark, error) {
-	rows, err := db.query(ctx, `SELECT seq, at FROM receipt_marks WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq >= ?
-		ORDER BY seq`, conversationID, userID, kind, fromSeq)
+func (db *DB) ReceiptMarks(ctx context.Context, conversationID, userID, kind string, fromSeq, toSeq int64) ([]parley.ReceiptMark, error) {
+	rows, err := db.query(ctx, `SELECT seq, at FROM receipt_marks
+		WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq >= ? AND seq <= ?
+		UNION ALL
+		SELECT seq, at FROM (SELECT seq, at FROM receipt_marks WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq > ?
+			ORDER BY seq LIMIT 1) AS next_mark
+		ORDER BY seq`, conversationID, userID, kind, fromSeq, toSeq, conversationID, userID, kind, toSeq)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,100 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/internal/apitest"
+	"github.com/parley-chat/parley/localbus"
+	"github.com/parley-chat/parley/maildir"
+	"github.com/parley-chat/parley/service"
+	"github.com/parley-chat/parley/sqlstore"
+)
+
+// TestReceiptTimesInHistory dates each message of a history page by the
+// first receipt that reached it, reading only the receipts around the
+// page: bob confirms delivery at messages 3, 7 and 10 and reads up to 5,
+// each at its own minute.
+func TestReceiptTimesInHistory(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "parley.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mu sync.Mutex
+	clock := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	setClock := func(min int) { mu.Lock(); defer mu.Unlock(); clock = time.Date(2026, 1, 2, 3, min, 0, 0, time.UTC) }
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := service.New(db, localbus.New(), &maildir.Sender{Dir: filepath.Join(dir, "mail"), Logger: logger},
+		service.Config{PasswordCost: apitest.FastPasswords, Now: now, Logger: logger})
+	defer svc.Close()
+
+	register := func(name string) *parley.Identity {
+		r, err := svc.Register(ctx, service.RegisterInput{Username: name, Password: "correct horse battery", DeviceID: "d1",
+			PublicKey: "pk-" + name, Email: name + "@example.test", Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &parley.Identity{UserID: r.UserID, DeviceID: "d1"}
+	}
+	ann, bob := register("ann"), register("bob")
+	var ids []string
+	for i := 1; i <= 10; i++ {
+		r, err := svc.SendMessage(ctx, ann, service.SendInput{SenderID: ann.UserID, RecipientID: bob.UserID,
+			EncryptedContent: fmt.Sprintf("c%d", i), Type: "text"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.MessageID)
+	}
+	mark := func(minute, seq int, status string) {
+		setClock(minute)
+		if _, err := svc.MarkStatus(ctx, bob, service.StatusInput{UserID: bob.UserID, MessageID: ids[seq-1], Status: status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark(3, 3, parley.StatusDelivered)
+	mark(7, 7, parley.StatusDelivered)
+	mark(8, 5, parley.StatusSeen)
+	mark(10, 10, parley.StatusDelivered)
+	at := func(min int) string { return time.Date(2026, 1, 2, 3, min, 0, 0, time.UTC).Format(time.RFC3339) }
+	wantDelivered := map[int64]string{1: at(3), 2: at(3), 3: at(3), 4: at(7), 5: at(7), 6: at(7), 7: at(7), 8: at(10), 9: at(10), 10: at(10)}
+	check := func(q service.HistoryQuery, wantSeqs ...int64) {
+		t.Helper()
+		page, err := svc.DirectHistory(ctx, ann, ann.UserID, bob.UserID, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) != len(wantSeqs) {
+			t.Fatalf("%+v: %d messages, want %d", q, len(page), len(wantSeqs))
+		}
+		for i, m := range page {
+			if m.Seq != wantSeqs[i] {
+				t.Fatalf("%+v: message %d has seq %d, want %d", q, i, m.Seq, wantSeqs[i])
+			}
+			if got := m.DeliveredAt.Time.Format(time.RFC3339); got != wantDelivered[m.Seq] {
+				t.Errorf("%+v: seq %d delivered at %s, want %s", q, m.Seq, got, wantDelivered[m.Seq])
+			}
+			switch {
+			case m.Seq <= 5 && (m.Status != parley.StatusSeen || m.SeenAt.Time.Format(time.RFC3339) != at(8)):
+				t.Errorf("seq %d: status %s seen at %v, want seen at %s", m.Seq, m.Status, m.SeenAt.Time, at(8))
+			case m.Seq > 5 && (m.Status != parley.StatusDelivered || !m.SeenAt.IsZero()):
+				t.Errorf("seq %d: status %s seen at %v, want delivered", m.Seq, m.Status, m.SeenAt.Time)
+			}
+		}
+	}
+	check(service.HistoryQuery{Limit: 50}, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+	check(service.HistoryQuery{Limit: 2, BeforeSeq: 7}, 6, 5) // no mark inside the page: the next one dates it
+	check(service.HistoryQuery{Limit: 1, BeforeSeq: 4}, 3)
+	check(service.HistoryQuery{Limit: 3, BeforeSeq: 10}, 9, 8, 7)
+}
