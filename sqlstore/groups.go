@@ -302,8 +302,14 @@ func (db *DB) DeleteGroup(ctx context.Context, groupID string, changes []*parley
 // ReceiptTimes implements parley.GroupStore. Cursor advances are
 // monotonic, so the first mark at or after seq has the smallest time.
 func (db *DB) ReceiptTimes(ctx context.Context, conversationID string, seq int64) ([]parley.ReceiptTime, error) {
-	rows, err := db.query(ctx, `SELECT user_id, kind, MIN(at) FROM receipt_marks WHERE conversation_id = ? AND seq >= ?
-		GROUP BY user_id, kind ORDER BY user_id, kind`, conversationID, seq)
+	// One index probe per member and kind for the first advance that
+	// reached seq, rather than a scan of every mark after seq (which grows
+	// with the group's size times its traffic since).
+	rows, err := db.query(ctx, `SELECT m.user_id, k.kind,
+			(SELECT r.at FROM receipt_marks r WHERE r.conversation_id = m.conversation_id AND r.user_id = m.user_id
+				AND r.kind = k.kind AND r.seq >= ? ORDER BY r.seq LIMIT 1)
+		FROM conversation_members m CROSS JOIN (SELECT 'delivered' AS kind UNION ALL SELECT 'seen') AS k
+		WHERE m.conversation_id = ? ORDER BY m.user_id, k.kind`, seq, conversationID)
 	if err != nil {
 		return nil, err
 	}
@@ -311,11 +317,14 @@ func (db *DB) ReceiptTimes(ctx context.Context, conversationID string, seq int64
 	var out []parley.ReceiptTime
 	for rows.Next() {
 		var r parley.ReceiptTime
-		var at int64
+		var at sql.NullInt64
 		if err := rows.Scan(&r.UserID, &r.Kind, &at); err != nil {
 			return nil, err
 		}
-		r.At = parley.FromMillis(at)
+		if !at.Valid {
+			continue // not there yet
+		}
+		r.At = parley.FromMillis(at.Int64)
 		out = append(out, r)
 	}
 	return out, rows.Err()
