@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"net"
 	"net/url"
@@ -131,14 +132,25 @@ func TestScenarios(t *testing.T) {
 	})
 }
 
-// TestSeedPostgres seeds a PostgreSQL database and reads its history
-// through a server on it, so the fixture's SQL stays valid on both.
+// TestSeedPostgres seeds a PostgreSQL database, with a receipt per
+// message, and reads its history through a server on it, so the
+// fixture's SQL stays valid on both.
 func TestSeedPostgres(t *testing.T) {
 	dsn := testdb.DSN(t, "postgres")
 	usersFile := filepath.Join(t.TempDir(), "users.json")
 	ctx := context.Background()
-	if _, err := runSeed(ctx, seedConfig{dsn: dsn, users: 10, conversations: 5, messages: 600, size: 32, batch: 250, out: usersFile}, io.Discard, io.Discard); err != nil {
+	if _, err := runSeed(ctx, seedConfig{dsn: dsn, users: 10, conversations: 5, messages: 600, size: 32, batch: 250, out: usersFile, receipts: "each"}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var marks int
+	err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM receipt_marks").Scan(&marks)
+	db.Close()
+	if err != nil || marks != 2*600 {
+		t.Fatalf("%d receipt marks (%v), want one delivered and one seen per message", marks, err)
 	}
 	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.DB = dsn })
 	cc := benchCommon(t, srv, 1)

@@ -40,6 +40,7 @@ type seedConfig struct {
 	size          int
 	batch         int
 	out           string
+	receipts      string
 }
 
 func parseSeed(args []string, out io.Writer) (seedConfig, error) {
@@ -53,6 +54,7 @@ func parseSeed(args []string, out io.Writer) (seedConfig, error) {
 	fs.IntVar(&c.size, "size", 160, "`bytes` of ciphertext-like padding in each message")
 	fs.IntVar(&c.batch, "batch", 20000, "messages per transaction")
 	fs.StringVar(&c.out, "out", "", "`file` to write the accounts (with their tokens) and conversations to, for --users-file")
+	fs.StringVar(&c.receipts, "receipts", "cursor", "receipt marks: `cursor` (one per member, at the end) or each (every message marked delivered and seen by its recipient, as clients that confirm each message leave it)")
 	if err := parseArgs(fs, args); err != nil {
 		return c, err
 	}
@@ -60,6 +62,8 @@ func parseSeed(args []string, out io.Writer) (seedConfig, error) {
 	switch {
 	case c.dsn == "" || c.out == "":
 		return c, errors.New("--db and --out are required")
+	case c.receipts != "cursor" && c.receipts != "each":
+		return c, errors.New("--receipts must be cursor or each")
 	case c.users < 2 || c.users > 1_000_000:
 		return c, errors.New("--users must be between 2 and 1000000")
 	case c.conversations < 0 || c.conversations > maxConvs:
@@ -268,7 +272,8 @@ func runSeed(ctx context.Context, c seedConfig, out, progress io.Writer) (*seedR
 // conversation, then seq 2, ...), so a conversation's messages are spread
 // over the file as they would be after months of use; each message has its
 // sync-log row, and both members' cursors stand at the end (all delivered
-// and seen).
+// and seen). With --receipts each, every message has its own delivered
+// and seen mark instead of one mark per member at the end.
 func seedConversations(ctx context.Context, s *seeder, c seedConfig, f *usersFile, now time.Time, progress io.Writer) error {
 	U, C, M := c.users, c.conversations, c.messages
 	per, rem := M/C, M%C
@@ -314,7 +319,7 @@ func seedConversations(ctx context.Context, s *seeder, c seedConfig, f *usersFil
 		convs = append(convs, []any{cv.ID, parley.KindDirect, key, n, last, created})
 		for _, u := range []*benchUser{ua, ub} {
 			members = append(members, []any{cv.ID, u.ID, "member", created, 0, n, n})
-			if n > 0 {
+			if n > 0 && c.receipts != "each" {
 				for _, kind := range []string{parley.StatusDelivered, parley.StatusSeen} {
 					marks = append(marks, []any{cv.ID, u.ID, kind, n, last + 1})
 				}
@@ -344,14 +349,15 @@ func seedConversations(ctx context.Context, s *seeder, c seedConfig, f *usersFil
 		return fmt.Sprintf("messages %d/%d (%.0f/s)", w, M, float64(w)/el.Seconds())
 	})
 	defer stop()
-	var msgs, changes [][]any
+	var msgs, changes, msgMarks [][]any
 	flush := func() error {
 		if err := s.begin(ctx); err != nil {
 			return err
 		}
 		if err := errors.Join(
 			s.insert(ctx, "messages", []string{"id", "conversation_id", "seq", "sender_id", "recipient_id", "content", "content_hash", "type", "sent_at"}, msgs),
-			s.insert(ctx, "changes", []string{"id", "conversation_id", "seq", "event", "message_id", "created_at"}, changes)); err != nil {
+			s.insert(ctx, "changes", []string{"id", "conversation_id", "seq", "event", "message_id", "created_at"}, changes),
+			s.insert(ctx, "receipt_marks", []string{"conversation_id", "user_id", "kind", "seq", "at"}, msgMarks)); err != nil {
 			_ = s.tx.Rollback()
 			return err
 		}
@@ -363,7 +369,7 @@ func seedConversations(ctx context.Context, s *seeder, c seedConfig, f *usersFil
 			return err
 		}
 		written.Add(int64(len(msgs)))
-		msgs, changes = msgs[:0], changes[:0]
+		msgs, changes, msgMarks = msgs[:0], changes[:0], msgMarks[:0]
 		return ctx.Err()
 	}
 	i := 0
@@ -381,6 +387,9 @@ func seedConversations(ctx context.Context, s *seeder, c seedConfig, f *usersFil
 			at := t0 + int64(i)
 			msgs = append(msgs, []any{id, cv.ID, r, from.ID, to.ID, content, hash, "text", at})
 			changes = append(changes, []any{head + int64(i) + 1, cv.ID, r, parley.EventNewMessage, id, at})
+			if c.receipts == "each" {
+				msgMarks = append(msgMarks, []any{cv.ID, to.ID, parley.StatusDelivered, r, at + 100}, []any{cv.ID, to.ID, parley.StatusSeen, r, at + 1000})
+			}
 			i++
 			if len(msgs) == c.batch {
 				if err := flush(); err != nil {
