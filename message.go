@@ -135,7 +135,9 @@ type MessageStore interface {
 	// SendMessages commits a batch of messages in one transaction: each gets
 	// the next seq of its conversation and a new_message change. A send whose
 	// (sender, clientMessageId) exists is marked Duplicate and filled with
-	// the first message; nothing new is stored for it.
+	// the first message; nothing new is stored for it. A direct send between
+	// two users where either blocked the other gets Err EBLOCKED, checked in
+	// the same transaction (so a block committed before the send stops it).
 	SendMessages(ctx context.Context, batch []*Send) error
 	// MessageByID returns a message with its reactions, or ENOTFOUND.
 	MessageByID(ctx context.Context, id string) (*Message, error)

@@ -307,6 +307,10 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 			t.Fatalf("code = %s", r.Error.Code)
 		}
 		eve.Must(403, "POST", "/api/messages/send", map[string]any{"recipientId": ann.UserID, "encryptedContent": "x"})
+		if r := ann.Must(403, "POST", "/api/messages/schedule", map[string]any{"recipientId": eve.UserID, "encryptedContent": "x",
+			"scheduledAt": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}); r.Error.Code != "blocked" {
+			t.Fatalf("schedule across a block: code = %s", r.Error.Code)
+		}
 		ann.Must(403, "POST", "/api/messages/typing", map[string]any{"recipientId": eve.UserID})
 		eve.Must(200, "POST", "/api/users/unblock", map[string]any{"blockedUserId": ann.UserID})
 	})

@@ -96,7 +96,8 @@ func validateMediaID(id string) error {
 
 // prepareDirect checks a send from caller and builds the message, ready
 // to commit. Errors: EFORBIDDEN (spoofed sender), EINVALID, ETOOLARGE,
-// ENOTFOUND (unknown recipient), EBLOCKED.
+// ENOTFOUND (unknown recipient). Blocks are checked by the commit itself,
+// in its transaction, once per batch rather than with a read per send.
 func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in SendInput) (*parley.Message, error) {
 	if err := checkSelf(caller, in.SenderID, "senderId"); err != nil {
 		return nil, err
@@ -122,7 +123,7 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 		return nil, err
 	}
 	// The recipient's account and the conversation's id never change once
-	// they exist (see facts); the block is read on every send.
+	// they exist (see facts).
 	if _, ok := s.facts.get(userFact(in.RecipientID)); !ok {
 		if _, err := s.store.UserByID(ctx, in.RecipientID); err != nil {
 			if parley.ErrorCode(err) == parley.ENOTFOUND {
@@ -131,11 +132,6 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 			return nil, err
 		}
 		s.facts.put(userFact(in.RecipientID), "")
-	}
-	if blocked, err := s.store.BlockedEither(ctx, caller.UserID, in.RecipientID); err != nil {
-		return nil, err
-	} else if blocked {
-		return nil, parley.Errorf(parley.EBLOCKED, "you cannot message this user")
 	}
 	now := s.now()
 	convID, ok := s.facts.get(directFact(caller.UserID, in.RecipientID))
@@ -161,7 +157,7 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 // SendMessage stores a direct message and delivers new_message to the
 // recipient and the sender's sockets. It answers only after the commit. A
 // repeated clientMessageId returns the first message and stores and
-// delivers nothing. Errors: as prepareDirect, EUNAVAILABLE.
+// delivers nothing. Errors: as prepareDirect, EBLOCKED, EUNAVAILABLE.
 func (s *Service) SendMessage(ctx context.Context, caller *parley.Identity, in SendInput) (*SendResult, error) {
 	m, err := s.prepareDirect(ctx, caller, in)
 	if err != nil {

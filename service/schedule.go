@@ -74,6 +74,13 @@ func (s *Service) Schedule(ctx context.Context, caller *parley.Identity, in Sche
 	if err != nil {
 		return nil, err
 	}
+	// An immediate send learns of a block at its commit; a scheduled one is
+	// refused now (and checked again when it is sent).
+	if blocked, err := s.store.BlockedEither(ctx, caller.UserID, m.RecipientID); err != nil {
+		return nil, err
+	} else if blocked {
+		return nil, parley.Errorf(parley.EBLOCKED, "you cannot message this user")
+	}
 	if in.ClientMessageID != "" {
 		if prev, err := s.store.ScheduledByClientID(ctx, caller.UserID, in.ClientMessageID); err == nil {
 			return &ScheduleResult{MessageID: prev.ID, Status: "scheduled", ScheduledAt: parley.Time{Time: prev.ScheduledAt}}, nil

@@ -117,10 +117,15 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 }
 
 // sendMessages commits a batch with a fixed number of statements per
-// batch rather than per message: one duplicate lookup, one seq update per
-// conversation (in id order, so concurrent committers lock rows in the same
-// order), and multi-row inserts of the messages and their changes.
+// batch rather than per message: one block lookup, one duplicate lookup,
+// one seq update per conversation (in id order, so concurrent committers
+// lock rows in the same order), and multi-row inserts of the messages and
+// their changes.
 func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
+	blocked, err := tx.blockedPairs(ctx, batch)
+	if err != nil {
+		return err
+	}
 	prev, err := tx.existingClientIDs(ctx, batch)
 	if err != nil {
 		return err
@@ -131,6 +136,10 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	for _, s := range batch {
 		m := s.Message
 		s.Err, s.Recipients, s.Duplicate = nil, nil, false
+		if m.RecipientID != "" && blocked[pairKey(m.SenderID, m.RecipientID)] {
+			s.Err = parley.Errorf(parley.EBLOCKED, "you cannot message this user")
+			continue
+		}
 		if m.ClientMessageID != "" {
 			key := m.SenderID + "\x00" + m.ClientMessageID
 			if first := prev[key]; first != nil {
@@ -198,6 +207,51 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 		return err
 	}
 	return tx.addChanges(ctx, changes...)
+}
+
+// pairKey names the unordered pair of users a and b.
+func pairKey(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	return a + "\x00" + b
+}
+
+// blockedPairs returns the pairs (by pairKey) of the batch's direct senders
+// and recipients where either blocked the other.
+func (tx *Tx) blockedPairs(ctx context.Context, batch []*parley.Send) (map[string]bool, error) {
+	var pairs []any // blocker, blocked, ...: both directions of each pair
+	asked := map[string]bool{}
+	for _, s := range batch {
+		m := s.Message
+		if m.RecipientID == "" || asked[pairKey(m.SenderID, m.RecipientID)] {
+			continue
+		}
+		asked[pairKey(m.SenderID, m.RecipientID)] = true
+		pairs = append(pairs, m.SenderID, m.RecipientID, m.RecipientID, m.SenderID)
+	}
+	out := map[string]bool{}
+	for len(pairs) > 0 {
+		n := chunk(len(pairs) / 2)
+		rows, err := tx.query(ctx, `SELECT user_id, blocked_id FROM blocks WHERE (user_id, blocked_id) IN (VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?),", n), ",")+`)`, pairs[:2*n]...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var a, b string
+			if err := rows.Scan(&a, &b); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[pairKey(a, b)] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		pairs = pairs[2*n:]
+	}
+	return out, nil
 }
 
 // existingClientIDs returns the stored messages that the batch's

@@ -1,0 +1,53 @@
+package sqlstore_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/internal/testdb"
+	"github.com/parley-chat/parley/sqlstore"
+)
+
+// TestSendBlocked commits one batch mixing a blocked pair (both ways) and
+// a free one: only the blocked sends fail, with EBLOCKED, and take no seq;
+// after the unblock the same pair can write again.
+func TestSendBlocked(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ann, bob, cat := mustUser(t, db, "ann"), mustUser(t, db, "bob"), mustUser(t, db, "cat")
+		ab, err := db.DirectConversation(ctx, ann.ID, bob.ID, now)
+		must(t, err)
+		ac, err := db.DirectConversation(ctx, ann.ID, cat.ID, now)
+		must(t, err)
+		send := func(conv *parley.Conversation, from, to *parley.User, cmid string) *parley.Send {
+			return &parley.Send{Message: &parley.Message{ID: parley.NewID("msg"), ConversationID: conv.ID, SenderID: from.ID,
+				RecipientID: to.ID, ClientMessageID: cmid, Content: "c", ContentHash: "h", Type: "text", SentAt: now}}
+		}
+		must(t, db.Block(ctx, bob.ID, ann.ID, now))
+		batch := []*parley.Send{send(ab, ann, bob, "1"), send(ac, ann, cat, "2"), send(ab, bob, ann, "3"), send(ac, cat, ann, "4"),
+			send(ab, ann, bob, "1")}
+		must(t, db.SendMessages(ctx, batch))
+		for i, s := range batch {
+			blocked := s.Message.ConversationID == ab.ID
+			if blocked && (parley.ErrorCode(s.Err) != parley.EBLOCKED || s.Message.Seq != 0 || s.Duplicate) {
+				t.Fatalf("send %d across the block: err %v, seq %d, duplicate %v", i, s.Err, s.Message.Seq, s.Duplicate)
+			}
+			if !blocked && (s.Err != nil || s.Message.Seq == 0) {
+				t.Fatalf("send %d between free users: err %v, seq %d", i, s.Err, s.Message.Seq)
+			}
+		}
+		if batch[1].Message.Seq != 1 || batch[3].Message.Seq != 2 {
+			t.Fatalf("seqs %d, %d; want 1, 2", batch[1].Message.Seq, batch[3].Message.Seq)
+		}
+		if msgs, err := db.History(ctx, ab.ID, ann.ID, 0, time.Time{}, 10); err != nil || len(msgs) != 0 {
+			t.Fatalf("blocked sends stored: %d messages, %v", len(msgs), err)
+		}
+		must(t, db.Unblock(ctx, bob.ID, ann.ID))
+		again := send(ab, ann, bob, "1")
+		must(t, db.SendMessages(ctx, []*parley.Send{again}))
+		if again.Err != nil || again.Duplicate || again.Message.Seq != 1 {
+			t.Fatalf("after the unblock: err %v, duplicate %v, seq %d", again.Err, again.Duplicate, again.Message.Seq)
+		}
+	})
+}
