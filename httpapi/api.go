@@ -92,8 +92,6 @@ func (a *API) serve(rt *route) http.HandlerFunc {
 				return
 			}
 			c.caller = id
-			ctx = context.WithValue(ctx, identityKey, id)
-			c.r = r.WithContext(ctx)
 		}
 		data, err := rt.handle(ctx, c)
 		if err != nil {

@@ -13,15 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/parley-chat/parley"
 )
 
 type ctxKey int
 
 const (
 	loggerKey ctxKey = iota
-	identityKey
 )
 
 func loggerFrom(r *http.Request) *slog.Logger {
@@ -29,12 +26,6 @@ func loggerFrom(r *http.Request) *slog.Logger {
 		return l
 	}
 	return slog.Default()
-}
-
-// IdentityFrom returns the authenticated caller stored by the auth middleware.
-func IdentityFrom(ctx context.Context) *parley.Identity {
-	id, _ := ctx.Value(identityKey).(*parley.Identity)
-	return id
 }
 
 // statusRecorder remembers the status for the request log and stamps

@@ -171,9 +171,6 @@ func (s *Server) Bus() parley.Bus { return s.bus }
 // Hub is the node's connection hub (for tests and tools in this module).
 func (s *Server) Hub() *realtime.Hub { return s.hub }
 
-// Service is the node's service layer (for tests and tools in this module).
-func (s *Server) Service() *service.Service { return s.svc }
-
 // Start serves in the background; Close stops it.
 func (s *Server) Start() {
 	s.startDebug()

@@ -135,17 +135,6 @@ func NewUpgrader(opts Options) *Upgrader {
 	return u
 }
 
-// Upgrade upgrades one request with opts and starts reading; it is a
-// convenience for callers that upgrade rarely (each call builds an Upgrader).
-func Upgrade(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error) {
-	c, err := NewUpgrader(opts).Upgrade(w, r, nil)
-	if err != nil {
-		return nil, err
-	}
-	c.Start()
-	return c, nil
-}
-
 // Upgrade completes the WebSocket handshake. It answers 403 and returns
 // ErrOrigin when the origin is refused, and a 400 for a malformed handshake.
 // The returned connection does not read until Start is called, so the

@@ -38,9 +38,6 @@ func Start(tb testing.TB) *Server {
 // URL is the nats:// URL of the server (the same across restarts).
 func (s *Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.port) }
 
-// Running reports whether the server is up.
-func (s *Server) Running() bool { return s.ns != nil }
-
 // Stop shuts the server down, dropping every client connection.
 func (s *Server) Stop() {
 	if s.ns == nil {

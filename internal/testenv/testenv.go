@@ -1,5 +1,5 @@
 // Package testenv decides whether an integration suite that needs an outside
-// service (PostgreSQL, NATS, Node, Chromium) runs, skips or fails.
+// service (PostgreSQL, NATS, Node) runs, skips or fails.
 //
 // On a laptop a missing service skips the suite with a one-line reason. In CI
 // (the environment variable CI=true) every integration suite must run, so a
@@ -89,18 +89,4 @@ func NodeDir(tb testing.TB) string {
 		return ""
 	}
 	return dir
-}
-
-// Chromium returns the path of the Chromium binary used by browser tests.
-func Chromium(tb testing.TB) string {
-	tb.Helper()
-	p := os.Getenv("PARLEY_TEST_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		Unavailable(tb, "chromium is not installed at "+p)
-		return ""
-	}
-	return p
 }
