@@ -50,18 +50,8 @@ func (s *Service) SendGroupMessage(ctx context.Context, caller *parley.Identity,
 	if !isGroup(in.GroupID) || len(in.GroupID) > 64 {
 		return nil, parley.Errorf(parley.ENOTFOUND, "group not found")
 	}
-	content := in.EncryptedContent
-	if content == "" {
-		content = in.Content
-	}
-	typ, err := validateContent(content, in.Type)
+	content, typ, err := validateBody(in.EncryptedContent, in.Content, in.Type, in.ClientMessageID, in.MediaID)
 	if err != nil {
-		return nil, err
-	}
-	if len(in.ClientMessageID) > parley.MaxClientMessageIDLen {
-		return nil, parley.Errorf(parley.EINVALID, "clientMessageId must be at most %d characters", parley.MaxClientMessageIDLen)
-	}
-	if err := validateMediaID(in.MediaID); err != nil {
 		return nil, err
 	}
 	if in.ReplyToID != "" {

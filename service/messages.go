@@ -82,6 +82,27 @@ func validateContent(content, typ string) (string, error) {
 }
 
 // validateMediaID checks a send's mediaId.
+// validateBody checks the fields every send shares: the content
+// (encryptedContent, or its synonym content), its type, the
+// clientMessageId and the mediaId. It returns the content and the type.
+func validateBody(encrypted, plain, typ, clientMessageID, mediaID string) (string, string, error) {
+	content := encrypted
+	if content == "" {
+		content = plain
+	}
+	typ, err := validateContent(content, typ)
+	if err != nil {
+		return "", "", err
+	}
+	if len(clientMessageID) > parley.MaxClientMessageIDLen {
+		return "", "", parley.Errorf(parley.EINVALID, "clientMessageId must be at most %d characters", parley.MaxClientMessageIDLen)
+	}
+	if err := validateMediaID(mediaID); err != nil {
+		return "", "", err
+	}
+	return content, typ, nil
+}
+
 func validateMediaID(id string) error {
 	if err := maxLen("mediaId", id, 128); err != nil {
 		return err
@@ -102,11 +123,7 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 	if err := checkSelf(caller, in.SenderID, "senderId"); err != nil {
 		return nil, err
 	}
-	content := in.EncryptedContent
-	if content == "" {
-		content = in.Content
-	}
-	typ, err := validateContent(content, in.Type)
+	content, typ, err := validateBody(in.EncryptedContent, in.Content, in.Type, in.ClientMessageID, in.MediaID)
 	if err != nil {
 		return nil, err
 	}
@@ -115,12 +132,6 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 	}
 	if in.RecipientID == caller.UserID {
 		return nil, parley.Errorf(parley.EINVALID, "recipientId must not be yourself")
-	}
-	if len(in.ClientMessageID) > parley.MaxClientMessageIDLen {
-		return nil, parley.Errorf(parley.EINVALID, "clientMessageId must be at most %d characters", parley.MaxClientMessageIDLen)
-	}
-	if err := validateMediaID(in.MediaID); err != nil {
-		return nil, err
 	}
 	// The recipient's account and the conversation's id never change once
 	// they exist (see facts).
