@@ -74,7 +74,7 @@ func TestScenarios(t *testing.T) {
 	})
 
 	t.Run("Direct", func(t *testing.T) {
-		cfg := directConfig{common: benchCommon(t, srv, 4), rate: 200, duration: time.Second, grace: 3 * time.Second, size: 64, maxInflight: 8}
+		cfg := directConfig{common: benchCommon(t, srv, 4), load: load{rate: 200, duration: time.Second, grace: 3 * time.Second, size: 64, maxInflight: 8}}
 		res, err := runDirect(ctx, cfg, io.Discard, io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -119,7 +119,7 @@ func TestScenarios(t *testing.T) {
 	t.Run("Group", func(t *testing.T) {
 		cc := benchCommon(t, srv, 30)
 		cc.usersFile = usersFile
-		res, err := runGroup(ctx, groupConfig{common: cc, senders: 3, rate: 50, duration: time.Second, grace: 3 * time.Second, size: 32, maxInflight: 4},
+		res, err := runGroup(ctx, groupConfig{common: cc, senders: 3, load: load{rate: 50, duration: time.Second, grace: 3 * time.Second, size: 32, maxInflight: 4}},
 			io.Discard, io.Discard)
 		if err != nil {
 			t.Fatal(err)

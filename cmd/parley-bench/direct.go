@@ -19,11 +19,7 @@ import (
 // directConfig is the configuration of the direct scenario.
 type directConfig struct {
 	common
-	rate        int
-	duration    time.Duration
-	grace       time.Duration
-	size        int
-	maxInflight int
+	load
 }
 
 func parseDirect(args []string, out io.Writer) (directConfig, error) {
@@ -31,30 +27,17 @@ func parseDirect(args []string, out io.Writer) (directConfig, error) {
 	fs := flag.NewFlagSet("parley-bench direct", flag.ContinueOnError)
 	fs.SetOutput(out)
 	rawURL, debugURL := c.register(fs, 200)
-	fs.IntVar(&c.rate, "rate", 2000, "messages per second offered, over all senders")
-	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to send")
-	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long to wait for late acks and deliveries after sending stops")
-	fs.IntVar(&c.size, "size", 256, "`bytes` of ciphertext-like padding in each message")
-	fs.IntVar(&c.maxInflight, "max-inflight", 32, "unacknowledged sends allowed per socket; beyond it the sender waits")
+	c.load.addFlags(fs, 2000, 32, "socket")
 	if err := parseArgs(fs, args); err != nil {
 		return c, err
 	}
 	if err := c.check(*rawURL, *debugURL); err != nil {
 		return c, err
 	}
-	switch {
-	case c.users < 2 || c.users%2 != 0:
+	if c.users < 2 || c.users%2 != 0 {
 		return c, errors.New("--users must be even and at least 2 (users are paired)")
-	case c.rate < 1 || c.rate > 200_000:
-		return c, errors.New("--rate must be between 1 and 200000")
-	case c.duration <= 0 || c.duration > time.Hour:
-		return c, errors.New("--duration must be between 0 and 1h")
-	case c.size < 0 || c.size > 48<<10:
-		return c, errors.New("--size must be between 0 and 49152")
-	case c.maxInflight < 1:
-		return c, errors.New("--max-inflight must be positive")
 	}
-	return c, nil
+	return c, c.load.validate(200_000)
 }
 
 // payload is what the bench puts in encryptedContent: the server stores
@@ -129,30 +112,20 @@ func runDirect(ctx context.Context, c directConfig, out, progress io.Writer) (*d
 			slots: make(chan struct{}, c.maxInflight), jobs: make(chan struct{}, 4096)}
 	}
 	// Connect every peer.
-	var wg sync.WaitGroup
-	dialErr := make(chan error, len(peers))
-	sem := make(chan struct{}, c.concurrency)
-	for i, p := range peers {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			sock, err := dialSIO(ctx, dialOptions{base: c.base, token: p.user.Token, sourceIP: c.sourceIP(i), timeout: c.timeout,
-				onEvent: func(name string, args []json.RawMessage) {
-					if name == "new_message" && len(args) > 0 {
-						p.onNewMessage(args[0], start, &received)
-					}
-				}})
-			if err != nil {
-				dialErr <- fmt.Errorf("connect %s: %w", p.user.Name, err)
-				return
-			}
-			p.sock = sock
-		}()
-	}
-	wg.Wait()
-	close(dialErr)
+	err = forEach(ctx, c.concurrency, len(peers), func(i int) error {
+		p := peers[i]
+		sock, err := dialSIO(ctx, dialOptions{base: c.base, token: p.user.Token, sourceIP: c.sourceIP(i), timeout: c.timeout,
+			onEvent: func(name string, args []json.RawMessage) {
+				if name == "new_message" && len(args) > 0 {
+					p.onNewMessage(args[0], start, &received)
+				}
+			}})
+		if err != nil {
+			return fmt.Errorf("connect %s: %w", p.user.Name, err)
+		}
+		p.sock = sock
+		return nil
+	})
 	defer func() {
 		for _, p := range peers {
 			if p.sock != nil {
@@ -160,7 +133,7 @@ func runDirect(ctx context.Context, c directConfig, out, progress io.Writer) (*d
 			}
 		}
 	}()
-	if err := <-dialErr; err != nil {
+	if err != nil {
 		return nil, err
 	}
 

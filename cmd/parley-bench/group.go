@@ -20,12 +20,8 @@ import (
 // groupConfig is the configuration of the group scenario.
 type groupConfig struct {
 	common
-	senders     int
-	rate        int
-	duration    time.Duration
-	grace       time.Duration
-	size        int
-	maxInflight int
+	load
+	senders int
 }
 
 func parseGroup(args []string, out io.Writer) (groupConfig, error) {
@@ -34,11 +30,7 @@ func parseGroup(args []string, out io.Writer) (groupConfig, error) {
 	fs.SetOutput(out)
 	rawURL, debugURL := c.register(fs, 1000)
 	fs.IntVar(&c.senders, "senders", 20, "members that send (the others only receive)")
-	fs.IntVar(&c.rate, "rate", 100, "messages per second offered into the group, over all senders")
-	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to send")
-	fs.DurationVar(&c.grace, "grace", 5*time.Second, "how long to wait for late deliveries after sending stops")
-	fs.IntVar(&c.size, "size", 256, "`bytes` of ciphertext-like padding in each message")
-	fs.IntVar(&c.maxInflight, "max-inflight", 8, "unacknowledged sends allowed per sender; beyond it the sender waits")
+	c.load.addFlags(fs, 100, 8, "sender")
 	if err := parseArgs(fs, args); err != nil {
 		return c, err
 	}
@@ -50,16 +42,8 @@ func parseGroup(args []string, out io.Writer) (groupConfig, error) {
 		return c, errors.New("--users (the group's members) must be between 2 and 1024")
 	case c.senders < 1 || c.senders > c.users:
 		return c, errors.New("--senders must be between 1 and --users")
-	case c.rate < 1 || c.rate > 100_000:
-		return c, errors.New("--rate must be between 1 and 100000")
-	case c.duration <= 0 || c.duration > time.Hour:
-		return c, errors.New("--duration must be between 0 and 1h")
-	case c.size < 0 || c.size > 48<<10:
-		return c, errors.New("--size must be between 0 and 49152")
-	case c.maxInflight < 1:
-		return c, errors.New("--max-inflight must be positive")
 	}
-	return c, nil
+	return c, c.load.validate(100_000)
 }
 
 // groupMsg is one message sent into the group: when it was sent, and what

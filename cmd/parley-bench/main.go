@@ -158,6 +158,37 @@ func (c *common) register(fs *flag.FlagSet, users int) (rawURL, debugURL *string
 	return rawURL, debugURL
 }
 
+// load is how the sending scenarios (direct, group) offer messages.
+type load struct {
+	rate        int           // messages per second, over all senders
+	duration    time.Duration // how long to send
+	grace       time.Duration // how long to wait for what is late once sending stops
+	size        int           // bytes of padding in each message
+	maxInflight int           // unacknowledged sends per sender
+}
+
+func (l *load) addFlags(fs *flag.FlagSet, rate, maxInflight int, sender string) {
+	fs.IntVar(&l.rate, "rate", rate, "messages per second offered, over all senders")
+	fs.DurationVar(&l.duration, "duration", 20*time.Second, "how long to send")
+	fs.DurationVar(&l.grace, "grace", 5*time.Second, "how long to wait for late acks and deliveries after sending stops")
+	fs.IntVar(&l.size, "size", 256, "`bytes` of ciphertext-like padding in each message")
+	fs.IntVar(&l.maxInflight, "max-inflight", maxInflight, "unacknowledged sends allowed per "+sender+"; beyond it the sender waits")
+}
+
+func (l *load) validate(maxRate int) error {
+	switch {
+	case l.rate < 1 || l.rate > maxRate:
+		return fmt.Errorf("--rate must be between 1 and %d", maxRate)
+	case l.duration <= 0 || l.duration > time.Hour:
+		return errors.New("--duration must be between 0 and 1h")
+	case l.size < 0 || l.size > 48<<10:
+		return errors.New("--size must be between 0 and 49152")
+	case l.maxInflight < 1:
+		return errors.New("--max-inflight must be positive")
+	}
+	return nil
+}
+
 func (c *common) check(rawURL, debugURL string) error {
 	u, err := loopbackURL(rawURL)
 	if err != nil {
