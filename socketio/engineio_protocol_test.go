@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-chat/parley/socketio/socketiotest"
 )
 
 func TestEngineHandshake(t *testing.T) {
@@ -69,8 +71,14 @@ func TestEngineHandshake(t *testing.T) {
 
 func TestEngineHeartbeat(t *testing.T) {
 	base := MustStart(t, nil)
+	// The OK cases answer each ping; a loaded machine may take longer than
+	// the suite's 200 ms pingTimeout to do so, so they get a patient server.
+	opts := socketiotest.Options()
+	opts.EngineIO.PingTimeout = 10 * time.Second
+	patient := MustStart(t, socketiotest.NewServer(opts))
 
 	t.Run("OKPolling", func(t *testing.T) {
+		base := patient
 		sid := MustOpenPolling(t, base).SID
 		for i := 0; i < 3; i++ {
 			start := time.Now()
@@ -98,7 +106,7 @@ func TestEngineHeartbeat(t *testing.T) {
 		}
 	})
 	t.Run("OKWebSocket", func(t *testing.T) {
-		c, _ := DialWS(t, wsURL(base, ""), false)
+		c, _ := DialWS(t, wsURL(patient, ""), false)
 		c.Recv(t) // open
 		for i := 0; i < 3; i++ {
 			MustRecvText(t, c, "2")
