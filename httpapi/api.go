@@ -85,6 +85,10 @@ func (a *API) serve(rt *route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c := &call{w: w, r: r}
 		ctx := r.Context()
+		if err := checkParams(r); err != nil {
+			writeError(w, r, err)
+			return
+		}
 		if !rt.Public {
 			id, err := a.svc.Authenticate(ctx, bearerToken(r))
 			if err != nil {
