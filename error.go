@@ -55,12 +55,13 @@ func ErrorCode(err error) string {
 }
 
 // ErrorMessage returns the client-safe message of err: the message of an
-// application error, or "internal error" for anything else.
+// application error, or "internal error" for an EINTERNAL *Error and for
+// anything else, so no internal detail ever reaches a client.
 func ErrorMessage(err error) string {
 	var e *Error
 	if err == nil {
 		return ""
-	} else if errors.As(err, &e) {
+	} else if errors.As(err, &e) && e.Code != EINTERNAL {
 		return e.Message
 	}
 	return "internal error"

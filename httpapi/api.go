@@ -85,6 +85,10 @@ func (a *API) serve(rt *route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c := &call{w: w, r: r}
 		ctx := r.Context()
+		if err := checkParams(r); err != nil {
+			writeError(w, r, err)
+			return
+		}
 		if !rt.Public {
 			id, err := a.svc.Authenticate(ctx, bearerToken(r))
 			if err != nil {
@@ -92,6 +96,10 @@ func (a *API) serve(rt *route) http.HandlerFunc {
 				return
 			}
 			c.caller = id
+			if err := checkClaimedSelf(r, id); err != nil {
+				writeError(w, r, err)
+				return
+			}
 		}
 		data, err := rt.handle(ctx, c)
 		if err != nil {
@@ -171,4 +179,23 @@ func (p *statusProbe) WriteHeader(s int) {
 	if p.status == 0 {
 		p.status = s
 	}
+}
+
+// selfParams are the query parameters through which the original API named
+// the acting user. API.md §1 keeps them optional, but when present they
+// must be the caller.
+var selfParams = []string{"userId", "viewerId", "senderId"}
+
+// checkClaimedSelf answers 403 forbidden when a query string names someone
+// other than the caller in one of selfParams, on every authenticated route.
+func checkClaimedSelf(r *http.Request, caller *parley.Identity) error {
+	q := r.URL.Query()
+	for _, name := range selfParams {
+		for _, v := range q[name] {
+			if v != "" && v != caller.UserID {
+				return parley.Errorf(parley.EFORBIDDEN, "%s must be your own user id", name)
+			}
+		}
+	}
+	return nil
 }

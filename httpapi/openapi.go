@@ -80,7 +80,7 @@ func (a *API) openAPI() []byte {
 			"description": "Parley messaging server. Every response is an envelope: {success, data, message?} or {success:false, error:{code, message}}. " +
 				"Error codes: invalid_argument 400, unauthorized/invalid_credentials 401, forbidden/blocked 403, not_found 404, conflict/username_taken 409, " +
 				"too_large 413, unsupported_media_type 415, rate_limited 429 (with Retry-After), unavailable 503, internal 500. " +
-				"Identity comes only from the bearer token; optional userId-like body fields must equal the caller (else 403). " +
+				"Identity comes only from the bearer token; optional userId-like body fields and userId, viewerId or senderId query parameters must equal the caller (else 403). " +
 				"Objects the caller may not see answer 404. Register, login and password reset are rate-limited per client address. " +
 				"Real-time: Socket.IO v4 at /socket.io/ and plain WebSocket at /ws?token=."},
 		"paths":    paths,

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/parley-chat/parley"
@@ -193,7 +194,7 @@ func (s *Service) SetKey(ctx context.Context, caller *parley.Identity, in KeyInp
 			return &DeviceKey{DeviceID: x.DeviceID, PublicKey: x.PublicKey, CreatedAt: parley.Time{Time: x.CreatedAt}}, nil
 		}
 	}
-	return nil, parley.Errorf(parley.EINTERNAL, "device vanished")
+	return nil, fmt.Errorf("device %q vanished after its upsert", in.DeviceID)
 }
 
 func (s *Service) keyChanged(ctx context.Context, userID, deviceID string) {

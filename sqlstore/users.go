@@ -201,21 +201,27 @@ func (db *DB) Devices(ctx context.Context, userID string) ([]*parley.Device, err
 	return out, rows.Err()
 }
 
-// UpsertDevice implements parley.UserStore.
+// UpsertDevice implements parley.UserStore. The insert resolves a
+// conflict on (user_id, device_id) itself, so concurrent upserts of one
+// new device never fail with a duplicate key: exactly one creates the row
+// and the others update it.
 func (db *DB) UpsertDevice(ctx context.Context, d *parley.Device) (bool, error) {
 	created := false
 	err := db.inTx(ctx, func(tx *Tx) error {
-		res, err := tx.exec(ctx, `UPDATE devices SET public_key = ?, updated_at = ? WHERE user_id = ? AND device_id = ?`,
-			d.PublicKey, parley.Millis(d.UpdatedAt), d.UserID, d.DeviceID)
+		res, err := tx.exec(ctx, `INSERT INTO devices (user_id, device_id, public_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (user_id, device_id) DO NOTHING`,
+			d.UserID, d.DeviceID, d.PublicKey, parley.Millis(d.CreatedAt), parley.Millis(d.UpdatedAt))
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n > 0 {
+			created = true
 			return nil
 		}
-		created = true
-		_, err = tx.exec(ctx, `INSERT INTO devices (user_id, device_id, public_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-			d.UserID, d.DeviceID, d.PublicKey, parley.Millis(d.CreatedAt), parley.Millis(d.UpdatedAt))
+		_, err = tx.exec(ctx, `UPDATE devices SET public_key = ?, updated_at = ? WHERE user_id = ? AND device_id = ?`,
+			d.PublicKey, parley.Millis(d.UpdatedAt), d.UserID, d.DeviceID)
 		return err
 	})
 	return created, err
