@@ -89,7 +89,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	if len(strings.TrimSpace(string(data))) == 0 {
 		data = []byte("{}")
-	} else if err := checkBody(data); err != nil {
+	} else if err := parley.CheckJSONText(data); err != nil {
 		return err
 	}
 	return decodeBytes(data, v)

@@ -38,12 +38,12 @@ func TestCheckBody(t *testing.T) {
 		{`{"a":"\\\u0000"}`, false},         // escaped backslash then NUL
 	}
 	for _, tt := range tests {
-		err := checkBody([]byte(tt.body))
+		err := parley.CheckJSONText([]byte(tt.body))
 		if (err == nil) != tt.ok {
-			t.Errorf("checkBody(%q) = %v, want ok=%v", tt.body, err, tt.ok)
+			t.Errorf("CheckJSONText(%q) = %v, want ok=%v", tt.body, err, tt.ok)
 		}
 		if err != nil && parley.ErrorCode(err) != parley.EINVALID {
-			t.Errorf("checkBody(%q): code %s, want %s", tt.body, parley.ErrorCode(err), parley.EINVALID)
+			t.Errorf("CheckJSONText(%q): code %s, want %s", tt.body, parley.ErrorCode(err), parley.EINVALID)
 		}
 	}
 }
@@ -79,7 +79,7 @@ func FuzzCheckBody(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		err := checkBody(data)
+		err := parley.CheckJSONText(data)
 		if err != nil {
 			if parley.ErrorCode(err) != parley.EINVALID {
 				t.Fatalf("code %s for %q", parley.ErrorCode(err), data)

@@ -13,6 +13,9 @@ func decodeInto(data json.RawMessage, v any) error {
 	if len(data) == 0 || string(data) == "null" {
 		return nil
 	}
+	if err := parley.CheckJSONText(data); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return parley.Errorf(parley.EINVALID, "event data must be a JSON object with the documented fields")
 	}

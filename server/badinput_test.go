@@ -119,6 +119,21 @@ func TestBadTextIsRefused(t *testing.T) {
 			if r := bob.Do("GET", "/api/messages/"+bob.UserID+"/"+eve.UserID, nil); r.Status == 200 && string(r.Data) != "[]" {
 				t.Errorf("a refused message was stored: %s", r.Data)
 			}
+
+			// The socket's events refuse the same text as REST.
+			ws := apitest.DialWS(t, base, eve.Token)
+			for i, bad := range []string{`evil\u0000`, `evil\ud800`, `evil\udc00`} {
+				id := int64(100 + i)
+				ws.SendRaw([]byte(fmt.Sprintf(`{"event":"send_message","id":%d,"data":{"recipientId":%q,"encryptedContent":"%s","type":"text"}}`,
+					id, bob.UserID, bad)))
+				ack := ws.WaitFor(func(f apitest.Frame) bool { return f.Ack != nil && *f.Ack == id }).Data
+				if !strings.Contains(string(ack), `"invalid_argument"`) {
+					t.Errorf("send_message with %s over /ws: ack %s, want invalid_argument", bad, ack)
+				}
+			}
+			if r := bob.Do("GET", "/api/messages/"+bob.UserID+"/"+eve.UserID, nil); r.Status == 200 && string(r.Data) != "[]" {
+				t.Errorf("a refused socket message was stored: %s", r.Data)
+			}
 		})
 	}
 }
