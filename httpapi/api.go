@@ -124,6 +124,25 @@ func withBody[In, Out any](fn func(context.Context, *parley.Identity, In) (Out, 
 	}
 }
 
+// withBodyMessage is withBody with the seed's top-level message string
+// beside the data, made from the result.
+func withBodyMessage[In, Out any](fn func(context.Context, *parley.Identity, In) (Out, error), msg func(Out) string) func(context.Context, *call) (any, error) {
+	return func(ctx context.Context, c *call) (any, error) {
+		var in In
+		if err := c.body(&in); err != nil {
+			return nil, err
+		}
+		out, err := fn(ctx, c.caller, in)
+		if err != nil {
+			return nil, err
+		}
+		return withMessage{out, msg(out)}, nil
+	}
+}
+
+// text is a msg function for withBodyMessage that ignores the result.
+func text[Out any](s string) func(Out) string { return func(Out) string { return s } }
+
 // messageOnly is a handler result that is just a message, as in
 // {"success": true, "message": "..."}.
 type messageOnly string
