@@ -64,7 +64,8 @@ func New(svc *service.Service, cfg Config) *API {
 	return a
 }
 
-// Mount registers every route on mux, plus /api/openapi.json.
+// Mount registers every route on mux, plus /api/openapi.json and
+// /api/asyncapi.json.
 func (a *API) Mount(mux *http.ServeMux) {
 	for i := range a.routes {
 		rt := &a.routes[i]
@@ -75,10 +76,13 @@ func (a *API) Mount(mux *http.ServeMux) {
 		mux.HandleFunc(rt.Method+" "+rt.Path, h)
 	}
 	spec := a.openAPI()
-	mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(spec)
-	})
+	events := asyncAPI()
+	for path, doc := range map[string][]byte{"/api/openapi.json": spec, "/api/asyncapi.json": events} {
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(doc)
+		})
+	}
 }
 
 func (a *API) serve(rt *route) http.HandlerFunc {
