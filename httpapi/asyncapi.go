@@ -42,6 +42,14 @@ func asyncAPI() []byte {
 			"messages": []any{ref(ev.Name)},
 			"reply":    map[string]any{"channel": channel, "messages": []any{ref(ev.Name + "_ack")}}}
 	}
+	// The transport's own event: its answer to a frame it cannot read.
+	errEnv := errorResponse("")["content"].(map[string]any)["application/json"].(map[string]any)
+	messages["error"] = map[string]any{"name": "error", "title": "error", "payload": errEnv["schema"],
+		"summary":  "On /ws, the answer to a frame that is not a JSON text frame with an event name: an error envelope.",
+		"examples": []any{map[string]any{"name": "error", "payload": errEnv["example"]}}}
+	chanMessages["error"] = map[string]any{"$ref": "#/components/messages/error"}
+	operations["receive_error"] = map[string]any{"action": "receive", "channel": channel, "summary": messages["error"].(map[string]any)["summary"],
+		"messages": []any{ref("error")}}
 	security := []any{map[string]any{"$ref": "#/components/securitySchemes/token"}}
 	doc := map[string]any{
 		"asyncapi": "3.0.0",
