@@ -61,7 +61,7 @@ func asyncAPI() []byte {
 		"defaultContentType": "application/json",
 		"servers": map[string]any{
 			"socketio": map[string]any{"host": "127.0.0.1:8080", "protocol": "ws", "pathname": "/socket.io/", "security": security,
-				"description": "Socket.IO v5 over Engine.IO v4 (long-polling and WebSocket). Keep the trailing slash: /socket.io is not served."},
+				"description": "Socket.IO v5 over Engine.IO v4 (long-polling and WebSocket). Keep the trailing slash (the client default): /socket.io without it answers a 307 redirect to /socket.io/."},
 			"ws": map[string]any{"host": "127.0.0.1:8080", "protocol": "ws", "pathname": "/ws", "security": security,
 				"description": "Plain WebSocket with JSON text frames."},
 		},

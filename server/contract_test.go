@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -49,6 +50,46 @@ func TestContractCatches(t *testing.T) {
 			t.Fatal("a success from an undocumented route passed")
 		}
 	})
+}
+
+// TestOpenAPIQueryTypes checks that the paging parameters are typed as
+// the handlers parse them: limit and beforeSeq integers, before an epoch
+// millisecond integer or an ISO 8601 time.
+func TestOpenAPIQueryTypes(t *testing.T) {
+	srv := apitest.MustStart(t, "sqlite", nil)
+	resp, err := http.Get(srv.URL() + "/api/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name   string
+				In     string
+				Schema json.RawMessage
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"limit": `"type":"integer"`, "beforeSeq": `"type":"integer"`, "before": `"oneOf"`}
+	for _, path := range []string{"/api/messages/{userId}/{recipientId}", "/api/group-messages/{groupId}"} {
+		seen := 0
+		for _, p := range doc.Paths[path]["get"].Parameters {
+			if w, ok := want[p.Name]; ok && p.In == "query" {
+				seen++
+				var compact bytes.Buffer
+				if err := json.Compact(&compact, p.Schema); err != nil || !strings.Contains(compact.String(), w) {
+					t.Errorf("%s %s: schema %s, want %s", path, p.Name, compact.String(), w)
+				}
+			}
+		}
+		if seen != len(want) {
+			t.Errorf("%s: %d of the paging parameters documented, want %d", path, seen, len(want))
+		}
+	}
 }
 
 // TestDocumentsLint runs the OpenAPI document through @redocly/cli lint
