@@ -18,14 +18,17 @@ fmt:
 vet:
 	$(GO) vet ./...
 
-# The JavaScript clients of the interop tests (socket.io-client). Without
-# npm the suites that need them skip (or fail in CI).
+# The JavaScript tools of the tests: socket.io-client for the interop
+# suites, @redocly/cli and @asyncapi/parser for the OpenAPI and AsyncAPI
+# checks (TestDocumentsLint). Without npm those suites skip; with CI=true
+# a missing npm fails here.
 npm:
 	@if command -v npm >/dev/null 2>&1; then \
 		if [ ! -d e2e/js/node_modules ] || [ e2e/js/package-lock.json -nt e2e/js/node_modules ]; then \
 			npm ci --prefix e2e/js --no-audit --no-fund --loglevel=error && touch e2e/js/node_modules; \
 		fi; \
-	else echo "npm not found: JavaScript interop suites will skip"; fi
+	elif [ "$$CI" = "true" ]; then echo "npm not found: CI needs Node for the interop and document checks"; exit 1; \
+	else echo "npm not found: JavaScript interop suites and document lint will skip"; fi
 
 run:
 	$(GO) run ./cmd/parley

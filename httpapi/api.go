@@ -64,7 +64,8 @@ func New(svc *service.Service, cfg Config) *API {
 	return a
 }
 
-// Mount registers every route on mux, plus /api/openapi.json.
+// Mount registers every route on mux, plus /api/openapi.json and
+// /api/asyncapi.json.
 func (a *API) Mount(mux *http.ServeMux) {
 	for i := range a.routes {
 		rt := &a.routes[i]
@@ -75,10 +76,13 @@ func (a *API) Mount(mux *http.ServeMux) {
 		mux.HandleFunc(rt.Method+" "+rt.Path, h)
 	}
 	spec := a.openAPI()
-	mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(spec)
-	})
+	events := asyncAPI()
+	for path, doc := range map[string][]byte{"/api/openapi.json": spec, "/api/asyncapi.json": events} {
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(doc)
+		})
+	}
 }
 
 func (a *API) serve(rt *route) http.HandlerFunc {
@@ -131,6 +135,25 @@ func withBody[In, Out any](fn func(context.Context, *parley.Identity, In) (Out, 
 		return fn(ctx, c.caller, in)
 	}
 }
+
+// withBodyMessage is withBody with the seed's top-level message string
+// beside the data, made from the result.
+func withBodyMessage[In, Out any](fn func(context.Context, *parley.Identity, In) (Out, error), msg func(Out) string) func(context.Context, *call) (any, error) {
+	return func(ctx context.Context, c *call) (any, error) {
+		var in In
+		if err := c.body(&in); err != nil {
+			return nil, err
+		}
+		out, err := fn(ctx, c.caller, in)
+		if err != nil {
+			return nil, err
+		}
+		return withMessage{out, msg(out)}, nil
+	}
+}
+
+// text is a msg function for withBodyMessage that ignores the result.
+func text[Out any](s string) func(Out) string { return func(Out) string { return s } }
 
 // messageOnly is a handler result that is just a message, as in
 // {"success": true, "message": "..."}.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/parley-chat/parley/service"
@@ -28,22 +29,24 @@ func (a *API) groupRoutes() []route {
 			}},
 		{Method: "POST", Path: "/api/groups/members/add", In: service.AddMembersInput{}, Out: service.AddMembersResult{},
 			Summary: "Add members (admins only when onlyAdminsCanAddMembers); they see messages from now on. 409 when the group would exceed 1024 members.",
-			handle:  withBody(s.AddMembers)},
+			handle: withBodyMessage(s.AddMembers, func(r *service.AddMembersResult) string {
+				return fmt.Sprintf("Added %d new members to the group", len(r.NewMembers))
+			})},
 		{Method: "POST", Path: "/api/groups/members/remove", In: service.RemoveMemberInput{}, Out: service.RemoveMemberResult{},
 			Summary: "Remove a member (admins; never the owner) or leave (memberId = caller). The last admin leaving promotes the longest-standing member.",
-			handle:  withBody(s.RemoveMember)},
+			handle:  withBodyMessage(s.RemoveMember, text[*service.RemoveMemberResult]("Member removed from the group"))},
 		{Method: "POST", Path: "/api/groups/members/role", In: service.RoleInput{}, Out: service.RoleResult{},
 			Summary: "Make a member admin or member (admins only; the owner stays admin).",
-			handle:  withBody(s.SetRole)},
+			handle:  withBodyMessage(s.SetRole, text[*service.RoleResult]("Member role updated"))},
 		{Method: "POST", Path: "/api/groups/settings", In: service.GroupSettingsInput{}, Out: service.GroupView{},
 			Summary: "Change onlyAdminsCanSend / onlyAdminsCanAddMembers (admins only); absent switches keep their value.",
-			handle:  withBody(s.UpdateGroupSettings)},
+			handle:  withBodyMessage(s.UpdateGroupSettings, text[*service.GroupView]("Group settings updated"))},
 		{Method: "POST", Path: "/api/groups/update", In: service.UpdateGroupInput{}, Out: service.GroupView{},
 			Summary: "Change the group's name, description or avatar (admins only); absent fields keep their value.",
 			handle:  withBody(s.UpdateGroup)},
 		{Method: "POST", Path: "/api/groups/delete", In: groupIDInput{}, Out: service.DeleteGroupResult{},
 			Summary: "Delete the group and its messages (admins only); group_deleted goes to every member.",
-			handle:  withBody(s.DeleteGroup)},
+			handle:  withBodyMessage(s.DeleteGroup, text[*service.DeleteGroupResult]("Group deleted successfully"))},
 		{Method: "POST", Path: "/api/group-messages/send", Status: http.StatusCreated, In: service.GroupSendInput{}, Out: service.GroupSendResult{},
 			Summary: "Send a group message; answered after it is committed. Delivered to the members at the moment of the commit.",
 			handle:  withBody(s.SendGroupMessage)},
@@ -61,7 +64,7 @@ func (a *API) groupRoutes() []route {
 			handle:  withBody(s.GroupReact)},
 		{Method: "POST", Path: "/api/group-messages/delete", In: service.GroupDeleteInput{}, Out: service.DeleteResult{},
 			Summary: "Delete a group message for everyone (its sender or a group admin, 48 h) or for the caller only.",
-			handle:  withBody(s.GroupDeleteMessage)},
+			handle:  withBodyMessage(s.GroupDeleteMessage, text[*service.DeleteResult]("Message deleted successfully"))},
 		{Method: "POST", Path: "/api/group-messages/status", In: service.GroupStatusInput{}, Out: service.StatusResult{},
 			Summary: "Mark a group message (and every earlier one of the group) delivered or seen for the caller.",
 			handle:  withBody(s.GroupMarkStatus)},

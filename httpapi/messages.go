@@ -73,7 +73,7 @@ func (a *API) messageRoutes() []route {
 			handle: withBody(s.React)},
 		{Method: "POST", Path: "/api/messages/delete", Summary: "Delete for everyone (sender, 48 h) or for the caller only.",
 			In: service.DeleteInput{}, Out: service.DeleteResult{},
-			handle: withBody(s.DeleteMessage)},
+			handle: withBodyMessage(s.DeleteMessage, text[*service.DeleteResult]("Message deleted successfully"))},
 		{Method: "POST", Path: "/api/messages/edit", Summary: "Edit a message (sender, 15 minutes).", In: service.EditInput{}, Out: service.EditResult{},
 			handle: withBody(s.EditMessage)},
 		{Method: "POST", Path: "/api/messages/schedule", Status: http.StatusCreated, In: service.ScheduleInput{}, Out: service.ScheduleResult{},

@@ -98,7 +98,12 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 // decodeBytes decodes one JSON object from data into v, naming the field
 // in any type error.
 func decodeBytes(data []byte, v any) error {
+	data, err := applyAliases(data, v)
+	if err != nil {
+		return err
+	}
 	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields() // a misspelt field must not look like success
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
@@ -119,6 +124,9 @@ func jsonError(err error) error {
 			return parley.Errorf(parley.EINVALID, "request body must be a JSON object")
 		}
 		return parley.Errorf(parley.EINVALID, "field %s must be of type %s, not %s", typ.Field, jsonType(typ.Type.Kind().String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json has no error type for this; the message is stable.
+		return parley.Errorf(parley.EINVALID, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return parley.Errorf(parley.EINVALID, "malformed JSON: unexpected end of body")
 	}

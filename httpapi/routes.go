@@ -128,7 +128,7 @@ func (a *API) table(cfg Config) []route {
 					return nil, err
 				}
 				res, err := s.Block(ctx, c.caller, in)
-				return withMessage{res, "User blocked"}, err
+				return withMessage{res, "User blocked successfully"}, err
 			}},
 		{Method: "POST", Path: "/api/users/unblock", Summary: "Lift a block.", In: service.BlockInput{}, Out: service.BlockResult{},
 			handle: func(ctx context.Context, c *call) (any, error) {
@@ -137,7 +137,7 @@ func (a *API) table(cfg Config) []route {
 					return nil, err
 				}
 				res, err := s.Unblock(ctx, c.caller, in)
-				return withMessage{res, "User unblocked"}, err
+				return withMessage{res, "User unblocked successfully"}, err
 			}},
 		{Method: "POST", Path: "/api/users/mute", Summary: "Mute a user's push notifications for duration seconds, or until unmuted.",
 			In: service.MuteInput{}, Out: service.MuteResult{},
@@ -147,7 +147,7 @@ func (a *API) table(cfg Config) []route {
 					return nil, err
 				}
 				res, err := s.Mute(ctx, c.caller, in)
-				return withMessage{res, "User muted"}, err
+				return withMessage{res, "User muted successfully"}, err
 			}},
 		{Method: "POST", Path: "/api/users/unmute", Summary: "Lift a mute.", In: service.MuteInput{}, Out: service.MuteResult{},
 			handle: func(ctx context.Context, c *call) (any, error) {
@@ -156,7 +156,7 @@ func (a *API) table(cfg Config) []route {
 					return nil, err
 				}
 				res, err := s.Unmute(ctx, c.caller, in)
-				return withMessage{res, "User unmuted"}, err
+				return withMessage{res, "User unmuted successfully"}, err
 			}},
 		{Method: "POST", Path: "/api/contacts", Summary: "Add a contact.", In: contactInput{}, Out: service.Contact{}, Status: http.StatusCreated,
 			handle: func(ctx context.Context, c *call) (any, error) {

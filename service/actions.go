@@ -33,6 +33,7 @@ type ReactInput struct {
 // ReactResult is the answer to a reaction.
 type ReactResult struct {
 	MessageID string `json:"messageId"`
+	GroupID   string `json:"groupId,omitempty"` // group messages only
 	Reaction  string `json:"reaction"`
 }
 
@@ -90,7 +91,7 @@ func (s *Service) react(ctx context.Context, caller *parley.Identity, in ReactIn
 		return nil, err
 	}
 	s.publishRaw(ctx, name, ch.Payload, to)
-	return &ReactResult{MessageID: m.ID, Reaction: in.Reaction}, nil
+	return &ReactResult{MessageID: m.ID, GroupID: ev.GroupID, Reaction: in.Reaction}, nil
 }
 
 // notBlocked refuses actions between the two sides of a blocked direct chat.
@@ -122,6 +123,7 @@ type DeleteInput struct {
 // DeleteResult is the answer to a delete.
 type DeleteResult struct {
 	MessageID         string `json:"messageId"`
+	GroupID           string `json:"groupId,omitempty"` // group messages only
 	DeleteForEveryone bool   `json:"deleteForEveryone"`
 }
 
@@ -187,7 +189,7 @@ func (s *Service) deleteMessage(ctx context.Context, caller *parley.Identity, in
 		}
 	}
 	s.publishRaw(ctx, name, ch.Payload, to)
-	return &DeleteResult{MessageID: m.ID, DeleteForEveryone: in.DeleteForEveryone}, nil
+	return &DeleteResult{MessageID: m.ID, GroupID: ev.GroupID, DeleteForEveryone: in.DeleteForEveryone}, nil
 }
 
 // EditInput is the body of POST /api/messages/edit.
@@ -262,10 +264,11 @@ type TypingInput struct {
 }
 
 type typingEvent struct {
-	SenderID    string `json:"senderId"`
-	RecipientID string `json:"recipientId,omitempty"`
-	GroupID     string `json:"groupId,omitempty"`
-	IsTyping    bool   `json:"isTyping"`
+	SenderID    string      `json:"senderId"`
+	RecipientID string      `json:"recipientId,omitempty"`
+	GroupID     string      `json:"groupId,omitempty"`
+	IsTyping    bool        `json:"isTyping"`
+	Timestamp   parley.Time `json:"timestamp"`
 }
 
 // Typing relays a typing indicator to the recipient (or the group's
@@ -303,7 +306,7 @@ func (s *Service) Typing(ctx context.Context, caller *parley.Identity, in Typing
 		return parley.Errorf(parley.EBLOCKED, "you cannot message this user")
 	}
 	typing := in.IsTyping == nil || *in.IsTyping
-	s.publish(ctx, "typing_indicator", typingEvent{SenderID: caller.UserID, RecipientID: in.RecipientID, IsTyping: typing}, []string{in.RecipientID})
+	s.publish(ctx, "typing_indicator", typingEvent{SenderID: caller.UserID, RecipientID: in.RecipientID, IsTyping: typing, Timestamp: parley.Time{Time: s.now()}}, []string{in.RecipientID})
 	return nil
 }
 

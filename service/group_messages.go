@@ -153,6 +153,7 @@ type groupStatusUpdate struct {
 	UpToSeq        int64       `json:"upToSeq"`
 	UserID         string      `json:"userId"`
 	UpdatedAt      parley.Time `json:"updatedAt"`
+	Timestamp      parley.Time `json:"timestamp"` // the seed's name for updatedAt
 }
 
 // markGroupStatus advances the caller's cursor in a group. The event goes
@@ -185,7 +186,7 @@ func (s *Service) markGroupStatus(ctx context.Context, caller *parley.Identity, 
 		}
 	}
 	payload, err := json.Marshal(groupStatusUpdate{MessageID: m.ID, GroupID: m.ConversationID, ConversationID: m.ConversationID,
-		Status: status, UpToSeq: m.Seq, UserID: caller.UserID, UpdatedAt: parley.Time{Time: now}})
+		Status: status, UpToSeq: m.Seq, UserID: caller.UserID, UpdatedAt: parley.Time{Time: now}, Timestamp: parley.Time{Time: now}})
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +202,7 @@ func (s *Service) markGroupStatus(ctx context.Context, caller *parley.Identity, 
 	if advanced {
 		s.publishRaw(ctx, "group_message_status_update", payload, to)
 	}
-	res := &StatusResult{MessageID: m.ID, Status: status, UpdatedAt: parley.Time{Time: now}}
+	res := &StatusResult{MessageID: m.ID, GroupID: m.ConversationID, Status: status, UpdatedAt: parley.Time{Time: now}}
 	if mem.ReadSeq >= m.Seq {
 		res.Status = parley.StatusSeen
 	}
@@ -353,6 +354,6 @@ func (s *Service) groupTyping(ctx context.Context, caller *parley.Identity, grou
 			to = append(to, id)
 		}
 	}
-	s.publish(ctx, "typing_indicator", typingEvent{SenderID: caller.UserID, GroupID: groupID, IsTyping: typing}, to)
+	s.publish(ctx, "typing_indicator", typingEvent{SenderID: caller.UserID, GroupID: groupID, IsTyping: typing, Timestamp: parley.Time{Time: s.now()}}, to)
 	return nil
 }

@@ -488,7 +488,8 @@ type RoleInput struct {
 type RoleResult struct {
 	GroupID  string `json:"groupId"`
 	MemberID string `json:"memberId"`
-	Role     string `json:"role"`
+	NewRole  string `json:"newRole"` // the seed's name
+	Role     string `json:"role"`    // the same, kept for existing clients
 }
 
 // SetRole makes a member admin or member (admins only; the owner stays
@@ -524,7 +525,7 @@ func (s *Service) SetRole(ctx context.Context, caller *parley.Identity, in RoleI
 		}
 		return nil, err
 	}
-	return &RoleResult{GroupID: g.ID, MemberID: in.MemberID, Role: in.NewRole}, s.publishToMembers(ctx, g.ID, "group_updated", ch.Payload)
+	return &RoleResult{GroupID: g.ID, MemberID: in.MemberID, NewRole: in.NewRole, Role: in.NewRole}, s.publishToMembers(ctx, g.ID, "group_updated", ch.Payload)
 }
 
 // DeleteGroupInput is the body of POST /api/groups/delete.

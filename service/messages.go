@@ -22,10 +22,10 @@ type MessageView struct {
 	GroupID            string            `json:"groupId,omitempty"`
 	ClientMessageID    string            `json:"clientMessageId,omitempty"`
 	Content            *string           `json:"content"`
-	ContentHash        string            `json:"contentHash,omitempty"`
+	ContentHash        string            `json:"contentHash"` // of the empty string on a tombstone
 	Type               string            `json:"type"`
-	MediaID            string            `json:"mediaId,omitempty"`
-	ReplyToID          string            `json:"replyToId,omitempty"`
+	MediaID            string            `json:"mediaId"`   // "" when none
+	ReplyToID          string            `json:"replyToId"` // "" when none
 	Status             string            `json:"status"`
 	SentAt             parley.Time       `json:"sentAt"`
 	DeliveredAt        parley.Time       `json:"deliveredAt"`
@@ -213,6 +213,8 @@ func newView(m *parley.Message) *MessageView {
 	if !m.DeletedForEveryone {
 		c := m.Content
 		v.Content = &c
+	} else {
+		v.ContentHash = contentHash("")
 	}
 	if v.Reactions == nil {
 		v.Reactions = []parley.Reaction{}

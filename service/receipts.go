@@ -18,6 +18,7 @@ type StatusInput struct {
 // StatusResult is the answer to a receipt.
 type StatusResult struct {
 	MessageID string      `json:"messageId"`
+	GroupID   string      `json:"groupId,omitempty"` // group messages only
 	Status    string      `json:"status"`
 	UpdatedAt parley.Time `json:"updatedAt"`
 }
@@ -32,6 +33,7 @@ type statusUpdate struct {
 	UserID         string      `json:"userId"`
 	SenderID       string      `json:"senderId"`
 	UpdatedAt      parley.Time `json:"updatedAt"`
+	Timestamp      parley.Time `json:"timestamp"` // the seed's name for updatedAt
 }
 
 // MarkStatus records that the caller received (delivered) or read (seen) a
@@ -67,7 +69,7 @@ func (s *Service) markStatus(ctx context.Context, caller *parley.Identity, in St
 		return nil, err
 	}
 	ev := statusUpdate{MessageID: m.ID, ConversationID: m.ConversationID, Status: in.Status, UpToSeq: m.Seq,
-		UserID: caller.UserID, SenderID: m.SenderID, UpdatedAt: parley.Time{Time: now}}
+		UserID: caller.UserID, SenderID: m.SenderID, UpdatedAt: parley.Time{Time: now}, Timestamp: parley.Time{Time: now}}
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		return nil, err

@@ -41,7 +41,7 @@ type ScheduledView struct {
 	ClientMessageID string      `json:"clientMessageId,omitempty"`
 	Content         string      `json:"content"`
 	Type            string      `json:"type"`
-	ReplyToID       string      `json:"replyToId,omitempty"`
+	ReplyToID       string      `json:"replyToId"`
 	Status          string      `json:"status"`
 	ScheduledAt     parley.Time `json:"scheduledAt"`
 	CreatedAt       parley.Time `json:"createdAt"`

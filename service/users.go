@@ -203,7 +203,7 @@ func (s *Service) keyChanged(ctx context.Context, userID, deviceID string) {
 		s.log.Error("key_changed audience", "err", err)
 		return
 	}
-	s.publish(ctx, "key_changed", map[string]string{"userId": userID, "deviceId": deviceID}, to)
+	s.publish(ctx, "key_changed", keyChangedEvent{UserID: userID, DeviceID: deviceID}, to)
 }
 
 // SettingsInput is the body of PUT /api/users/me/settings; absent fields keep their value.

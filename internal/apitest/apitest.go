@@ -64,6 +64,8 @@ type Client struct {
 	UserID   string
 	Username string
 	HTTP     *http.Client
+
+	contract *Contract // loaded on the first request
 }
 
 // NewClient returns an anonymous client of the server at base.
@@ -130,7 +132,25 @@ func (c *Client) Do(method, path string, body any) *Response {
 	if err := json.Unmarshal(raw, out); err != nil {
 		c.TB.Fatalf("%s %s: status %d, body is not an envelope: %q", method, path, resp.StatusCode, raw)
 	}
+	c.checkContract(method, req.URL.Path, resp.StatusCode, raw)
 	return out
+}
+
+// checkContract fails the test when a response does not conform to the
+// server's OpenAPI document.
+func (c *Client) checkContract(method, path string, status int, raw []byte) {
+	c.TB.Helper()
+	if c.contract == nil {
+		ct, err := LoadContract(c.HTTP, c.Base)
+		if err != nil {
+			c.TB.Errorf("contract: %v", err)
+			return
+		}
+		c.contract = ct
+	}
+	if err := c.contract.CheckResponse(method, path, status, raw); err != nil {
+		c.TB.Errorf("contract: %s %s: %v", method, path, err)
+	}
 }
 
 // Must sends a request and fails the test unless the status is want.

@@ -2,6 +2,7 @@ package apitest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -19,6 +20,20 @@ type WS struct {
 	frames []Frame
 	closed chan struct{}
 	notify chan struct{}
+
+	contract *Contract
+	calls    map[int64]string // ack id -> the event it answers
+	faults   []string         // frames that do not conform, reported at cleanup
+	done     bool             // the test ended; later frames are not checked
+	allowed  map[string]bool  // events the test itself publishes, outside the contract
+}
+
+// AllowEvent exempts events called name from the contract check: events a
+// test publishes on the bus itself, which no server code sends.
+func (c *WS) AllowEvent(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.allowed[name] = true
 }
 
 // Frame is one received frame: an event or an ack.
@@ -37,9 +52,29 @@ func (c *WS) OnMessage(_ *gws.Conn, m *gws.Message) {
 	if err := json.Unmarshal(m.Bytes(), &f); err != nil {
 		c.tb.Errorf("frame is not JSON: %q", m.Bytes())
 	}
+	var fault error
+	switch {
+	case f.Ack != nil:
+		c.mu.Lock()
+		event, ok := c.calls[*f.Ack]
+		c.mu.Unlock()
+		if ok {
+			fault = c.contract.CheckAck(event, f.Data)
+		}
+	case f.Event != "":
+		c.mu.Lock()
+		allowed := c.allowed[f.Event]
+		c.mu.Unlock()
+		if !allowed {
+			fault = c.contract.CheckEvent(f.Event, f.Data)
+		}
+	}
 	m.Close()
 	c.mu.Lock()
 	c.frames = append(c.frames, f)
+	if fault != nil && !c.done {
+		c.faults = append(c.faults, fault.Error())
+	}
 	c.mu.Unlock()
 	select {
 	case c.notify <- struct{}{}:
@@ -64,7 +99,11 @@ func DialWS(tb testing.TB, base, token string) *WS {
 // TryDialWS connects to base's /ws with token and extra request headers; on
 // failure it returns the server's HTTP response, if there was one.
 func TryDialWS(tb testing.TB, base, token string, header http.Header) (*WS, *http.Response, error) {
-	c := &WS{tb: tb, closed: make(chan struct{}), notify: make(chan struct{}, 1)}
+	ct, err := LoadContract(&http.Client{Timeout: 20 * time.Second}, base)
+	if err != nil {
+		return nil, nil, fmt.Errorf("contract: %v", err)
+	}
+	c := &WS{tb: tb, closed: make(chan struct{}), notify: make(chan struct{}, 1), contract: ct, calls: map[int64]string{}, allowed: map[string]bool{}}
 	conn, resp, err := gws.NewClient(c, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(base, "http") + "/ws?token=" + token,
 		RequestHeader: header})
 	if err != nil {
@@ -72,7 +111,16 @@ func TryDialWS(tb testing.TB, base, token string, header http.Header) (*WS, *htt
 	}
 	c.conn = conn
 	go conn.ReadLoop()
-	tb.Cleanup(func() { conn.NetConn().Close() })
+	tb.Cleanup(func() {
+		conn.NetConn().Close()
+		c.mu.Lock()
+		c.done = true
+		faults := c.faults
+		c.mu.Unlock()
+		for _, f := range faults {
+			tb.Errorf("contract: /ws frame: %s", f)
+		}
+	})
 	return c, resp, nil
 }
 
@@ -136,6 +184,9 @@ func (c *WS) WaitEvent(name, substr string) json.RawMessage {
 // Call sends an event with an ack id and waits for the ack's envelope.
 func (c *WS) Call(event string, data any, id int64) json.RawMessage {
 	c.tb.Helper()
+	c.mu.Lock()
+	c.calls[id] = event
+	c.mu.Unlock()
 	b, _ := json.Marshal(map[string]any{"event": event, "data": data, "id": id})
 	if err := c.conn.WriteMessage(gws.OpcodeText, b); err != nil {
 		c.tb.Fatal(err)
