@@ -229,12 +229,18 @@ func (h *Hub) deliver(ev *parley.Event) {
 		return
 	}
 	f := &frames{ev: ev}
+	// Collect first, send after: a send that overflows a queue closes
+	// that connection, and its disconnect callback takes h.mu.
+	var targets []*client
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	for _, uid := range ev.To {
 		for c := range h.users[uid] {
-			c.send(f)
+			targets = append(targets, c)
 		}
+	}
+	h.mu.RUnlock()
+	for _, c := range targets {
+		c.send(f)
 	}
 }
 
