@@ -45,7 +45,7 @@ type Config struct {
 	// transports together; default 64. Past it a Socket.IO CONNECT gets
 	// CONNECT_ERROR {"message":"too many sockets"} and /ws answers 429.
 	MaxSocketsPerUser int
-	Logger         *slog.Logger
+	Logger            *slog.Logger
 }
 
 // Handler answers one client event for an authenticated caller; the result
@@ -165,9 +165,9 @@ func originChecker(allowed []string) func(*http.Request) bool {
 // client is one connected socket of a user, on either transport.
 type client struct {
 	revoked atomic.Bool // its token was revoked; it is being closed
-	id   *parley.Identity
-	sio  *socketio.Socket // set for Socket.IO clients
-	conn *wsock.Conn      // set for plain WebSocket clients
+	id      *parley.Identity
+	sio     *socketio.Socket // set for Socket.IO clients
+	conn    *wsock.Conn      // set for plain WebSocket clients
 }
 
 func (c *client) close() {
