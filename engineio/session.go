@@ -50,6 +50,7 @@ type Session struct {
 	polling      bool        // a GET is waiting
 	posting      bool        // a POST is being handled
 	awaitingPong bool
+	overflowed   bool // the queue overflowed; close is under way
 	timer        *time.Timer
 	wake         chan struct{} // polling only, capacity 1
 	done         chan struct{} // polling only, closed on close
@@ -92,7 +93,9 @@ func (s *Session) SendText(payload []byte) bool { return s.Send(TextMessage(payl
 
 // Send enqueues frames, kept together and in order, without blocking. It
 // returns false if the session is closed or its queue overflowed (the
-// session is then closed with ReasonTransportError). Frame bytes are never
+// session is then closed with ReasonTransportError, on another goroutine:
+// Send never runs the OnClose callback itself, so it may be called while
+// holding locks that callback takes). Frame bytes are never
 // modified, so the same frames can be sent to many sessions.
 func (s *Session) Send(frames ...Frame) bool {
 	s.mu.Lock()
@@ -114,9 +117,17 @@ func (s *Session) Send(frames ...Frame) bool {
 		}
 		return true
 	}
-	if len(s.queue)+len(frames) > s.srv.opts.QueueSize {
+	if s.overflowed {
 		s.mu.Unlock()
-		s.close(ReasonTransportError, false)
+		return false
+	}
+	if len(s.queue)+len(frames) > s.srv.opts.QueueSize {
+		// Close on another goroutine: the caller may hold its own locks
+		// (a hub's, a socket's), and closing runs the OnClose callback,
+		// which may take them again.
+		s.overflowed = true
+		s.mu.Unlock()
+		go s.close(ReasonTransportError, false)
 		return false
 	}
 	s.queue = append(s.queue, frames...)

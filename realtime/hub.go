@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -40,7 +41,11 @@ type Config struct {
 	ReadLimit      int           // largest accepted frame or polling body; default 1 MiB + 64 KiB
 	PingInterval   time.Duration // Engine.IO ping interval; default 25s
 	PingTimeout    time.Duration // Engine.IO ping timeout; default 20s
-	Logger         *slog.Logger
+	// MaxSocketsPerUser caps the sockets one user holds on this node, both
+	// transports together; default 64. Past it a Socket.IO CONNECT gets
+	// CONNECT_ERROR {"message":"too many sockets"} and /ws answers 429.
+	MaxSocketsPerUser int
+	Logger            *slog.Logger
 }
 
 // Handler answers one client event for an authenticated caller; the result
@@ -72,6 +77,9 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	}
 	if cfg.ReadLimit <= 0 {
 		cfg.ReadLimit = 1<<20 + 64<<10
+	}
+	if cfg.MaxSocketsPerUser <= 0 {
+		cfg.MaxSocketsPerUser = 64
 	}
 	h := &Hub{svc: svc, bus: bus, log: cfg.Logger, cfg: cfg, users: map[string]map[*client]struct{}{}}
 	h.handlers = h.clientEvents()
@@ -156,9 +164,10 @@ func originChecker(allowed []string) func(*http.Request) bool {
 
 // client is one connected socket of a user, on either transport.
 type client struct {
-	id   *parley.Identity
-	sio  *socketio.Socket // set for Socket.IO clients
-	conn *wsock.Conn      // set for plain WebSocket clients
+	revoked atomic.Bool // its token was revoked; it is being closed
+	id      *parley.Identity
+	sio     *socketio.Socket // set for Socket.IO clients
+	conn    *wsock.Conn      // set for plain WebSocket clients
 }
 
 func (c *client) close() {
@@ -195,9 +204,17 @@ func (c *client) send(f *frames) bool {
 	return c.conn.Send(wsock.Text, f.forWS())
 }
 
-func (h *Hub) add(c *client) {
+// errTooManySockets refuses a socket past Config.MaxSocketsPerUser.
+var errTooManySockets = errors.New("too many sockets")
+
+// add joins c to its user's room, or refuses it with errTooManySockets.
+func (h *Hub) add(c *client) error {
 	h.mu.Lock()
 	cs := h.users[c.id.UserID]
+	if len(cs) >= h.cfg.MaxSocketsPerUser {
+		h.mu.Unlock()
+		return errTooManySockets
+	}
 	if cs == nil {
 		cs = map[*client]struct{}{}
 		h.users[c.id.UserID] = cs
@@ -205,6 +222,19 @@ func (h *Hub) add(c *client) {
 	cs[c] = struct{}{}
 	h.mu.Unlock()
 	h.svc.SocketConnected(c.id.UserID)
+	return nil
+}
+
+// confirm re-checks the token of a client just added: a logout that
+// committed before the add was published before it too, so its
+// revocation event missed c. Re-reading the session after the add makes
+// revocation win every race.
+func (h *Hub) confirm(c *client, token string) bool {
+	if c.revoked.Load() {
+		return false
+	}
+	_, err := h.authenticate(token)
+	return err == nil
 }
 
 func (h *Hub) remove(c *client) {
@@ -229,12 +259,18 @@ func (h *Hub) deliver(ev *parley.Event) {
 		return
 	}
 	f := &frames{ev: ev}
+	// Collect first, send after: a send that overflows a queue closes
+	// that connection, and its disconnect callback takes h.mu.
+	var targets []*client
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	for _, uid := range ev.To {
 		for c := range h.users[uid] {
-			c.send(f)
+			targets = append(targets, c)
 		}
+	}
+	h.mu.RUnlock()
+	for _, c := range targets {
+		c.send(f)
 	}
 }
 
@@ -259,6 +295,7 @@ func (h *Hub) internal(ev *parley.Event) {
 	for _, uid := range ev.To {
 		for c := range h.users[uid] {
 			if r.All || c.id.TokenHash == r.TokenHash {
+				c.revoked.Store(true) // refuse its events from now on
 				doomed = append(doomed, c)
 			}
 		}
@@ -322,6 +359,10 @@ func (h *Hub) call(c *client, name string, data json.RawMessage) parley.Reply {
 	fn := h.handlers[name]
 	if fn == nil {
 		return parley.ReplyOf(nil, parley.Errorf(parley.EINVALID, "unknown event %q", name))
+	}
+	if c.revoked.Load() {
+		go c.close()
+		return parley.ReplyOf(nil, parley.Errorf(parley.EUNAUTHORIZED, "session revoked"))
 	}
 	if !time.Now().Before(c.id.ExpiresAt) {
 		go c.close()

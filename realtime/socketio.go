@@ -10,8 +10,13 @@ import (
 // errUnauthorized is the CONNECT_ERROR message of API.md §12.
 var errUnauthorized = errors.New("unauthorized")
 
+// onSocketIOConnect authenticates a CONNECT. The connection may close
+// while it runs (a second POST, a ping timeout): OnDisconnect is set only
+// after the add and runs at once if the socket already left, so no hub
+// entry outlives its socket.
 func (h *Hub) onSocketIOConnect(sock *socketio.Socket, auth json.RawMessage) error {
-	id, err := h.authenticate(tokenOf(auth, sock.Request()))
+	token := tokenOf(auth, sock.Request())
+	id, err := h.authenticate(token)
 	// Nothing else needs the handshake request: an idle socket need not
 	// keep its headers and URL for life.
 	sock.ReleaseRequest()
@@ -20,8 +25,14 @@ func (h *Hub) onSocketIOConnect(sock *socketio.Socket, auth json.RawMessage) err
 	}
 	c := &client{id: id, sio: sock}
 	sock.SetData(c)
+	if err := h.add(c); err != nil {
+		return err
+	}
 	sock.OnDisconnect(func(string) { h.remove(c) })
-	h.add(c)
+	if !h.confirm(c, token) {
+		h.remove(c)
+		return errUnauthorized
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/wsock"
@@ -26,11 +27,14 @@ type wsAck struct {
 // serveWS upgrades /ws?token= (or an Authorization header) to a plain
 // WebSocket. A bad token is refused with 401 before the upgrade.
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
-	id, err := h.authenticate(tokenOf(nil, r))
+	token := tokenOf(nil, r)
+	id, err := h.authenticate(token)
 	if err != nil {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		_ = json.NewEncoder(w).Encode(parley.ReplyOf(nil, parley.Errorf(parley.EUNAUTHORIZED, "unauthorized")))
+		writeReply(w, http.StatusUnauthorized, parley.Errorf(parley.EUNAUTHORIZED, "unauthorized"))
+		return
+	}
+	if h.socketsOf(id.UserID) >= h.cfg.MaxSocketsPerUser {
+		writeReply(w, http.StatusTooManyRequests, parley.Errorf(parley.ERATELIMITED, "too many sockets"))
 		return
 	}
 	c := &client{id: id}
@@ -40,16 +44,42 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader already answered (403 origin, 400 bad handshake)
 	}
 	c.conn = conn
-	h.add(c)
+	if err := h.add(c); err != nil {
+		// Lost a race for the last slot after the check above.
+		b, _ := json.Marshal(wsFrame{Event: "error", Data: mustJSON(parley.ReplyOf(nil, parley.Errorf(parley.ERATELIMITED, "too many sockets")))})
+		conn.Send(wsock.Text, b)
+		handler.added.Store(false)
+		conn.Close()
+		conn.Start()
+		return
+	}
+	handler.added.Store(true)
+	if !h.confirm(c, token) {
+		conn.CloseNow()
+	}
 	conn.Start()
+}
+
+func writeReply(w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(parley.ReplyOf(nil, err))
+}
+
+// socketsOf counts the sockets of one user on this node.
+func (h *Hub) socketsOf(userID string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.users[userID])
 }
 
 // wsHandler reads one plain WebSocket connection. Events of one connection
 // are handled one at a time, in order, on its read goroutine.
 type wsHandler struct {
-	h    *Hub
-	c    *client
-	once sync.Once
+	h     *Hub
+	c     *client
+	added atomic.Bool // c joined the hub; set before the read loop starts
+	once  sync.Once
 }
 
 func (x *wsHandler) OnMessage(conn *wsock.Conn, t wsock.MessageType, data []byte) {
@@ -68,7 +98,9 @@ func (x *wsHandler) OnMessage(conn *wsock.Conn, t wsock.MessageType, data []byte
 }
 
 func (x *wsHandler) OnClose(*wsock.Conn, error) {
-	x.once.Do(func() { x.h.remove(x.c) })
+	if x.added.Load() {
+		x.once.Do(func() { x.h.remove(x.c) })
+	}
 }
 
 func mustJSON(v any) json.RawMessage {

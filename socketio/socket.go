@@ -22,6 +22,7 @@ type Socket struct {
 	data         any
 	handlers     map[string]EventHandler // per-socket, allocated on first On
 	onDisconnect func(reason string)
+	reason       string // why it left, once disconnected
 	acks         map[int64]*pendingAck
 	nextAck      int64
 }
@@ -84,9 +85,17 @@ func (s *Socket) On(event string, h EventHandler) {
 
 // OnDisconnect sets the callback called once when the socket leaves its
 // namespace, with the reason (ReasonClientDisconnect, "transport close",
-// "ping timeout", ReasonParseError, ...).
+// "ping timeout", ReasonParseError, ...). If the socket already left (its
+// connection closed while the connect hook ran), f is called at once, on
+// the caller's goroutine, with the reason it left for.
 func (s *Socket) OnDisconnect(f func(reason string)) {
 	s.mu.Lock()
+	if s.state == stateDisconnected {
+		reason := s.reason
+		s.mu.Unlock()
+		f(reason)
+		return
+	}
 	s.onDisconnect = f
 	s.mu.Unlock()
 }
@@ -209,6 +218,7 @@ func (s *Socket) disconnected(reason string, notify bool) {
 		return
 	}
 	s.state = stateDisconnected
+	s.reason = reason
 	acks := s.acks
 	s.acks = nil
 	s.early = nil

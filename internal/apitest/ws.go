@@ -135,6 +135,10 @@ func (c *WS) SendRaw(data []byte) {
 	}
 }
 
+// TrySendRaw sends one text frame as is and returns the write error, for
+// tests where the server may already have closed the connection.
+func (c *WS) TrySendRaw(data []byte) error { return c.conn.WriteMessage(gws.OpcodeText, data) }
+
 // Close drops the connection.
 func (c *WS) Close() { c.conn.NetConn().Close() }
 
