@@ -104,6 +104,9 @@ func (s *schemas) of(t reflect.Type) map[string]any {
 			cp["type"] = []string{ty, "null"}
 			return cp
 		}
+		if _, ok := sc["$ref"]; ok { // a nil *struct is sent as null (a chat without messages)
+			return map[string]any{"oneOf": []any{sc, map[string]any{"type": "null"}}}
+		}
 		return sc
 	case reflect.String:
 		return map[string]any{"type": "string"}
