@@ -95,6 +95,16 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return decodeBytes(data, v)
 }
 
+// DecodeJSON decodes one client JSON object (a REST body or a socket
+// event's data) into v by the same rules: storable text only, seed
+// aliases mapped, unknown fields refused by name. Errors are EINVALID.
+func DecodeJSON(data []byte, v any) error {
+	if err := parley.CheckJSONText(data); err != nil {
+		return err
+	}
+	return decodeBytes(data, v)
+}
+
 // decodeBytes decodes one JSON object from data into v, naming the field
 // in any type error.
 func decodeBytes(data []byte, v any) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/service"
 )
 
@@ -13,13 +14,9 @@ func decodeInto(data json.RawMessage, v any) error {
 	if len(data) == 0 || string(data) == "null" {
 		return nil
 	}
-	if err := parley.CheckJSONText(data); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return parley.Errorf(parley.EINVALID, "event data must be a JSON object with the documented fields")
-	}
-	return nil
+	// The same rules as a REST body: a typo in a field name must not look
+	// like success.
+	return httpapi.DecodeJSON(data, v)
 }
 
 // handle adapts a service call taking input In to a Handler.

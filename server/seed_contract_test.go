@@ -144,6 +144,12 @@ func TestUnknownFieldsRefused(t *testing.T) {
 			}
 		})
 	}
+	// Socket events decode by the same rules as REST bodies.
+	ws := apitest.DialWS(t, srv.URL(), ann.Token)
+	ack := ws.Call("send_message", map[string]any{"recipientId": bob.UserID, "encryptedContent": "x", "type": "text", "replyTold": "m"}, 1)
+	if !strings.Contains(string(ack), `"invalid_argument"`) || !strings.Contains(string(ack), "replyTold") {
+		t.Fatalf("send_message with a misspelt field: ack %s, want invalid_argument naming replyTold", ack)
+	}
 	if h := history(t, ann, bob, ""); len(h) != 0 {
 		t.Fatalf("a refused send stored %d messages", len(h))
 	}
