@@ -318,7 +318,7 @@ func (v *viewer) loadReceipts(ctx context.Context, ids []string) error {
 		return err
 	}
 	for _, id := range missing {
-		v.receipt[id] = true
+		v.receipt[id] = false // fail closed: an unknown setting reveals no seen mark
 	}
 	for _, u := range users {
 		v.receipt[u.ID] = u.Settings.ReadReceipts
@@ -330,7 +330,7 @@ func (v *viewer) readReceipts(ctx context.Context, userID string) bool {
 	on, ok := v.receipt[userID]
 	if !ok {
 		u, err := v.s.store.UserByID(ctx, userID)
-		on = err != nil || u.Settings.ReadReceipts
+		on = err == nil && u.Settings.ReadReceipts // fail closed on a store error
 		v.receipt[userID] = on
 	}
 	return on

@@ -1,0 +1,90 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/internal/apitest"
+	"github.com/parley-chat/parley/localbus"
+	"github.com/parley-chat/parley/maildir"
+	"github.com/parley-chat/parley/service"
+	"github.com/parley-chat/parley/sqlstore"
+)
+
+// flakyUsers is a store whose user reads fail while failing is set, after
+// the first passes reads (history's check that the peer exists).
+type flakyUsers struct {
+	*sqlstore.DB
+	failing atomic.Bool
+	passes  atomic.Int32
+}
+
+var errFlaky = errors.New("store unavailable")
+
+func (f *flakyUsers) UserByID(ctx context.Context, id string) (*parley.User, error) {
+	if f.failing.Load() && f.passes.Add(-1) < 0 {
+		return nil, errFlaky
+	}
+	return f.DB.UserByID(ctx, id)
+}
+
+func (f *flakyUsers) UsersByIDs(ctx context.Context, ids []string) ([]*parley.User, error) {
+	if f.failing.Load() {
+		return nil, errFlaky
+	}
+	return f.DB.UsersByIDs(ctx, ids)
+}
+
+// TestReadReceiptsFailClosed: when the recipient's readReceipts setting
+// cannot be read, the sender sees "delivered", never "seen" (issue #12
+// defect 5, the fail-closed half).
+func TestReadReceiptsFailClosed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "parley.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store := &flakyUsers{DB: db}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := service.New(store, localbus.New(), &maildir.Sender{Dir: filepath.Join(dir, "mail"), Logger: logger},
+		service.Config{PasswordCost: apitest.FastPasswords, Logger: logger})
+	defer svc.Close()
+	register := func(name string) *parley.Identity {
+		r, err := svc.Register(ctx, service.RegisterInput{Username: name, Password: "correct horse battery", DeviceID: "d1",
+			PublicKey: "pk-" + name, Email: name + "@example.test", Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &parley.Identity{UserID: r.UserID, DeviceID: "d1"}
+	}
+	ann, bob := register("ann"), register("bob")
+	r, err := svc.SendMessage(ctx, ann, service.SendInput{SenderID: ann.UserID, RecipientID: bob.UserID, EncryptedContent: "c", Type: "text"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.MarkStatus(ctx, bob, service.StatusInput{UserID: bob.UserID, MessageID: r.MessageID, Status: parley.StatusSeen}); err != nil {
+		t.Fatal(err)
+	}
+	store.passes.Store(1)
+	store.failing.Store(true)
+	page, err := svc.DirectHistory(ctx, ann, ann.UserID, bob.UserID, service.HistoryQuery{Limit: 10})
+	if err != nil {
+		t.Fatalf("history: %v", err)
+	}
+	for _, m := range page {
+		if m.Status == parley.StatusSeen || !m.SeenAt.IsZero() {
+			t.Fatalf("with the setting unreadable the sender sees %s (seen at %v), want delivered", m.Status, m.SeenAt.Time)
+		}
+	}
+	if len(page) != 1 {
+		t.Fatalf("%d messages, want 1", len(page))
+	}
+}
