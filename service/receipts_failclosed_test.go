@@ -3,16 +3,10 @@ package service_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/internal/apitest"
-	"github.com/parley-chat/parley/localbus"
-	"github.com/parley-chat/parley/maildir"
 	"github.com/parley-chat/parley/service"
 	"github.com/parley-chat/parley/sqlstore"
 )
@@ -46,25 +40,9 @@ func (f *flakyUsers) UsersByIDs(ctx context.Context, ids []string) ([]*parley.Us
 // defect 5, the fail-closed half).
 func TestReadReceiptsFailClosed(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "parley.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	store := &flakyUsers{DB: db}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := service.New(store, localbus.New(), &maildir.Sender{Dir: filepath.Join(dir, "mail"), Logger: logger},
-		service.Config{PasswordCost: apitest.FastPasswords, Logger: logger})
-	defer svc.Close()
-	register := func(name string) *parley.Identity {
-		r, err := svc.Register(ctx, service.RegisterInput{Username: name, Password: "correct horse battery", DeviceID: "d1",
-			PublicKey: "pk-" + name, Email: name + "@example.test", Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &parley.Identity{UserID: r.UserID, DeviceID: "d1"}
-	}
+	store := &flakyUsers{}
+	svc := mustService(t, func(db *sqlstore.DB) service.Store { store.DB = db; return store }, nil)
+	register := func(name string) *parley.Identity { return mustRegister(t, svc, name) }
 	ann, bob := register("ann"), register("bob")
 	r, err := svc.SendMessage(ctx, ann, service.SendInput{SenderID: ann.UserID, RecipientID: bob.UserID, EncryptedContent: "c", Type: "text"})
 	if err != nil {

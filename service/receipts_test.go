@@ -24,29 +24,12 @@ import (
 // each at its own minute.
 func TestReceiptTimesInHistory(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "parley.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	var mu sync.Mutex
 	clock := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	setClock := func(min int) { mu.Lock(); defer mu.Unlock(); clock = time.Date(2026, 1, 2, 3, min, 0, 0, time.UTC) }
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := service.New(db, localbus.New(), &maildir.Sender{Dir: filepath.Join(dir, "mail"), Logger: logger},
-		service.Config{PasswordCost: apitest.FastPasswords, Now: now, Logger: logger})
-	defer svc.Close()
-
-	register := func(name string) *parley.Identity {
-		r, err := svc.Register(ctx, service.RegisterInput{Username: name, Password: "correct horse battery", DeviceID: "d1",
-			PublicKey: "pk-" + name, Email: name + "@example.test", Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &parley.Identity{UserID: r.UserID, DeviceID: "d1"}
-	}
+	svc := mustService(t, nil, now)
+	register := func(name string) *parley.Identity { return mustRegister(t, svc, name) }
 	ann, bob := register("ann"), register("bob")
 	var ids []string
 	for i := 1; i <= 10; i++ {
@@ -97,4 +80,37 @@ func TestReceiptTimesInHistory(t *testing.T) {
 	check(service.HistoryQuery{Limit: 2, BeforeSeq: 7}, 6, 5) // no mark inside the page: the next one dates it
 	check(service.HistoryQuery{Limit: 1, BeforeSeq: 4}, 3)
 	check(service.HistoryQuery{Limit: 3, BeforeSeq: 10}, 9, 8, 7)
+}
+
+// mustService starts a Service on a fresh SQLite database in a temporary
+// folder; wrap, if set, puts a store of the test's around it, and now, if
+// set, is its clock. The service and database close when tb ends.
+func mustService(tb testing.TB, wrap func(*sqlstore.DB) service.Store, now func() time.Time) *service.Service {
+	tb.Helper()
+	dir := tb.TempDir()
+	db, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(dir, "parley.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	var store service.Store = db
+	if wrap != nil {
+		store = wrap(db)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := service.New(store, localbus.New(), &maildir.Sender{Dir: filepath.Join(dir, "mail"), Logger: logger},
+		service.Config{PasswordCost: apitest.FastPasswords, Now: now, Logger: logger})
+	tb.Cleanup(svc.Close)
+	return svc
+}
+
+// mustRegister registers name on svc and returns its identity on device d1.
+func mustRegister(tb testing.TB, svc *service.Service, name string) *parley.Identity {
+	tb.Helper()
+	r, err := svc.Register(context.Background(), service.RegisterInput{Username: name, Password: "correct horse battery", DeviceID: "d1",
+		PublicKey: "pk-" + name, Email: name + "@example.test", Name: name})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &parley.Identity{UserID: r.UserID, DeviceID: "d1"}
 }
