@@ -39,8 +39,8 @@ type Config struct {
 	AllowedOrigins []string
 	QueueSize      int           // per-connection outgoing queue, in messages; default 256
 	ReadLimit      int           // largest accepted frame or polling body; default 1 MiB + 64 KiB
-	PingInterval   time.Duration // Engine.IO ping interval; default 25s
-	PingTimeout    time.Duration // Engine.IO ping timeout; default 20s
+	PingInterval   time.Duration // Engine.IO ping interval, and /ws WebSocket ping interval; default 25s
+	PingTimeout    time.Duration // how long a pong may take (both transports); default 20s
 	// MaxSocketsPerUser caps the sockets one user holds on this node, both
 	// transports together; default 64. Past it a Socket.IO CONNECT gets
 	// CONNECT_ERROR {"message":"too many sockets"} and /ws answers 429.
@@ -81,6 +81,12 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	if cfg.MaxSocketsPerUser <= 0 {
 		cfg.MaxSocketsPerUser = 64
 	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 25 * time.Second
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = 20 * time.Second
+	}
 	h := &Hub{svc: svc, bus: bus, log: cfg.Logger, cfg: cfg, users: map[string]map[*client]struct{}{}}
 	h.handlers = h.clientEvents()
 	check := originChecker(cfg.AllowedOrigins)
@@ -106,7 +112,8 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	nsp.OnUnknown(func(sock *socketio.Socket, event string, args socketio.Args, ack socketio.AckFunc) {
 		h.onSocketIOEvent(event)(sock, args, ack) // answered with invalid_argument by call
 	})
-	h.ws = wsock.NewUpgrader(wsock.Options{ReadLimit: cfg.ReadLimit, QueueSize: cfg.QueueSize, CheckOrigin: check})
+	h.ws = wsock.NewUpgrader(wsock.Options{ReadLimit: cfg.ReadLimit, QueueSize: cfg.QueueSize, CheckOrigin: check,
+		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout})
 	h.unsub = bus.Subscribe(h.deliver)
 	return h
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -170,5 +171,72 @@ func TestSlowConsumer(t *testing.T) {
 	}
 	if got := received(); got != n {
 		t.Fatalf("fast client got %d of %d events", got, n)
+	}
+}
+
+// TestWSHeartbeat checks that /ws pings its clients: a client that stops
+// answering (a frozen or vanished peer) is closed once PingInterval +
+// PingTimeout pass without a frame from it, and its user goes offline,
+// while a client that answers pings stays connected.
+func TestWSHeartbeat(t *testing.T) {
+	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) {
+		c.PingInterval = 200 * time.Millisecond
+		c.PingTimeout = 3 * time.Second // patient: the live client must never miss it
+	})
+	ann := apitest.Register(t, srv.URL(), "ann")
+	bob := apitest.Register(t, srv.URL(), "bob")
+	bob.Must(201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
+	live := apitest.DialWS(t, srv.URL(), bob.Token)
+
+	// The frozen client completes the handshake by hand, then never sends
+	// a frame (no pong), like a SIGSTOPped process. It still reads, so it
+	// is the missing pongs, not a full queue, that must close it.
+	raw, err := net.Dial("tcp", strings.TrimPrefix(srv.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	fmt.Fprintf(raw, "GET /ws?token=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", ann.Token)
+	br := bufio.NewReader(raw)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("frozen client handshake: %v %v", resp, err)
+	}
+	live.WaitFor(func(f apitest.Frame) bool {
+		return f.Event == "presence_update" && strings.Contains(string(f.Data), `"online":true`)
+	})
+
+	raw.SetReadDeadline(time.Now().Add(30 * time.Second))
+	pings, buf := 0, make([]byte, 2)
+	for {
+		if _, err := io.ReadFull(br, buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("frozen /ws client still connected after 30 s")
+			}
+			break // closed by the server
+		}
+		if buf[0]&0x0f == 0x9 { // ping
+			pings++
+		}
+		if _, err := io.CopyN(io.Discard, br, int64(buf[1]&0x7f)); err != nil {
+			break
+		}
+	}
+	if pings == 0 {
+		t.Fatal("closed without being pinged")
+	}
+	off := live.WaitFor(func(f apitest.Frame) bool {
+		return f.Event == "presence_update" && strings.Contains(string(f.Data), `"online":false`)
+	})
+	if !strings.Contains(string(off.Data), ann.UserID) {
+		t.Fatalf("presence = %s", off.Data)
+	}
+	select {
+	case <-live.Closed():
+		t.Fatal("the client that answers pings was closed")
+	default:
+	}
+	if ack := live.Call("typing", map[string]any{"recipientId": ann.UserID, "isTyping": true}, 1); !strings.Contains(string(ack), `"success"`) {
+		t.Fatalf("live client ack = %s", ack)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,8 +44,9 @@ type Config struct {
 	PresenceGrace     time.Duration        // zero: 5s
 	PresenceLease     time.Duration        // with several nodes, how long a dead node's users stay online; zero: 10s
 	NodeID            string               // names this node in leases and logs; zero: random
-	PingInterval      time.Duration        // Engine.IO ping interval; zero: 25s
-	PingTimeout       time.Duration        // Engine.IO ping timeout; zero: 20s
+	PingInterval      time.Duration        // socket (Socket.IO and /ws) ping interval; zero: 25s
+	PingTimeout       time.Duration        // socket ping timeout; zero: 20s
+	BodyTimeout       time.Duration        // how long a request body may take to arrive; zero: 30s
 	ScheduleTick      time.Duration        // how often due scheduled messages are looked for; zero: 1s
 	ShutdownTimeout   time.Duration        // zero: 15s
 	DebugAddr         string               // pprof and expvar listener, loopback only; empty: off
@@ -84,6 +86,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 30 * time.Second
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 15 * time.Second
@@ -132,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout})
 	s.hub.Mount(mux)
 	s.http = &http.Server{
-		Handler:           httpapi.Middleware(s.log, httpapi.NotFound(mux)),
+		Handler:           bodyDeadline(cfg.BodyTimeout, httpapi.Middleware(s.log, httpapi.NotFound(mux))),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -223,6 +228,42 @@ func (s *Server) Close() error {
 		s.closeErr = errors.Join(err, s.db.Close())
 	})
 	return s.closeErr
+}
+
+// bodyDeadline gives every request with a body d to deliver it: the
+// connection's read deadline is set before the handler runs and lifted once
+// the body has been read to its end, so a client trickling a body a byte at
+// a time is cut off, while a long-polling GET (no body) or a socket that
+// outlives its upgrade request is not. net/http resets the deadline for the
+// next request on the connection.
+func bodyDeadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(d)); err == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody lifts the read deadline once the body is fully read.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 func dbKind(dsn string) string {

@@ -77,6 +77,14 @@ type Options struct {
 	QueueSize int
 	// WriteTimeout bounds each frame write, so a stuck peer is dropped.
 	WriteTimeout time.Duration
+	// PingInterval is how often the server pings an idle peer; zero turns
+	// heartbeats off. A peer that sends nothing at all (no message, ping
+	// or pong) for PingInterval+PingTimeout is closed, so a frozen client
+	// does not stay connected (and online) forever.
+	PingInterval time.Duration
+	// PingTimeout is how long a pong may take after a ping; default 20s
+	// when PingInterval is set.
+	PingTimeout time.Duration
 	// CheckOrigin decides whether a request with an Origin header may
 	// upgrade. Nil means SameOrigin.
 	CheckOrigin func(r *http.Request) bool
@@ -120,6 +128,9 @@ func NewUpgrader(opts Options) *Upgrader {
 	}
 	if opts.CheckOrigin == nil {
 		opts.CheckOrigin = SameOrigin
+	}
+	if opts.PingInterval > 0 && opts.PingTimeout <= 0 {
+		opts.PingTimeout = 20 * time.Second
 	}
 	u := &Upgrader{opts: opts}
 	u.upgrader = gws.NewUpgrader(eventBridge{}, &gws.ServerOption{
@@ -166,12 +177,51 @@ type Conn struct {
 	pending atomic.Int32 // messages queued and not yet written
 	closed  atomic.Bool  // set once by Close/CloseNow/overflow
 	reason  atomic.Value // error that made us close, for OnClose
+	// heartbeat pings the peer every PingInterval; it is a runtime timer,
+	// not a goroutine, so an idle connection costs no extra stack.
+	heartbeat *time.Timer
 }
 
 // Start begins reading in a new goroutine; call it exactly once. The HTTP
 // handler can return right away, which lets net/http free its buffers.
 func (c *Conn) Start() {
+	if c.u.opts.PingInterval > 0 && !c.closed.Load() {
+		c.alive()
+		// Armed only after the field is set: ping reads it.
+		c.heartbeat = time.AfterFunc(time.Hour, c.ping)
+		c.heartbeat.Reset(c.u.opts.PingInterval)
+	}
 	go c.ws.ReadLoop()
+}
+
+// alive moves the read deadline forward: the peer showed it is there.
+// Called from the read goroutine (and from Start before it runs).
+func (c *Conn) alive() {
+	if c.u.opts.PingInterval > 0 {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.u.opts.PingInterval + c.u.opts.PingTimeout))
+	}
+}
+
+// ping queues a WebSocket ping behind pending messages and re-arms the
+// timer. It runs on the timer's goroutine and takes no lock.
+func (c *Conn) ping() {
+	if c.closed.Load() {
+		return
+	}
+	if int(c.pending.Add(1)) > c.u.opts.QueueSize {
+		c.pending.Add(-1)
+		c.abort(ErrQueueFull)
+		return
+	}
+	c.ws.Async(func() {
+		defer c.pending.Add(-1)
+		if c.closed.Load() {
+			return
+		}
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.u.opts.WriteTimeout))
+		_ = c.ws.WritePing(nil)
+	})
+	c.heartbeat.Reset(c.u.opts.PingInterval)
 }
 
 // RemoteAddr returns the peer's address.
@@ -253,6 +303,9 @@ func (eventBridge) OnClose(ws *gws.Conn, err error) {
 		return
 	}
 	c.closed.Store(true)
+	if c.heartbeat != nil {
+		c.heartbeat.Stop()
+	}
 	if r, ok := c.reason.Load().(error); ok {
 		err = r
 	}
@@ -260,13 +313,20 @@ func (eventBridge) OnClose(ws *gws.Conn, err error) {
 }
 
 func (eventBridge) OnPing(ws *gws.Conn, payload []byte) {
+	if c := connOf(ws); c != nil {
+		c.alive()
+	}
 	// The pong is written synchronously from the read goroutine; control
 	// frames are tiny and a peer that pings also reads.
 	_ = ws.SetWriteDeadline(time.Now().Add(time.Second))
 	_ = ws.WritePong(payload)
 }
 
-func (eventBridge) OnPong(*gws.Conn, []byte) {}
+func (eventBridge) OnPong(ws *gws.Conn, _ []byte) {
+	if c := connOf(ws); c != nil {
+		c.alive()
+	}
+}
 
 func (eventBridge) OnMessage(ws *gws.Conn, m *gws.Message) {
 	defer m.Close()
@@ -274,6 +334,7 @@ func (eventBridge) OnMessage(ws *gws.Conn, m *gws.Message) {
 	if c == nil {
 		return
 	}
+	c.alive()
 	t := Text
 	if m.Opcode == gws.OpcodeBinary {
 		t = Binary

@@ -76,6 +76,9 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	debugAddr := fs.String("debug-addr", "", "`address` of an opt-in diagnostics listener serving net/http/pprof and expvar (/debug/vars); "+
 		"keep it on loopback (e.g. 127.0.0.1:6060): it exposes heap profiles. Empty (default) turns it off")
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
+	pingInterval := fs.Duration("ping-interval", 25*time.Second, "how often sockets (Socket.IO and /ws) are pinged")
+	pingTimeout := fs.Duration("ping-timeout", 20*time.Second, "how long a socket may take to answer a ping before it is closed (and its user goes offline)")
+	bodyTimeout := fs.Duration("body-timeout", 30*time.Second, "how long a client may take to send a request body; a slower (trickled) body is cut off")
 
 	set := map[string]bool{}
 	if err := fs.Parse(args); err != nil {
@@ -101,6 +104,11 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return cfg, 0, fmt.Errorf("--log-level: %w", err)
 	}
+	for name, d := range map[string]time.Duration{"ping-interval": *pingInterval, "ping-timeout": *pingTimeout, "body-timeout": *bodyTimeout} {
+		if d <= 0 {
+			return cfg, 0, fmt.Errorf("--%s must be positive, not %s", name, d)
+		}
+	}
 	if *authRate < 0 {
 		return cfg, 0, fmt.Errorf("--auth-rate-limit must be >= 0, not %s", strconv.Itoa(*authRate))
 	}
@@ -117,7 +125,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		trusted = append(trusted, prefix.Masked())
 	}
 	cfg = server.Config{Addr: *addr, DataDir: *data, DB: *db, Bus: *bus, Admins: split(*admins), AllowedOrigins: split(*origins),
-		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, TrustedProxies: trusted, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr}
+		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, TrustedProxies: trusted, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr,
+		PingInterval: *pingInterval, PingTimeout: *pingTimeout, BodyTimeout: *bodyTimeout}
 	return cfg, level, nil
 }
 
