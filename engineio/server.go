@@ -1,8 +1,13 @@
 // Package engineio is an Engine.IO protocol v4 server: HTTP long-polling,
 // WebSocket, the upgrade between them, and server-initiated heartbeats.
 //
-// Lock order: Session.mu may be held while taking Server.mu (to unregister a
-// session); Server.mu is never held while taking a Session.mu.
+// Lock order: Session.recvMu → Session.mu → Server.mu. recvMu serialises
+// the packets of concurrent polling POSTs and is held while the OnMessage
+// callback runs (application work included), so that callback must never
+// wait for another POST of the same session. Session.mu may be held while
+// taking Server.mu (to unregister a session); Server.mu is never held while
+// taking a Session.mu, and no callback (OnSession, OnMessage, OnClose) runs
+// under Session.mu or Server.mu.
 package engineio
 
 import (
@@ -10,7 +15,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +42,11 @@ const (
 	CodeBadRequest          = 3
 	CodeForbidden           = 4
 	CodeUnsupportedProtocol = 5
+	// CodeTooManyPending (not in the Engine.IO specification) refuses a
+	// handshake, with HTTP 429, while too many sessions that have not yet
+	// been established (see Session.Established) are open, overall or
+	// from the client's address.
+	CodeTooManyPending = 6
 )
 
 var codeMessages = [...]string{
@@ -44,6 +56,7 @@ var codeMessages = [...]string{
 	CodeBadRequest:          "Bad request",
 	CodeForbidden:           "Forbidden",
 	CodeUnsupportedProtocol: "Unsupported protocol version",
+	CodeTooManyPending:      "Too many pending connections",
 }
 
 // Options configures a Server. Zero values mean the defaults above.
@@ -70,6 +83,17 @@ type Options struct {
 	// OnSession is called for each new session before its open packet is
 	// sent, so it can install the session's callbacks race-free.
 	OnSession func(s *Session)
+	// MaxPending caps the sessions open at once that the application has
+	// not yet marked Established (for Socket.IO: not yet authenticated);
+	// MaxPendingPerAddr caps them per client IP address (the peer address
+	// of the connection). Past either cap a handshake is refused with
+	// HTTP 429 and CodeTooManyPending. Zero means no cap.
+	MaxPending        int
+	MaxPendingPerAddr int
+	// Budget, when not nil, bounds the bytes queued for sending across
+	// every session (polling queues and WebSockets); a session that would
+	// go over it is closed like one whose queue overflowed.
+	Budget *wsock.Budget
 }
 
 // Server is an Engine.IO endpoint; it implements http.Handler and is safe
@@ -78,8 +102,10 @@ type Server struct {
 	opts     Options
 	upgrader *wsock.Upgrader
 
-	mu       sync.Mutex
-	sessions map[string]*Session
+	mu          sync.Mutex
+	sessions    map[string]*Session
+	pending     int            // sessions not yet established
+	pendingAddr map[string]int // the same, by client address
 }
 
 // NewServer returns a Server with opts, defaults filled in.
@@ -96,7 +122,7 @@ func NewServer(opts Options) *Server {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = DefaultQueueSize
 	}
-	srv := &Server{opts: opts, sessions: make(map[string]*Session)}
+	srv := &Server{opts: opts, sessions: make(map[string]*Session), pendingAddr: make(map[string]int)}
 	check := opts.CheckOrigin
 	if check == nil {
 		check = func(r *http.Request) bool {
@@ -107,6 +133,7 @@ func NewServer(opts Options) *Server {
 		ReadLimit:   opts.MaxPayload,
 		QueueSize:   opts.QueueSize,
 		CheckOrigin: check,
+		Budget:      opts.Budget,
 	})
 	return srv
 }
@@ -149,6 +176,46 @@ func (srv *Server) unregister(s *Session) {
 		delete(srv.sessions, s.id)
 	}
 	srv.mu.Unlock()
+}
+
+// Pending returns the number of open sessions not yet established.
+func (srv *Server) Pending() int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.pending
+}
+
+// reservePending counts s as pending, or reports false when a cap is
+// reached.
+func (srv *Server) reservePending(s *Session) bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if max := srv.opts.MaxPending; max > 0 && srv.pending >= max {
+		return false
+	}
+	if max := srv.opts.MaxPendingPerAddr; max > 0 && srv.pendingAddr[s.addr] >= max {
+		return false
+	}
+	srv.pending++
+	srv.pendingAddr[s.addr]++
+	s.pending = true
+	return true
+}
+
+// releasePending stops counting s as pending; it is idempotent.
+func (srv *Server) releasePending(s *Session) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if !s.pending {
+		return
+	}
+	s.pending = false
+	srv.pending--
+	if n := srv.pendingAddr[s.addr] - 1; n > 0 {
+		srv.pendingAddr[s.addr] = n
+	} else {
+		delete(srv.pendingAddr, s.addr)
+	}
 }
 
 func (srv *Server) originAllowed(origin string) bool {
@@ -261,8 +328,11 @@ func writeError(w http.ResponseWriter, code int) {
 
 func writeErrorMessage(w http.ResponseWriter, code int, message string) {
 	status := http.StatusBadRequest
-	if code == CodeForbidden {
+	switch code {
+	case CodeForbidden:
 		status = http.StatusForbidden
+	case CodeTooManyPending:
+		status = http.StatusTooManyRequests
 	}
 	body, _ := json.Marshal(struct {
 		Code    int    `json:"code"`
@@ -296,7 +366,11 @@ func (srv *Server) openFrame(sid string, upgrades bool) Frame {
 }
 
 func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
-	s := &Session{srv: srv, id: NewID()}
+	s := &Session{srv: srv, id: NewID(), addr: clientAddr(r.RemoteAddr)}
+	if !srv.reservePending(s) {
+		writeError(w, CodeTooManyPending)
+		return
+	}
 	s.req.Store(detachRequest(r))
 	if transport == "polling" {
 		s.wake = make(chan struct{}, 1)
@@ -311,6 +385,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 	}
 	c, err := srv.upgrader.Upgrade(w, r, (*wsHandler)(s))
 	if err != nil {
+		srv.releasePending(s)
 		return // the upgrader already answered
 	}
 	s.ws = c
@@ -324,13 +399,42 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 	c.Start()
 }
 
-// detachRequest keeps the handshake request for the session's lifetime
-// without pinning the HTTP connection's context or body.
+// keptHeaders are the handshake headers a session keeps (see
+// detachRequest): what authentication and origin checks read.
+var keptHeaders = [...]string{"Authorization", "Origin", "X-Forwarded-For", "Cookie"}
+
+// maxKeptBytes bounds each kept header value and the kept query: a longer
+// one is dropped, not truncated (a cut token would only fail later).
+const maxKeptBytes = 4 << 10
+
+// detachRequest copies what a session keeps of its handshake request: the
+// method, host, path and query, the remote address and a few headers, each
+// bounded. Keeping the whole request (up to 64 KiB of headers) for every
+// session not yet authenticated would let anyone fill the memory with
+// handshakes.
 func detachRequest(r *http.Request) *http.Request {
-	d := r.WithContext(context.Background())
-	d.Body = http.NoBody
-	d.GetBody = nil
-	return d
+	u := &url.URL{Path: r.URL.Path}
+	if len(r.URL.RawQuery) <= maxKeptBytes {
+		u.RawQuery = r.URL.RawQuery
+	}
+	h := make(http.Header, len(keptHeaders))
+	for _, k := range keptHeaders {
+		if v := r.Header.Get(k); v != "" && len(v) <= maxKeptBytes {
+			h[k] = []string{v}
+		}
+	}
+	d := &http.Request{Method: r.Method, URL: u, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
+		Header: h, Body: http.NoBody, Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: u.RequestURI()}
+	return d.WithContext(context.Background())
+}
+
+// clientAddr is the IP part of a peer address, the key of the per-address
+// pending cap.
+func clientAddr(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
 }
 
 // NewID returns a random 20-character URL-safe identifier.

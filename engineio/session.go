@@ -29,9 +29,11 @@ var (
 
 // Session is one Engine.IO client. Its methods are safe for concurrent use.
 type Session struct {
-	srv *Server
-	id  string
-	req atomic.Pointer[http.Request] // nil once released
+	srv     *Server
+	id      string
+	addr    string                       // client IP, for the pending caps
+	pending bool                         // counted as not yet established; guarded by srv.mu
+	req     atomic.Pointer[http.Request] // nil once released
 
 	// Set by OnSession before any packet is received; read without lock.
 	onMessage func(data []byte, binary bool)
@@ -47,6 +49,7 @@ type Session struct {
 	probe        *wsock.Conn // a WebSocket being upgraded to
 	upgrading    bool        // probe answered, waiting for "5"
 	queue        []Frame     // polling only
+	queuedBytes  int         // bytes of queue taken from the server's Budget
 	polling      bool        // a GET is waiting
 	posting      bool        // a POST is being handled
 	awaitingPong bool
@@ -69,6 +72,11 @@ func (s *Session) Request() *http.Request { return s.req.Load() }
 // session costs in all, so an application that has read what it needs
 // from it (a token, say) should let it go.
 func (s *Session) ReleaseRequest() { s.req.Store(nil) }
+
+// Established tells the server the application accepted the session (for
+// Socket.IO: a namespace CONNECT was authenticated), so it no longer counts
+// against Options.MaxPending and MaxPendingPerAddr. It is idempotent.
+func (s *Session) Established() { s.srv.releasePending(s) }
 
 // Transport returns "websocket" or "polling".
 func (s *Session) Transport() string {
@@ -121,7 +129,11 @@ func (s *Session) Send(frames ...Frame) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.queue)+len(frames) > s.srv.opts.QueueSize {
+	size := 0
+	for _, f := range frames {
+		size += len(f.Data)
+	}
+	if len(s.queue)+len(frames) > s.srv.opts.QueueSize || !s.srv.opts.Budget.Take(size) {
 		// Close on another goroutine: the caller may hold its own locks
 		// (a hub's, a socket's), and closing runs the OnClose callback,
 		// which may take them again.
@@ -130,6 +142,7 @@ func (s *Session) Send(frames ...Frame) bool {
 		go s.close(ReasonTransportError, false)
 		return false
 	}
+	s.queuedBytes += size
 	s.queue = append(s.queue, frames...)
 	s.wakePollLocked()
 	s.mu.Unlock()
@@ -139,6 +152,16 @@ func (s *Session) Send(frames ...Frame) bool {
 // Close closes the session from the server side (ReasonForcedClose); a
 // polling client receives a close packet if it is waiting.
 func (s *Session) Close() { s.close(ReasonForcedClose, true) }
+
+// takeQueueLocked empties the polling queue and gives its bytes back to the
+// budget.
+func (s *Session) takeQueueLocked() []Frame {
+	frames := s.queue
+	s.queue = nil
+	s.srv.opts.Budget.Give(s.queuedBytes)
+	s.queuedBytes = 0
+	return frames
+}
 
 func (s *Session) wakePollLocked() {
 	if s.polling {
@@ -159,6 +182,9 @@ func (s *Session) close(reason string, sendClose bool) {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
+	// What was queued is dropped; only the close packet (not counted in
+	// the budget) may still be handed to a last GET.
+	s.takeQueueLocked()
 	if sendClose && !s.isWS {
 		s.queue = append(s.queue, closeFrame)
 	}
@@ -185,6 +211,7 @@ func (s *Session) close(reason string, sendClose bool) {
 	if probe != nil {
 		probe.CloseNow()
 	}
+	s.srv.releasePending(s)
 	if s.onClose != nil {
 		s.onClose(reason)
 	}
@@ -265,8 +292,7 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 	if s.closed {
 		// A lingering closed session: hand over what is left (the close
 		// packet), then forget it.
-		frames := s.queue
-		s.queue = nil
+		frames := s.takeQueueLocked()
 		s.mu.Unlock()
 		s.srv.unregister(s)
 		if len(frames) == 0 {
@@ -280,7 +306,11 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 	case <-s.wake:
 	default:
 	}
-	if len(s.queue) == 0 && !s.upgrading {
+	// A GET that arrives during an upgrade (after "2probe"; the client has
+	// paused polling, so it is not one of its regular polls) waits for the
+	// upgrade to end: once it completed, polling is over and the GET is a
+	// bad request, like any GET after the upgrade.
+	if len(s.queue) == 0 || s.upgrading {
 		s.polling = true
 		s.mu.Unlock()
 		var gone bool
@@ -296,9 +326,13 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 			return // keep the queue for the next GET
 		}
+		if s.isWS {
+			s.mu.Unlock()
+			writeError(w, CodeBadRequest)
+			return
+		}
 	}
-	frames := s.queue
-	s.queue = nil
+	frames := s.takeQueueLocked()
 	s.mu.Unlock()
 	if len(frames) == 0 {
 		frames = []Frame{noopFrame}
@@ -359,22 +393,50 @@ func (s *Session) post(w http.ResponseWriter, r *http.Request) {
 
 // probeWebSocket accepts a WebSocket for a polling session that wants to
 // upgrade; at most one probe at a time, and none once upgraded.
+//
+// A WebSocket for a session that is closed, already upgraded or already
+// probing is accepted and closed at once (as the reference server does),
+// rather than refused with an HTTP error, so that the client sees a plain
+// close. The upgrade itself runs without s.mu: it writes to the network.
 func (s *Session) probeWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if s.closed || s.isWS || s.probe != nil {
-		s.mu.Unlock()
-		writeError(w, CodeBadRequest)
+	busy := s.closed || s.isWS || s.probe != nil
+	s.mu.Unlock()
+	if busy {
+		s.refuseWebSocket(w, r)
 		return
 	}
 	c, err := s.srv.upgrader.Upgrade(w, r, (*wsHandler)(s))
 	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	if s.closed || s.isWS || s.probe != nil { // lost a race with another probe
 		s.mu.Unlock()
+		c.Close()
+		c.Start()
 		return
 	}
 	s.probe = c
 	s.mu.Unlock()
 	c.Start()
 }
+
+// refuseWebSocket completes the WebSocket handshake and closes the
+// connection with a normal close frame.
+func (s *Session) refuseWebSocket(w http.ResponseWriter, r *http.Request) {
+	c, err := s.srv.upgrader.Upgrade(w, r, nopHandler{})
+	if err != nil {
+		return
+	}
+	c.Close()
+	c.Start() // reads until the close completes, then lets go
+}
+
+type nopHandler struct{}
+
+func (nopHandler) OnMessage(*wsock.Conn, wsock.MessageType, []byte) {}
+func (nopHandler) OnClose(*wsock.Conn, error)                       {}
 
 // onProbeMessage runs the upgrade handshake on the probe WebSocket:
 // "2probe" → "3probe" (and release the pending GET so the client can pause
@@ -396,18 +458,18 @@ func (s *Session) onProbeMessage(c *wsock.Conn, t wsock.MessageType, data []byte
 		s.probe = nil
 		s.isWS = true
 		s.ws = c
-		for _, f := range s.queue {
+		for _, f := range s.takeQueueLocked() {
 			mt := wsock.Text
 			if f.Binary {
 				mt = wsock.Binary
 			}
 			c.Send(mt, f.Data)
 		}
-		s.queue = nil
 		s.wakePollLocked() // the pending GET ends with a noop
 	default:
 		s.probe = nil
 		s.upgrading = false
+		s.wakePollLocked() // a GET held during the upgrade goes on polling
 		c.CloseNow()
 	}
 }
@@ -444,6 +506,7 @@ func (h *wsHandler) OnClose(c *wsock.Conn, err error) {
 	if s.probe == c {
 		s.probe = nil
 		s.upgrading = false
+		s.wakePollLocked()
 		s.mu.Unlock()
 		return
 	}

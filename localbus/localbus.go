@@ -21,10 +21,18 @@ type Bus struct {
 func New() *Bus { return &Bus{subs: map[int]func(*parley.Event){}} }
 
 // Publish implements parley.Bus; it never fails.
+//
+// Subscribers are called without the bus's lock held, so a subscriber may
+// publish, subscribe or unsubscribe from its callback (closing a socket
+// from a delivery, say, publishes a presence change).
 func (b *Bus) Publish(_ context.Context, ev *parley.Event) error {
 	b.mu.RLock()
-	defer b.mu.RUnlock()
+	subs := make([]func(*parley.Event), 0, len(b.subs))
 	for _, fn := range b.subs {
+		subs = append(subs, fn)
+	}
+	b.mu.RUnlock()
+	for _, fn := range subs {
 		fn(ev)
 	}
 	return nil

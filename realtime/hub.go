@@ -8,9 +8,21 @@
 // to the sockets it holds for those users. Each event is framed once per
 // transport and the same bytes are queued to every socket.
 //
-// Lock order: Hub.mu is taken alone; it is never held while calling the
-// service, and sends made under it never block (queues are bounded and
-// overflow closes the connection).
+// Lock order: Hub.mu is taken alone. It is never held while calling the
+// service, the bus or a socket: deliver, internal and resync collect their
+// targets under it and send or close after releasing it, because a send
+// that overflows a queue closes the connection, and the disconnect path
+// (socket → remove) takes Hub.mu again. client.revoked is atomic.
+//
+// Review of every lock of realtime, socketio, engineio, wsock and localbus
+// (issue #11): callbacks (OnSession, OnMessage, OnClose, connect hooks,
+// handlers, bus subscribers) run with no lock of their caller held, except
+// engineio's recvMu (documented there); queue overflows close on another
+// goroutine or by closing the network connection, never by calling back
+// under a lock; wsock uses atomics only and writes on gws's per-connection
+// queue; localbus calls subscribers after releasing its lock. The remaining
+// nesting is socketio Socket.mu → engineio Session.mu → engineio Server.mu,
+// each documented where it is taken.
 package realtime
 
 import (
@@ -45,7 +57,19 @@ type Config struct {
 	// transports together; default 64. Past it a Socket.IO CONNECT gets
 	// CONNECT_ERROR {"message":"too many sockets"} and /ws answers 429.
 	MaxSocketsPerUser int
-	Logger            *slog.Logger
+	// ConnectTimeout closes a Socket.IO connection that has not completed
+	// an authenticated CONNECT in time; default 10s.
+	ConnectTimeout time.Duration
+	// MaxPendingSockets and MaxPendingSocketsPerAddr cap the Socket.IO
+	// connections not yet authenticated, overall and per client IP
+	// address; past them a handshake answers 429. Defaults 10,000 and 64.
+	MaxPendingSockets        int
+	MaxPendingSocketsPerAddr int
+	// MaxQueuedBytes bounds the bytes queued for all sockets of the node
+	// together; a socket whose event would go over it is disconnected, like
+	// one whose own queue is full. Default 256 MiB.
+	MaxQueuedBytes int64
+	Logger         *slog.Logger
 }
 
 // Handler answers one client event for an authenticated caller; the result
@@ -81,6 +105,18 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	if cfg.MaxSocketsPerUser <= 0 {
 		cfg.MaxSocketsPerUser = 64
 	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.MaxPendingSockets <= 0 {
+		cfg.MaxPendingSockets = 10_000
+	}
+	if cfg.MaxPendingSocketsPerAddr <= 0 {
+		cfg.MaxPendingSocketsPerAddr = 64
+	}
+	if cfg.MaxQueuedBytes <= 0 {
+		cfg.MaxQueuedBytes = 256 << 20
+	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 25 * time.Second
 	}
@@ -90,13 +126,17 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	h := &Hub{svc: svc, bus: bus, log: cfg.Logger, cfg: cfg, users: map[string]map[*client]struct{}{}}
 	h.handlers = h.clientEvents()
 	check := originChecker(cfg.AllowedOrigins)
-	h.sio = socketio.NewServer(socketio.Options{EngineIO: engineio.Options{
-		PingInterval:   cfg.PingInterval,
-		PingTimeout:    cfg.PingTimeout,
-		MaxPayload:     cfg.ReadLimit,
-		QueueSize:      cfg.QueueSize,
-		AllowedOrigins: cfg.AllowedOrigins,
-		CheckOrigin:    check,
+	budget := wsock.NewBudget(cfg.MaxQueuedBytes)
+	h.sio = socketio.NewServer(socketio.Options{ConnectTimeout: cfg.ConnectTimeout, EngineIO: engineio.Options{
+		MaxPending:        cfg.MaxPendingSockets,
+		MaxPendingPerAddr: cfg.MaxPendingSocketsPerAddr,
+		Budget:            budget,
+		PingInterval:      cfg.PingInterval,
+		PingTimeout:       cfg.PingTimeout,
+		MaxPayload:        cfg.ReadLimit,
+		QueueSize:         cfg.QueueSize,
+		AllowedOrigins:    cfg.AllowedOrigins,
+		CheckOrigin:       check,
 		Allow: func(r *http.Request) error {
 			if !check(r) {
 				return errors.New("origin not allowed")
@@ -113,10 +153,14 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 		h.onSocketIOEvent(event)(sock, args, ack) // answered with invalid_argument by call
 	})
 	h.ws = wsock.NewUpgrader(wsock.Options{ReadLimit: cfg.ReadLimit, QueueSize: cfg.QueueSize, CheckOrigin: check,
-		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout})
+		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, Budget: budget})
 	h.unsub = bus.Subscribe(h.deliver)
 	return h
 }
+
+// PendingSockets is the number of Socket.IO connections of this node that
+// have not authenticated yet.
+func (h *Hub) PendingSockets() int { return h.sio.Engine().Pending() }
 
 // Mount registers /socket.io/ and /ws on mux.
 func (h *Hub) Mount(mux *http.ServeMux) {

@@ -47,6 +47,11 @@ type Config struct {
 	PingInterval      time.Duration        // socket (Socket.IO and /ws) ping interval; zero: 25s
 	PingTimeout       time.Duration        // socket ping timeout; zero: 20s
 	BodyTimeout       time.Duration        // how long a request body may take to arrive; zero: 30s
+	ConnectTimeout    time.Duration        // a Socket.IO connection must authenticate within it; zero: 10s
+	MaxSocketsPerUser int                  // sockets one user may hold on a node; zero: 64
+	MaxPending        int                  // Socket.IO connections not yet authenticated, overall; zero: 10,000
+	MaxPendingPerAddr int                  // the same, per client IP address; zero: 64
+	MaxQueuedBytes    int64                // bytes queued for all sockets of the node together; zero: 256 MiB
 	ScheduleTick      time.Duration        // how often due scheduled messages are looked for; zero: 1s
 	ShutdownTimeout   time.Duration        // zero: 15s
 	DebugAddr         string               // pprof and expvar listener, loopback only; empty: off
@@ -134,7 +139,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	httpapi.New(s.svc, httpapi.Config{AuthRatePerMinute: cfg.AuthRatePerMinute, SharedLimits: sharedLimits,
 		TrustedProxies: cfg.TrustedProxies}).Mount(mux)
 	s.hub = realtime.New(s.svc, s.bus, realtime.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: s.log,
-		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout})
+		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, ConnectTimeout: cfg.ConnectTimeout,
+		MaxSocketsPerUser: cfg.MaxSocketsPerUser, MaxPendingSockets: cfg.MaxPending, MaxPendingSocketsPerAddr: cfg.MaxPendingPerAddr,
+		MaxQueuedBytes: cfg.MaxQueuedBytes})
 	s.hub.Mount(mux)
 	s.http = &http.Server{
 		Handler:           bodyDeadline(cfg.BodyTimeout, httpapi.Middleware(s.log, httpapi.NotFound(mux))),

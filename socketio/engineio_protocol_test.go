@@ -218,10 +218,43 @@ func TestEngineUpgrade(t *testing.T) {
 			}
 		})
 		t.Run("ErrSecondWebSocket", func(t *testing.T) {
-			if c2, status := DialWS(t, wsURL(base, sid), true); c2 != nil || status != 400 {
-				t.Fatalf("second WebSocket for an upgraded sid: %d", status)
+			// Like the reference server (and its protocol test suite): the
+			// handshake completes and the connection is closed at once,
+			// while the session goes on on its own WebSocket.
+			c2, status := DialWS(t, wsURL(base, sid), true)
+			if c2 == nil {
+				t.Fatalf("second WebSocket for an upgraded sid: %d, want 101 then a close", status)
 			}
+			c2.WaitClosed(t)
+			c.Send(t, `42["message","still here"]`)
+			MustRecvText(t, c, `42["message-back","still here"]`)
 		})
+	})
+	t.Run("ErrPollDuringUpgrade", func(t *testing.T) {
+		// A GET sent after "2probe" (a client that did not pause polling)
+		// is held until the upgrade ends, then refused like any GET after
+		// the upgrade.
+		sid := MustOpenPolling(t, base).SID
+		c, status := DialWS(t, wsURL(base, sid), true)
+		if c == nil {
+			t.Fatalf("upgrade refused: %d", status)
+		}
+		c.Send(t, "2probe")
+		MustRecvText(t, c, "3probe")
+		got := make(chan int, 1)
+		go func() {
+			st, _, _ := MustDo(t, "GET", pollURL(base, sid), "")
+			got <- st
+		}()
+		c.Send(t, "5")
+		select {
+		case st := <-got:
+			if st != 400 {
+				t.Fatalf("GET during the upgrade: %d, want 400", st)
+			}
+		case <-time.After(wait):
+			t.Fatal("GET during the upgrade never answered")
+		}
 	})
 	t.Run("ErrBadProbe", func(t *testing.T) {
 		sid := MustOpenPolling(t, base).SID

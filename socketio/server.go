@@ -2,9 +2,15 @@
 // namespaces, handshake auth, events, acknowledgements in both directions
 // and binary attachments. It holds no application logic.
 //
-// Lock order: Server.mu, conn.mu and Socket.mu are never held together;
-// each is taken alone and released before calling application code or
-// another object's methods.
+// Lock order: Server.mu, conn.mu and Socket.mu are never held together,
+// and none is held while application code runs (connect hooks, event and
+// ack handlers, disconnect callbacks). One nesting is allowed: Socket.mu →
+// engineio Session.mu, where markConnected queues the CONNECT answer and
+// the hook's emits under Socket.mu so that no concurrent Emit overtakes
+// them; Session.Send never blocks and never calls back (an overflowing
+// session is closed on another goroutine), so it cannot come back for
+// Socket.mu. The engineio session's recvMu is held around OnMessage, so
+// event handlers of one connection run one at a time.
 package socketio
 
 import (
@@ -293,6 +299,15 @@ func (c *conn) onMessage(data []byte, binary bool) {
 		c.invalid()
 		return
 	}
+	if p.Attachments > 0 {
+		// Attachments are buffered until the last one arrives, so only a
+		// socket connected to the namespace may announce them: before
+		// CONNECT nobody may make the server hold megabytes for them.
+		if sock := c.socket(p.Namespace); sock == nil || !sock.isConnected() {
+			c.invalid()
+			return
+		}
+	}
 	c.mu.Lock()
 	if c.partial != nil {
 		c.mu.Unlock()
@@ -399,6 +414,7 @@ func (c *conn) connect(p Packet) {
 	c.everJoined = true
 	c.mu.Unlock()
 	c.stopConnectTimer()
+	c.sess.Established()
 	sock.markConnected()
 }
 

@@ -53,8 +53,56 @@ const (
 var ErrOrigin = errors.New("wsock: origin not allowed")
 
 // ErrQueueFull is the error passed to OnClose when a connection was closed
-// because its outgoing queue overflowed.
+// because its outgoing queue overflowed, or because queuing more would have
+// gone over the shared Budget.
 var ErrQueueFull = errors.New("wsock: outgoing queue full")
+
+// Budget bounds the bytes queued for writing across many connections, so
+// that many slow readers together cannot hold more than a fixed amount of
+// memory. A connection that would go over it is closed, like one whose own
+// queue is full. Bytes shared by several queues (one encoded event fanned
+// out) are counted once per queue. A nil *Budget is unlimited. It is safe
+// for concurrent use.
+type Budget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// NewBudget returns a budget of limit bytes; limit <= 0 means unlimited
+// (nil).
+func NewBudget(limit int64) *Budget {
+	if limit <= 0 {
+		return nil
+	}
+	return &Budget{limit: limit}
+}
+
+// Take reserves n bytes and reports whether they fit.
+func (b *Budget) Take(n int) bool {
+	if b == nil || n == 0 {
+		return true
+	}
+	if b.used.Add(int64(n)) > b.limit {
+		b.used.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+// Give returns n bytes taken earlier.
+func (b *Budget) Give(n int) {
+	if b != nil && n != 0 {
+		b.used.Add(-int64(n))
+	}
+}
+
+// Used is the number of bytes queued now.
+func (b *Budget) Used() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.used.Load()
+}
 
 // Handler receives the events of one connection. Its methods are called from
 // the connection's read goroutine, one at a time.
@@ -85,6 +133,9 @@ type Options struct {
 	// PingTimeout is how long a pong may take after a ping; default 20s
 	// when PingInterval is set.
 	PingTimeout time.Duration
+	// Budget, when not nil, is shared by every connection of the upgrader
+	// (and may be shared with other queues): see Budget.
+	Budget *Budget
 	// CheckOrigin decides whether a request with an Origin header may
 	// upgrade. Nil means SameOrigin.
 	CheckOrigin func(r *http.Request) bool
@@ -239,11 +290,18 @@ func (c *Conn) Send(t MessageType, data []byte) bool {
 		c.abort(ErrQueueFull)
 		return false
 	}
+	budget := c.u.opts.Budget
+	if !budget.Take(len(data)) {
+		c.pending.Add(-1)
+		c.abort(ErrQueueFull)
+		return false
+	}
 	op := gws.OpcodeText
 	if t == Binary {
 		op = gws.OpcodeBinary
 	}
 	c.ws.Async(func() {
+		defer budget.Give(len(data))
 		defer c.pending.Add(-1)
 		if c.closed.Load() {
 			return

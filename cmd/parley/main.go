@@ -78,6 +78,11 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
 	pingInterval := fs.Duration("ping-interval", 25*time.Second, "how often sockets (Socket.IO and /ws) are pinged")
 	pingTimeout := fs.Duration("ping-timeout", 20*time.Second, "how long a socket may take to answer a ping before it is closed (and its user goes offline)")
+	connectTimeout := fs.Duration("connect-timeout", 10*time.Second, "how long a new Socket.IO connection may take to send its authenticated CONNECT before it is closed")
+	maxSockets := fs.Int("max-sockets-per-user", 64, "sockets (both transports) one user may hold on a node; past it a connect is refused with \"too many sockets\"")
+	maxPending := fs.Int("max-pending-sockets", 10000, "Socket.IO connections not yet authenticated, per node; past it a handshake answers 429")
+	maxPendingAddr := fs.Int("max-pending-sockets-per-addr", 64, "the same, per client IP address (the peer address, not X-Forwarded-For)")
+	maxQueued := fs.Int64("max-queued-bytes", 256<<20, "bytes queued for all sockets of a node together; a socket that would go over it is disconnected")
 	bodyTimeout := fs.Duration("body-timeout", 30*time.Second, "how long a client may take to send a request body; a slower (trickled) body is cut off")
 
 	set := map[string]bool{}
@@ -104,9 +109,16 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return cfg, 0, fmt.Errorf("--log-level: %w", err)
 	}
-	for name, d := range map[string]time.Duration{"ping-interval": *pingInterval, "ping-timeout": *pingTimeout, "body-timeout": *bodyTimeout} {
+	for name, d := range map[string]time.Duration{"ping-interval": *pingInterval, "ping-timeout": *pingTimeout,
+		"body-timeout": *bodyTimeout, "connect-timeout": *connectTimeout} {
 		if d <= 0 {
 			return cfg, 0, fmt.Errorf("--%s must be positive, not %s", name, d)
+		}
+	}
+	for name, n := range map[string]int64{"max-sockets-per-user": int64(*maxSockets), "max-pending-sockets": int64(*maxPending),
+		"max-pending-sockets-per-addr": int64(*maxPendingAddr), "max-queued-bytes": *maxQueued} {
+		if n <= 0 {
+			return cfg, 0, fmt.Errorf("--%s must be positive, not %d", name, n)
 		}
 	}
 	if *authRate < 0 {
@@ -126,7 +138,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	}
 	cfg = server.Config{Addr: *addr, DataDir: *data, DB: *db, Bus: *bus, Admins: split(*admins), AllowedOrigins: split(*origins),
 		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, TrustedProxies: trusted, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr,
-		PingInterval: *pingInterval, PingTimeout: *pingTimeout, BodyTimeout: *bodyTimeout}
+		PingInterval: *pingInterval, PingTimeout: *pingTimeout, BodyTimeout: *bodyTimeout, ConnectTimeout: *connectTimeout,
+		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued}
 	return cfg, level, nil
 }
 
