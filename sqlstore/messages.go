@@ -89,15 +89,18 @@ func (db *DB) DirectConversation(ctx context.Context, a, b string, now time.Time
 }
 
 // SendMessages implements parley.MessageStore.
+//
+// A batch is one transaction. If it fails as a whole, each send is retried
+// in its own transaction, so that one bad send (or another node winning a
+// clientMessageId race) fails only itself: its error is in its Err and the
+// others commit. The error returned is then nil.
 func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 	err := db.inTx(ctx, func(tx *Tx) error { return tx.sendMessages(ctx, batch) })
-	if err != nil && isUniqueViolation(err) && len(batch) > 1 {
-		// Another node committed one of these clientMessageIds between our
-		// check and insert; retry one by one so only that send is affected.
+	if err != nil && len(batch) > 1 {
 		for _, s := range batch {
-			s.Duplicate = false
-			if err := db.inTx(ctx, func(tx *Tx) error { return tx.sendMessages(ctx, []*parley.Send{s}) }); err != nil {
-				return err
+			s.Duplicate, s.Err = false, nil
+			if err := db.SendMessages(ctx, []*parley.Send{s}); err != nil {
+				s.Err, s.Recipients = err, nil
 			}
 		}
 		return nil
@@ -109,6 +112,10 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 			s.Message.SenderID, s.Message.ClientMessageID))
 		if err2 != nil {
 			return err
+		}
+		if m.ConversationID != s.Message.ConversationID {
+			s.Err = errClientIDReused
+			return nil
 		}
 		*s.Message, s.Duplicate = *m, true
 		return nil
@@ -131,6 +138,7 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 		return err
 	}
 	seen := map[string]*parley.Send{} // first send of each clientMessageId in the batch
+	reused := map[*parley.Send]bool{} // clientMessageId already used in another conversation
 	byConv := map[string][]*parley.Send{}
 	var convs []string
 	for _, s := range batch {
@@ -142,15 +150,21 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 		}
 		if m.ClientMessageID != "" {
 			key := m.SenderID + "\x00" + m.ClientMessageID
-			if first := prev[key]; first != nil {
+			if first := prev[key]; first != nil && first.ConversationID == m.ConversationID {
 				*m, s.Duplicate = *first, true
 				continue
 			}
-			if first := seen[key]; first != nil {
+			if first := seen[key]; first != nil && first.Message.ConversationID == m.ConversationID {
 				s.Duplicate = true // filled once the first one has its seq
 				continue
 			}
-			seen[key] = s
+			if prev[key] != nil || seen[key] != nil {
+				// Refused below, after the access checks, so that a
+				// conflict is never what answers someone without access.
+				reused[s] = true
+			} else {
+				seen[key] = s
+			}
 		}
 		if byConv[m.ConversationID] == nil {
 			convs = append(convs, m.ConversationID)
@@ -175,9 +189,21 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 					ok = append(ok, s)
 				}
 			}
-			if sends, event = ok, parley.EventNewGroupMessage; len(sends) == 0 {
-				continue
+			sends, event = ok, parley.EventNewGroupMessage
+		}
+		if len(reused) > 0 {
+			ok := sends[:0:0]
+			for _, s := range sends {
+				if reused[s] {
+					s.Err = errClientIDReused
+				} else {
+					ok = append(ok, s)
+				}
 			}
+			sends = ok
+		}
+		if len(sends) == 0 {
+			continue
 		}
 		var last int64
 		lastAt := sends[len(sends)-1].Message.SentAt
@@ -208,6 +234,11 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	}
 	return tx.addChanges(ctx, changes...)
 }
+
+// errClientIDReused refuses a send whose clientMessageId the sender already
+// used in another conversation: the key makes a retry safe, it never
+// answers with (or reveals) a message of another conversation.
+var errClientIDReused = parley.Errorf(parley.ECONFLICT, "clientMessageId was already used for a message in another conversation")
 
 // pairKey names the unordered pair of users a and b.
 func pairKey(a, b string) string {

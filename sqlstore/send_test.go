@@ -51,3 +51,63 @@ func TestSendBlocked(t *testing.T) {
 		}
 	})
 }
+
+// TestSendBatchIsolation (issue #12 defect 1): one send that makes the
+// batch's transaction fail (here: its conversation does not exist) fails
+// alone; every other send of the batch commits.
+func TestSendBatchIsolation(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ann, bob := mustUser(t, db, "ann"), mustUser(t, db, "bob")
+		ab, err := db.DirectConversation(ctx, ann.ID, bob.ID, now)
+		must(t, err)
+		send := func(convID, cmid string) *parley.Send {
+			return &parley.Send{Message: &parley.Message{ID: parley.NewID("msg"), ConversationID: convID, SenderID: ann.ID,
+				RecipientID: bob.ID, ClientMessageID: cmid, Content: "c", ContentHash: "h", Type: "text", SentAt: now}}
+		}
+		batch := []*parley.Send{send(ab.ID, "1"), send("conv_missing", "2"), send(ab.ID, "3"), send(ab.ID, "1")}
+		must(t, db.SendMessages(ctx, batch))
+		if batch[1].Err == nil {
+			t.Fatal("the send to a missing conversation succeeded")
+		}
+		for _, i := range []int{0, 2, 3} {
+			if s := batch[i]; s.Err != nil || s.Message.Seq == 0 {
+				t.Fatalf("good send %d: err %v, seq %d", i, s.Err, s.Message.Seq)
+			}
+		}
+		if !batch[3].Duplicate || batch[3].Message.ID != batch[0].Message.ID {
+			t.Fatalf("the repeated clientMessageId was not answered with the first message")
+		}
+		if msgs, err := db.History(ctx, ab.ID, ann.ID, 0, time.Time{}, 10); err != nil || len(msgs) != 2 {
+			t.Fatalf("stored %d messages (%v), want 2", len(msgs), err)
+		}
+	})
+}
+
+// TestSendClientIDOtherConversation (issue #12 defect 6): a clientMessageId
+// already used in another conversation is a conflict, never the other
+// conversation's message.
+func TestSendClientIDOtherConversation(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ann, bob, cat := mustUser(t, db, "ann"), mustUser(t, db, "bob"), mustUser(t, db, "cat")
+		ab, err := db.DirectConversation(ctx, ann.ID, bob.ID, now)
+		must(t, err)
+		ac, err := db.DirectConversation(ctx, ann.ID, cat.ID, now)
+		must(t, err)
+		send := func(conv *parley.Conversation, to *parley.User) *parley.Send {
+			return &parley.Send{Message: &parley.Message{ID: parley.NewID("msg"), ConversationID: conv.ID, SenderID: ann.ID,
+				RecipientID: to.ID, ClientMessageID: "k", Content: "c", ContentHash: "h", Type: "text", SentAt: now}}
+		}
+		first := send(ab, bob)
+		must(t, db.SendMessages(ctx, []*parley.Send{first}))
+		batch := []*parley.Send{send(ac, cat), send(ab, bob)}
+		must(t, db.SendMessages(ctx, batch))
+		if parley.ErrorCode(batch[0].Err) != parley.ECONFLICT || batch[0].Message.ConversationID != ac.ID {
+			t.Fatalf("reuse in another conversation: err %v, conversation %s", batch[0].Err, batch[0].Message.ConversationID)
+		}
+		if batch[1].Err != nil || !batch[1].Duplicate || batch[1].Message.ID != first.Message.ID {
+			t.Fatalf("retry in the same conversation: err %v, duplicate %v", batch[1].Err, batch[1].Duplicate)
+		}
+	})
+}
