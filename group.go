@@ -79,8 +79,11 @@ type GroupStore interface {
 	// UpdateGroup stores name, description, avatar and settings of g and records ch.
 	UpdateGroup(ctx context.Context, g *Group, ch *Change) error
 	// DeleteGroup deletes the group, its messages and memberships, and
-	// records changes (addressed to the former members with Change.ToUser).
-	DeleteGroup(ctx context.Context, groupID string, changes []*Change) error
+	// records the changes build returns (addressed to the former members
+	// with Change.ToUser). build gets the members read under the group's
+	// lock, so a member added concurrently is either refused or told; it
+	// returns the members it was given, for publishing.
+	DeleteGroup(ctx context.Context, groupID string, build func(members []string) ([]*Change, error)) ([]string, error)
 	// ReceiptTimes returns, for each member whose delivered or seen cursor
 	// reached seq, the time it did.
 	ReceiptTimes(ctx context.Context, conversationID string, seq int64) ([]ReceiptTime, error)

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/parley-chat/parley/internal/apitest"
@@ -44,6 +45,48 @@ func TestClientMessageIDAcrossConversations(t *testing.T) {
 			if h := history(t, cat, ann, ""); len(h) != 0 {
 				t.Fatalf("cat got %d direct messages from ann, want 0", len(h))
 			}
+		})
+	}
+}
+
+// TestDeleteGroupRace (defect 13): a member added at the same moment as the
+// group is deleted is either refused or told: nobody added ends up in a
+// group that silently vanished.
+func TestDeleteGroupRace(t *testing.T) {
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			srv := apitest.MustStart(t, backend, nil)
+			ann := apitest.Register(t, srv.URL(), apitest.Unique("ann"))
+			bob := apitest.Register(t, srv.URL(), apitest.Unique("bob"))
+			const tries = 40
+			added := 0
+			for i := 0; i < tries; i++ {
+				cat := apitest.Register(t, srv.URL(), apitest.Unique("cat"))
+				var g struct{ GroupID string }
+				ann.Must(201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID}}).Decode(t, &g)
+				addStatus := make(chan int, 1)
+				go func() {
+					addStatus <- ann.Do("POST", "/api/groups/members/add", map[string]any{"groupId": g.GroupID, "members": []string{cat.UserID}}).Status
+				}()
+				ann.Must(200, "POST", "/api/groups/delete", map[string]any{"groupId": g.GroupID})
+				switch st := <-addStatus; st {
+				case 200:
+					added++
+					items, _ := syncAll(t, cat, "0")
+					told := false
+					for _, it := range items {
+						told = told || (it.Event == "group_deleted" && strings.Contains(string(it.Data), g.GroupID))
+					}
+					if !told {
+						t.Fatalf("try %d: cat was added to %s but never told it was deleted (%d sync items)", i, g.GroupID, len(items))
+					}
+				case 404:
+				default:
+					t.Fatalf("try %d: add during delete answered %d", i, st)
+				}
+			}
+			t.Logf("%d of %d additions won the race", added, tries)
 		})
 	}
 }

@@ -556,22 +556,23 @@ func (s *Service) DeleteGroup(ctx context.Context, caller *parley.Identity, in D
 	if err != nil {
 		return nil, err
 	}
-	members, err := s.conversationUsers(ctx, g.ID)
-	if err != nil {
-		return nil, err
-	}
 	now := s.now()
 	ch, err := s.encodeChange(g.ID, 0, "group_deleted", "", groupDeletedEvent{GroupID: g.ID, DeletedBy: caller.UserID, At: parley.Time{Time: now}}, now)
 	if err != nil {
 		return nil, err
 	}
-	changes := make([]*parley.Change, 0, len(members))
-	for _, id := range members {
-		c := *ch
-		c.ToUser = id
-		changes = append(changes, &c)
-	}
-	if err := s.store.DeleteGroup(ctx, g.ID, changes); err != nil {
+	// The members are read under the group's lock, like additions and
+	// removals build their changes, so nobody added meanwhile is missed.
+	members, err := s.store.DeleteGroup(ctx, g.ID, func(members []string) ([]*parley.Change, error) {
+		changes := make([]*parley.Change, 0, len(members))
+		for _, id := range members {
+			c := *ch
+			c.ToUser = id
+			changes = append(changes, &c)
+		}
+		return changes, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	s.publishRaw(ctx, "group_deleted", ch.Payload, members)

@@ -279,9 +279,18 @@ func (db *DB) UpdateGroup(ctx context.Context, g *parley.Group, ch *parley.Chang
 }
 
 // DeleteGroup implements parley.GroupStore.
-func (db *DB) DeleteGroup(ctx context.Context, groupID string, changes []*parley.Change) error {
-	return db.inTx(ctx, func(tx *Tx) error {
+func (db *DB) DeleteGroup(ctx context.Context, groupID string, build func(members []string) ([]*parley.Change, error)) ([]string, error) {
+	var members []string
+	err := db.inTx(ctx, func(tx *Tx) error {
 		if _, err := tx.lockConversation(ctx, groupID, parley.KindGroup); err != nil {
+			return err
+		}
+		var err error
+		if members, _, err = tx.memberRoles(ctx, groupID); err != nil {
+			return err
+		}
+		changes, err := build(members)
+		if err != nil {
 			return err
 		}
 		// The group's own log goes with it; only the changes addressed to
@@ -297,6 +306,10 @@ func (db *DB) DeleteGroup(ctx context.Context, groupID string, changes []*parley
 		}
 		return tx.addChanges(ctx, changes...)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return members, nil
 }
 
 // ReceiptTimes implements parley.GroupStore. Cursor advances are

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -113,7 +114,16 @@ func TestGroupStore(t *testing.T) {
 		t.Run("Delete", func(t *testing.T) {
 			own := change(g.ID, "group_deleted")
 			own.ToUser = cat.ID
-			must(t, db.DeleteGroup(ctx, g.ID, []*parley.Change{own}))
+			members, err := db.DeleteGroup(ctx, g.ID, func(members []string) ([]*parley.Change, error) {
+				if !slices.Contains(members, cat.ID) {
+					t.Errorf("members read under the lock = %v, without cat", members)
+				}
+				return []*parley.Change{own}, nil
+			})
+			must(t, err)
+			if !slices.Contains(members, cat.ID) {
+				t.Fatalf("DeleteGroup returned members %v", members)
+			}
 			if _, err := db.Group(ctx, g.ID); parley.ErrorCode(err) != parley.ENOTFOUND {
 				t.Fatalf("deleted group: %v", err)
 			}
