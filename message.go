@@ -95,6 +95,9 @@ type Change struct {
 const (
 	EventNewMessage      = "new_message"
 	EventNewGroupMessage = "new_group_message"
+	// EventMessageEdited carries the edited message, content included, for
+	// direct and group messages alike.
+	EventMessageEdited = "message_edited"
 )
 
 // Send is one message to commit, with the change that announces it.
@@ -166,6 +169,9 @@ type MessageStore interface {
 	DeleteForEveryone(ctx context.Context, messageID string, ch *Change) error
 	// HideMessage hides a message for one user and records ch.
 	HideMessage(ctx context.Context, messageID, userID string, ch *Change) error
+	// HiddenBy lists the users who hid a message ("delete for me"): later
+	// changes of that message are not for them.
+	HiddenBy(ctx context.Context, messageID string) ([]string, error)
 	// Changes returns up to limit changes after cursor visible to userID,
 	// oldest first, with the messages that new_message changes refer to.
 	Changes(ctx context.Context, userID string, after int64, limit int) ([]*Change, map[string]*Message, error)

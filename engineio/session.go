@@ -306,16 +306,24 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 	case <-s.wake:
 	default:
 	}
-	// A GET that arrives during an upgrade (after "2probe"; the client has
-	// paused polling, so it is not one of its regular polls) waits for the
-	// upgrade to end: once it completed, polling is over and the GET is a
-	// bad request, like any GET after the upgrade.
+	// A GET that arrives during an upgrade (after "2probe") is held for at
+	// most upgradePollWait, as the reference server does: a client that
+	// completes the upgrade meanwhile gets 400, like any GET after the
+	// upgrade, and a client that waits for this poll before sending "5"
+	// gets a noop.
 	if len(s.queue) == 0 || s.upgrading {
 		s.polling = true
+		var expire <-chan time.Time
+		if s.upgrading {
+			t := time.NewTimer(upgradePollWait)
+			defer t.Stop()
+			expire = t.C
+		}
 		s.mu.Unlock()
 		var gone bool
 		select {
 		case <-s.wake:
+		case <-expire:
 		case <-s.done:
 		case <-r.Context().Done():
 			gone = true
@@ -339,6 +347,10 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 	}
 	writePayload(w, frames)
 }
+
+// upgradePollWait is how long a GET that arrives during an upgrade is held
+// before it is answered with a noop.
+const upgradePollWait = 100 * time.Millisecond
 
 // post delivers the packets of a long-polling POST.
 func (s *Session) post(w http.ResponseWriter, r *http.Request) {

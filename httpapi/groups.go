@@ -50,7 +50,7 @@ func (a *API) groupRoutes() []route {
 		{Method: "POST", Path: "/api/group-messages/send", Status: http.StatusCreated, In: service.GroupSendInput{}, Out: service.GroupSendResult{},
 			Summary: "Send a group message; answered after it is committed. Delivered to the members at the moment of the commit.",
 			handle:  withBody(s.SendGroupMessage)},
-		{Method: "GET", Path: "/api/group-messages/{groupId}", Summary: "The group's messages the caller may see (sent while a member), newest first.",
+		{Method: "GET", Path: "/api/group-messages/{groupId}", Summary: "The group's messages the caller may see (sent while a member), newest first. A member removed from the group keeps reading those sent during their last membership; anyone else gets 404.",
 			Query: historyParams, Out: []service.MessageView{},
 			handle: func(ctx context.Context, c *call) (any, error) {
 				q, err := historyQuery(c.r)

@@ -326,7 +326,12 @@ func testGroups(t *testing.T, srv *server.Server) {
 				t.Fatalf("removed member got %s %s", f.Event, f.Data)
 			}
 		}
-		dan.Must(404, "GET", "/api/group-messages/"+g.GroupID, nil)
+		// A former member keeps the messages of his membership, no later one.
+		for _, m := range groupHistory(t, dan, g.GroupID) {
+			if m.MessageID == gone.MessageID {
+				t.Fatal("removed member reads a message sent after his removal")
+			}
+		}
 		dan.Must(404, "GET", "/api/groups/"+g.GroupID, nil)
 		dan.Must(404, "POST", "/api/group-messages/send", map[string]any{"groupId": g.GroupID, "encryptedContent": "x"})
 		// The removal reaches Dan by sync too, and nothing after it.

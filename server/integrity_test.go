@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,6 +89,121 @@ func TestDeleteGroupRace(t *testing.T) {
 				}
 			}
 			t.Logf("%d of %d additions won the race", added, tries)
+		})
+	}
+}
+
+// TestDeletedContentLeavesSync (defect 3): once a message is deleted for
+// everyone its content (first and edited) is nowhere in anyone's sync log;
+// after a delete for me, later changes of the message (an edit, a
+// reaction) reach the one who deleted it neither by sync nor by socket.
+func TestDeletedContentLeavesSync(t *testing.T) {
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			srv := apitest.MustStart(t, backend, nil)
+			ann := apitest.Register(t, srv.URL(), apitest.Unique("ann"))
+			bob := apitest.Register(t, srv.URL(), apitest.Unique("bob"))
+			var g struct{ GroupID string }
+			ann.Must(201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID}}).Decode(t, &g)
+			leaks := func(t *testing.T, c *apitest.Client, secrets ...string) {
+				t.Helper()
+				for _, cursor := range []string{"0", ""} {
+					var page struct{ Items []json.RawMessage }
+					c.Must(200, "GET", "/api/sync?limit=200&cursor="+cursor, nil).Decode(t, &page)
+					for _, it := range page.Items {
+						for _, s := range secrets {
+							if strings.Contains(string(it), s) {
+								t.Fatalf("sync (cursor %q) still holds %q: %s", cursor, s, it)
+							}
+						}
+					}
+				}
+			}
+			t.Run("DeleteForEveryone", func(t *testing.T) {
+				d := send(t, ann, bob, "direct-secret", nil)
+				ann.Must(200, "POST", "/api/messages/edit", map[string]any{"messageId": d.MessageID, "encryptedContent": "direct-edited-secret"})
+				ann.Must(200, "POST", "/api/messages/delete", map[string]any{"messageId": d.MessageID, "deleteForEveryone": true})
+				gm := groupSend(t, ann, g.GroupID, "group-secret")
+				ann.Must(200, "POST", "/api/messages/edit", map[string]any{"messageId": gm.MessageID, "encryptedContent": "group-edited-secret"})
+				ann.Must(200, "POST", "/api/group-messages/delete", map[string]any{"messageId": gm.MessageID, "groupId": g.GroupID, "deleteForEveryone": true})
+				for _, c := range []*apitest.Client{ann, bob} {
+					leaks(t, c, "direct-secret", "direct-edited-secret", "group-secret", "group-edited-secret")
+				}
+			})
+			t.Run("DeleteForMe", func(t *testing.T) {
+				bws := apitest.DialWS(t, srv.URL(), bob.Token)
+				d := send(t, ann, bob, "first", nil)
+				bob.Must(200, "POST", "/api/messages/delete", map[string]any{"messageId": d.MessageID, "deleteForEveryone": false})
+				ann.Must(200, "POST", "/api/messages/edit", map[string]any{"messageId": d.MessageID, "encryptedContent": "later-edit-secret"})
+				ann.Must(200, "POST", "/api/messages/react", map[string]any{"messageId": d.MessageID, "reaction": "👍"})
+				// A barrier: bob's socket gets this message after the edit
+				// and the reaction would have arrived.
+				marker := send(t, ann, bob, "marker", nil)
+				bws.WaitEvent("new_message", marker.MessageID)
+				for _, name := range []string{"message_edited", "message_reaction"} {
+					if got := bws.Events(name); len(got) != 0 {
+						t.Fatalf("bob's socket got %s of the message he deleted: %s", name, got[0])
+					}
+				}
+				leaks(t, bob, "later-edit-secret", "👍")
+				var page struct{ Items []struct{ Event string } }
+				bob.Must(200, "GET", "/api/sync?limit=200&cursor=0", nil).Decode(t, &page)
+				deleted := false
+				for _, it := range page.Items {
+					deleted = deleted || it.Event == "message_deleted"
+				}
+				if !deleted {
+					t.Fatal("bob's other devices never learn he deleted the message")
+				}
+			})
+		})
+	}
+}
+
+// TestRemovedMemberKeepsWhatTheySaw (defect 4): a member removed from a
+// group keeps history and sync access to what was sent while they were a
+// member, and gets nothing sent after.
+func TestRemovedMemberKeepsWhatTheySaw(t *testing.T) {
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			srv := apitest.MustStart(t, backend, nil)
+			ann := apitest.Register(t, srv.URL(), apitest.Unique("ann"))
+			bob := apitest.Register(t, srv.URL(), apitest.Unique("bob"))
+			eve := apitest.Register(t, srv.URL(), apitest.Unique("eve"))
+			var g struct{ GroupID string }
+			ann.Must(201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID}}).Decode(t, &g)
+			_, cursor := syncAll(t, bob, "0")
+			groupSend(t, ann, g.GroupID, "while-member")
+			ann.Must(200, "POST", "/api/groups/members/remove", map[string]any{"groupId": g.GroupID, "memberId": bob.UserID})
+			groupSend(t, ann, g.GroupID, "after-removal")
+
+			items, _ := syncAll(t, bob, cursor)
+			var events []string
+			got := ""
+			for _, it := range items {
+				events = append(events, it.Event)
+				got += string(it.Data)
+			}
+			if !strings.Contains(got, "while-member") || !slices.Contains(events, "group_member_removed") {
+				t.Fatalf("sync from the saved cursor: events %v; want the message sent while a member, then the removal", events)
+			}
+			if strings.Contains(got, "after-removal") {
+				t.Fatalf("sync gave the removed member a message sent after: %v", events)
+			}
+			h := groupHistory(t, bob, g.GroupID)
+			if len(h) != 1 || h[0].Content == nil || *h[0].Content != "while-member" {
+				t.Fatalf("former member's history = %+v; want only the message sent while a member", h)
+			}
+			eve.Must(404, "GET", "/api/group-messages/"+g.GroupID, nil)
+			bob.Must(404, "POST", "/api/group-messages/send", map[string]any{"groupId": g.GroupID, "encryptedContent": "x", "type": "text"})
+			// Back in the group, they read from their new joining on.
+			ann.Must(200, "POST", "/api/groups/members/add", map[string]any{"groupId": g.GroupID, "members": []string{bob.UserID}})
+			groupSend(t, ann, g.GroupID, "after-return")
+			if h := groupHistory(t, bob, g.GroupID); len(h) != 1 || *h[0].Content != "after-return" {
+				t.Fatalf("returned member's history = %d messages", len(h))
+			}
 		})
 	}
 }

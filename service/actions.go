@@ -86,7 +86,7 @@ func (s *Service) react(ctx context.Context, caller *parley.Identity, in ReactIn
 	if err := s.store.SetReaction(ctx, m.ID, caller.UserID, in.Reaction, now, ch); err != nil {
 		return nil, err
 	}
-	to, err := s.conversationUsers(ctx, m.ConversationID)
+	to, err := s.messageAudience(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +179,7 @@ func (s *Service) deleteMessage(ctx context.Context, caller *parley.Identity, in
 				return nil, err
 			}
 		}
-		if to, err = s.conversationUsers(ctx, m.ConversationID); err != nil {
+		if to, err = s.messageAudience(ctx, m); err != nil {
 			return nil, err
 		}
 	} else {
@@ -239,18 +239,18 @@ func (s *Service) EditMessage(ctx context.Context, caller *parley.Identity, in E
 	if err != nil {
 		return nil, err
 	}
-	ch, err := s.encodeChange(m.ConversationID, m.Seq, "message_edited", m.ID, view, now)
+	ch, err := s.encodeChange(m.ConversationID, m.Seq, parley.EventMessageEdited, m.ID, view, now)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.store.EditMessage(ctx, m.ID, content, m.ContentHash, now, ch); err != nil {
 		return nil, err
 	}
-	to, err := s.conversationUsers(ctx, m.ConversationID)
+	to, err := s.messageAudience(ctx, m)
 	if err != nil {
 		return nil, err
 	}
-	s.publishRaw(ctx, "message_edited", ch.Payload, to)
+	s.publishRaw(ctx, parley.EventMessageEdited, ch.Payload, to)
 	return &EditResult{MessageID: m.ID, EditedAt: parley.Time{Time: now}}, nil
 }
 

@@ -79,6 +79,11 @@ func (s *Service) SendGroupMessage(ctx context.Context, caller *parley.Identity,
 // sent while they are a member), newest first. Errors: ENOTFOUND.
 func (s *Service) GroupHistory(ctx context.Context, caller *parley.Identity, groupID string, q HistoryQuery) ([]*MessageView, error) {
 	g, _, err := s.groupMember(ctx, caller, groupID)
+	if parley.ErrorCode(err) == parley.ENOTFOUND && isGroup(groupID) {
+		// A former member reads what was sent while they were a member;
+		// the store answers ENOTFOUND to anyone else.
+		return s.history(ctx, caller, groupID, q)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -430,6 +430,26 @@ func (s *Service) visibleMessage(ctx context.Context, caller *parley.Identity, m
 	return m, mem, nil
 }
 
+// messageAudience lists who hears about a change of message m: the
+// members of its conversation, except those who hid it for themselves.
+func (s *Service) messageAudience(ctx context.Context, m *parley.Message) ([]string, error) {
+	to, err := s.conversationUsers(ctx, m.ConversationID)
+	if err != nil {
+		return nil, err
+	}
+	hidden, err := s.store.HiddenBy(ctx, m.ID)
+	if err != nil || len(hidden) == 0 {
+		return to, err
+	}
+	out := to[:0]
+	for _, id := range to {
+		if !slices.Contains(hidden, id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
 // conversationUsers lists the member ids of a conversation.
 func (s *Service) conversationUsers(ctx context.Context, convID string) ([]string, error) {
 	ms, err := s.store.Members(ctx, convID)

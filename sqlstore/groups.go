@@ -193,18 +193,23 @@ func (db *DB) RemoveGroupMember(ctx context.Context, groupID, userID string, now
 	var r parley.GroupRemoval
 	err := db.inTx(ctx, func(tx *Tx) error {
 		r = parley.GroupRemoval{}
-		if _, err := tx.lockConversation(ctx, groupID, parley.KindGroup); err != nil {
+		last, err := tx.lockConversation(ctx, groupID, parley.KindGroup)
+		if err != nil {
 			return err
 		}
 		if err := tx.queryRow(ctx, `SELECT owner_id FROM group_chats WHERE conversation_id = ?`, groupID).Scan(&r.OwnerID); err != nil {
 			return notFound(err, "group")
 		}
-		res, err := tx.exec(ctx, `DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?`, groupID, userID)
-		if err != nil {
+		var joinedSeq, joinedChange int64
+		if err := tx.queryRow(ctx, `SELECT joined_seq, joined_change FROM conversation_members WHERE conversation_id = ? AND user_id = ?`,
+			groupID, userID).Scan(&joinedSeq, &joinedChange); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return parley.Errorf(parley.ENOTFOUND, "not a member of this group")
+			}
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return parley.Errorf(parley.ENOTFOUND, "not a member of this group")
+		if _, err := tx.exec(ctx, `DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?`, groupID, userID); err != nil {
+			return err
 		}
 		if _, err := tx.exec(ctx, `DELETE FROM receipt_marks WHERE conversation_id = ? AND user_id = ?`, groupID, userID); err != nil {
 			return err
@@ -241,7 +246,15 @@ func (db *DB) RemoveGroupMember(ctx context.Context, groupID, userID string, now
 		if err != nil {
 			return err
 		}
-		return tx.addChanges(ctx, changes...)
+		// The removed member keeps what they saw as a member (see
+		// former_members); the window ends before the removal's changes.
+		leftChange, err := tx.nextChangeID(ctx, changes)
+		if err != nil {
+			return err
+		}
+		_, err = tx.exec(ctx, `INSERT INTO former_members (conversation_id, user_id, joined_seq, left_seq, joined_change, left_change)
+			VALUES (?, ?, ?, ?, ?, ?)`, groupID, userID, joinedSeq, last, joinedChange, leftChange)
+		return err
 	})
 	return r, err
 }

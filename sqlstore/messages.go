@@ -475,12 +475,23 @@ const notHidden = `NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = 
 
 // History implements parley.MessageStore.
 func (db *DB) History(ctx context.Context, conversationID, viewer string, beforeSeq int64, before time.Time, limit int) ([]*parley.Message, error) {
+	// A member reads from where they joined; a former member (removed
+	// from a group, not back) reads the messages of their last membership.
+	from, upTo := int64(0), int64(1<<62)
 	mem, err := db.Member(ctx, conversationID, viewer)
-	if err != nil {
+	switch {
+	case err == nil:
+		from = mem.JoinedSeq
+	case parley.ErrorCode(err) == parley.ENOTFOUND:
+		if err := db.queryRow(ctx, `SELECT joined_seq, left_seq FROM former_members WHERE user_id = ? AND conversation_id = ?
+			ORDER BY left_change DESC LIMIT 1`, viewer, conversationID).Scan(&from, &upTo); err != nil {
+			return nil, notFound(err, "conversation")
+		}
+	default:
 		return nil, err
 	}
-	if beforeSeq <= 0 {
-		beforeSeq = 1 << 62
+	if beforeSeq <= 0 || beforeSeq > upTo+1 {
+		beforeSeq = upTo + 1
 	}
 	bt := int64(1 << 62)
 	if !before.IsZero() {
@@ -488,7 +499,7 @@ func (db *DB) History(ctx context.Context, conversationID, viewer string, before
 	}
 	msgs, err := collectMessages(db.query(ctx, `SELECT `+messageColumns+` FROM messages m
 		WHERE m.conversation_id = ? AND m.seq > ? AND m.seq < ? AND m.sent_at < ? AND `+notHidden+`
-		ORDER BY m.seq DESC LIMIT ?`, conversationID, mem.JoinedSeq, beforeSeq, bt, viewer, limit))
+		ORDER BY m.seq DESC LIMIT ?`, conversationID, from, beforeSeq, bt, viewer, limit))
 	if err != nil {
 		return nil, err
 	}
@@ -605,6 +616,11 @@ func (db *DB) DeleteForEveryone(ctx context.Context, messageID string, ch *parle
 		if _, err := tx.exec(ctx, `DELETE FROM message_reactions WHERE message_id = ?`, messageID); err != nil {
 			return err
 		}
+		// Edits carry the content they set: they leave the sync log with
+		// it, so that the content is nowhere once deleted for everyone.
+		if _, err := tx.exec(ctx, `DELETE FROM changes WHERE message_id = ? AND event = ?`, messageID, parley.EventMessageEdited); err != nil {
+			return err
+		}
 		return tx.addChanges(ctx, ch)
 	})
 }
@@ -619,21 +635,51 @@ func (db *DB) HideMessage(ctx context.Context, messageID, userID string, ch *par
 	})
 }
 
+// HiddenBy implements parley.MessageStore.
+func (db *DB) HiddenBy(ctx context.Context, messageID string) ([]string, error) {
+	rows, err := db.query(ctx, `SELECT user_id FROM message_hidden WHERE message_id = ?`, messageID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
 // Changes implements parley.MessageStore.
 func (db *DB) Changes(ctx context.Context, userID string, after int64, limit int) ([]*parley.Change, map[string]*parley.Message, error) {
 	// A member sees their conversations' changes recorded after they joined
 	// that concern messages after they joined (seq 0: not about a message),
-	// plus the changes addressed to them alone.
+	// except those of a message they hid (but the hiding itself, addressed
+	// to them only), plus the changes addressed to them alone.
 	rows, err := db.query(ctx, `SELECT id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at FROM (
 		SELECT * FROM (SELECT c.id, c.conversation_id, c.seq, c.event, c.message_id, c.only_user, c.to_user, c.payload, c.created_at
 			FROM changes c JOIN conversation_members mm ON mm.conversation_id = c.conversation_id AND mm.user_id = ?
 			WHERE c.id > ? AND c.to_user = '' AND c.id > mm.joined_change AND (c.seq = 0 OR c.seq > mm.joined_seq)
 				AND (c.only_user = '' OR c.only_user = ?)
+				AND (c.message_id = '' OR c.only_user <> '' OR NOT EXISTS (SELECT 1 FROM message_hidden h
+					WHERE h.user_id = mm.user_id AND h.message_id = c.message_id))
 			ORDER BY c.id LIMIT ?) a
 		UNION ALL
 		SELECT * FROM (SELECT c.id, c.conversation_id, c.seq, c.event, c.message_id, c.only_user, c.to_user, c.payload, c.created_at
 			FROM changes c WHERE c.to_user = ? AND c.to_user <> '' AND c.id > ? ORDER BY c.id LIMIT ?) b
-		) x ORDER BY id LIMIT ?`, userID, after, userID, limit, userID, after, limit, limit)
+		UNION ALL
+		SELECT * FROM (SELECT c.id, c.conversation_id, c.seq, c.event, c.message_id, c.only_user, c.to_user, c.payload, c.created_at
+			FROM changes c JOIN former_members f ON f.conversation_id = c.conversation_id AND f.user_id = ?
+			WHERE c.id > ? AND c.to_user = '' AND c.id > f.joined_change AND c.id < f.left_change
+				AND (c.seq = 0 OR (c.seq > f.joined_seq AND c.seq <= f.left_seq))
+				AND (c.only_user = '' OR c.only_user = ?)
+				AND (c.message_id = '' OR c.only_user <> '' OR NOT EXISTS (SELECT 1 FROM message_hidden h
+					WHERE h.user_id = f.user_id AND h.message_id = c.message_id))
+			ORDER BY c.id LIMIT ?) f
+		) x ORDER BY id LIMIT ?`, userID, after, userID, limit, userID, after, limit, userID, after, userID, limit, limit)
 	if err != nil {
 		return nil, nil, err
 	}
