@@ -50,7 +50,10 @@ type Member struct {
 	JoinedSeq      int64 // the member sees messages with Seq > JoinedSeq
 	JoinedChange   int64 // ...and other changes with ID > JoinedChange
 	DeliveredSeq   int64
-	ReadSeq        int64
+	ReadSeq        int64 // how far the member read (their own unread counts)
+	// ShownReadSeq is how far others may see the member read: it moves
+	// only while the member's readReceipts setting is on.
+	ShownReadSeq int64
 }
 
 // Reaction is one user's reaction to a message.
@@ -160,7 +163,10 @@ type MessageStore interface {
 	// AdvanceReceipt moves a member's delivered (or seen, which implies
 	// delivered) cursor forward to seq and records changes in the sync log.
 	// It reports false and stores nothing when the cursor is already there.
-	AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, changes ...*Change) (bool, error)
+	// With private (a seen mark while the member's read receipts are off)
+	// only the member's own read cursor moves: ShownReadSeq and the seen
+	// marks that others read stay as they were, for good.
+	AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, private bool, changes ...*Change) (bool, error)
 	// SetReaction sets (or with reaction "" removes) userID's reaction and records ch.
 	SetReaction(ctx context.Context, messageID, userID, reaction string, at time.Time, ch *Change) error
 	// EditMessage replaces content and records ch.

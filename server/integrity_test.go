@@ -207,3 +207,52 @@ func TestRemovedMemberKeepsWhatTheySaw(t *testing.T) {
 		})
 	}
 }
+
+// TestSeenWhileReceiptsOffStaysHidden (defect 5): a message marked seen
+// while read receipts were off is never shown as seen because of that mark,
+// not even after the reader turns receipts on again; a later seen mark
+// made with receipts on shows as usual.
+func TestSeenWhileReceiptsOffStaysHidden(t *testing.T) {
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			srv := apitest.MustStart(t, backend, nil)
+			ann := apitest.Register(t, srv.URL(), apitest.Unique("ann"))
+			bob := apitest.Register(t, srv.URL(), apitest.Unique("bob"))
+			cat := apitest.Register(t, srv.URL(), apitest.Unique("cat"))
+			var g struct{ GroupID string }
+			ann.Must(201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID, cat.UserID}}).Decode(t, &g)
+			status := func(messageID string) string {
+				var st struct{ Status string }
+				ann.Must(200, "GET", "/api/status/"+messageID, nil).Decode(t, &st)
+				return st.Status
+			}
+			groupSeen := func(messageID string) int {
+				var r struct{ Seen []struct{ UserID string } }
+				ann.Must(200, "GET", "/api/group-messages/"+messageID+"/status", nil).Decode(t, &r)
+				return len(r.Seen)
+			}
+			d := send(t, ann, bob, "direct", nil)
+			gm := groupSend(t, ann, g.GroupID, "group")
+			bob.Must(200, "PUT", "/api/users/me/settings", map[string]any{"readReceipts": false})
+			bob.Must(200, "POST", "/api/status", map[string]any{"messageId": d.MessageID, "status": "seen"})
+			bob.Must(200, "POST", "/api/group-messages/status", map[string]any{"messageId": gm.MessageID, "groupId": g.GroupID, "status": "seen"})
+			bob.Must(200, "PUT", "/api/users/me/settings", map[string]any{"readReceipts": true})
+			if got := status(d.MessageID); got != "delivered" {
+				t.Fatalf("direct message read with receipts off shows %q after receipts came back on", got)
+			}
+			if n := groupSeen(gm.MessageID); n != 0 {
+				t.Fatalf("group receipts show %d readers; the read was made with receipts off", n)
+			}
+			// Marked again with receipts on: now it shows.
+			bob.Must(200, "POST", "/api/status", map[string]any{"messageId": d.MessageID, "status": "seen"})
+			if got := status(d.MessageID); got != "seen" {
+				t.Fatalf("direct message marked seen with receipts on shows %q", got)
+			}
+			bob.Must(200, "POST", "/api/group-messages/status", map[string]any{"messageId": gm.MessageID, "groupId": g.GroupID, "status": "seen"})
+			if n := groupSeen(gm.MessageID); n != 1 {
+				t.Fatalf("group receipts show %d readers after a seen mark with receipts on, want 1", n)
+			}
+		})
+	}
+}

@@ -200,7 +200,8 @@ func (s *Service) markGroupStatus(ctx context.Context, caller *parley.Identity, 
 		changes = append(changes, &parley.Change{ConversationID: m.ConversationID, Seq: m.Seq, Event: "group_message_status_update",
 			MessageID: m.ID, ToUser: id, Payload: payload, CreatedAt: now})
 	}
-	advanced, err := s.store.AdvanceReceipt(ctx, m.ConversationID, caller.UserID, status, m.Seq, now, changes...)
+	private := status == parley.StatusSeen && !u.Settings.ReadReceipts
+	advanced, err := s.store.AdvanceReceipt(ctx, m.ConversationID, caller.UserID, status, m.Seq, now, private, changes...)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +279,7 @@ func (s *Service) GroupMessageReceipts(ctx context.Context, caller *parley.Ident
 		if mem.DeliveredSeq >= m.Seq {
 			out.Delivered = append(out.Delivered, ReceiptEntry{UserID: mem.UserID, At: at[mem.UserID+"|"+parley.StatusDelivered]})
 		}
-		if mem.ReadSeq >= m.Seq && v.readReceipts(ctx, mem.UserID) {
+		if mem.ShownReadSeq >= m.Seq && v.readReceipts(ctx, mem.UserID) {
 			out.Seen = append(out.Seen, ReceiptEntry{UserID: mem.UserID, At: at[mem.UserID+"|"+parley.StatusSeen]})
 		}
 	}
@@ -318,7 +319,7 @@ func (v *viewer) groupStatus(ctx context.Context, m *parley.Message, out *Messag
 			delivered, seen = false, false
 			break
 		}
-		if mem.ReadSeq < m.Seq || !v.readReceipts(ctx, mem.UserID) {
+		if mem.ShownReadSeq < m.Seq || !v.readReceipts(ctx, mem.UserID) {
 			seen = false
 		}
 	}

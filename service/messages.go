@@ -357,7 +357,7 @@ func (v *viewer) view(ctx context.Context, m *parley.Message) (*MessageView, err
 			return nil, err
 		}
 	}
-	if r.ReadSeq >= m.Seq && v.readReceipts(ctx, m.RecipientID) {
+	if r.ShownReadSeq >= m.Seq && v.readReceipts(ctx, m.RecipientID) {
 		out.Status = parley.StatusSeen
 		if out.SeenAt.Time, err = v.markTime(ctx, m.ConversationID, m.RecipientID, parley.StatusSeen, m.Seq); err != nil {
 			return nil, err

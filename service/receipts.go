@@ -80,7 +80,7 @@ func (s *Service) markStatus(ctx context.Context, caller *parley.Identity, in St
 	if private {
 		ch.OnlyUser = caller.UserID // the reader's own devices still learn it
 	}
-	advanced, err := s.store.AdvanceReceipt(ctx, m.ConversationID, caller.UserID, in.Status, m.Seq, now, ch)
+	advanced, err := s.store.AdvanceReceipt(ctx, m.ConversationID, caller.UserID, in.Status, m.Seq, now, private, ch)
 	if err != nil {
 		return nil, err
 	}

@@ -145,8 +145,8 @@ func (db *DB) AddGroupMembers(ctx context.Context, groupID string, users []strin
 		// here on; their cursors start at last (nothing before is theirs).
 		for _, u := range added {
 			if _, err := tx.exec(ctx, `INSERT INTO conversation_members (conversation_id, user_id, role, joined_at, joined_seq,
-				joined_change, delivered_seq, read_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				groupID, u, parley.RoleMember, parley.Millis(now), last, 1<<62, last, last); err != nil {
+				joined_change, delivered_seq, read_seq, shown_read_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				groupID, u, parley.RoleMember, parley.Millis(now), last, 1<<62, last, last, last); err != nil {
 				return err
 			}
 		}

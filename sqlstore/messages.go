@@ -434,12 +434,12 @@ func (db *DB) MessageByID(ctx context.Context, id string) (*parley.Message, erro
 	return m, db.withReactions(ctx, []*parley.Message{m})
 }
 
-const memberColumns = `conversation_id, user_id, role, joined_at, joined_seq, joined_change, delivered_seq, read_seq`
+const memberColumns = `conversation_id, user_id, role, joined_at, joined_seq, joined_change, delivered_seq, read_seq, shown_read_seq`
 
 func scanMember(s scanner) (*parley.Member, error) {
 	var m parley.Member
 	var joined int64
-	if err := s.Scan(&m.ConversationID, &m.UserID, &m.Role, &joined, &m.JoinedSeq, &m.JoinedChange, &m.DeliveredSeq, &m.ReadSeq); err != nil {
+	if err := s.Scan(&m.ConversationID, &m.UserID, &m.Role, &joined, &m.JoinedSeq, &m.JoinedChange, &m.DeliveredSeq, &m.ReadSeq, &m.ShownReadSeq); err != nil {
 		return nil, err
 	}
 	m.JoinedAt = parley.FromMillis(joined)
@@ -532,12 +532,12 @@ func (db *DB) ReceiptMarks(ctx context.Context, conversationID, userID, kind str
 }
 
 // AdvanceReceipt implements parley.MessageStore.
-func (db *DB) AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, changes ...*parley.Change) (bool, error) {
+func (db *DB) AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, private bool, changes ...*parley.Change) (bool, error) {
 	advanced := false
 	err := db.inTx(ctx, func(tx *Tx) error {
-		var delivered, read int64
-		if err := tx.queryRow(ctx, `SELECT delivered_seq, read_seq FROM conversation_members WHERE conversation_id = ? AND user_id = ?`,
-			conversationID, userID).Scan(&delivered, &read); err != nil {
+		var delivered, read, shown int64
+		if err := tx.queryRow(ctx, `SELECT delivered_seq, read_seq, shown_read_seq FROM conversation_members WHERE conversation_id = ? AND user_id = ?`,
+			conversationID, userID).Scan(&delivered, &read, &shown); err != nil {
 			return notFound(err, "conversation")
 		}
 		mark := func(kind string) error {
@@ -557,6 +557,13 @@ func (db *DB) AdvanceReceipt(ctx context.Context, conversationID, userID, kind s
 		}
 		if kind == parley.StatusSeen && read < seq {
 			if _, err := tx.exec(ctx, `UPDATE conversation_members SET read_seq = ? WHERE conversation_id = ? AND user_id = ?`,
+				seq, conversationID, userID); err != nil {
+				return err
+			}
+			advanced = true
+		}
+		if kind == parley.StatusSeen && !private && shown < seq {
+			if _, err := tx.exec(ctx, `UPDATE conversation_members SET shown_read_seq = ? WHERE conversation_id = ? AND user_id = ?`,
 				seq, conversationID, userID); err != nil {
 				return err
 			}

@@ -24,7 +24,7 @@ func TestReceiptMarks(t *testing.T) {
 		}
 		must(t, db.SendMessages(ctx, batch))
 		for i, seq := range []int64{3, 7, 10} {
-			if _, err := db.AdvanceReceipt(ctx, conv.ID, bob.ID, parley.StatusDelivered, seq, start.Add(time.Duration(i+1)*time.Minute)); err != nil {
+			if _, err := db.AdvanceReceipt(ctx, conv.ID, bob.ID, parley.StatusDelivered, seq, start.Add(time.Duration(i+1)*time.Minute), false); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -318,7 +318,7 @@ func seedConversations(ctx context.Context, s *seeder, c seedConfig, f *usersFil
 		created := parley.Millis(now) - int64(M) - 120_000
 		convs = append(convs, []any{cv.ID, parley.KindDirect, key, n, last, created})
 		for _, u := range []*benchUser{ua, ub} {
-			members = append(members, []any{cv.ID, u.ID, "member", created, 0, n, n})
+			members = append(members, []any{cv.ID, u.ID, "member", created, 0, n, n, n})
 			if n > 0 && c.receipts != "each" {
 				for _, kind := range []string{parley.StatusDelivered, parley.StatusSeen} {
 					marks = append(marks, []any{cv.ID, u.ID, kind, n, last + 1})
@@ -328,7 +328,7 @@ func seedConversations(ctx context.Context, s *seeder, c seedConfig, f *usersFil
 		if len(convs) == 2000 || k == C-1 {
 			if err := errors.Join(
 				s.insert(ctx, "conversations", []string{"id", "kind", "direct_key", "last_seq", "last_message_at", "created_at"}, convs),
-				s.insert(ctx, "conversation_members", []string{"conversation_id", "user_id", "role", "joined_at", "joined_seq", "delivered_seq", "read_seq"}, members),
+				s.insert(ctx, "conversation_members", []string{"conversation_id", "user_id", "role", "joined_at", "joined_seq", "delivered_seq", "read_seq", "shown_read_seq"}, members),
 				s.insert(ctx, "receipt_marks", []string{"conversation_id", "user_id", "kind", "seq", "at"}, marks)); err != nil {
 				return err
 			}
