@@ -20,6 +20,7 @@ const (
 
 	// More specific codes that share a status with a general one.
 	EUSERNAMETAKEN      = "username_taken"      // 409
+	EEMAILTAKEN         = "email_taken"         // 409
 	EINVALIDCREDENTIALS = "invalid_credentials" // 401
 	EBLOCKED            = "blocked"             // 403
 )

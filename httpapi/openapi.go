@@ -326,7 +326,7 @@ var statusText = map[string]string{
 	"401": "unauthorized: no valid bearer token (or invalid_credentials on login)",
 	"403": "forbidden or blocked: a userId-like field names someone else, or the caller may not do this",
 	"404": "not_found: no such object, or one the caller may not see",
-	"409": "conflict (or username_taken): the request clashes with the current state",
+	"409": "conflict (or username_taken, email_taken): the request clashes with the current state",
 	"413": "too_large: the body is over 1 MiB or a field over its limit",
 	"415": "unsupported_media_type: the body is not application/json",
 	"429": "rate_limited: retry after Retry-After seconds",
@@ -421,7 +421,7 @@ func (a *API) openAPI() []byte {
 		"info": map[string]any{"title": "Parley API", "version": "1.0.0",
 			"license": map[string]any{"name": "Proprietary", "url": "https://parley.invalid/license"},
 			"description": "Parley messaging server. Every response is an envelope: {success, data, message?} or {success:false, error:{code, message}}. " +
-				"Error codes: invalid_argument 400, unauthorized/invalid_credentials 401, forbidden/blocked 403, not_found 404, conflict/username_taken 409, " +
+				"Error codes: invalid_argument 400, unauthorized/invalid_credentials 401, forbidden/blocked 403, not_found 404, conflict/username_taken/email_taken 409, " +
 				"too_large 413, unsupported_media_type 415, rate_limited 429 (with Retry-After), unavailable 503, internal 500. " +
 				"Identity comes only from the bearer token; optional userId-like body fields and userId, viewerId or senderId query parameters must equal the caller (else 403). " +
 				"Objects the caller may not see answer 404. Unknown body fields are refused with 400 naming them; seed 001's spellings " +

@@ -26,6 +26,7 @@ var statusOf = map[string]int{
 	parley.ENOTFOUND:           http.StatusNotFound,
 	parley.ECONFLICT:           http.StatusConflict,
 	parley.EUSERNAMETAKEN:      http.StatusConflict,
+	parley.EEMAILTAKEN:         http.StatusConflict,
 	parley.ETOOLARGE:           http.StatusRequestEntityTooLarge,
 	parley.EUNSUPPORTED:        http.StatusUnsupportedMediaType,
 	parley.ERATELIMITED:        http.StatusTooManyRequests,

@@ -256,3 +256,21 @@ func TestSeenWhileReceiptsOffStaysHidden(t *testing.T) {
 		})
 	}
 }
+
+// TestEmailTaken (defect 8): registering with an address another account
+// has, in any case, is 409 email_taken; the reset goes to the one owner.
+func TestEmailTaken(t *testing.T) {
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			srv := apitest.MustStart(t, backend, nil)
+			ann := apitest.Register(t, srv.URL(), apitest.Unique("ann")) // ann…@example.test
+			c := apitest.NewClient(t, srv.URL())
+			res := c.Do("POST", "/api/users/register", map[string]any{"username": apitest.Unique("eve"), "password": "password-eve-1",
+				"deviceId": "d1", "publicKey": "pk", "email": strings.ToUpper(ann.Username) + "@Example.TEST"})
+			if res.Status != 409 || res.Error.Code != "email_taken" {
+				t.Fatalf("register with a taken address: %d %s", res.Status, res.Error.Code)
+			}
+		})
+	}
+}

@@ -48,7 +48,8 @@ type RegisterResult struct {
 }
 
 // Register creates an account with its first device and signs that device
-// in. Errors: EINVALID for a bad field, EUSERNAMETAKEN.
+// in. Errors: EINVALID for a bad field, EUSERNAMETAKEN, EEMAILTAKEN (an
+// address is unique whatever its case).
 func (s *Service) Register(ctx context.Context, in RegisterInput) (*RegisterResult, error) {
 	in.Email = strings.TrimSpace(in.Email)
 	in.Name = strings.TrimSpace(in.Name)
@@ -69,6 +70,12 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*RegisterResu
 	}
 	if _, err := s.store.UserByUsername(ctx, in.Username); err == nil {
 		return nil, parley.Errorf(parley.EUSERNAMETAKEN, "username %q is taken", in.Username)
+	}
+	if in.Email != "" {
+		// Also refused by the store's unique index, which settles races.
+		if _, err := s.store.UserByEmail(ctx, in.Email); err == nil {
+			return nil, errEmailTaken
+		}
 	}
 	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
@@ -214,9 +221,19 @@ type sessionRevoked struct {
 	All       bool   `json:"all,omitempty"`
 }
 
+// errEmailTaken refuses an address another account has; it says nothing
+// about which account.
+var errEmailTaken = parley.Errorf(parley.EEMAILTAKEN, "this e-mail address is already used by another account")
+
+// maxPendingResets bounds the password-reset requests being worked on in
+// the background; past it a request is dropped (and logged), so a flood of
+// them cannot pile up work. The HTTP rate limit comes first.
+const maxPendingResets = 64
+
 // ForgotPassword e-mails a single-use reset token when email belongs to a
-// user. It answers the same whether or not it does, and sends in the
-// background so timing does not tell either.
+// user. It checks only the address's form before answering: the lookup, the
+// token and the e-mail happen afterwards in the background, so neither the
+// answer nor its timing tells whether the address is registered.
 func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 	email = strings.TrimSpace(email)
 	if email == "" {
@@ -225,6 +242,28 @@ func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 	if err := validateEmail(email); err != nil {
 		return err
 	}
+	select {
+	case s.resets <- struct{}{}:
+	default:
+		s.log.Warn("password reset dropped: too many being sent", "pending", maxPendingResets)
+		return nil
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		defer func() { <-s.resets }()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.sendReset(ctx, email); err != nil {
+			s.log.Error("password reset", "err", err)
+		}
+	}()
+	return nil
+}
+
+// sendReset looks email up and, when it is a user's, records a reset token
+// and e-mails it.
+func (s *Service) sendReset(ctx context.Context, email string) error {
 	u, err := s.store.UserByEmail(ctx, email)
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
 		return nil
@@ -237,12 +276,11 @@ func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ResetTokenTTL)}); err != nil {
 		return err
 	}
-	s.sendMail(&parley.Mail{To: u.Email, Subject: "Reset your Parley password",
+	return s.mailer.Send(ctx, &parley.Mail{To: u.Email, Subject: "Reset your Parley password",
 		Body: fmt.Sprintf("Hello %s,\n\nSomeone asked to reset the password of your Parley account.\n"+
 			"Your reset token (valid for %s, usable once):\n\n    %s\n\n"+
 			"Send it with your new password to POST /api/auth/password/reset. If you did not ask, ignore this e-mail.\n",
 			u.Username, s.cfg.ResetTokenTTL, token)})
-	return nil
 }
 
 // ResetPassword sets a new password with a reset token, which it consumes,

@@ -67,7 +67,9 @@ type Service struct {
 	sched    *scheduler
 	facts    *facts // store answers that never change back, for the send path
 
-	bg sync.WaitGroup // background work (mail) finished by Close
+	bg     sync.WaitGroup // background work (mail) finished by Close
+	resets chan struct{}  // slots of password resets worked on in the background
+	closed sync.Once
 }
 
 // New returns a Service. Zero Config fields take their defaults.
@@ -94,7 +96,7 @@ func New(store Store, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service
 		cfg.PresenceLease = 10 * time.Second
 	}
 	s := &Service{store: store, bus: bus, mailer: mailer, cfg: cfg, log: cfg.Logger,
-		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}}
+		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}, resets: make(chan struct{}, maxPendingResets)}
 	for _, a := range cfg.Admins {
 		s.admins[normalizeUsername(a)] = true
 	}
@@ -108,11 +110,14 @@ func New(store Store, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service
 
 // Close waits for background work (e-mails being sent, presence timers).
 // Call it after the transports stopped taking requests.
+// It is idempotent.
 func (s *Service) Close() {
-	s.sched.close()
-	s.presence.close()
-	s.commit.close()
-	s.bg.Wait()
+	s.closed.Do(func() {
+		s.sched.close()
+		s.presence.close()
+		s.commit.close()
+		s.bg.Wait()
+	})
 }
 
 // now returns the current time truncated to the stored precision.

@@ -38,7 +38,9 @@ func (db *DB) CreateUser(ctx context.Context, u *parley.User, d *parley.Device) 
 			u.ID, u.Username, strings.ToLower(u.Username), u.Name, strings.ToLower(u.Name), u.Email, strings.ToLower(u.Email),
 			u.PasswordHash, u.About, u.Avatar, u.Settings.LastSeenVisibility, u.Settings.ReadReceipts, u.Settings.PushPreviews,
 			parley.Millis(u.LastSeenAt), parley.Millis(u.CreatedAt), parley.Millis(u.UpdatedAt))
-		if isUniqueViolation(err) {
+		if isUniqueViolation(err) && strings.Contains(err.Error(), "email") {
+			return parley.Errorf(parley.EEMAILTAKEN, "this e-mail address is already used by another account")
+		} else if isUniqueViolation(err) {
 			return parley.Errorf(parley.EUSERNAMETAKEN, "username %q is taken", u.Username)
 		} else if err != nil {
 			return err
@@ -70,7 +72,7 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (*parley.User, erro
 	if email == "" {
 		return nil, parley.Errorf(parley.ENOTFOUND, "user not found")
 	}
-	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email_lower = ? ORDER BY created_at LIMIT 1`, email))
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email_lower = ?`, email))
 	return u, notFound(err, "user")
 }
 
