@@ -1,8 +1,13 @@
 package parley
 
 import (
+	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 )
 
 // Error codes. Each maps to one HTTP status in the transports; see API.md §1.
@@ -43,16 +48,30 @@ func Errorf(code string, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of an application error, "" for nil and
-// EINTERNAL for any other error.
+// ErrorCode returns the code of an application error, "" for nil,
+// EUNAVAILABLE for a failure to reach a server in time (see Unreachable)
+// and EINTERNAL for any other error.
 func ErrorCode(err error) string {
 	var e *Error
 	if err == nil {
 		return ""
 	} else if errors.As(err, &e) {
 		return e.Code
+	} else if Unreachable(err) {
+		return EUNAVAILABLE
 	}
 	return EINTERNAL
+}
+
+// Unreachable reports whether err says that a server (the database, say)
+// could not be reached or did not answer in time: a deadline passed, a
+// network error, a connection cut in the middle of a message, or one the
+// driver gave up on. Such a request may
+// succeed if retried later; clients get 503 unavailable.
+func Unreachable(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // ErrorMessage returns the client-safe message of err: the message of an
@@ -64,6 +83,8 @@ func ErrorMessage(err error) string {
 		return ""
 	} else if errors.As(err, &e) && e.Code != EINTERNAL {
 		return e.Message
+	} else if !errors.As(err, &e) && Unreachable(err) {
+		return "the service is temporarily unavailable; try again shortly"
 	}
 	return "internal error"
 }

@@ -1,8 +1,14 @@
 package parley_test
 
 import (
+	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/parley-chat/parley"
@@ -26,5 +32,30 @@ func TestErrorMessage(t *testing.T) {
 				t.Fatalf("ErrorMessage(%v) = %q, want %q", tt.err, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestUnreachableIsUnavailable(t *testing.T) {
+	for _, err := range []error{
+		context.DeadlineExceeded,
+		fmt.Errorf("query: %w", context.DeadlineExceeded),
+		&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED},
+		fmt.Errorf("connect: %w", io.ErrUnexpectedEOF),
+		driver.ErrBadConn,
+	} {
+		if got := parley.ErrorCode(err); got != parley.EUNAVAILABLE {
+			t.Errorf("parley.ErrorCode(%v) = %q, want unavailable", err, got)
+		}
+		if msg := parley.ErrorMessage(err); strings.Contains(msg, "connect") || strings.Contains(msg, "query") {
+			t.Errorf("parley.ErrorMessage(%v) = %q shows internal detail", err, msg)
+		}
+	}
+	for _, err := range []error{errors.New("boom"), context.Canceled, io.EOF} {
+		if got := parley.ErrorCode(err); got != parley.EINTERNAL {
+			t.Errorf("parley.ErrorCode(%v) = %q, want internal", err, got)
+		}
+	}
+	if got := parley.ErrorCode(parley.Errorf(parley.ENOTFOUND, "x: %v", context.DeadlineExceeded)); got != parley.ENOTFOUND {
+		t.Errorf("an application error keeps its code, got %q", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/service"
@@ -24,12 +25,17 @@ type Config struct {
 	// names the client for rate limits; requests from any other peer are
 	// limited by the peer's own address.
 	TrustedProxies []netip.Prefix
+	// RequestTimeout bounds the work of one request, and so every store
+	// call it makes: a database that does not answer in time makes the
+	// request fail with 503 unavailable. Default 5s.
+	RequestTimeout time.Duration
 }
 
 // API serves the REST routes of API.md over a service.
 type API struct {
-	svc    *service.Service
-	routes []route
+	svc     *service.Service
+	routes  []route
+	timeout time.Duration // Config.RequestTimeout
 }
 
 // route is one REST endpoint. In and Out are zero values of the request
@@ -59,7 +65,10 @@ func (c *call) body(v any) error { return decode(c.w, c.r, v) }
 
 // New returns the REST API over svc.
 func New(svc *service.Service, cfg Config) *API {
-	a := &API{svc: svc}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	a := &API{svc: svc, timeout: cfg.RequestTimeout}
 	a.routes = append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...)
 	return a
 }
@@ -88,7 +97,8 @@ func (a *API) Mount(mux *http.ServeMux) {
 func (a *API) serve(rt *route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c := &call{w: w, r: r}
-		ctx := r.Context()
+		ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+		defer cancel()
 		if err := checkParams(r); err != nil {
 			writeError(w, r, err)
 			return

@@ -69,7 +69,10 @@ type Config struct {
 	// together; a socket whose event would go over it is disconnected, like
 	// one whose own queue is full. Default 256 MiB.
 	MaxQueuedBytes int64
-	Logger         *slog.Logger
+	// EventTimeout bounds the work of one client event (and so its store
+	// calls); past it the ack carries 503 unavailable. Default 5s.
+	EventTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // Handler answers one client event for an authenticated caller; the result
@@ -107,6 +110,9 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.EventTimeout <= 0 {
+		cfg.EventTimeout = 5 * time.Second
 	}
 	if cfg.MaxPendingSockets <= 0 {
 		cfg.MaxPendingSockets = 10_000
@@ -419,7 +425,7 @@ func (h *Hub) call(c *client, name string, data json.RawMessage) parley.Reply {
 		go c.close()
 		return parley.ReplyOf(nil, parley.Errorf(parley.EUNAUTHORIZED, "token expired"))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.EventTimeout)
 	defer cancel()
 	res, err := fn(ctx, c.id, data)
 	if parley.ErrorCode(err) == parley.EINTERNAL {

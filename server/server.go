@@ -47,6 +47,7 @@ type Config struct {
 	PingInterval      time.Duration        // socket (Socket.IO and /ws) ping interval; zero: 25s
 	PingTimeout       time.Duration        // socket ping timeout; zero: 20s
 	BodyTimeout       time.Duration        // how long a request body may take to arrive; zero: 30s
+	DBTimeout         time.Duration        // deadline of each request's, socket event's and background job's store calls; zero: 5s
 	ConnectTimeout    time.Duration        // a Socket.IO connection must authenticate within it; zero: 10s
 	MaxSocketsPerUser int                  // sockets one user may hold on a node; zero: 64
 	MaxPending        int                  // Socket.IO connections not yet authenticated, overall; zero: 10,000
@@ -133,15 +134,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
 	s.svc = service.New(s.db, s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
 		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log,
-		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease})
+		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease, StoreTimeout: cfg.DBTimeout})
 
 	mux := http.NewServeMux()
 	httpapi.New(s.svc, httpapi.Config{AuthRatePerMinute: cfg.AuthRatePerMinute, SharedLimits: sharedLimits,
-		TrustedProxies: cfg.TrustedProxies}).Mount(mux)
+		TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.DBTimeout}).Mount(mux)
 	s.hub = realtime.New(s.svc, s.bus, realtime.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: s.log,
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, ConnectTimeout: cfg.ConnectTimeout,
 		MaxSocketsPerUser: cfg.MaxSocketsPerUser, MaxPendingSockets: cfg.MaxPending, MaxPendingSocketsPerAddr: cfg.MaxPendingPerAddr,
-		MaxQueuedBytes: cfg.MaxQueuedBytes})
+		MaxQueuedBytes: cfg.MaxQueuedBytes, EventTimeout: cfg.DBTimeout})
 	s.hub.Mount(mux)
 	s.http = &http.Server{
 		Handler:           bodyDeadline(cfg.BodyTimeout, httpapi.Middleware(s.log, httpapi.NotFound(mux))),

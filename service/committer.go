@@ -14,9 +14,10 @@ const maxBatch = 256
 // runs, and the next transaction takes all of them at once. One fsync then
 // acknowledges many messages, and nothing is acknowledged before its commit.
 type committer struct {
-	store parley.MessageStore
-	reqs  chan *commitReq
-	done  chan struct{}
+	store   parley.MessageStore
+	timeout time.Duration // of each batch's transaction
+	reqs    chan *commitReq
+	done    chan struct{}
 }
 
 type commitReq struct {
@@ -24,8 +25,8 @@ type commitReq struct {
 	err  chan error
 }
 
-func newCommitter(store parley.MessageStore) *committer {
-	c := &committer{store: store, reqs: make(chan *commitReq, 4*maxBatch), done: make(chan struct{})}
+func newCommitter(store parley.MessageStore, timeout time.Duration) *committer {
+	c := &committer{store: store, timeout: timeout, reqs: make(chan *commitReq, 4*maxBatch), done: make(chan struct{})}
 	go c.loop()
 	return c
 }
@@ -65,7 +66,7 @@ func (c *committer) loop() {
 		for _, r := range batch {
 			sends = append(sends, r.send)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		err := c.store.SendMessages(ctx, sends)
 		cancel()
 		for _, r := range batch {

@@ -304,7 +304,7 @@ func (p *presence) renew(first bool) {
 // to one sweeping node only.
 func (p *presence) sweep() {
 	s := p.s
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
 	defer cancel()
 	now := s.now()
 	went, err := p.shared.SweepPresence(ctx, now)

@@ -160,10 +160,24 @@ func (sc *scheduler) loop() {
 	if tick <= 0 {
 		tick = time.Second
 	}
-	t := time.NewTicker(tick)
+	t := time.NewTimer(tick)
 	defer t.Stop()
+	var failing time.Duration // the wait after failures, doubled each time; zero when healthy
 	for {
-		sc.runDue()
+		wait := tick
+		if err := sc.runDue(); err != nil {
+			// The database is down or failing: back off (up to a minute)
+			// rather than log an error every tick; say when it is back.
+			if failing == 0 {
+				sc.s.log.Error("scheduled messages: cannot reach the database; backing off", "err", err)
+			}
+			failing = min(max(2*failing, tick), maxScheduleBackoff)
+			wait = failing
+		} else if failing > 0 {
+			sc.s.log.Info("scheduled messages: database reachable again")
+			failing = 0
+		}
+		t.Reset(wait)
 		select {
 		case <-sc.stop:
 			return
@@ -173,16 +187,19 @@ func (sc *scheduler) loop() {
 	}
 }
 
-// runDue sends every due message it can lease.
-func (sc *scheduler) runDue() {
+// maxScheduleBackoff is the longest wait between tries of a failing scheduler.
+const maxScheduleBackoff = time.Minute
+
+// runDue sends every due message it can lease. It returns the error that
+// stopped it when the store failed.
+func (sc *scheduler) runDue() error {
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), sc.s.cfg.StoreTimeout)
 		now := sc.s.now()
 		due, err := sc.s.store.ClaimDue(ctx, sc.node, now, now.Add(time.Minute), 100)
 		if err != nil {
 			cancel()
-			sc.s.log.Error("claim scheduled messages", "err", err)
-			return
+			return err
 		}
 		for _, x := range due {
 			if ok, err := sc.s.store.StartScheduled(ctx, x.ID); err != nil || !ok {
@@ -194,7 +211,7 @@ func (sc *scheduler) runDue() {
 				status = "failed"
 				if parley.ErrorCode(err) == parley.EINTERNAL || parley.ErrorCode(err) == parley.EUNAVAILABLE {
 					cancel()
-					return // leave it leased; it is retried when the lease ends
+					return err // leave it leased; it is retried when the lease ends
 				}
 			}
 			if err := sc.s.store.FinishScheduled(ctx, x.ID, status); err != nil {
@@ -203,11 +220,11 @@ func (sc *scheduler) runDue() {
 		}
 		cancel()
 		if len(due) < 100 {
-			return
+			return nil
 		}
 		select {
 		case <-sc.stop:
-			return
+			return nil
 		default:
 		}
 	}

@@ -50,6 +50,10 @@ type Config struct {
 	// PresenceLease is how long a node's presence records outlive its last
 	// renewal: the users of a node that died go offline after it. Default 10s.
 	PresenceLease time.Duration
+	// StoreTimeout bounds the store calls of background work (the commit
+	// of a batch of sends, scheduled messages, presence, e-mail); requests
+	// bring their own deadline. Default 5s.
+	StoreTimeout time.Duration
 }
 
 // Service implements Parley's use cases over a Store, a Bus and a Mailer.
@@ -95,13 +99,16 @@ func New(store Store, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service
 	if cfg.PresenceLease <= 0 {
 		cfg.PresenceLease = 10 * time.Second
 	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 5 * time.Second
+	}
 	s := &Service{store: store, bus: bus, mailer: mailer, cfg: cfg, log: cfg.Logger,
 		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}, resets: make(chan struct{}, maxPendingResets)}
 	for _, a := range cfg.Admins {
 		s.admins[normalizeUsername(a)] = true
 	}
 	s.presence = newPresence(s)
-	s.commit = newCommitter(store)
+	s.commit = newCommitter(store, cfg.StoreTimeout)
 	s.facts = newFacts(maxFacts)
 	s.typing = newTypingLimiter()
 	s.sched = newScheduler(s, cfg.NodeID)

@@ -83,6 +83,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	maxPending := fs.Int("max-pending-sockets", 10000, "Socket.IO connections not yet authenticated, per node; past it a handshake answers 429")
 	maxPendingAddr := fs.Int("max-pending-sockets-per-addr", 64, "the same, per client IP address (the peer address, not X-Forwarded-For)")
 	maxQueued := fs.Int64("max-queued-bytes", 256<<20, "bytes queued for all sockets of a node together; a socket that would go over it is disconnected")
+	dbTimeout := fs.Duration("db-timeout", 5*time.Second, "deadline of the database work of each request, socket event and background job; "+
+		"past it (a database that is down or does not answer) the client gets 503 unavailable")
 	bodyTimeout := fs.Duration("body-timeout", 30*time.Second, "how long a client may take to send a request body; a slower (trickled) body is cut off")
 
 	set := map[string]bool{}
@@ -110,7 +112,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		return cfg, 0, fmt.Errorf("--log-level: %w", err)
 	}
 	for name, d := range map[string]time.Duration{"ping-interval": *pingInterval, "ping-timeout": *pingTimeout,
-		"body-timeout": *bodyTimeout, "connect-timeout": *connectTimeout} {
+		"body-timeout": *bodyTimeout, "connect-timeout": *connectTimeout, "db-timeout": *dbTimeout} {
 		if d <= 0 {
 			return cfg, 0, fmt.Errorf("--%s must be positive, not %s", name, d)
 		}
@@ -138,7 +140,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	}
 	cfg = server.Config{Addr: *addr, DataDir: *data, DB: *db, Bus: *bus, Admins: split(*admins), AllowedOrigins: split(*origins),
 		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, TrustedProxies: trusted, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr,
-		PingInterval: *pingInterval, PingTimeout: *pingTimeout, BodyTimeout: *bodyTimeout, ConnectTimeout: *connectTimeout,
+		PingInterval: *pingInterval, PingTimeout: *pingTimeout, BodyTimeout: *bodyTimeout, ConnectTimeout: *connectTimeout, DBTimeout: *dbTimeout,
 		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued}
 	return cfg, level, nil
 }
