@@ -38,6 +38,10 @@ var requiredIn = map[reflect.Type][]string{
 	reflect.TypeOf(service.RoleInput{}):          {"groupId", "memberId", "newRole"},
 	reflect.TypeOf(service.GroupSettingsInput{}): {"groupId", "settings"},
 	reflect.TypeOf(service.UpdateGroupInput{}):   {"groupId"},
+	reflect.TypeOf(service.GroupStatusInput{}):   {"messageId", "status"},
+	reflect.TypeOf(service.GroupReactInput{}):    {"messageId"},
+	reflect.TypeOf(service.GroupDeleteInput{}):   {"messageId"},
+	reflect.TypeOf(service.TypingInput{}):        {},
 	reflect.TypeOf(service.DeleteGroupInput{}):   {"groupId"},
 	reflect.TypeOf(service.GroupSendInput{}):     {"groupId"},
 }
@@ -52,6 +56,7 @@ var enums = map[string][]string{
 	"ChatView.type":            {parley.KindDirect, parley.KindGroup, parley.KindChannel},
 	"status":                   {parley.StatusSent, parley.StatusDelivered, parley.StatusSeen},
 	"StatusInput.status":       {parley.StatusDelivered, parley.StatusSeen},
+	"GroupStatusInput.status":  {parley.StatusDelivered, parley.StatusSeen},
 	"StatusResult.status":      {parley.StatusDelivered, parley.StatusSeen},
 	"ScheduleResult.status":    {"scheduled"},
 	"ScheduledView.status":     {"scheduled"},

@@ -17,6 +17,9 @@ type ReplyInput = SendInput
 // Reply sends a message that answers replyToId, which must be a message of
 // the same conversation. Errors: as SendMessage.
 func (s *Service) Reply(ctx context.Context, caller *parley.Identity, in SendInput) (*SendResult, error) {
+	if err := checkSelf(caller, in.SenderID, "senderId"); err != nil {
+		return nil, err
+	}
 	if err := required("replyToId", in.ReplyToID); err != nil {
 		return nil, err
 	}

@@ -59,6 +59,9 @@ type ScheduleResult struct {
 // restarts and with several nodes; the message keeps the returned
 // messageId. Errors: as SendMessage, EINVALID for the time, ECONFLICT.
 func (s *Service) Schedule(ctx context.Context, caller *parley.Identity, in ScheduleInput) (*ScheduleResult, error) {
+	if err := checkSelf(caller, in.SenderID, "senderId"); err != nil {
+		return nil, err
+	}
 	at, ok := parley.ParseTime(string(in.ScheduledAt))
 	if !ok {
 		return nil, parley.Errorf(parley.EINVALID, "scheduledAt must be an ISO 8601 time or epoch milliseconds")
