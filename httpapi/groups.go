@@ -59,13 +59,13 @@ func (a *API) groupRoutes() []route {
 				}
 				return s.GroupHistory(ctx, c.caller, c.r.PathValue("groupId"), q)
 			}},
-		{Method: "POST", Path: "/api/group-messages/react", In: service.GroupReactInput{}, Out: service.ReactResult{},
+		{Method: "POST", Path: "/api/group-messages/react", In: service.GroupReactInput{}, Out: service.GroupReactResult{},
 			Summary: "Set (or with an empty reaction remove) the caller's reaction to a group message.",
 			handle:  withBody(s.GroupReact)},
-		{Method: "POST", Path: "/api/group-messages/delete", In: service.GroupDeleteInput{}, Out: service.DeleteResult{},
+		{Method: "POST", Path: "/api/group-messages/delete", In: service.GroupDeleteInput{}, Out: service.GroupDeleteResult{},
 			Summary: "Delete a group message for everyone (its sender or a group admin, 48 h) or for the caller only.",
-			handle:  withBodyMessage(s.GroupDeleteMessage, text[*service.DeleteResult]("Message deleted successfully"))},
-		{Method: "POST", Path: "/api/group-messages/status", In: service.GroupStatusInput{}, Out: service.StatusResult{},
+			handle:  withBodyMessage(s.GroupDeleteMessage, text[*service.GroupDeleteResult]("Message deleted successfully"))},
+		{Method: "POST", Path: "/api/group-messages/status", In: service.GroupStatusInput{}, Out: service.GroupStatusResult{},
 			Summary: "Mark a group message (and every earlier one of the group) delivered or seen for the caller.",
 			handle:  withBody(s.GroupMarkStatus)},
 		{Method: "GET", Path: "/api/group-messages/{messageId}/status", Out: service.GroupReceipts{},

@@ -58,6 +58,7 @@ var enums = map[string][]string{
 	"StatusInput.status":       {parley.StatusDelivered, parley.StatusSeen},
 	"GroupStatusInput.status":  {parley.StatusDelivered, parley.StatusSeen},
 	"StatusResult.status":      {parley.StatusDelivered, parley.StatusSeen},
+	"GroupStatusResult.status": {parley.StatusDelivered, parley.StatusSeen},
 	"ScheduleResult.status":    {"scheduled"},
 	"ScheduledView.status":     {"scheduled"},
 	"groupStatusUpdate.status": {parley.StatusDelivered, parley.StatusSeen},

@@ -41,6 +41,37 @@ func TestContractCatches(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ErrGroupAnswerWithoutGroupID", func(t *testing.T) {
+		// The seed's group answers always carry groupId.
+		for path, data := range map[string]string{
+			"/api/group-messages/react":  `{"messageId":"msg_1","reaction":"+1"}`,
+			"/api/group-messages/delete": `{"messageId":"msg_1","deleteForEveryone":true}`,
+			"/api/group-messages/status": `{"messageId":"msg_1","status":"seen","updatedAt":"2025-04-12T11:56:12.043Z"}`,
+		} {
+			body := `{"success":true,"data":` + data + `}`
+			if err := ct.CheckResponse("POST", path, 200, []byte(body)); err == nil || !strings.Contains(err.Error(), "groupId") {
+				t.Errorf("%s without groupId: %v", path, err)
+			}
+			withID := `{"success":true,"data":` + strings.Replace(data, `{`, `{"groupId":"group_1",`, 1) + `}`
+			if err := ct.CheckResponse("POST", path, 200, []byte(withID)); err != nil {
+				t.Errorf("%s with groupId: %v", path, err)
+			}
+		}
+	})
+	t.Run("ErrRecording", func(t *testing.T) {
+		rec := filepath.Join(t.TempDir(), "record.jsonl")
+		lines := `{"kind":"rest","method":"GET","path":"/api/health","status":200,"body":"{\"success\":true,\"data\":{\"status\":\"ok\"},\"message\":\"API is healthy\"}"}
+{"kind":"event","event":"typing_indicator","data":` + strings.Replace(ok, `"isTyping"`, `"surprise":1,"isTyping"`, 1) + `}
+{"kind":"ack","event":"no_such_event","data":{"success":false,"error":{"code":"invalid_argument","message":"unknown event"}}}
+`
+		if err := os.WriteFile(rec, []byte(lines), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n, problems, err := ct.CheckRecording(rec)
+		if err != nil || n != 3 || len(problems) != 1 || !strings.Contains(problems[0], "surprise") {
+			t.Fatalf("checked %d records, problems %q, err %v; want 3 and the undocumented field", n, problems, err)
+		}
+	})
 	t.Run("ErrResponse", func(t *testing.T) {
 		body := `{"success":true,"data":{"status":"ok","extra":true},"message":"API is healthy"}`
 		if err := ct.CheckResponse("GET", "/api/health", 200, []byte(body)); err == nil || !strings.Contains(err.Error(), "undocumented field extra") {

@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,15 +27,7 @@ func TestDirectMessagesSocketIOClient(t *testing.T) {
 				c.ScheduleTick = 100 * time.Millisecond
 				c.PresenceGrace = time.Second
 			})
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, "node", "parley-dm.mjs")
-			cmd.Dir = dir
-			cmd.Env = append(cmd.Environ(), "PARLEY_URL="+srv.URL(), "TRANSPORT="+transport)
-			out, err := cmd.CombinedOutput()
-			if err != nil || !strings.Contains(string(out), `"ok":true`) {
-				t.Fatalf("parley-dm.mjs (%s): %v\n%s", transport, err, out)
-			}
+			runScript(t, dir, "parley-dm.mjs", srv, transport)
 		})
 	}
 }
@@ -47,15 +41,40 @@ func TestGroupsSocketIOClient(t *testing.T) {
 		t.Run(transport, func(t *testing.T) {
 			t.Parallel()
 			srv := apitest.MustStart(t, "sqlite", nil)
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, "node", "parley-groups.mjs")
-			cmd.Dir = dir
-			cmd.Env = append(cmd.Environ(), "PARLEY_URL="+srv.URL(), "TRANSPORT="+transport)
-			out, err := cmd.CombinedOutput()
-			if err != nil || !strings.Contains(string(out), `"ok":true`) {
-				t.Fatalf("parley-groups.mjs (%s): %v\n%s", transport, err, out)
-			}
+			runScript(t, dir, "parley-groups.mjs", srv, transport)
 		})
 	}
+}
+
+// runScript runs an end-to-end script of e2e/js against srv, then checks
+// every REST answer, event and ack it recorded against the OpenAPI and
+// AsyncAPI documents (issue #13's conformance test): no undocumented field,
+// no missing required one.
+func runScript(t *testing.T, dir, script string, srv *server.Server, transport string) {
+	t.Helper()
+	rec := filepath.Join(t.TempDir(), "record.jsonl")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", script)
+	cmd.Dir = dir
+	cmd.Env = append(cmd.Environ(), "PARLEY_URL="+srv.URL(), "TRANSPORT="+transport, "PARLEY_RECORD="+rec)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"ok":true`) {
+		t.Fatalf("%s (%s): %v\n%s", script, transport, err, out)
+	}
+	ct, err := apitest.LoadContract(http.DefaultClient, srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, problems, err := ct.CheckRecording(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s (%s) saw an answer the documents do not describe: %s", script, transport, p)
+	}
+	if n < 30 {
+		t.Fatalf("%s (%s) recorded only %d answers and events", script, transport, n)
+	}
+	t.Logf("%s (%s): %d recorded answers, events and acks checked against the documents", script, transport, n)
 }

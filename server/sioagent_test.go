@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-chat/parley/internal/apitest"
 )
 
 // sioAgent drives e2e/js/parley-agent.mjs: real socket.io-client sockets,
@@ -25,6 +28,8 @@ type sioAgent struct {
 	changed chan struct{} // closed and replaced when a report arrives
 	nextID  int
 	stderr  strings.Builder
+	ct      *apitest.Contract // the documents of the first server it connected to
+	emitted map[int]string    // event name by emit id, to check the acks
 }
 
 // sioReport is one line the agent printed.
@@ -85,6 +90,7 @@ func startAgent(tb testing.TB, dir string) *sioAgent {
 		}
 	}()
 	tb.Cleanup(func() {
+		a.checkContract()
 		a.stdin.Close()
 		select {
 		case <-done:
@@ -126,6 +132,16 @@ func (a *sioAgent) send(cmd map[string]any) {
 func (a *sioAgent) connect(name, url, token, transport string) {
 	a.tb.Helper()
 	mark := a.mark()
+	a.mu.Lock()
+	if a.ct == nil {
+		ct, err := apitest.LoadContract(http.DefaultClient, url)
+		if err != nil {
+			a.mu.Unlock()
+			a.tb.Fatalf("agent: load the documents: %v", err)
+		}
+		a.ct = ct
+	}
+	a.mu.Unlock()
 	a.send(map[string]any{"op": "connect", "sock": name, "url": url, "token": token, "transport": transport})
 	r := a.waitFor(mark, name+" connected", 10*time.Second, func(r sioReport) bool {
 		return r.Sock == name && (r.Type == "connect" || r.Type == "connect_error")
@@ -149,6 +165,10 @@ func (a *sioAgent) emit(name, event string, data any) sioReport {
 	a.mu.Lock()
 	a.nextID++
 	id := a.nextID
+	if a.emitted == nil {
+		a.emitted = map[int]string{}
+	}
+	a.emitted[id] = event
 	a.mu.Unlock()
 	mark := a.mark()
 	a.send(map[string]any{"op": "emit", "sock": name, "id": id, "event": event, "data": data})
@@ -244,4 +264,35 @@ func event(sock, name string, fields map[string]any) func(sioReport) bool {
 		}
 		return true
 	}
+}
+
+// checkContract checks every event and ack the agent received against the
+// AsyncAPI document of the server it used (issue #13's conformance test).
+func (a *sioAgent) checkContract() {
+	a.mu.Lock()
+	ct, reports := a.ct, append([]sioReport(nil), a.reports...)
+	a.mu.Unlock()
+	if ct == nil || a.tb.Failed() {
+		return
+	}
+	n := 0
+	for _, r := range reports {
+		var err error
+		switch {
+		case r.Type == "event":
+			err = ct.CheckEvent(r.Event, r.Data)
+		case r.Type == "ack" && r.Error == "":
+			a.mu.Lock()
+			r.Event = a.emitted[r.ID]
+			a.mu.Unlock()
+			err = ct.CheckAck(r.Event, r.Data)
+		default:
+			continue
+		}
+		n++
+		if err != nil {
+			a.tb.Errorf("agent %s %s: the documents do not describe it: %v", r.Type, r.Event, err)
+		}
+	}
+	a.tb.Logf("agent: %d events and acks checked against the AsyncAPI document", n)
 }

@@ -118,8 +118,35 @@ type GroupReactInput struct {
 
 // GroupReact sets the caller's reaction to a group message;
 // group_message_reaction goes to the members. Errors: as React.
-func (s *Service) GroupReact(ctx context.Context, caller *parley.Identity, in GroupReactInput) (*ReactResult, error) {
-	return s.react(ctx, caller, in.ReactInput, s.inGroup(in.GroupID))
+func (s *Service) GroupReact(ctx context.Context, caller *parley.Identity, in GroupReactInput) (*GroupReactResult, error) {
+	r, err := s.react(ctx, caller, in.ReactInput, s.inGroup(in.GroupID))
+	if err != nil {
+		return nil, err
+	}
+	return &GroupReactResult{MessageID: r.MessageID, GroupID: r.GroupID, Reaction: r.Reaction}, nil
+}
+
+// GroupReactResult answers a group reaction, in the seed's shape: groupId
+// is always there.
+type GroupReactResult struct {
+	MessageID string `json:"messageId"`
+	GroupID   string `json:"groupId"`
+	Reaction  string `json:"reaction"`
+}
+
+// GroupDeleteResult answers a group message deletion, in the seed's shape.
+type GroupDeleteResult struct {
+	MessageID         string `json:"messageId"`
+	GroupID           string `json:"groupId"`
+	DeleteForEveryone bool   `json:"deleteForEveryone"`
+}
+
+// GroupStatusResult answers a group receipt mark, in the seed's shape.
+type GroupStatusResult struct {
+	MessageID string      `json:"messageId"`
+	GroupID   string      `json:"groupId"`
+	Status    string      `json:"status"`
+	UpdatedAt parley.Time `json:"updatedAt"`
 }
 
 // GroupDeleteInput is the body of POST /api/group-messages/delete.
@@ -131,8 +158,12 @@ type GroupDeleteInput struct {
 // GroupDeleteMessage deletes a group message for everyone (its sender, or
 // a group admin, within 48 hours) or for the caller only;
 // group_message_deleted goes to those affected. Errors: as DeleteMessage.
-func (s *Service) GroupDeleteMessage(ctx context.Context, caller *parley.Identity, in GroupDeleteInput) (*DeleteResult, error) {
-	return s.deleteMessage(ctx, caller, in.DeleteInput, s.inGroup(in.GroupID))
+func (s *Service) GroupDeleteMessage(ctx context.Context, caller *parley.Identity, in GroupDeleteInput) (*GroupDeleteResult, error) {
+	r, err := s.deleteMessage(ctx, caller, in.DeleteInput, s.inGroup(in.GroupID))
+	if err != nil {
+		return nil, err
+	}
+	return &GroupDeleteResult{MessageID: r.MessageID, GroupID: r.GroupID, DeleteForEveryone: r.DeleteForEveryone}, nil
 }
 
 // GroupStatusInput is the body of POST /api/group-messages/status.
@@ -143,8 +174,12 @@ type GroupStatusInput struct {
 
 // GroupMarkStatus records that the caller received or read a group message
 // and every earlier one of the group. Errors: as MarkStatus.
-func (s *Service) GroupMarkStatus(ctx context.Context, caller *parley.Identity, in GroupStatusInput) (*StatusResult, error) {
-	return s.markStatus(ctx, caller, in.StatusInput, s.inGroup(in.GroupID))
+func (s *Service) GroupMarkStatus(ctx context.Context, caller *parley.Identity, in GroupStatusInput) (*GroupStatusResult, error) {
+	r, err := s.markStatus(ctx, caller, in.StatusInput, s.inGroup(in.GroupID))
+	if err != nil {
+		return nil, err
+	}
+	return &GroupStatusResult{MessageID: r.MessageID, GroupID: r.GroupID, Status: r.Status, UpdatedAt: r.UpdatedAt}, nil
 }
 
 // groupStatusUpdate is group_message_status_update: member userId's

@@ -2,6 +2,14 @@
 // server, users registered with a per-run suffix, recording socket.io
 // clients, and numbered checks that print one JSON line.
 import { io } from "socket.io-client";
+import { appendFileSync } from "node:fs";
+
+// record appends what the server answered or sent to the file named by
+// PARLEY_RECORD (JSON lines), for the Go test that runs this script to
+// check against the OpenAPI and AsyncAPI documents.
+function record(entry) {
+  if (process.env.PARLEY_RECORD) appendFileSync(process.env.PARLEY_RECORD, JSON.stringify(entry) + "\n");
+}
 
 export const STEP_MS = 5000;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -19,7 +27,9 @@ export function parley(base, transport) {
       headers: { "Content-Type": "application/json", ...(token ? { Authorization: "Bearer " + token } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    return { status: res.status, ...(await res.json()) };
+    const text = await res.text();
+    record({ kind: "rest", method, path: path.split("?")[0], status: res.status, body: text });
+    return { status: res.status, ...JSON.parse(text) };
   }
 
   async function register(name) {
@@ -34,7 +44,10 @@ export function parley(base, transport) {
   function connect(user) {
     const sock = io(base, { forceNew: true, transports, auth: { token: user.token }, timeout: STEP_MS });
     const seen = [];
-    sock.onAny((event, data) => seen.push({ event, data }));
+    sock.onAny((event, data) => {
+      seen.push({ event, data });
+      record({ kind: "event", event, data });
+    });
     const waitFor = (event, pred = () => true, ms = STEP_MS) =>
       new Promise((resolve, reject) => {
         const t0 = Date.now();
@@ -47,7 +60,13 @@ export function parley(base, transport) {
         poll();
       });
     const call = (event, data) =>
-      new Promise((resolve, reject) => sock.timeout(STEP_MS).emit(event, data, (err, reply) => (err ? reject(err) : resolve(reply))));
+      new Promise((resolve, reject) =>
+        sock.timeout(STEP_MS).emit(event, data, (err, reply) => {
+          if (err) return reject(err);
+          record({ kind: "ack", event, data: reply });
+          resolve(reply);
+        }),
+      );
     const connected = new Promise((resolve, reject) => {
       sock.once("connect", resolve);
       sock.once("connect_error", reject);

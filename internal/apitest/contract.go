@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -327,4 +328,51 @@ func kindOf(v any) string {
 		return "array"
 	}
 	return "object"
+}
+
+// Record is one thing an end-to-end script saw, as e2e/js/lib.mjs writes
+// it to the file named by PARLEY_RECORD.
+type Record struct {
+	Kind   string          `json:"kind"` // rest, event or ack
+	Method string          `json:"method"`
+	Path   string          `json:"path"`
+	Status int             `json:"status"`
+	Body   string          `json:"body"`  // rest: the raw response body
+	Event  string          `json:"event"` // event and ack: the event's name
+	Data   json.RawMessage `json:"data"`  // event and ack: the payload
+}
+
+// CheckRecording checks every record of a PARLEY_RECORD file against the
+// documents and returns how many it checked and the problems found.
+func (c *Contract) CheckRecording(path string) (int, []string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	var problems []string
+	n := 0
+	for _, line := range bytes.Split(raw, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			return n, problems, fmt.Errorf("record %d: %w", n+1, err)
+		}
+		n++
+		switch r.Kind {
+		case "rest":
+			err = c.CheckResponse(r.Method, r.Path, r.Status, []byte(r.Body))
+		case "event":
+			err = c.CheckEvent(r.Event, r.Data)
+		case "ack":
+			err = c.CheckAck(r.Event, r.Data)
+		default:
+			err = fmt.Errorf("unknown record kind %q", r.Kind)
+		}
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s %s%s %s: %v", r.Kind, r.Method, r.Path, r.Event, err))
+		}
+	}
+	return n, problems, nil
 }
