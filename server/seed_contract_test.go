@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-chat/parley/internal/apitest"
 	"github.com/parley-chat/parley/internal/testdb"
@@ -28,6 +29,49 @@ func hasFields(t *testing.T, what string, raw json.RawMessage, fields ...string)
 		t.Errorf("%s: missing seed fields %v in %s", what, missing, raw)
 	}
 	return obj
+}
+
+// exactly fails unless the JSON object raw has exactly the given fields,
+// each with the given JSON value: the seed's answer, nothing more.
+func exactly(t *testing.T, what string, raw json.RawMessage, want map[string]string) {
+	t.Helper()
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		t.Fatalf("%s: %s is not an object: %v", what, raw, err)
+	}
+	for k, v := range want {
+		if got, ok := obj[k]; !ok || string(got) != v {
+			t.Errorf("%s: field %s is %s, want %s (in %s)", what, k, got, v, raw)
+		}
+	}
+	for k := range obj {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: field %s is not in the seed's answer %v", what, k, sortedNames(want))
+		}
+	}
+}
+
+func sortedNames(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// jsonString is s as a JSON string.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// messages returns the raw message objects of a history answer.
+func messages(t *testing.T, r *apitest.Response) []json.RawMessage {
+	t.Helper()
+	var out []json.RawMessage
+	r.Decode(t, &out)
+	return out
 }
 
 // wantMessage fails unless r's top-level message is the seed's text.
@@ -65,6 +109,19 @@ func TestSeedContract(t *testing.T) {
 			if len(h) != 1 || !h[0].DeletedForEveryone || h[0].ContentHash != emptySHA256 {
 				t.Errorf("tombstone %+v: want contentHash %s (SHA-256 of no content)", h, emptySHA256)
 			}
+			m2 := send(t, ann, bob, "c2", nil)
+			dm := messages(t, bob.Must(200, "GET", "/api/messages/"+bob.UserID+"/"+ann.UserID, nil))
+			if len(dm) != 2 {
+				t.Fatalf("direct history: %d messages, want 2", len(dm))
+			}
+			// Newest first: m2, then the tombstone.
+			if obj := hasFields(t, "message object", dm[0], "messageId", "senderId", "recipientId", "content", "contentHash", "type", "mediaId", "replyToId", "status", "sentAt"); string(obj["messageId"]) != jsonString(m2.MessageID) ||
+				string(obj["mediaId"]) != `""` || string(obj["replyToId"]) != `""` {
+				t.Errorf("message object %s: want messageId %s with mediaId and replyToId \"\"", dm[0], m2.MessageID)
+			}
+			if obj := hasFields(t, "tombstone", dm[1], "content", "contentHash", "mediaId", "replyToId"); string(obj["content"]) != "null" || string(obj["contentHash"]) != jsonString(emptySHA256) {
+				t.Errorf("tombstone %s: want content null and contentHash %s", dm[1], emptySHA256)
+			}
 
 			// Blocks and mutes.
 			wantMessage(t, "block", ann.Must(200, "POST", "/api/users/block", map[string]any{"blockedUserId": cid.UserID}), "User blocked successfully")
@@ -92,17 +149,33 @@ func TestSeedContract(t *testing.T) {
 
 			gm := groupSend(t, ann, g.GroupID, "g1")
 			hasFields(t, "new_group_message", bobWS.WaitEvent("new_group_message", gm.MessageID), "mediaId", "replyToId")
+			gmID, gID := jsonString(gm.MessageID), jsonString(g.GroupID)
 			r = bob.Must(200, "POST", "/api/group-messages/react", map[string]any{"messageId": gm.MessageID, "reaction": "+1"})
-			hasFields(t, "group react", r.Data, "messageId", "groupId", "reaction")
+			exactly(t, "group react", r.Data, map[string]string{"messageId": gmID, "groupId": gID, "reaction": `"+1"`})
+			r = bob.Must(200, "POST", "/api/group-messages/react", map[string]any{"messageId": gm.MessageID, "reaction": ""})
+			exactly(t, "group react removed", r.Data, map[string]string{"messageId": gmID, "groupId": gID, "reaction": `""`})
 			r = bob.Must(200, "POST", "/api/group-messages/status", map[string]any{"messageId": gm.MessageID, "status": "seen"})
-			hasFields(t, "group status", r.Data, "messageId", "groupId", "status", "updatedAt")
+			var st struct{ UpdatedAt string }
+			r.Decode(t, &st)
+			if _, err := time.Parse(time.RFC3339Nano, st.UpdatedAt); err != nil {
+				t.Errorf("group status: updatedAt %q is not ISO 8601: %v", st.UpdatedAt, err)
+			}
+			exactly(t, "group status", r.Data, map[string]string{"messageId": gmID, "groupId": gID, "status": `"seen"`, "updatedAt": jsonString(st.UpdatedAt)})
 			hasFields(t, "group_message_status_update", annWS.WaitEvent("group_message_status_update", gm.MessageID),
 				"messageId", "groupId", "userId", "status", "timestamp")
 			bob.Must(200, "POST", "/api/messages/typing", map[string]any{"groupId": g.GroupID})
 			hasFields(t, "group typing_indicator", annWS.WaitEvent("typing_indicator", g.GroupID), "senderId", "isTyping", "timestamp")
 			r = ann.Must(200, "POST", "/api/group-messages/delete", map[string]any{"messageId": gm.MessageID, "deleteForEveryone": true})
 			wantMessage(t, "group delete", r, "Message deleted successfully")
-			hasFields(t, "group delete", r.Data, "messageId", "groupId", "deleteForEveryone")
+			exactly(t, "group delete", r.Data, map[string]string{"messageId": gmID, "groupId": gID, "deleteForEveryone": "true"})
+			gh := messages(t, bob.Must(200, "GET", "/api/group-messages/"+g.GroupID, nil))
+			if len(gh) != 1 {
+				t.Fatalf("group history: %d messages, want 1", len(gh))
+			}
+			if obj := hasFields(t, "group tombstone", gh[0], "messageId", "groupId", "content", "contentHash", "mediaId", "replyToId"); string(obj["content"]) != "null" ||
+				string(obj["contentHash"]) != jsonString(emptySHA256) || string(obj["mediaId"]) != `""` || string(obj["replyToId"]) != `""` {
+				t.Errorf("group tombstone %s: want content null, contentHash %s, mediaId and replyToId \"\"", gh[0], emptySHA256)
+			}
 			r = ann.Must(200, "POST", "/api/groups/members/remove", map[string]any{"groupId": g.GroupID, "user_id": cid.UserID})
 			wantMessage(t, "remove", r, "Member removed from the group")
 			if gv := getGroup(t, ann, g.GroupID); gv.role(cid.UserID) != "" {
