@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/service"
 )
 
@@ -33,6 +34,7 @@ type Config struct {
 
 // API serves the REST routes of API.md over a service.
 type API struct {
+	shared  parley.RateStore // Config.SharedLimits
 	svc     *service.Service
 	routes  []route
 	timeout time.Duration // Config.RequestTimeout
@@ -68,9 +70,24 @@ func New(svc *service.Service, cfg Config) *API {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 5 * time.Second
 	}
-	a := &API{svc: svc, timeout: cfg.RequestTimeout}
+	a := &API{svc: svc, timeout: cfg.RequestTimeout, shared: cfg.SharedLimits}
 	a.routes = append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...)
 	return a
+}
+
+// JobPruneLimits is the leased background job that forgets shared
+// rate-limit buckets idle for two minutes (a bucket refills in at most one).
+const JobPruneLimits = "prune-rate-limits"
+
+// AddJobs registers the API's background jobs with r: with shared rate
+// limits, pruning their idle buckets once a minute on one node.
+func (a *API) AddJobs(r *jobs.Runner) {
+	if a.shared == nil {
+		return
+	}
+	r.Add(jobs.Job{Name: JobPruneLimits, Every: time.Minute, Leased: true, Run: func(ctx context.Context) error {
+		return a.shared.PruneTokens(ctx, time.Now().Add(-2*time.Minute))
+	}})
 }
 
 // Mount registers every route on mux, plus /api/openapi.json and

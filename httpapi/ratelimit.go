@@ -21,7 +21,8 @@ import (
 // gets the same allowance whichever nodes its requests reach; otherwise in
 // memory. In memory, buckets idle for longer than it takes to refill are
 // dropped, so memory stays bounded by the number of recently active
-// addresses; in the store, every node prunes them once a minute.
+// addresses; in the store, the leased job JobPruneLimits prunes them once a
+// minute (see API.AddJobs).
 type limiter struct {
 	name      string // names the route group in shared bucket keys
 	perMinute int
@@ -32,7 +33,6 @@ type limiter struct {
 	mu      sync.Mutex
 	buckets map[string]*bucket
 	swept   time.Time
-	pruned  time.Time
 }
 
 type bucket struct {
@@ -55,7 +55,6 @@ func (l *limiter) allow(ctx context.Context, log *slog.Logger, addr string, now 
 	if l.shared != nil {
 		ok, wait, err := l.shared.TakeToken(ctx, l.name+":"+addr, now, l.perMinute, l.burst)
 		if err == nil {
-			l.prune(log, now)
 			return ok, wait
 		}
 		log.Warn("shared rate limit unavailable; using this node's", "err", err)
@@ -82,27 +81,6 @@ func (l *limiter) allow(ctx context.Context, log *slog.Logger, addr string, now 
 		return false, d
 	}
 	return true, 0
-}
-
-// prune forgets shared buckets idle for two minutes (a bucket refills in
-// at most one), once a minute, in the background.
-func (l *limiter) prune(log *slog.Logger, now time.Time) {
-	l.mu.Lock()
-	due := now.Sub(l.pruned) > time.Minute
-	if due {
-		l.pruned = now
-	}
-	l.mu.Unlock()
-	if !due {
-		return
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := l.shared.PruneTokens(ctx, now.Add(-2*time.Minute)); err != nil {
-			log.Warn("prune rate-limit buckets", "err", err)
-		}
-	}()
 }
 
 // limit wraps h so that each client address gets at most l's rate.

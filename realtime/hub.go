@@ -72,6 +72,7 @@ type Config struct {
 	// EventTimeout bounds the work of one client event (and so its store
 	// calls); past it the ack carries 503 unavailable. Default 5s.
 	EventTimeout time.Duration
+	Now          func() time.Time // the clock of token expiry; default time.Now
 	Logger       *slog.Logger
 }
 
@@ -110,6 +111,9 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.EventTimeout <= 0 {
 		cfg.EventTimeout = 5 * time.Second
@@ -421,7 +425,7 @@ func (h *Hub) call(c *client, name string, data json.RawMessage) parley.Reply {
 		go c.close()
 		return parley.ReplyOf(nil, parley.Errorf(parley.EUNAUTHORIZED, "session revoked"))
 	}
-	if !time.Now().Before(c.id.ExpiresAt) {
+	if !h.cfg.Now().Before(c.id.ExpiresAt) {
 		go c.close()
 		return parley.ReplyOf(nil, parley.Errorf(parley.EUNAUTHORIZED, "token expired"))
 	}

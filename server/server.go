@@ -20,6 +20,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/localbus"
 	"github.com/parley-chat/parley/maildir"
 	"github.com/parley-chat/parley/natsbus"
@@ -57,6 +58,10 @@ type Config struct {
 	ShutdownTimeout   time.Duration        // zero: 15s
 	DebugAddr         string               // pprof and expvar listener, loopback only; empty: off
 	Logger            *slog.Logger
+	// Clock is the time the node goes by (token expiry, leases, jobs,
+	// timestamps); nil: the wall clock. Tests pass a jobs.Fake to move
+	// time instead of sleeping.
+	Clock jobs.Clock
 }
 
 // Server is a running Parley node.
@@ -65,6 +70,7 @@ type Server struct {
 	log  *slog.Logger
 	db   *sqlstore.DB
 	svc  *service.Service
+	jobs *jobs.Runner // background jobs of every component; started by Start
 	hub  *realtime.Hub
 	bus  parley.Bus
 	nats *natsbus.Bus // set when the bus is NATS
@@ -105,6 +111,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.NodeID == "" {
 		cfg.NodeID = parley.NewID("node")
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = jobs.Real
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, done: make(chan error, 1)}
 	var err error
 	if s.db, err = sqlstore.Open(ctx, cfg.DB); err != nil {
@@ -134,15 +143,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
 	s.svc = service.New(s.db, s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
 		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log,
-		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease, StoreTimeout: cfg.DBTimeout})
+		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease, StoreTimeout: cfg.DBTimeout,
+		Now: cfg.Clock.Now})
+	s.jobs = jobs.New(s.db, cfg.NodeID, jobs.Options{Clock: cfg.Clock, Logger: s.log})
+	s.svc.AddJobs(s.jobs)
 
 	mux := http.NewServeMux()
-	httpapi.New(s.svc, httpapi.Config{AuthRatePerMinute: cfg.AuthRatePerMinute, SharedLimits: sharedLimits,
-		TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.DBTimeout}).Mount(mux)
+	api := httpapi.New(s.svc, httpapi.Config{AuthRatePerMinute: cfg.AuthRatePerMinute, SharedLimits: sharedLimits,
+		TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.DBTimeout})
+	api.AddJobs(s.jobs)
+	api.Mount(mux)
 	s.hub = realtime.New(s.svc, s.bus, realtime.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: s.log,
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, ConnectTimeout: cfg.ConnectTimeout,
 		MaxSocketsPerUser: cfg.MaxSocketsPerUser, MaxPendingSockets: cfg.MaxPending, MaxPendingSocketsPerAddr: cfg.MaxPendingPerAddr,
-		MaxQueuedBytes: cfg.MaxQueuedBytes, EventTimeout: cfg.DBTimeout})
+		MaxQueuedBytes: cfg.MaxQueuedBytes, EventTimeout: cfg.DBTimeout, Now: cfg.Clock.Now})
 	s.hub.Mount(mux)
 	s.http = &http.Server{
 		Handler:           bodyDeadline(cfg.BodyTimeout, httpapi.Middleware(s.log, httpapi.NotFound(mux))),
@@ -153,6 +167,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		s.hub.Close()
+		s.jobs.Close()
 		s.svc.Close()
 		if s.nats != nil {
 			s.nats.Close()
@@ -184,9 +199,11 @@ func (s *Server) Bus() parley.Bus { return s.bus }
 // Hub is the node's connection hub (for tests and tools in this module).
 func (s *Server) Hub() *realtime.Hub { return s.hub }
 
-// Start serves in the background; Close stops it.
+// Start starts the background jobs and serves in the background; Close
+// stops both.
 func (s *Server) Start() {
 	s.startDebug()
+	s.jobs.Start()
 	go func() {
 		err := s.http.Serve(s.ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -228,6 +245,7 @@ func (s *Server) Close() error {
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
+		s.jobs.Close() // waits for runs in progress and gives up this node's leases
 		s.svc.Close()
 		if s.nats != nil {
 			err = errors.Join(err, s.nats.Close())

@@ -77,11 +77,8 @@ func newPresence(s *Service) *presence {
 		p.wg.Add(1)
 		go p.work(w)
 	}
-	// Take the lease before the first socket can connect, so the records
-	// of this node's users are live from the start.
-	p.renew(true)
-	p.wg.Add(1)
-	go p.heartbeat()
+	// The lease is taken, and renewed, by the background job
+	// JobPresenceLease, which the server starts before it serves.
 	return p
 }
 
@@ -247,36 +244,26 @@ func (p *presence) retryLater(userID string) {
 	p.retry[userID] = true
 }
 
-// heartbeat renews this node's lease and sweeps the users of dead nodes.
-func (p *presence) heartbeat() {
-	defer p.wg.Done()
-	t := time.NewTicker(p.s.cfg.PresenceLease / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-		}
-		p.renew(false)
-		p.sweep()
-	}
-}
+// Background jobs of presence with several nodes: every node renews its own
+// lease (JobPresenceLease); one node at a time sweeps the users of dead
+// nodes (JobPresenceSweep). Both run every third of the lease.
+const (
+	JobPresenceLease = "presence-lease"
+	JobPresenceSweep = "presence-sweep"
+)
 
 // renew extends the lease. When the lease had lapsed (this node stalled
 // or could not reach the store, and may have been swept) every local user
-// is written again.
-func (p *presence) renew(first bool) {
+// is written again. The first renewal (wasLeased false) is not a lapse.
+func (p *presence) renew(ctx context.Context) error {
 	s := p.s
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	now := s.now()
 	live, err := p.shared.RenewNodeLease(ctx, s.cfg.NodeID, now, now.Add(s.cfg.PresenceLease))
 	if err != nil {
-		s.log.Error("renew presence lease", "node", s.cfg.NodeID, "err", err)
-		return
+		return err
 	}
 	wasLeased := p.leased.Swap(true)
+	first := !wasLeased
 	p.mu.Lock()
 	var again []string
 	if !live || !wasLeased {
@@ -298,18 +285,17 @@ func (p *presence) renew(first bool) {
 	for _, id := range again {
 		p.enqueue(id)
 	}
+	return nil
 }
 
 // sweep takes the users of dead nodes offline; the store hands each user
 // to one sweeping node only.
-func (p *presence) sweep() {
+func (p *presence) sweep(ctx context.Context) error {
 	s := p.s
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
-	defer cancel()
 	now := s.now()
 	went, err := p.shared.SweepPresence(ctx, now)
 	if err != nil {
-		s.log.Error("sweep presence", "err", err)
+		return err
 	}
 	if len(went) > 0 {
 		s.log.Info("users of a dead node went offline", "users", len(went))
@@ -317,6 +303,7 @@ func (p *presence) sweep() {
 	for _, id := range went {
 		s.announcePresence(id, false, now)
 	}
+	return nil
 }
 
 // close stops the timers and, with several nodes, the workers; it then

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -123,81 +122,43 @@ func (s *Service) CancelScheduled(ctx context.Context, caller *parley.Identity, 
 	return s.store.CancelScheduled(ctx, caller.UserID, messageID)
 }
 
-// scheduler sends due scheduled messages. Each node leases due messages
-// before sending them, and the sent message's clientMessageId is derived
-// from the scheduled id, so even a lease that expires mid-send (a node
-// that stalled) cannot store the message twice.
+// scheduler sends due scheduled messages, as the leased background job
+// JobScheduled (so one node at a time looks for due messages). Each node
+// also leases the due messages before sending them, and the sent message's
+// clientMessageId is derived from the scheduled id, so even a lease that
+// expires mid-send (a node that stalled) cannot store the message twice.
 type scheduler struct {
-	s      *Service
-	node   string
-	kick   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
-	closed sync.Once
+	s    *Service
+	node string
 }
+
+// JobScheduled is the name of the background job that sends due scheduled
+// messages.
+const JobScheduled = "scheduled-messages"
 
 func newScheduler(s *Service, node string) *scheduler {
 	if node == "" {
 		node = parley.NewID("node")
 	}
-	sc := &scheduler{s: s, node: node, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go sc.loop()
-	return sc
+	return &scheduler{s: s, node: node}
 }
 
+// wake asks for a run now rather than at the next tick, for a message due
+// soon.
 func (sc *scheduler) wake() {
-	select {
-	case sc.kick <- struct{}{}:
-	default:
+	if r := sc.s.runner.Load(); r != nil {
+		r.Kick(JobScheduled)
 	}
 }
-
-func (sc *scheduler) close() {
-	sc.closed.Do(func() { close(sc.stop) })
-	<-sc.done
-}
-
-func (sc *scheduler) loop() {
-	defer close(sc.done)
-	tick := sc.s.cfg.ScheduleTick
-	if tick <= 0 {
-		tick = time.Second
-	}
-	t := time.NewTimer(tick)
-	defer t.Stop()
-	var failing time.Duration // the wait after failures, doubled each time; zero when healthy
-	for {
-		wait := tick
-		if err := sc.runDue(); err != nil {
-			// The database is down or failing: back off (up to a minute)
-			// rather than log an error every tick; say when it is back.
-			if failing == 0 {
-				sc.s.log.Error("scheduled messages: cannot reach the database; backing off", "err", err)
-			}
-			failing = min(max(2*failing, tick), maxScheduleBackoff)
-			wait = failing
-		} else if failing > 0 {
-			sc.s.log.Info("scheduled messages: database reachable again")
-			failing = 0
-		}
-		t.Reset(wait)
-		select {
-		case <-sc.stop:
-			return
-		case <-t.C:
-		case <-sc.kick:
-		}
-	}
-}
-
-// maxScheduleBackoff is the longest wait between tries of a failing scheduler.
-const maxScheduleBackoff = time.Minute
 
 // runDue sends every due message it can lease. It returns the error that
 // stopped it when the store failed.
-func (sc *scheduler) runDue() error {
+func (sc *scheduler) runDue(parent context.Context) error {
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), sc.s.cfg.StoreTimeout)
+		if err := parent.Err(); err != nil {
+			return nil // stopping
+		}
+		ctx, cancel := context.WithTimeout(parent, sc.s.cfg.StoreTimeout)
 		now := sc.s.now()
 		due, err := sc.s.store.ClaimDue(ctx, sc.node, now, now.Add(time.Minute), 100)
 		if err != nil {
@@ -224,11 +185,6 @@ func (sc *scheduler) runDue() error {
 		cancel()
 		if len(due) < 100 {
 			return nil
-		}
-		select {
-		case <-sc.stop:
-			return nil
-		default:
 		}
 	}
 }

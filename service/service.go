@@ -12,9 +12,11 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/jobs"
 )
 
 // Store is everything the service needs from the database.
@@ -74,6 +76,7 @@ type Service struct {
 	bg     sync.WaitGroup // background work (mail) finished by Close
 	resets chan struct{}  // slots of password resets worked on in the background
 	closed sync.Once
+	runner atomic.Pointer[jobs.Runner] // set by AddJobs
 }
 
 // New returns a Service. Zero Config fields take their defaults.
@@ -102,6 +105,9 @@ func New(store Store, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 5 * time.Second
 	}
+	if cfg.ScheduleTick <= 0 {
+		cfg.ScheduleTick = time.Second
+	}
 	s := &Service{store: store, bus: bus, mailer: mailer, cfg: cfg, log: cfg.Logger,
 		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}, resets: make(chan struct{}, maxPendingResets)}
 	for _, a := range cfg.Admins {
@@ -115,12 +121,25 @@ func New(store Store, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service
 	return s
 }
 
+// AddJobs registers the service's background jobs with r, which the
+// caller starts and closes (before Close): sending due scheduled messages
+// (leased) and, with several nodes, this node's presence lease and the
+// sweep of dead nodes' users (leased).
+func (s *Service) AddJobs(r *jobs.Runner) {
+	s.runner.Store(r)
+	r.Add(jobs.Job{Name: JobScheduled, Every: s.cfg.ScheduleTick, Leased: true, Timeout: time.Minute, Run: s.sched.runDue})
+	if s.presence.shared != nil {
+		every := s.cfg.PresenceLease / 3
+		r.Add(jobs.Job{Name: JobPresenceLease, Every: every, Timeout: s.cfg.StoreTimeout, Run: s.presence.renew})
+		r.Add(jobs.Job{Name: JobPresenceSweep, Every: every, Leased: true, Timeout: s.cfg.StoreTimeout, Run: s.presence.sweep})
+	}
+}
+
 // Close waits for background work (e-mails being sent, presence timers).
 // Call it after the transports stopped taking requests.
 // It is idempotent.
 func (s *Service) Close() {
 	s.closed.Do(func() {
-		s.sched.close()
 		s.presence.close()
 		s.commit.close()
 		s.bg.Wait()

@@ -239,3 +239,23 @@ func (db *DB) PruneTokens(ctx context.Context, before time.Time) error {
 	_, err := db.exec(ctx, `DELETE FROM rate_buckets WHERE updated_at < ?`, parley.Millis(before))
 	return err
 }
+
+// TakeLease implements jobs.Leases: one statement takes a free or expired
+// lease, or renews holder's own.
+func (db *DB) TakeLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+	res, err := db.exec(ctx, `INSERT INTO job_leases (name, holder, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE job_leases.holder = excluded.holder OR job_leases.expires_at <= ?`,
+		name, holder, parley.Millis(until), parley.Millis(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// ReleaseLease implements jobs.Leases.
+func (db *DB) ReleaseLease(ctx context.Context, name, holder string) error {
+	_, err := db.exec(ctx, `DELETE FROM job_leases WHERE name = ? AND holder = ?`, name, holder)
+	return err
+}
