@@ -31,6 +31,29 @@ type Bus interface {
 // up through sync as they do after any reconnection.
 const EventBusGap = "_bus_gap"
 
+// The names of the events the server sends (API.md §12), each named once.
+// The sync log records the same names (Change.Event), so a client reads the
+// same event from its socket and from GET /api/sync.
+const (
+	EventNewMessage           = "new_message"       // a direct message, content included
+	EventNewGroupMessage      = "new_group_message" // a group message, content included
+	EventMessageEdited        = "message_edited"    // direct and group messages alike
+	EventMessageDeleted       = "message_deleted"
+	EventGroupMessageDeleted  = "group_message_deleted"
+	EventMessageReaction      = "message_reaction"
+	EventGroupMessageReaction = "group_message_reaction"
+	EventMessageStatus        = "message_status_update"
+	EventGroupMessageStatus   = "group_message_status_update"
+	EventTyping               = "typing_indicator"
+	EventGroupMemberAdded     = "group_member_added"
+	EventGroupMemberRemoved   = "group_member_removed"
+	EventGroupUpdated         = "group_updated"
+	EventGroupDeleted         = "group_deleted"
+	EventPresence             = "presence_update"
+	EventProfileUpdated       = "profile_updated"
+	EventKeyChanged           = "key_changed"
+)
+
 // Mail is an e-mail to send.
 type Mail struct {
 	To      string

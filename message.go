@@ -94,14 +94,6 @@ type Change struct {
 	CreatedAt      time.Time
 }
 
-// Events that announce new messages, recorded in the sync log.
-const (
-	EventNewMessage      = "new_message"
-	EventNewGroupMessage = "new_group_message"
-	// EventMessageEdited carries the edited message, content included, for
-	// direct and group messages alike.
-	EventMessageEdited = "message_edited"
-)
 
 // Send is one message to commit, with the change that announces it.
 // The store fills Message.Seq and, for a repeated clientMessageId,

@@ -78,9 +78,9 @@ func (s *Service) react(ctx context.Context, caller *parley.Identity, in ReactIn
 	}
 	now := s.now()
 	ev := reactionEvent{MessageID: m.ID, ConversationID: m.ConversationID, UserID: caller.UserID, Reaction: in.Reaction, At: parley.Time{Time: now}}
-	name := "message_reaction"
+	name := parley.EventMessageReaction
 	if isGroup(m.ConversationID) {
-		ev.GroupID, name = m.ConversationID, "group_message_reaction"
+		ev.GroupID, name = m.ConversationID, parley.EventGroupMessageReaction
 	}
 	ch, err := s.encodeChange(m.ConversationID, m.Seq, name, m.ID, ev, now)
 	if err != nil {
@@ -93,7 +93,7 @@ func (s *Service) react(ctx context.Context, caller *parley.Identity, in ReactIn
 	if err != nil {
 		return nil, err
 	}
-	s.publishRaw(ctx, name, ch.Payload, to)
+	s.publishChange(ctx, ch, to)
 	return &ReactResult{MessageID: m.ID, GroupID: ev.GroupID, Reaction: in.Reaction}, nil
 }
 
@@ -157,10 +157,10 @@ func (s *Service) deleteMessage(ctx context.Context, caller *parley.Identity, in
 	now := s.now()
 	ev := deleteEvent{MessageID: m.ID, ConversationID: m.ConversationID, DeleteForEveryone: in.DeleteForEveryone, DeletedBy: caller.UserID,
 		At: parley.Time{Time: now}}
-	name := "message_deleted"
+	name := parley.EventMessageDeleted
 	group := isGroup(m.ConversationID)
 	if group {
-		ev.GroupID, name = m.ConversationID, "group_message_deleted"
+		ev.GroupID, name = m.ConversationID, parley.EventGroupMessageDeleted
 	}
 	ch, err := s.encodeChange(m.ConversationID, m.Seq, name, m.ID, ev, now)
 	if err != nil {
@@ -191,7 +191,7 @@ func (s *Service) deleteMessage(ctx context.Context, caller *parley.Identity, in
 			return nil, err
 		}
 	}
-	s.publishRaw(ctx, name, ch.Payload, to)
+	s.publishChange(ctx, ch, to)
 	return &DeleteResult{MessageID: m.ID, GroupID: ev.GroupID, DeleteForEveryone: in.DeleteForEveryone}, nil
 }
 
@@ -253,7 +253,7 @@ func (s *Service) EditMessage(ctx context.Context, caller *parley.Identity, in E
 	if err != nil {
 		return nil, err
 	}
-	s.publishRaw(ctx, parley.EventMessageEdited, ch.Payload, to)
+	s.publishChange(ctx, ch, to)
 	return &EditResult{MessageID: m.ID, EditedAt: parley.Time{Time: now}}, nil
 }
 
@@ -309,7 +309,7 @@ func (s *Service) Typing(ctx context.Context, caller *parley.Identity, in Typing
 		return parley.Errorf(parley.EBLOCKED, "you cannot message this user")
 	}
 	typing := in.IsTyping == nil || *in.IsTyping
-	s.publish(ctx, "typing_indicator", typingEvent{SenderID: caller.UserID, RecipientID: in.RecipientID, IsTyping: typing, Timestamp: parley.Time{Time: s.now()}}, []string{in.RecipientID})
+	s.publish(ctx, parley.EventTyping, typingEvent{SenderID: caller.UserID, RecipientID: in.RecipientID, IsTyping: typing, Timestamp: parley.Time{Time: s.now()}}, []string{in.RecipientID})
 	return nil
 }
 

@@ -1,5 +1,7 @@
 package service
 
+import "github.com/parley-chat/parley"
+
 // EventDoc describes one real-time event for the AsyncAPI document: its
 // name, what it means, and a zero value of the Go type its payload is
 // encoded from (for client events, the type it is decoded into).
@@ -22,23 +24,23 @@ type keyChangedEvent struct {
 // payloads: the same types the service encodes and decodes.
 func Events() []EventDoc {
 	return []EventDoc{
-		{Name: "new_message", Summary: "A direct message to or from the user, with its content.", Payload: MessageView{}},
-		{Name: "new_group_message", Summary: "A message in one of the user's groups, with its content.", Payload: MessageView{}},
-		{Name: "typing_indicator", Summary: "A peer (recipientId) or group member (groupId) started or stopped typing.", Payload: typingEvent{}},
-		{Name: "message_reaction", Summary: "A reaction to a direct message was set or (empty reaction) removed.", Payload: reactionEvent{}},
-		{Name: "group_message_reaction", Summary: "A reaction to a group message was set or removed.", Payload: reactionEvent{}},
-		{Name: "message_deleted", Summary: "A direct message was deleted for everyone, or for this user only.", Payload: deleteEvent{}},
-		{Name: "group_message_deleted", Summary: "A group message was deleted for everyone, or for this user only.", Payload: deleteEvent{}},
-		{Name: "message_edited", Summary: "A message was edited; the full message with its new content.", Payload: MessageView{}},
-		{Name: "message_status_update", Summary: "Every message of senderId up to upToSeq reached status.", Payload: statusUpdate{}},
-		{Name: "group_message_status_update", Summary: "Member userId received or read every group message up to upToSeq.", Payload: groupStatusUpdate{}},
-		{Name: "group_member_added", Summary: "Members joined a group (sent to old and new members).", Payload: memberAddedEvent{}},
-		{Name: "group_member_removed", Summary: "A member left or was removed (sent to them too).", Payload: memberRemovedEvent{}},
-		{Name: "group_updated", Summary: "A group's details, settings or a member's role changed.", Payload: groupUpdatedEvent{}},
-		{Name: "group_deleted", Summary: "A group was deleted.", Payload: groupDeletedEvent{}},
-		{Name: "presence_update", Summary: "A contact or peer came online or went offline (lastSeen null where hidden).", Payload: Presence{}},
-		{Name: "profile_updated", Summary: "A contact changed their profile.", Payload: PublicProfile{}},
-		{Name: "key_changed", Summary: "A contact added or rotated a device key.", Payload: keyChangedEvent{}},
+		{Name: parley.EventNewMessage, Summary: "A direct message to or from the user, with its content.", Payload: MessageView{}},
+		{Name: parley.EventNewGroupMessage, Summary: "A message in one of the user's groups, with its content.", Payload: MessageView{}},
+		{Name: parley.EventTyping, Summary: "A peer (recipientId) or group member (groupId) started or stopped typing.", Payload: typingEvent{}},
+		{Name: parley.EventMessageReaction, Summary: "A reaction to a direct message was set or (empty reaction) removed.", Payload: reactionEvent{}},
+		{Name: parley.EventGroupMessageReaction, Summary: "A reaction to a group message was set or removed.", Payload: reactionEvent{}},
+		{Name: parley.EventMessageDeleted, Summary: "A direct message was deleted for everyone, or for this user only.", Payload: deleteEvent{}},
+		{Name: parley.EventGroupMessageDeleted, Summary: "A group message was deleted for everyone, or for this user only.", Payload: deleteEvent{}},
+		{Name: parley.EventMessageEdited, Summary: "A message was edited; the full message with its new content.", Payload: MessageView{}},
+		{Name: parley.EventMessageStatus, Summary: "Every message of senderId up to upToSeq reached status.", Payload: statusUpdate{}},
+		{Name: parley.EventGroupMessageStatus, Summary: "Member userId received or read every group message up to upToSeq.", Payload: groupStatusUpdate{}},
+		{Name: parley.EventGroupMemberAdded, Summary: "Members joined a group (sent to old and new members).", Payload: memberAddedEvent{}},
+		{Name: parley.EventGroupMemberRemoved, Summary: "A member left or was removed (sent to them too).", Payload: memberRemovedEvent{}},
+		{Name: parley.EventGroupUpdated, Summary: "A group's details, settings or a member's role changed.", Payload: groupUpdatedEvent{}},
+		{Name: parley.EventGroupDeleted, Summary: "A group was deleted.", Payload: groupDeletedEvent{}},
+		{Name: parley.EventPresence, Summary: "A contact or peer came online or went offline (lastSeen null where hidden).", Payload: Presence{}},
+		{Name: parley.EventProfileUpdated, Summary: "A contact changed their profile.", Payload: PublicProfile{}},
+		{Name: parley.EventKeyChanged, Summary: "A contact added or rotated a device key.", Payload: keyChangedEvent{}},
 		{Name: "send_message", Summary: "Send a direct message (as POST /api/messages/send).", Payload: SendInput{}, Ack: SendResult{}, Client: true},
 		{Name: "send_group_message", Summary: "Send a group message (as POST /api/group-messages/send).", Payload: GroupSendInput{}, Ack: GroupSendResult{}, Client: true},
 		{Name: "typing", Summary: "Tell a peer (recipientId) or a group (groupId) the user is typing.", Payload: TypingInput{}, Client: true},

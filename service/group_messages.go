@@ -232,7 +232,7 @@ func (s *Service) markGroupStatus(ctx context.Context, caller *parley.Identity, 
 	}
 	changes := make([]*parley.Change, 0, len(to))
 	for _, id := range to {
-		changes = append(changes, &parley.Change{ConversationID: m.ConversationID, Seq: m.Seq, Event: "group_message_status_update",
+		changes = append(changes, &parley.Change{ConversationID: m.ConversationID, Seq: m.Seq, Event: parley.EventGroupMessageStatus,
 			MessageID: m.ID, ToUser: id, Payload: payload, CreatedAt: now})
 	}
 	private := status == parley.StatusSeen && !u.Settings.ReadReceipts
@@ -241,7 +241,7 @@ func (s *Service) markGroupStatus(ctx context.Context, caller *parley.Identity, 
 		return nil, err
 	}
 	if advanced {
-		s.publishRaw(ctx, "group_message_status_update", payload, to)
+		s.publishRaw(ctx, parley.EventGroupMessageStatus, payload, to)
 	}
 	res := &StatusResult{MessageID: m.ID, GroupID: m.ConversationID, Status: status, UpdatedAt: parley.Time{Time: now}}
 	if mem.ReadSeq >= m.Seq {
@@ -395,6 +395,6 @@ func (s *Service) groupTyping(ctx context.Context, caller *parley.Identity, grou
 			to = append(to, id)
 		}
 	}
-	s.publish(ctx, "typing_indicator", typingEvent{SenderID: caller.UserID, GroupID: groupID, IsTyping: typing, Timestamp: parley.Time{Time: s.now()}}, to)
+	s.publish(ctx, parley.EventTyping, typingEvent{SenderID: caller.UserID, GroupID: groupID, IsTyping: typing, Timestamp: parley.Time{Time: s.now()}}, to)
 	return nil
 }

@@ -187,14 +187,14 @@ func (s *Service) CreateGroup(ctx context.Context, caller *parley.Identity, in C
 	for _, id := range members {
 		ev.Members = append(ev.Members, GroupMemberView{UserID: id, Role: parley.RoleMember, JoinedAt: parley.Time{Time: now}})
 	}
-	ch, err := s.encodeChange(g.ID, 0, "group_member_added", "", ev, now)
+	ch, err := s.encodeChange(g.ID, 0, parley.EventGroupMemberAdded, "", ev, now)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.store.CreateGroup(ctx, g, members, now, ch); err != nil {
 		return nil, err
 	}
-	s.publishRaw(ctx, "group_member_added", ch.Payload, append([]string{caller.UserID}, members...))
+	s.publishChange(ctx, ch, append([]string{caller.UserID}, members...))
 	return view, nil
 }
 
@@ -283,7 +283,7 @@ func (s *Service) AddMembers(ctx context.Context, caller *parley.Identity, in Ad
 		}
 		recipients = append(slices.Clone(before), added...)
 		var err error
-		ch, err = s.encodeChange(g.ID, 0, "group_member_added", "", ev, now)
+		ch, err = s.encodeChange(g.ID, 0, parley.EventGroupMemberAdded, "", ev, now)
 		return []*parley.Change{ch}, err
 	})
 	if err != nil {
@@ -292,7 +292,7 @@ func (s *Service) AddMembers(ctx context.Context, caller *parley.Identity, in Ad
 	if len(added) == 0 {
 		return &AddMembersResult{GroupID: g.ID, NewMembers: []string{}, MembersCount: g.MembersCount}, nil
 	}
-	s.publishRaw(ctx, "group_member_added", ch.Payload, recipients)
+	s.publishChange(ctx, ch, recipients)
 	return &AddMembersResult{GroupID: g.ID, NewMembers: added, MembersCount: len(recipients)}, nil
 }
 
@@ -356,7 +356,7 @@ func (s *Service) RemoveMember(ctx context.Context, caller *parley.Identity, in 
 	r, err := s.store.RemoveGroupMember(ctx, g.ID, in.MemberID, now, func(r parley.GroupRemoval, remaining []string) ([]*parley.Change, error) {
 		ev := memberRemovedEvent{GroupID: g.ID, MemberID: in.MemberID, RemovedBy: caller.UserID, Left: left, Promoted: r.Promoted,
 			OwnerID: r.OwnerID, At: parley.Time{Time: now}}
-		ch, err := s.encodeChange(g.ID, 0, "group_member_removed", "", ev, now)
+		ch, err := s.encodeChange(g.ID, 0, parley.EventGroupMemberRemoved, "", ev, now)
 		if err != nil {
 			return nil, err
 		}
@@ -369,7 +369,7 @@ func (s *Service) RemoveMember(ctx context.Context, caller *parley.Identity, in 
 	if err != nil {
 		return nil, err
 	}
-	s.publishRaw(ctx, "group_member_removed", payload, recipients)
+	s.publishRaw(ctx, parley.EventGroupMemberRemoved, payload, recipients)
 	return &RemoveMemberResult{GroupID: g.ID, MemberID: in.MemberID, Left: left, Promoted: r.Promoted, OwnerID: r.OwnerID}, nil
 }
 
@@ -455,7 +455,7 @@ func (s *Service) updateGroup(ctx context.Context, caller *parley.Identity, g *p
 	now := s.now()
 	g.UpdatedAt = now
 	v := groupView(g)
-	ch, err := s.encodeChange(g.ID, 0, "group_updated", "", groupUpdatedEvent{GroupView: v, Change: change, UpdatedBy: caller.UserID,
+	ch, err := s.encodeChange(g.ID, 0, parley.EventGroupUpdated, "", groupUpdatedEvent{GroupView: v, Change: change, UpdatedBy: caller.UserID,
 		At: parley.Time{Time: now}}, now)
 	if err != nil {
 		return nil, err
@@ -463,7 +463,7 @@ func (s *Service) updateGroup(ctx context.Context, caller *parley.Identity, g *p
 	if err := s.store.UpdateGroup(ctx, g, ch); err != nil {
 		return nil, err
 	}
-	return v, s.publishToMembers(ctx, g.ID, "group_updated", ch.Payload)
+	return v, s.publishToMembers(ctx, g.ID, parley.EventGroupUpdated, ch.Payload)
 }
 
 // publishToMembers sends an already-encoded event to a conversation's members.
@@ -515,7 +515,7 @@ func (s *Service) SetRole(ctx context.Context, caller *parley.Identity, in RoleI
 	now := s.now()
 	ev := groupUpdatedEvent{GroupView: groupView(g), Change: "role", MemberID: in.MemberID, NewRole: in.NewRole, UpdatedBy: caller.UserID,
 		At: parley.Time{Time: now}}
-	ch, err := s.encodeChange(g.ID, 0, "group_updated", "", ev, now)
+	ch, err := s.encodeChange(g.ID, 0, parley.EventGroupUpdated, "", ev, now)
 	if err != nil {
 		return nil, err
 	}
@@ -525,7 +525,7 @@ func (s *Service) SetRole(ctx context.Context, caller *parley.Identity, in RoleI
 		}
 		return nil, err
 	}
-	return &RoleResult{GroupID: g.ID, MemberID: in.MemberID, NewRole: in.NewRole, Role: in.NewRole}, s.publishToMembers(ctx, g.ID, "group_updated", ch.Payload)
+	return &RoleResult{GroupID: g.ID, MemberID: in.MemberID, NewRole: in.NewRole, Role: in.NewRole}, s.publishToMembers(ctx, g.ID, parley.EventGroupUpdated, ch.Payload)
 }
 
 // DeleteGroupInput is the body of POST /api/groups/delete.
@@ -557,7 +557,7 @@ func (s *Service) DeleteGroup(ctx context.Context, caller *parley.Identity, in D
 		return nil, err
 	}
 	now := s.now()
-	ch, err := s.encodeChange(g.ID, 0, "group_deleted", "", groupDeletedEvent{GroupID: g.ID, DeletedBy: caller.UserID, At: parley.Time{Time: now}}, now)
+	ch, err := s.encodeChange(g.ID, 0, parley.EventGroupDeleted, "", groupDeletedEvent{GroupID: g.ID, DeletedBy: caller.UserID, At: parley.Time{Time: now}}, now)
 	if err != nil {
 		return nil, err
 	}
@@ -575,6 +575,6 @@ func (s *Service) DeleteGroup(ctx context.Context, caller *parley.Identity, in D
 	if err != nil {
 		return nil, err
 	}
-	s.publishRaw(ctx, "group_deleted", ch.Payload, members)
+	s.publishChange(ctx, ch, members)
 	return &DeleteGroupResult{GroupID: g.ID, Deleted: true}, nil
 }

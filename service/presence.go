@@ -371,9 +371,9 @@ func (s *Service) announcePresence(userID string, online bool, lastSeen time.Tim
 		}
 	}
 	ev := Presence{UserID: userID, Online: online, LastSeen: parley.Time{Time: u.LastSeenAt}}
-	s.publish(ctx, "presence_update", ev, see)
+	s.publish(ctx, parley.EventPresence, ev, see)
 	ev.LastSeen = parley.Time{}
-	s.publish(ctx, "presence_update", ev, hidden)
+	s.publish(ctx, parley.EventPresence, ev, hidden)
 }
 
 func lastSeenVisible(visibility string, viewerIsContact bool) bool {

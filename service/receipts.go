@@ -74,7 +74,7 @@ func (s *Service) markStatus(ctx context.Context, caller *parley.Identity, in St
 	if err != nil {
 		return nil, err
 	}
-	ch := &parley.Change{ConversationID: m.ConversationID, Seq: m.Seq, Event: "message_status_update", MessageID: m.ID,
+	ch := &parley.Change{ConversationID: m.ConversationID, Seq: m.Seq, Event: parley.EventMessageStatus, MessageID: m.ID,
 		Payload: payload, CreatedAt: now}
 	private := in.Status == parley.StatusSeen && !u.Settings.ReadReceipts
 	if private {
@@ -89,7 +89,7 @@ func (s *Service) markStatus(ctx context.Context, caller *parley.Identity, in St
 		if !private {
 			to = append(to, m.SenderID)
 		}
-		s.publishRaw(ctx, "message_status_update", payload, to)
+		s.publishRaw(ctx, parley.EventMessageStatus, payload, to)
 	}
 	// Answer with the message's state now, which may be further along.
 	status, at := parley.StatusDelivered, now
@@ -129,6 +129,13 @@ func (s *Service) StatusOf(ctx context.Context, caller *parley.Identity, message
 		return nil, err
 	}
 	return &MessageStatus{MessageID: m.ID, Status: v.Status, SentAt: v.SentAt, DeliveredAt: v.DeliveredAt, SeenAt: v.SeenAt}, nil
+}
+
+// publishChange publishes a change recorded in the sync log to users, as
+// the real-time event of the same name and payload: what a socket gets and
+// what sync returns cannot differ.
+func (s *Service) publishChange(ctx context.Context, ch *parley.Change, to []string) {
+	s.publishRaw(ctx, ch.Event, ch.Payload, to)
 }
 
 // publishRaw hands already-encoded data to the bus.

@@ -143,7 +143,7 @@ func (s *Service) UpdateProfile(ctx context.Context, caller *parley.Identity, ta
 	if err != nil {
 		return nil, err
 	}
-	s.publish(ctx, "profile_updated", p, to)
+	s.publish(ctx, parley.EventProfileUpdated, p, to)
 	return p, nil
 }
 
@@ -203,7 +203,7 @@ func (s *Service) keyChanged(ctx context.Context, userID, deviceID string) {
 		s.log.Error("key_changed audience", "err", err)
 		return
 	}
-	s.publish(ctx, "key_changed", keyChangedEvent{UserID: userID, DeviceID: deviceID}, to)
+	s.publish(ctx, parley.EventKeyChanged, keyChangedEvent{UserID: userID, DeviceID: deviceID}, to)
 }
 
 // SettingsInput is the body of PUT /api/users/me/settings; absent fields keep their value.

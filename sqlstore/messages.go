@@ -733,7 +733,7 @@ func (db *DB) FirstUndeliveredChange(ctx context.Context, userID string) (int64,
 	err := db.queryRow(ctx, `SELECT COALESCE(MIN(c.id), 0) FROM conversation_members mm
 		JOIN messages m ON m.conversation_id = mm.conversation_id AND m.seq > mm.delivered_seq AND m.seq > mm.joined_seq
 			AND m.sender_id <> mm.user_id
-		JOIN changes c ON c.message_id = m.id AND c.event IN ('new_message', 'new_group_message')
+		JOIN changes c ON c.message_id = m.id AND c.event IN ('`+parley.EventNewMessage+`', '`+parley.EventNewGroupMessage+`')
 		WHERE mm.user_id = ?`, userID).Scan(&id)
 	return id, err
 }

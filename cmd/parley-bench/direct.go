@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/parley-chat/parley"
 )
 
 // directConfig is the configuration of the direct scenario.
@@ -116,7 +118,7 @@ func runDirect(ctx context.Context, c directConfig, out, progress io.Writer) (*d
 		p := peers[i]
 		sock, err := dialSIO(ctx, dialOptions{base: c.base, token: p.user.Token, sourceIP: c.sourceIP(i), timeout: c.timeout,
 			onEvent: func(name string, args []json.RawMessage) {
-				if name == "new_message" && len(args) > 0 {
+				if name == parley.EventNewMessage && len(args) > 0 {
 					p.onNewMessage(args[0], start, &received)
 				}
 			}})

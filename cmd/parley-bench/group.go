@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/parley-chat/parley"
 )
 
 // groupConfig is the configuration of the group scenario.
@@ -127,7 +129,7 @@ func runGroup(ctx context.Context, c groupConfig, out, progress io.Writer) (*gro
 	}
 	onRaw := func(m *groupMember) func([]byte) {
 		return func(p []byte) {
-			cmid, ok := rawStringField(p, "new_group_message", "clientMessageId")
+			cmid, ok := rawStringField(p, parley.EventNewGroupMessage, "clientMessageId")
 			if !ok {
 				return
 			}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/parley-chat/parley"
 )
 
 // stormConfig is the configuration of the storm scenario.
@@ -136,7 +138,7 @@ func runStorm(ctx context.Context, c stormConfig, out, progress io.Writer) (*sto
 	dial := func(sc *stormClient, i int) (*sioClient, error) {
 		return dialSIO(ctx, dialOptions{base: c.base, token: sc.user.Token, sourceIP: c.sourceIP(i), timeout: c.timeout,
 			onRaw: func(p []byte) {
-				if id, ok := rawStringField(p, "new_message", "messageId"); ok {
+				if id, ok := rawStringField(p, parley.EventNewMessage, "messageId"); ok {
 					sc.see(id)
 				}
 			}})
@@ -431,7 +433,7 @@ func syncPage(ctx context.Context, rest *restClient, token, cursor string, limit
 	}
 	r := &syncResult{next: page.NextCursor, more: page.HasMore}
 	for _, it := range page.Items {
-		if it.Event == "new_message" && it.Data.MessageID != "" {
+		if it.Event == parley.EventNewMessage && it.Data.MessageID != "" {
 			r.ids = append(r.ids, it.Data.MessageID)
 		}
 	}
