@@ -94,7 +94,6 @@ type Change struct {
 	CreatedAt      time.Time
 }
 
-
 // Send is one message to commit, with the change that announces it.
 // The store fills Message.Seq and, for a repeated clientMessageId,
 // Duplicate and the first message instead. For a group message the store
