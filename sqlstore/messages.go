@@ -747,50 +747,64 @@ func (db *DB) HeadChange(ctx context.Context) (int64, error) {
 
 // Chats implements parley.MessageStore.
 func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Chat, error) {
+	// One statement for the page with each chat's peer, last visible
+	// message id and unread count (index probes per row, no round trip
+	// per row), and one for those last messages: a fixed number of
+	// queries for any page size.
 	rows, err := db.query(ctx, `SELECT c.id, c.kind, c.last_seq, c.last_message_at, c.created_at,
 		mm.conversation_id, mm.user_id, mm.role, mm.joined_at, mm.joined_seq, mm.delivered_seq, mm.read_seq,
-		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = c.id AND o.user_id <> mm.user_id LIMIT 1), '')
+		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = c.id AND o.user_id <> mm.user_id LIMIT 1), ''),
+		COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = c.id AND m.seq > mm.joined_seq
+			AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = mm.user_id AND h.message_id = m.id)
+			ORDER BY m.seq DESC LIMIT 1), ''),
+		(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id
+			AND m.seq > CASE WHEN mm.read_seq > mm.joined_seq THEN mm.read_seq ELSE mm.joined_seq END
+			AND m.sender_id <> mm.user_id AND m.deleted_for_everyone = ?)
 		FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
 		WHERE mm.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
-		ORDER BY CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END DESC, c.id LIMIT ?`, userID, limit)
+		ORDER BY CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END DESC, c.id LIMIT ?`, false, userID, limit)
 	if err != nil {
 		return nil, err
 	}
 	var out []*parley.Chat
+	lastOf := map[string]*parley.Chat{}
+	var ids []any
 	for rows.Next() {
 		var c parley.Conversation
 		var m parley.Member
 		var last, created, joined int64
+		var lastID string
 		ch := &parley.Chat{Conversation: &c, Member: &m}
 		if err := rows.Scan(&c.ID, &c.Kind, &c.LastSeq, &last, &created, &m.ConversationID, &m.UserID, &m.Role, &joined,
-			&m.JoinedSeq, &m.DeliveredSeq, &m.ReadSeq, &ch.PeerID); err != nil {
+			&m.JoinedSeq, &m.DeliveredSeq, &m.ReadSeq, &ch.PeerID, &lastID, &ch.Unread); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		c.LastMessageAt, c.CreatedAt, m.JoinedAt = parley.FromMillis(last), parley.FromMillis(created), parley.FromMillis(joined)
 		out = append(out, ch)
+		if lastID != "" {
+			lastOf[lastID] = ch
+			ids = append(ids, lastID)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var lasts []*parley.Message
-	for _, ch := range out {
-		msgs, err := collectMessages(db.query(ctx, `SELECT `+messageColumns+` FROM messages m
-			WHERE m.conversation_id = ? AND m.seq > ? AND `+notHidden+` ORDER BY m.seq DESC LIMIT 1`,
-			ch.Conversation.ID, ch.Member.JoinedSeq, userID))
+	for len(ids) > 0 {
+		n := chunk(len(ids))
+		msgs, err := collectMessages(db.query(ctx, `SELECT `+messageColumns+` FROM messages m WHERE m.id IN (`+placeholders(n)+`)`, ids[:n]...))
 		if err != nil {
 			return nil, err
 		}
-		if len(msgs) > 0 {
-			ch.LastMessage = msgs[0]
-			lasts = append(lasts, msgs[0])
+		for _, m := range msgs {
+			if ch := lastOf[m.ID]; ch != nil {
+				ch.LastMessage = m
+				lasts = append(lasts, m)
+			}
 		}
-		from := max(ch.Member.ReadSeq, ch.Member.JoinedSeq)
-		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM messages m WHERE m.conversation_id = ? AND m.seq > ? AND m.sender_id <> ?
-			AND m.deleted_for_everyone = ?`, ch.Conversation.ID, from, userID, false).Scan(&ch.Unread); err != nil {
-			return nil, err
-		}
+		ids = ids[n:]
 	}
 	return out, db.withReactions(ctx, lasts)
 }
