@@ -157,27 +157,45 @@ func TestGroupRemovalOrdersSends(t *testing.T) {
 		victim := users[4]
 		var mu sync.Mutex
 		var sends []*parley.Send
-		var wg sync.WaitGroup
+		var wg, ready sync.WaitGroup
+		removed := make(chan struct{})
+		// Each sender keeps sending until the removal is done and 5 more of
+		// its sends landed after it: the removal always falls among sends
+		// (a barrier, not a sleep), so messages land on both sides of it.
 		for w := range 4 {
 			wg.Add(1)
+			ready.Add(1)
 			go func() {
 				defer wg.Done()
-				for range 25 {
+				after := -1
+				for i := 0; after < 5 && i < 10_000; i++ {
 					s := groupMsg(g.ID, users[w])
 					if err := db.SendMessages(ctx, []*parley.Send{s}); err != nil || s.Err != nil {
 						t.Errorf("send: %v %v", err, s.Err)
+						if i < 3 {
+							ready.Done()
+						}
 						return
 					}
 					mu.Lock()
 					sends = append(sends, s)
 					mu.Unlock()
+					if i == 2 {
+						ready.Done()
+					}
+					select {
+					case <-removed:
+						after++
+					default:
+					}
 				}
 			}()
 		}
-		time.Sleep(5 * time.Millisecond)
+		ready.Wait()
 		if _, err := db.RemoveGroupMember(ctx, g.ID, victim, now, func(parley.GroupRemoval, []string) ([]*parley.Change, error) { return nil, nil }); err != nil {
 			t.Fatal(err)
 		}
+		close(removed)
 		wg.Wait()
 		maxWith, minWithout := int64(0), int64(1<<62)
 		for _, s := range sends {
@@ -190,6 +208,9 @@ func TestGroupRemovalOrdersSends(t *testing.T) {
 			} else {
 				minWithout = min(minWithout, s.Message.Seq)
 			}
+		}
+		if maxWith == 0 || minWithout == 1<<62 {
+			t.Fatalf("the removal did not fall among the sends: last seq to the member %d, first without %d", maxWith, minWithout)
 		}
 		if maxWith >= minWithout {
 			t.Fatalf("message %d reached the removed member after message %d did not", maxWith, minWithout)
