@@ -90,6 +90,10 @@ type Options struct {
 	// HTTP 429 and CodeTooManyPending. Zero means no cap.
 	MaxPending        int
 	MaxPendingPerAddr int
+	// ClientAddr names the client of a handshake for MaxPendingPerAddr;
+	// nil: the IP of the connection's peer. Behind load balancers, pass
+	// one that trusts their X-Forwarded-For.
+	ClientAddr func(r *http.Request) string
 	// Budget, when not nil, bounds the bytes queued for sending across
 	// every session (polling queues and WebSockets); a session that would
 	// go over it is closed like one whose queue overflowed.
@@ -366,7 +370,11 @@ func (srv *Server) openFrame(sid string, upgrades bool) Frame {
 }
 
 func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
-	s := &Session{srv: srv, id: NewID(), addr: clientAddr(r.RemoteAddr)}
+	addr := clientAddr(r.RemoteAddr)
+	if srv.opts.ClientAddr != nil {
+		addr = srv.opts.ClientAddr(r)
+	}
+	s := &Session{srv: srv, id: NewID(), addr: addr}
 	if !srv.reservePending(s) {
 		writeError(w, CodeTooManyPending)
 		return

@@ -101,6 +101,12 @@ func (l *limiter) limit(h http.HandlerFunc) http.HandlerFunc {
 // entry that is not one of them: entries left of it could be made up by
 // the client. Without trusted proxies, or from any other peer, it is the
 // peer's address.
+// ClientAddr returns the function that finds a request's client address as
+// the rate limits do, for other transports (the socket limits per address).
+func ClientAddr(trusted []netip.Prefix) func(*http.Request) string {
+	return func(r *http.Request) string { return forwardedClientAddr(r, trusted) }
+}
+
 func forwardedClientAddr(r *http.Request, trusted []netip.Prefix) string {
 	peer := clientAddr(r)
 	if len(trusted) == 0 {

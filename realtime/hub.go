@@ -65,6 +65,9 @@ type Config struct {
 	// address; past them a handshake answers 429. Defaults 10,000 and 64.
 	MaxPendingSockets        int
 	MaxPendingSocketsPerAddr int
+	// ClientAddr names a handshake's client for MaxPendingSocketsPerAddr;
+	// nil: the connection's peer IP.
+	ClientAddr func(r *http.Request) string
 	// MaxQueuedBytes bounds the bytes queued for all sockets of the node
 	// together; a socket whose event would go over it is disconnected, like
 	// one whose own queue is full. Default 256 MiB.
@@ -140,6 +143,7 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	h.sio = socketio.NewServer(socketio.Options{ConnectTimeout: cfg.ConnectTimeout, EngineIO: engineio.Options{
 		MaxPending:        cfg.MaxPendingSockets,
 		MaxPendingPerAddr: cfg.MaxPendingSocketsPerAddr,
+		ClientAddr:        cfg.ClientAddr,
 		Budget:            budget,
 		PingInterval:      cfg.PingInterval,
 		PingTimeout:       cfg.PingTimeout,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
@@ -78,6 +79,27 @@ func TestPendingCap(t *testing.T) {
 			if st, body := handshake(t, client, srv.URL(), nil); st != 200 {
 				t.Fatalf("handshake %d after the timeout = %d %q", i, st, body)
 			}
+		}
+	})
+	t.Run("BehindProxy", func(t *testing.T) {
+		// Behind a trusted load balancer every handshake comes from its
+		// address: the cap counts the clients X-Forwarded-For names.
+		srv := apitest.MustStart(t, "sqlite", func(c *server.Config) {
+			c.MaxPendingPerAddr = 2
+			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+		})
+		client := &http.Client{Timeout: 10 * time.Second}
+		from := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
+		for i := 0; i < 2; i++ {
+			if st, body := handshake(t, client, srv.URL(), from("203.0.113.1")); st != 200 {
+				t.Fatalf("handshake %d of client 1 = %d %q", i, st, body)
+			}
+		}
+		if st, _ := handshake(t, client, srv.URL(), from("203.0.113.1")); st != http.StatusTooManyRequests {
+			t.Fatalf("3rd pending handshake of client 1 = %d, want 429", st)
+		}
+		if st, body := handshake(t, client, srv.URL(), from("203.0.113.2")); st != 200 {
+			t.Fatalf("another client behind the same proxy = %d %q, want 200", st, body)
 		}
 	})
 	t.Run("Overall", func(t *testing.T) {

@@ -156,7 +156,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.hub = realtime.New(s.svc, s.bus, realtime.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: s.log,
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, ConnectTimeout: cfg.ConnectTimeout,
 		MaxSocketsPerUser: cfg.MaxSocketsPerUser, MaxPendingSockets: cfg.MaxPending, MaxPendingSocketsPerAddr: cfg.MaxPendingPerAddr,
-		MaxQueuedBytes: cfg.MaxQueuedBytes, EventTimeout: cfg.DBTimeout, Now: cfg.Clock.Now})
+		MaxQueuedBytes: cfg.MaxQueuedBytes, EventTimeout: cfg.DBTimeout, Now: cfg.Clock.Now,
+		ClientAddr: httpapi.ClientAddr(cfg.TrustedProxies)})
 	s.hub.Mount(mux)
 	s.http = &http.Server{
 		Handler:           bodyDeadline(cfg.BodyTimeout, httpapi.Middleware(s.log, httpapi.NotFound(mux))),

@@ -81,7 +81,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	connectTimeout := fs.Duration("connect-timeout", 10*time.Second, "how long a new Socket.IO connection may take to send its authenticated CONNECT before it is closed")
 	maxSockets := fs.Int("max-sockets-per-user", 64, "sockets (both transports) one user may hold on a node; past it a connect is refused with \"too many sockets\"")
 	maxPending := fs.Int("max-pending-sockets", 10000, "Socket.IO connections not yet authenticated, per node; past it a handshake answers 429")
-	maxPendingAddr := fs.Int("max-pending-sockets-per-addr", 64, "the same, per client IP address (the peer address, not X-Forwarded-For)")
+	maxPendingAddr := fs.Int("max-pending-sockets-per-addr", 64, "the same, per client IP address (behind --trusted-proxies, the client their X-Forwarded-For names)")
 	maxQueued := fs.Int64("max-queued-bytes", 256<<20, "bytes queued for all sockets of a node together; a socket that would go over it is disconnected")
 	dbTimeout := fs.Duration("db-timeout", 5*time.Second, "deadline of the database work of each request, socket event and background job; "+
 		"past it (a database that is down or does not answer) the client gets 503 unavailable")
