@@ -8,12 +8,10 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/ratelimit"
 )
 
 // limiter keeps one token bucket per client address. With several nodes
@@ -30,19 +28,13 @@ type limiter struct {
 	shared    parley.RateStore
 	trusted   []netip.Prefix
 
-	mu      sync.Mutex
-	buckets map[string]*bucket
-	swept   time.Time
-}
-
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
+	local *ratelimit.Keyed // this node's buckets: without a shared store, or when it fails
 }
 
 func newLimiter(cfg Config, name string) *limiter {
 	return &limiter{name: name, perMinute: cfg.AuthRatePerMinute, burst: max(1, cfg.AuthRatePerMinute/2),
-		shared: cfg.SharedLimits, trusted: cfg.TrustedProxies, buckets: map[string]*bucket{}}
+		shared: cfg.SharedLimits, trusted: cfg.TrustedProxies,
+		local: ratelimit.New(float64(cfg.AuthRatePerMinute)/60, max(1, cfg.AuthRatePerMinute/2))}
 }
 
 // allow takes a token for addr, or reports how long to wait for one. When
@@ -59,28 +51,7 @@ func (l *limiter) allow(ctx context.Context, log *slog.Logger, addr string, now 
 		}
 		log.Warn("shared rate limit unavailable; using this node's", "err", err)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.swept) > time.Minute {
-		for k, b := range l.buckets {
-			if now.Sub(b.seen) > 2*time.Minute {
-				delete(l.buckets, k)
-			}
-		}
-		l.swept = now
-	}
-	b := l.buckets[addr]
-	if b == nil {
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), l.burst)}
-		l.buckets[addr] = b
-	}
-	b.seen = now
-	r := b.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
-	}
-	return true, 0
+	return l.local.Take(addr, now)
 }
 
 // limit wraps h so that each client address gets at most l's rate.

@@ -2,13 +2,10 @@ package service
 
 import (
 	"context"
-	"sync"
-	"time"
 	"unicode/utf8"
 
-	"golang.org/x/time/rate"
-
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/ratelimit"
 )
 
 // ReplyInput is the body of POST /api/messages/reply.
@@ -286,7 +283,7 @@ func (s *Service) Typing(ctx context.Context, caller *parley.Identity, in Typing
 		if in.RecipientID != "" {
 			return parley.Errorf(parley.EINVALID, "give recipientId or groupId, not both")
 		}
-		if !s.typing.allow(caller.UserID, time.Now()) {
+		if ok, _ := s.typing.Take(caller.UserID, s.cfg.Now()); !ok {
 			return parley.Errorf(parley.ERATELIMITED, "too many typing indicators")
 		}
 		return s.groupTyping(ctx, caller, in.GroupID, in.IsTyping == nil || *in.IsTyping)
@@ -297,7 +294,7 @@ func (s *Service) Typing(ctx context.Context, caller *parley.Identity, in Typing
 	if in.RecipientID == caller.UserID {
 		return parley.Errorf(parley.EINVALID, "recipientId must not be yourself")
 	}
-	if !s.typing.allow(caller.UserID, time.Now()) {
+	if ok, _ := s.typing.Take(caller.UserID, s.cfg.Now()); !ok {
 		return parley.Errorf(parley.ERATELIMITED, "too many typing indicators")
 	}
 	if _, err := s.store.UserByID(ctx, in.RecipientID); err != nil {
@@ -313,30 +310,6 @@ func (s *Service) Typing(ctx context.Context, caller *parley.Identity, in Typing
 	return nil
 }
 
-// typingLimiter allows each user a few typing indicators per second.
-type typingLimiter struct {
-	mu    sync.Mutex
-	users map[string]*rate.Limiter
-	swept time.Time
-}
-
-func newTypingLimiter() *typingLimiter { return &typingLimiter{users: map[string]*rate.Limiter{}} }
-
-func (t *typingLimiter) allow(userID string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now.Sub(t.swept) > time.Minute {
-		for id, l := range t.users {
-			if l.TokensAt(now) >= 10 { // full bucket: idle, safe to forget
-				delete(t.users, id)
-			}
-		}
-		t.swept = now
-	}
-	l := t.users[userID]
-	if l == nil {
-		l = rate.NewLimiter(5, 10)
-		t.users[userID] = l
-	}
-	return l.AllowN(now, 1)
-}
+// newTypingLimiter allows each user 5 typing indicators a second, in
+// bursts of 10.
+func newTypingLimiter() *ratelimit.Keyed { return ratelimit.New(5, 10) }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/jobs"
+	"github.com/parley-chat/parley/ratelimit"
 )
 
 // Store is everything the service needs from the database.
@@ -69,7 +70,7 @@ type Service struct {
 	admins   map[string]bool
 	presence *presence
 	commit   *committer
-	typing   *typingLimiter
+	typing   *ratelimit.Keyed
 	sched    *scheduler
 	facts    *facts // store answers that never change back, for the send path
 
