@@ -27,6 +27,8 @@ type PresenceStore interface {
 	SweepPresence(ctx context.Context, now time.Time) (wentOffline []string, err error)
 	// IsOnline reports whether a live node records userID.
 	IsOnline(ctx context.Context, userID string) (bool, error)
+	// OnlineAmong returns which of ids are online.
+	OnlineAmong(ctx context.Context, ids []string) (map[string]bool, error)
 }
 
 // RateStore keeps token buckets every node shares, so that a rate limit

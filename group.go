@@ -58,6 +58,8 @@ type GroupStore interface {
 	CreateGroup(ctx context.Context, g *Group, members []string, now time.Time, changes ...*Change) error
 	// Group returns a group with its member count, or ENOTFOUND.
 	Group(ctx context.Context, id string) (*Group, error)
+	// GroupsByIDs returns the groups that exist among ids, in any order.
+	GroupsByIDs(ctx context.Context, ids []string) ([]*Group, error)
 	// UserGroups lists the groups userID is a member of, newest first.
 	UserGroups(ctx context.Context, userID string) ([]*Group, error)
 	// AddGroupMembers adds the users that are not members yet (seeing

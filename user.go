@@ -166,4 +166,10 @@ type SocialStore interface {
 	Unmute(ctx context.Context, userID, mutedID string) error
 	// IsMuted reports whether userID has an unexpired mute on mutedID at now.
 	IsMuted(ctx context.Context, userID, mutedID string, now time.Time) (bool, error)
+	// MutedAmong returns which of others userID has muted at now.
+	MutedAmong(ctx context.Context, userID string, others []string, now time.Time) (map[string]bool, error)
+	// BlockedAmong returns which of others blocked userID or were blocked by them.
+	BlockedAmong(ctx context.Context, userID string, others []string) (map[string]bool, error)
+	// ContactOfAmong returns which of owners have contactID among their contacts.
+	ContactOfAmong(ctx context.Context, contactID string, owners []string) (map[string]bool, error)
 }

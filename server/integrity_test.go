@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-chat/parley/internal/apitest"
 	"github.com/parley-chat/parley/internal/testdb"
@@ -270,6 +271,55 @@ func TestEmailTaken(t *testing.T) {
 				"deviceId": "d1", "publicKey": "pk", "email": strings.ToUpper(ann.Username) + "@Example.TEST"})
 			if res.Status != 409 || res.Error.Code != "email_taken" {
 				t.Fatalf("register with a taken address: %d %s", res.Status, res.Error.Code)
+			}
+		})
+	}
+}
+
+// TestChatPeerPresence: the chat list shows a peer's presence as GET
+// /api/users/{id}/presence does: online, and last seen only where the
+// peer's setting allows, nothing across a block.
+func TestChatPeerPresence(t *testing.T) {
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			srv := apitest.MustStart(t, backend, nil)
+			ann := apitest.Register(t, srv.URL(), apitest.Unique("ann"))
+			bob := apitest.Register(t, srv.URL(), apitest.Unique("bob"))
+			send(t, bob, ann, "hi", nil)
+			peer := func() (online bool, lastSeen *string) {
+				var chats []struct {
+					Peer struct {
+						Online   bool
+						LastSeen *string
+					}
+				}
+				ann.Must(200, "GET", "/api/chats", nil).Decode(t, &chats)
+				if len(chats) != 1 {
+					t.Fatalf("%d chats", len(chats))
+				}
+				return chats[0].Peer.Online, chats[0].Peer.LastSeen
+			}
+			bob.Must(200, "PUT", "/api/users/me/settings", map[string]any{"lastSeenVisibility": "contacts"})
+			if _, seen := peer(); seen != nil {
+				t.Fatalf("last seen shown to a non-contact: %s", *seen)
+			}
+			bob.Must(201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
+			ws := apitest.DialWS(t, srv.URL(), bob.Token)
+			_ = ws
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				if online, _ := peer(); online {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("peer with a socket never shown online")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			bob.Must(200, "POST", "/api/users/block", map[string]any{"blockedUserId": ann.UserID})
+			if online, seen := peer(); online || seen != nil {
+				t.Fatalf("presence across a block: online %v, last seen %v", online, seen)
 			}
 		})
 	}

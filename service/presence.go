@@ -152,6 +152,28 @@ func (p *presence) online(ctx context.Context, userID string) (bool, error) {
 	return p.shared.IsOnline(ctx, userID)
 }
 
+// onlineAmong reports which of ids are online: those with a socket here,
+// and with several nodes those the shared store knows online.
+func (p *presence) onlineAmong(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	var elsewhere []string
+	for _, id := range ids {
+		if p.holds(id) {
+			out[id] = true
+		} else if p.shared != nil {
+			elsewhere = append(elsewhere, id)
+		}
+	}
+	if len(elsewhere) == 0 {
+		return out, nil
+	}
+	there, err := p.shared.OnlineAmong(ctx, elsewhere)
+	for id := range there {
+		out[id] = true
+	}
+	return out, err
+}
+
 // enqueue asks userID's worker to write the user's current state.
 func (p *presence) enqueue(userID string) {
 	h := fnv.New32a()

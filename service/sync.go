@@ -126,7 +126,9 @@ type ChatView struct {
 }
 
 // Chats returns the caller's conversations, most recent activity first,
-// with the last message and unread count.
+// with the last message and unread count. It asks the store a fixed number
+// of questions for any page: the page, then the groups, peers, blocks,
+// mutes, contacts and presence of all its rows at once.
 func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int) ([]*ChatView, error) {
 	if limit <= 0 {
 		limit = DefaultPageSize
@@ -135,8 +137,53 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 	if err != nil {
 		return nil, err
 	}
-	v := s.newViewer()
+	var groupIDs, peerIDs []string
+	for _, c := range chats {
+		if c.Conversation.Kind == parley.KindGroup {
+			groupIDs = append(groupIDs, c.Conversation.ID)
+		} else if c.Conversation.Kind == parley.KindDirect && c.PeerID != "" {
+			peerIDs = append(peerIDs, c.PeerID)
+		}
+	}
 	now := s.now()
+	groups := map[string]*parley.Group{}
+	users := map[string]*parley.User{}
+	var blocked, muted, contactOf, online map[string]bool
+	if len(groupIDs) > 0 {
+		gs, err := s.store.GroupsByIDs(ctx, groupIDs)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range gs {
+			groups[g.ID] = g
+		}
+	}
+	if len(peerIDs) > 0 {
+		us, err := s.store.UsersByIDs(ctx, peerIDs)
+		if err != nil {
+			return nil, err
+		}
+		var byContacts []string // whose last seen only their contacts see
+		for _, u := range us {
+			users[u.ID] = u
+			if u.Settings.LastSeenVisibility == parley.VisibilityContacts {
+				byContacts = append(byContacts, u.ID)
+			}
+		}
+		if blocked, err = s.store.BlockedAmong(ctx, caller.UserID, peerIDs); err != nil {
+			return nil, err
+		}
+		if muted, err = s.store.MutedAmong(ctx, caller.UserID, peerIDs, now); err != nil {
+			return nil, err
+		}
+		if contactOf, err = s.store.ContactOfAmong(ctx, caller.UserID, byContacts); err != nil {
+			return nil, err
+		}
+		if online, err = s.presence.onlineAmong(ctx, peerIDs); err != nil {
+			return nil, err
+		}
+	}
+	v := s.newViewer()
 	out := make([]*ChatView, 0, len(chats))
 	for _, c := range chats {
 		cv := &ChatView{ConversationID: c.Conversation.ID, Type: c.Conversation.Kind, UnreadCount: c.Unread,
@@ -147,9 +194,9 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 			}
 		}
 		if c.Conversation.Kind == parley.KindGroup {
-			g, err := s.store.Group(ctx, c.Conversation.ID)
-			if err != nil {
-				return nil, err
+			g := groups[c.Conversation.ID]
+			if g == nil {
+				return nil, parley.Errorf(parley.ENOTFOUND, "group not found")
 			}
 			cv.Group = &ChatGroup{GroupID: g.ID, Name: g.Name, Avatar: g.Avatar, MembersCount: g.MembersCount, Role: c.Member.Role}
 			if cv.LastActivityAt.IsZero() {
@@ -157,18 +204,21 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 			}
 		}
 		if c.Conversation.Kind == parley.KindDirect && c.PeerID != "" {
-			u, err := s.store.UserByID(ctx, c.PeerID)
-			if err != nil {
-				return nil, err
+			u := users[c.PeerID]
+			if u == nil {
+				return nil, parley.Errorf(parley.ENOTFOUND, "user not found")
 			}
-			p, err := s.presenceOf(ctx, caller, u)
-			if err != nil {
-				return nil, err
+			// What presenceOf says, from the sets: nothing across a block;
+			// last seen as the peer's setting allows.
+			cv.Peer = &ChatPeer{UserID: u.ID, Username: u.Username, Name: u.Name, Avatar: u.Avatar}
+			if !blocked[u.ID] {
+				cv.Peer.Online = online[u.ID]
+				vis := u.Settings.LastSeenVisibility
+				if vis == parley.VisibilityEveryone || (vis == parley.VisibilityContacts && contactOf[u.ID]) {
+					cv.Peer.LastSeen = parley.Time{Time: u.LastSeenAt}
+				}
 			}
-			cv.Peer = &ChatPeer{UserID: u.ID, Username: u.Username, Name: u.Name, Avatar: u.Avatar, Online: p.Online, LastSeen: p.LastSeen}
-			if cv.Muted, err = s.store.IsMuted(ctx, caller.UserID, u.ID, now); err != nil {
-				return nil, err
-			}
+			cv.Muted = muted[u.ID]
 		}
 		out = append(out, cv)
 	}

@@ -1,0 +1,101 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/parley-chat/parley"
+)
+
+// Set lookups over many ids at once, for pages that would otherwise ask
+// one question per row (the chat list).
+
+// among runs query (whose "%s" is the placeholder list of ids) after args,
+// in chunks of ids, and returns the first column's values as a set.
+func (db *DB) among(ctx context.Context, query string, args []any, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for len(ids) > 0 {
+		n := chunk(len(ids))
+		a := append(append([]any{}, args...), anys(ids[:n])...)
+		rows, err := db.query(ctx, fmt.Sprintf(query, placeholders(n)), a...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+func anys(ids []string) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+// MutedAmong implements parley.SocialStore.
+func (db *DB) MutedAmong(ctx context.Context, userID string, others []string, now time.Time) (map[string]bool, error) {
+	return db.among(ctx, `SELECT muted_id FROM mutes WHERE user_id = ? AND (until = 0 OR until > ?) AND muted_id IN (%s)`,
+		[]any{userID, parley.Millis(now)}, others)
+}
+
+// BlockedAmong implements parley.SocialStore.
+func (db *DB) BlockedAmong(ctx context.Context, userID string, others []string) (map[string]bool, error) {
+	by, err := db.among(ctx, `SELECT blocked_id FROM blocks WHERE user_id = ? AND blocked_id IN (%s)`, []any{userID}, others)
+	if err != nil {
+		return nil, err
+	}
+	of, err := db.among(ctx, `SELECT user_id FROM blocks WHERE blocked_id = ? AND user_id IN (%s)`, []any{userID}, others)
+	for id := range of {
+		by[id] = true
+	}
+	return by, err
+}
+
+// ContactOfAmong implements parley.SocialStore.
+func (db *DB) ContactOfAmong(ctx context.Context, contactID string, owners []string) (map[string]bool, error) {
+	return db.among(ctx, `SELECT user_id FROM contacts WHERE contact_id = ? AND user_id IN (%s)`, []any{contactID}, owners)
+}
+
+// OnlineAmong implements parley.PresenceStore.
+func (db *DB) OnlineAmong(ctx context.Context, ids []string) (map[string]bool, error) {
+	return db.among(ctx, `SELECT user_id FROM presence_users WHERE user_id IN (%s)`, nil, ids)
+}
+
+// GroupsByIDs implements parley.GroupStore.
+func (db *DB) GroupsByIDs(ctx context.Context, ids []string) ([]*parley.Group, error) {
+	var out []*parley.Group
+	for len(ids) > 0 {
+		n := chunk(len(ids))
+		rows, err := db.query(ctx, `SELECT `+groupColumns+` FROM group_chats g WHERE g.conversation_id IN (`+placeholders(n)+`)`, anys(ids[:n])...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			g, err := scanGroup(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, g)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
