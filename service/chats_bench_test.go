@@ -1,0 +1,47 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/service"
+	"github.com/parley-chat/parley/sqlstore"
+)
+
+// BenchmarkChats reads the chat list (a page of 200) of a user with 1,000
+// direct conversations on SQLite:
+//
+//	go test -run '^$' -bench Chats -benchtime 200x ./service
+func BenchmarkChats(b *testing.B) {
+	var db *sqlstore.DB
+	svc := mustService(b, func(d *sqlstore.DB) service.Store { db = d; return d }, nil)
+	ctx := context.Background()
+	me := mustRegister(b, svc, "reader")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for i := 0; i < 1000; i++ {
+		peer := &parley.User{ID: parley.NewID("usr"), Username: fmt.Sprintf("peer%d", i), PasswordHash: "h",
+			Settings: parley.DefaultSettings(), CreatedAt: now, UpdatedAt: now}
+		if err := db.CreateUser(ctx, peer, nil); err != nil {
+			b.Fatal(err)
+		}
+		conv, err := db.DirectConversation(ctx, me.UserID, peer.ID, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := &parley.Send{Message: &parley.Message{ID: parley.NewID("msg"), ConversationID: conv.ID, SenderID: peer.ID,
+			RecipientID: me.UserID, Content: "c", ContentHash: "h", Type: "text", SentAt: now.Add(time.Duration(i) * time.Millisecond)}}
+		if err := db.SendMessages(ctx, []*parley.Send{s}); err != nil || s.Err != nil {
+			b.Fatal(err, s.Err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		chats, err := svc.Chats(ctx, me, 200)
+		if err != nil || len(chats) != 200 {
+			b.Fatalf("%d chats, %v", len(chats), err)
+		}
+	}
+}
