@@ -198,7 +198,20 @@ func testGroups(t *testing.T, srv *server.Server) {
 		ann.Must(200, "POST", "/api/messages/typing", map[string]any{"groupId": g.GroupID})
 		bobWS.WaitEvent("typing_indicator", `"senderId":"`+ann.UserID)
 		dan.Must(404, "POST", "/api/messages/typing", map[string]any{"groupId": g.GroupID})
-		time.Sleep(200 * time.Millisecond)
+		// A barrier, not a sleep: Bob types again after Ann; once Cat has
+		// Bob's second indicator, Ann's would have arrived before it.
+		fromBob := func() int {
+			n := 0
+			for _, e := range catWS.Events("typing_indicator") {
+				if strings.Contains(string(e), `"senderId":"`+bob.UserID) {
+					n++
+				}
+			}
+			return n
+		}
+		before := fromBob()
+		bob.Must(200, "POST", "/api/messages/typing", map[string]any{"groupId": g.GroupID})
+		catWS.WaitFor(func(f apitest.Frame) bool { return f.Event == "typing_indicator" && fromBob() > before })
 		for _, e := range catWS.Events("typing_indicator") {
 			if strings.Contains(string(e), `"senderId":"`+ann.UserID) {
 				t.Fatalf("typing crossed a block: %s", e)
@@ -320,7 +333,10 @@ func testGroups(t *testing.T, srv *server.Server) {
 		catWS.WaitEvent("new_group_message", gone.MessageID)
 		ann.Must(200, "POST", "/api/messages/typing", map[string]any{"groupId": g.GroupID})
 		bobWS.WaitEvent("typing_indicator", `"senderId":"`+ann.UserID)
-		time.Sleep(200 * time.Millisecond)
+		// A barrier, not a sleep: a direct message to Dan sent after the
+		// group message and the typing would reach him after them.
+		marker := send(t, ann, dan, "marker", nil)
+		danWS.WaitEvent("new_message", marker.MessageID)
 		for _, f := range danWS.Frames() {
 			if strings.Contains(string(f.Data), gone.MessageID) || (f.Event == "typing_indicator") {
 				t.Fatalf("removed member got %s %s", f.Event, f.Data)

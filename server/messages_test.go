@@ -219,7 +219,10 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 			if st.Status != "delivered" || st.SeenAt != "" {
 				t.Fatalf("seen leaked with read receipts off: %+v", st)
 			}
-			time.Sleep(100 * time.Millisecond)
+			// A barrier, not a sleep: a message Bob sends after the mark
+			// reaches Ann after any event the mark made.
+			marker := send(t, bob, ann, "marker", nil)
+			annWS.WaitEvent("new_message", marker.MessageID)
 			for _, d := range annWS.Events("message_status_update") {
 				if strings.Contains(string(d), m3.MessageID) && strings.Contains(string(d), `"seen"`) {
 					t.Fatalf("seen event sent with read receipts off: %s", d)
