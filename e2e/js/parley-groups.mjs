@@ -4,7 +4,7 @@
 // Usage: PARLEY_URL=http://127.0.0.1:8080 TRANSPORT=default|websocket node parley-groups.mjs
 // Prints one JSON line {ok, checks} and exits 1 on the first failure.
 import assert from "node:assert/strict";
-import { parley, checker, sleep } from "./lib.mjs";
+import { parley, checker } from "./lib.mjs";
 
 const base = process.env.PARLEY_URL;
 if (!base) {
@@ -18,6 +18,14 @@ const [ann, bob, cat, dan] = [await register("ann"), await register("bob"), awai
 const [a, b, c, d] = [connect(ann), connect(bob), connect(cat), connect(dan)];
 for (const s of [a, b, c, d]) await s.connected;
 let group, first;
+
+// marker sends a direct message on socket from to user, and waits until
+// user's connection got it: a barrier after which anything sent before it
+// would have arrived too (the queue of a socket is in order).
+async function marker(from, to, toConn) {
+  const r = await from.call("send_message", { recipientId: to.userId, encryptedContent: "marker", type: "text" });
+  await toConn.waitFor("new_message", (x) => x.messageId === r.data.messageId);
+}
 
 await check("create: members get group_member_added; outsiders get 404", async () => {
   const r = await api(ann.token, "POST", "/api/groups/create", { name: "Trip", description: "Lisbon", members: [bob.userId, cat.userId] });
@@ -53,7 +61,7 @@ await check("send_group_message with ack; every member gets new_group_message on
     assert.equal(m.content, '{"message":"x","keys":{}}');
     assert.equal(m.senderId, ann.userId);
   }
-  await sleep(100);
+  await marker(c, bob, b);
   assert.equal(b.seen.filter((e) => e.event === "new_group_message" && e.data.messageId === first.messageId).length, 1);
   assert.equal(d.seen.filter((e) => e.event === "new_group_message").length, 0, "an outsider got a group message");
   const out = await d.call("send_group_message", { groupId: group.groupId, encryptedContent: "x" });
@@ -64,7 +72,7 @@ await check("typing reaches members but never crosses a block", async () => {
   const r = await a.call("typing", { groupId: group.groupId, isTyping: true });
   assert.equal(r.success, true, JSON.stringify(r));
   await b.waitFor("typing_indicator", (x) => x.senderId === ann.userId && x.groupId === group.groupId);
-  await sleep(200);
+  await marker(b, cat, c);
   assert.equal(c.seen.filter((e) => e.event === "typing_indicator" && e.data.senderId === ann.userId).length, 0);
 });
 
@@ -109,7 +117,7 @@ await check("a late member sees only later messages; a removed one gets nothing 
   await b.waitFor("new_group_message", (x) => x.messageId === after.data.messageId);
   await b.call("typing", { groupId: group.groupId });
   await a.waitFor("typing_indicator", (x) => x.senderId === bob.userId);
-  await sleep(200);
+  await marker(a, dan, d);
   const leaked = d.seen.filter((e) => JSON.stringify(e.data).includes(after.data.messageId) || e.event === "typing_indicator");
   assert.equal(leaked.length, 0, "removed member got " + JSON.stringify(leaked));
   // A former member keeps what was sent while he was a member, nothing after.
