@@ -86,10 +86,4 @@ type GroupStore interface {
 	// lock, so a member added concurrently is either refused or told; it
 	// returns the members it was given, for publishing.
 	DeleteGroup(ctx context.Context, groupID string, build func(members []string) ([]*Change, error)) ([]string, error)
-	// ReceiptTimes returns, for each member whose delivered or seen cursor
-	// reached seq, the time it did.
-	ReceiptTimes(ctx context.Context, conversationID string, seq int64) ([]ReceiptTime, error)
-	// SendersBetween lists the distinct senders of messages with
-	// fromSeq < seq <= toSeq in a conversation.
-	SendersBetween(ctx context.Context, conversationID string, fromSeq, toSeq int64) ([]string, error)
 }

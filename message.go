@@ -122,13 +122,26 @@ type Chat struct {
 	Unread       int64
 }
 
-// MessageStore persists conversations, messages, receipts and the sync log.
-type MessageStore interface {
+// ConversationStore persists conversations and their members: what every kind of
+// conversation (direct, group, and kinds to come) shares.
+type ConversationStore interface {
 	// FindDirectConversation returns the direct conversation of a and b, or ENOTFOUND.
 	FindDirectConversation(ctx context.Context, a, b string) (*Conversation, error)
 	// DirectConversation returns the direct conversation of a and b,
 	// creating it (with both as members) when it does not exist yet.
 	DirectConversation(ctx context.Context, a, b string, now time.Time) (*Conversation, error)
+	// Member returns a user's membership, or ENOTFOUND.
+	Member(ctx context.Context, conversationID, userID string) (*Member, error)
+	// Members lists a conversation's members, oldest first.
+	Members(ctx context.Context, conversationID string) ([]*Member, error)
+	// Chats returns userID's conversations by latest activity.
+	Chats(ctx context.Context, userID string, limit int) ([]*Chat, error)
+	// DirectPeers lists the users userID has exchanged direct messages with.
+	DirectPeers(ctx context.Context, userID string) ([]string, error)
+}
+
+// MessageStore persists messages and what happens to them after they are sent.
+type MessageStore interface {
 	// SendMessages commits a batch of messages in one transaction: each gets
 	// the next seq of its conversation and a new_message change. A send whose
 	// (sender, clientMessageId) exists is marked Duplicate and filled with
@@ -138,14 +151,25 @@ type MessageStore interface {
 	SendMessages(ctx context.Context, batch []*Send) error
 	// MessageByID returns a message with its reactions, or ENOTFOUND.
 	MessageByID(ctx context.Context, id string) (*Message, error)
-	// Member returns a user's membership, or ENOTFOUND.
-	Member(ctx context.Context, conversationID, userID string) (*Member, error)
-	// Members lists a conversation's members, oldest first.
-	Members(ctx context.Context, conversationID string) ([]*Member, error)
 	// History returns up to limit messages of a conversation visible to
 	// viewer (after their join, not hidden for them) with seq < beforeSeq
 	// (0: no bound) and sent before before (zero: no bound), newest first.
 	History(ctx context.Context, conversationID, viewer string, beforeSeq int64, before time.Time, limit int) ([]*Message, error)
+	// SetReaction sets (or with reaction "" removes) userID's reaction and records ch.
+	SetReaction(ctx context.Context, messageID, userID, reaction string, at time.Time, ch *Change) error
+	// EditMessage replaces content and records ch.
+	EditMessage(ctx context.Context, messageID, content, contentHash string, at time.Time, ch *Change) error
+	// DeleteForEveryone turns the message into a tombstone and records ch.
+	DeleteForEveryone(ctx context.Context, messageID string, ch *Change) error
+	// HideMessage hides a message for one user and records ch.
+	HideMessage(ctx context.Context, messageID, userID string, ch *Change) error
+	// HiddenBy lists the users who hid a message ("delete for me"): later
+	// changes of that message are not for them.
+	HiddenBy(ctx context.Context, messageID string) ([]string, error)
+}
+
+// ReceiptStore persists the delivered and seen cursors of conversation members.
+type ReceiptStore interface {
 	// ReceiptMarks returns, by seq, a member's cursor advances of kind with
 	// fromSeq <= seq <= toSeq and the first one after toSeq: what the
 	// delivery (or read) time of every message in that range needs, however
@@ -158,17 +182,16 @@ type MessageStore interface {
 	// only the member's own read cursor moves: ShownReadSeq and the seen
 	// marks that others read stay as they were, for good.
 	AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, private bool, changes ...*Change) (bool, error)
-	// SetReaction sets (or with reaction "" removes) userID's reaction and records ch.
-	SetReaction(ctx context.Context, messageID, userID, reaction string, at time.Time, ch *Change) error
-	// EditMessage replaces content and records ch.
-	EditMessage(ctx context.Context, messageID, content, contentHash string, at time.Time, ch *Change) error
-	// DeleteForEveryone turns the message into a tombstone and records ch.
-	DeleteForEveryone(ctx context.Context, messageID string, ch *Change) error
-	// HideMessage hides a message for one user and records ch.
-	HideMessage(ctx context.Context, messageID, userID string, ch *Change) error
-	// HiddenBy lists the users who hid a message ("delete for me"): later
-	// changes of that message are not for them.
-	HiddenBy(ctx context.Context, messageID string) ([]string, error)
+	// ReceiptTimes returns, for each member whose delivered or seen cursor
+	// reached seq, the time it did.
+	ReceiptTimes(ctx context.Context, conversationID string, seq int64) ([]ReceiptTime, error)
+	// SendersBetween lists the distinct senders of messages with
+	// fromSeq < seq <= toSeq in a conversation.
+	SendersBetween(ctx context.Context, conversationID string, fromSeq, toSeq int64) ([]string, error)
+}
+
+// ChangeStore reads the sync log that every write of the other stores appends to.
+type ChangeStore interface {
 	// Changes returns up to limit changes after cursor visible to userID,
 	// oldest first, with the messages that new_message changes refer to.
 	Changes(ctx context.Context, userID string, after int64, limit int) ([]*Change, map[string]*Message, error)
@@ -177,10 +200,6 @@ type MessageStore interface {
 	FirstUndeliveredChange(ctx context.Context, userID string) (int64, error)
 	// HeadChange returns the id of the newest change.
 	HeadChange(ctx context.Context) (int64, error)
-	// Chats returns userID's conversations by latest activity.
-	Chats(ctx context.Context, userID string, limit int) ([]*Chat, error)
-	// DirectPeers lists the users userID has exchanged direct messages with.
-	DirectPeers(ctx context.Context, userID string) ([]string, error)
 }
 
 // Scheduled is a message to send at a future time.

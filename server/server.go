@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("bus: unsupported value %q (use local, or nats:// URLs of NATS servers)", natsbus.Redact(cfg.Bus))
 	}
 	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
-	s.svc = service.New(s.db, s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
+	s.svc = service.New(s.db.Stores(), s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
 		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log,
 		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease, StoreTimeout: cfg.DBTimeout,
 		Now: cfg.Clock.Now})

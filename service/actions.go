@@ -83,7 +83,7 @@ func (s *Service) react(ctx context.Context, caller *parley.Identity, in ReactIn
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.SetReaction(ctx, m.ID, caller.UserID, in.Reaction, now, ch); err != nil {
+	if err := s.store.Messages.SetReaction(ctx, m.ID, caller.UserID, in.Reaction, now, ch); err != nil {
 		return nil, err
 	}
 	to, err := s.messageAudience(ctx, m)
@@ -103,7 +103,7 @@ func (s *Service) notBlocked(ctx context.Context, m *parley.Message, actor strin
 	if other == "" || other == actor {
 		return nil
 	}
-	blocked, err := s.store.BlockedEither(ctx, actor, other)
+	blocked, err := s.store.Social.BlockedEither(ctx, actor, other)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (s *Service) deleteMessage(ctx context.Context, caller *parley.Identity, in
 			return nil, parley.Errorf(parley.EFORBIDDEN, "messages can be deleted for everyone only within 48 hours")
 		}
 		if !m.DeletedForEveryone {
-			if err := s.store.DeleteForEveryone(ctx, m.ID, ch); err != nil {
+			if err := s.store.Messages.DeleteForEveryone(ctx, m.ID, ch); err != nil {
 				return nil, err
 			}
 		}
@@ -184,7 +184,7 @@ func (s *Service) deleteMessage(ctx context.Context, caller *parley.Identity, in
 		}
 	} else {
 		ch.OnlyUser = caller.UserID
-		if err := s.store.HideMessage(ctx, m.ID, caller.UserID, ch); err != nil {
+		if err := s.store.Messages.HideMessage(ctx, m.ID, caller.UserID, ch); err != nil {
 			return nil, err
 		}
 	}
@@ -243,7 +243,7 @@ func (s *Service) EditMessage(ctx context.Context, caller *parley.Identity, in E
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.EditMessage(ctx, m.ID, content, m.ContentHash, now, ch); err != nil {
+	if err := s.store.Messages.EditMessage(ctx, m.ID, content, m.ContentHash, now, ch); err != nil {
 		return nil, err
 	}
 	to, err := s.messageAudience(ctx, m)
@@ -297,10 +297,10 @@ func (s *Service) Typing(ctx context.Context, caller *parley.Identity, in Typing
 	if ok, _ := s.typing.Take(caller.UserID, s.cfg.Now()); !ok {
 		return parley.Errorf(parley.ERATELIMITED, "too many typing indicators")
 	}
-	if _, err := s.store.UserByID(ctx, in.RecipientID); err != nil {
+	if _, err := s.store.Users.UserByID(ctx, in.RecipientID); err != nil {
 		return err
 	}
-	if blocked, err := s.store.BlockedEither(ctx, caller.UserID, in.RecipientID); err != nil {
+	if blocked, err := s.store.Social.BlockedEither(ctx, caller.UserID, in.RecipientID); err != nil {
 		return err
 	} else if blocked {
 		return parley.Errorf(parley.EBLOCKED, "you cannot message this user")

@@ -68,12 +68,12 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*RegisterResu
 	if err := maxLen("name", in.Name, parley.MaxNameLen); err != nil {
 		return nil, err
 	}
-	if _, err := s.store.UserByUsername(ctx, in.Username); err == nil {
+	if _, err := s.store.Users.UserByUsername(ctx, in.Username); err == nil {
 		return nil, parley.Errorf(parley.EUSERNAMETAKEN, "username %q is taken", in.Username)
 	}
 	if in.Email != "" {
 		// Also refused by the store's unique index, which settles races.
-		if _, err := s.store.UserByEmail(ctx, in.Email); err == nil {
+		if _, err := s.store.Users.UserByEmail(ctx, in.Email); err == nil {
 			return nil, errEmailTaken
 		}
 	}
@@ -85,7 +85,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*RegisterResu
 	u := &parley.User{ID: parley.NewID("usr"), Username: in.Username, Email: in.Email, PasswordHash: hash,
 		Name: in.Name, Settings: parley.DefaultSettings(), CreatedAt: now, UpdatedAt: now}
 	d := &parley.Device{UserID: u.ID, DeviceID: in.DeviceID, PublicKey: in.PublicKey, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateUser(ctx, u, d); err != nil {
+	if err := s.store.Users.CreateUser(ctx, u, d); err != nil {
 		return nil, err
 	}
 	token, _, err := s.createSession(ctx, u.ID, d.DeviceID)
@@ -100,7 +100,7 @@ func (s *Service) createSession(ctx context.Context, userID, deviceID string) (s
 	token := newToken()
 	now := s.now()
 	sess := &parley.Session{TokenHash: HashToken(token), UserID: userID, DeviceID: deviceID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.TokenTTL)}
-	if err := s.store.CreateSession(ctx, sess); err != nil {
+	if err := s.store.Sessions.CreateSession(ctx, sess); err != nil {
 		return "", time.Time{}, err
 	}
 	return token, sess.ExpiresAt, nil
@@ -136,7 +136,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 	if err := validateDevice(in.DeviceID, in.PublicKey, false); err != nil {
 		return nil, err
 	}
-	u, err := s.store.UserByUsername(ctx, in.Username)
+	u, err := s.store.Users.UserByUsername(ctx, in.Username)
 	if err != nil && parley.ErrorCode(err) != parley.ENOTFOUND {
 		return nil, err
 	}
@@ -151,7 +151,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 	if !ok || u == nil {
 		return nil, parley.Errorf(parley.EINVALIDCREDENTIALS, "invalid username or password")
 	}
-	devices, err := s.store.Devices(ctx, u.ID)
+	devices, err := s.store.Users.Devices(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 			return nil, parley.Errorf(parley.EINVALID, "publicKey is required to sign in from a new device")
 		}
 		now := s.now()
-		if _, err := s.store.UpsertDevice(ctx, &parley.Device{UserID: u.ID, DeviceID: deviceID, PublicKey: in.PublicKey, CreatedAt: now, UpdatedAt: now}); err != nil {
+		if _, err := s.store.Users.UpsertDevice(ctx, &parley.Device{UserID: u.ID, DeviceID: deviceID, PublicKey: in.PublicKey, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return nil, err
 		}
 		s.keyChanged(ctx, u.ID, deviceID)
@@ -191,7 +191,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*parley.Ident
 	if token == "" || len(token) > 256 {
 		return nil, parley.Errorf(parley.EUNAUTHORIZED, "missing or invalid token")
 	}
-	sess, err := s.store.SessionByTokenHash(ctx, HashToken(token))
+	sess, err := s.store.Sessions.SessionByTokenHash(ctx, HashToken(token))
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
 		return nil, parley.Errorf(parley.EUNAUTHORIZED, "missing or invalid token")
 	} else if err != nil {
@@ -205,7 +205,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*parley.Ident
 
 // Logout revokes the caller's token at once.
 func (s *Service) Logout(ctx context.Context, caller *parley.Identity) error {
-	if err := s.store.RevokeSession(ctx, caller.TokenHash); err != nil {
+	if err := s.store.Sessions.RevokeSession(ctx, caller.TokenHash); err != nil {
 		return err
 	}
 	s.publish(ctx, EventSessionRevoked, sessionRevoked{TokenHash: caller.TokenHash}, []string{caller.UserID})
@@ -264,7 +264,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 // sendReset looks email up and, when it is a user's, records a reset token
 // and e-mails it.
 func (s *Service) sendReset(ctx context.Context, email string) error {
-	u, err := s.store.UserByEmail(ctx, email)
+	u, err := s.store.Users.UserByEmail(ctx, email)
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
 		return nil
 	} else if err != nil {
@@ -272,7 +272,7 @@ func (s *Service) sendReset(ctx context.Context, email string) error {
 	}
 	token := newToken()
 	now := s.now()
-	if err := s.store.CreatePasswordReset(ctx, &parley.PasswordReset{TokenHash: HashToken(token), UserID: u.ID,
+	if err := s.store.Sessions.CreatePasswordReset(ctx, &parley.PasswordReset{TokenHash: HashToken(token), UserID: u.ID,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ResetTokenTTL)}); err != nil {
 		return err
 	}
@@ -297,7 +297,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	if err != nil {
 		return err
 	}
-	userID, err := s.store.ResetPassword(ctx, HashToken(token), hash, s.now())
+	userID, err := s.store.Sessions.ResetPassword(ctx, HashToken(token), hash, s.now())
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/service"
 	"github.com/parley-chat/parley/sqlstore"
 )
 
@@ -17,7 +16,7 @@ import (
 //	go test -run '^$' -bench Chats -benchtime 200x ./service
 func BenchmarkChats(b *testing.B) {
 	var db *sqlstore.DB
-	svc := mustService(b, func(d *sqlstore.DB) service.Store { db = d; return d }, nil)
+	svc := mustService(b, func(d *sqlstore.DB, _ *parley.Stores) { db = d }, nil)
 	ctx := context.Background()
 	me := mustRegister(b, svc, "reader")
 	now := time.Now().UTC().Truncate(time.Millisecond)

@@ -45,7 +45,7 @@ func TestForgotPasswordAnswersFirst(t *testing.T) {
 	store := &slowLookup{DB: db, release: release}
 	mail := make(chanMailer, 4)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := service.New(store, localbus.New(), mail, service.Config{PasswordCost: apitest.FastPasswords, Logger: logger})
+	svc := service.New(store.Stores(), localbus.New(), mail, service.Config{PasswordCost: apitest.FastPasswords, Logger: logger})
 	t.Cleanup(svc.Close)
 	mustRegister(t, svc, "ann")
 	release = make(chan struct{})

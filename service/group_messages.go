@@ -204,7 +204,7 @@ func (s *Service) markGroupStatus(ctx context.Context, caller *parley.Identity, 
 	if m.SenderID == caller.UserID {
 		return nil, parley.Errorf(parley.EFORBIDDEN, "senders do not mark their own messages")
 	}
-	u, err := s.store.UserByID(ctx, caller.UserID)
+	u, err := s.store.Users.UserByID(ctx, caller.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func (s *Service) markGroupStatus(ctx context.Context, caller *parley.Identity, 
 	now := s.now()
 	to := []string{caller.UserID}
 	if status != parley.StatusSeen || u.Settings.ReadReceipts {
-		senders, err := s.store.SendersBetween(ctx, m.ConversationID, from, m.Seq)
+		senders, err := s.store.Receipts.SendersBetween(ctx, m.ConversationID, from, m.Seq)
 		if err != nil {
 			return nil, err
 		}
@@ -236,7 +236,7 @@ func (s *Service) markGroupStatus(ctx context.Context, caller *parley.Identity, 
 			MessageID: m.ID, ToUser: id, Payload: payload, CreatedAt: now})
 	}
 	private := status == parley.StatusSeen && !u.Settings.ReadReceipts
-	advanced, err := s.store.AdvanceReceipt(ctx, m.ConversationID, caller.UserID, status, m.Seq, now, private, changes...)
+	advanced, err := s.store.Receipts.AdvanceReceipt(ctx, m.ConversationID, caller.UserID, status, m.Seq, now, private, changes...)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (s *Service) markGroupStatus(ctx context.Context, caller *parley.Identity, 
 		res.Status = parley.StatusSeen
 	}
 	if !advanced {
-		times, err := s.store.ReceiptTimes(ctx, m.ConversationID, m.Seq)
+		times, err := s.store.Receipts.ReceiptTimes(ctx, m.ConversationID, m.Seq)
 		if err != nil {
 			return nil, err
 		}
@@ -291,11 +291,11 @@ func (s *Service) GroupMessageReceipts(ctx context.Context, caller *parley.Ident
 	if m.SenderID != caller.UserID {
 		return nil, parley.Errorf(parley.EFORBIDDEN, "only the sender can see who received a message")
 	}
-	members, err := s.store.Members(ctx, m.ConversationID)
+	members, err := s.store.Conversations.Members(ctx, m.ConversationID)
 	if err != nil {
 		return nil, err
 	}
-	times, err := s.store.ReceiptTimes(ctx, m.ConversationID, m.Seq)
+	times, err := s.store.Receipts.ReceiptTimes(ctx, m.ConversationID, m.Seq)
 	if err != nil {
 		return nil, err
 	}
@@ -381,7 +381,7 @@ func (s *Service) groupTyping(ctx context.Context, caller *parley.Identity, grou
 	if !slices.Contains(members, caller.UserID) {
 		return parley.Errorf(parley.ENOTFOUND, "group not found")
 	}
-	blocked, err := s.store.BlockedEitherWay(ctx, caller.UserID)
+	blocked, err := s.store.Social.BlockedEitherWay(ctx, caller.UserID)
 	if err != nil {
 		return err
 	}

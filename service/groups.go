@@ -51,13 +51,13 @@ func (s *Service) groupMember(ctx context.Context, caller *parley.Identity, grou
 	if len(groupID) > 64 {
 		return nil, nil, parley.Errorf(parley.ENOTFOUND, "group not found")
 	}
-	mem, err := s.store.Member(ctx, groupID, caller.UserID)
+	mem, err := s.store.Conversations.Member(ctx, groupID, caller.UserID)
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
 		return nil, nil, parley.Errorf(parley.ENOTFOUND, "group not found")
 	} else if err != nil {
 		return nil, nil, err
 	}
-	g, err := s.store.Group(ctx, groupID)
+	g, err := s.store.Groups.Group(ctx, groupID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -101,7 +101,7 @@ func (s *Service) memberIDs(ctx context.Context, caller *parley.Identity, ids []
 	if len(out) == 0 {
 		return out, nil
 	}
-	users, err := s.store.UsersByIDs(ctx, out)
+	users, err := s.store.Users.UsersByIDs(ctx, out)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (s *Service) memberIDs(ctx context.Context, caller *parley.Identity, ids []
 			}
 		}
 	}
-	blocked, err := s.store.BlockedEitherWay(ctx, caller.UserID)
+	blocked, err := s.store.Social.BlockedEitherWay(ctx, caller.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +191,7 @@ func (s *Service) CreateGroup(ctx context.Context, caller *parley.Identity, in C
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateGroup(ctx, g, members, now, ch); err != nil {
+	if err := s.store.Groups.CreateGroup(ctx, g, members, now, ch); err != nil {
 		return nil, err
 	}
 	s.publishChange(ctx, ch, append([]string{caller.UserID}, members...))
@@ -204,7 +204,7 @@ func (s *Service) Group(ctx context.Context, caller *parley.Identity, groupID st
 	if err != nil {
 		return nil, err
 	}
-	members, err := s.store.Members(ctx, g.ID)
+	members, err := s.store.Conversations.Members(ctx, g.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +224,7 @@ func (s *Service) UserGroups(ctx context.Context, caller *parley.Identity, userI
 	if userID != caller.UserID {
 		return nil, parley.Errorf(parley.EFORBIDDEN, "you can only list your own groups")
 	}
-	groups, err := s.store.UserGroups(ctx, caller.UserID)
+	groups, err := s.store.Groups.UserGroups(ctx, caller.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +274,7 @@ func (s *Service) AddMembers(ctx context.Context, caller *parley.Identity, in Ad
 	now := s.now()
 	var recipients []string
 	var ch *parley.Change
-	added, err := s.store.AddGroupMembers(ctx, g.ID, users, parley.MaxGroupMembers, now, func(added, before []string) ([]*parley.Change, error) {
+	added, err := s.store.Groups.AddGroupMembers(ctx, g.ID, users, parley.MaxGroupMembers, now, func(added, before []string) ([]*parley.Change, error) {
 		v := groupView(g)
 		v.MembersCount = len(before) + len(added)
 		ev := memberAddedEvent{GroupID: g.ID, Group: v, AddedBy: caller.UserID, At: parley.Time{Time: now}}
@@ -353,7 +353,7 @@ func (s *Service) RemoveMember(ctx context.Context, caller *parley.Identity, in 
 	now := s.now()
 	var recipients []string
 	var payload []byte
-	r, err := s.store.RemoveGroupMember(ctx, g.ID, in.MemberID, now, func(r parley.GroupRemoval, remaining []string) ([]*parley.Change, error) {
+	r, err := s.store.Groups.RemoveGroupMember(ctx, g.ID, in.MemberID, now, func(r parley.GroupRemoval, remaining []string) ([]*parley.Change, error) {
 		ev := memberRemovedEvent{GroupID: g.ID, MemberID: in.MemberID, RemovedBy: caller.UserID, Left: left, Promoted: r.Promoted,
 			OwnerID: r.OwnerID, At: parley.Time{Time: now}}
 		ch, err := s.encodeChange(g.ID, 0, parley.EventGroupMemberRemoved, "", ev, now)
@@ -460,7 +460,7 @@ func (s *Service) updateGroup(ctx context.Context, caller *parley.Identity, g *p
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.UpdateGroup(ctx, g, ch); err != nil {
+	if err := s.store.Groups.UpdateGroup(ctx, g, ch); err != nil {
 		return nil, err
 	}
 	return v, s.publishToMembers(ctx, g.ID, parley.EventGroupUpdated, ch.Payload)
@@ -519,7 +519,7 @@ func (s *Service) SetRole(ctx context.Context, caller *parley.Identity, in RoleI
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.SetGroupRole(ctx, g.ID, in.MemberID, in.NewRole, ch); err != nil {
+	if err := s.store.Groups.SetGroupRole(ctx, g.ID, in.MemberID, in.NewRole, ch); err != nil {
 		if parley.ErrorCode(err) == parley.ENOTFOUND {
 			return nil, parley.Errorf(parley.ENOTFOUND, "memberId is not a member of this group")
 		}
@@ -563,7 +563,7 @@ func (s *Service) DeleteGroup(ctx context.Context, caller *parley.Identity, in D
 	}
 	// The members are read under the group's lock, like additions and
 	// removals build their changes, so nobody added meanwhile is missed.
-	members, err := s.store.DeleteGroup(ctx, g.ID, func(members []string) ([]*parley.Change, error) {
+	members, err := s.store.Groups.DeleteGroup(ctx, g.ID, func(members []string) ([]*parley.Change, error) {
 		changes := make([]*parley.Change, 0, len(members))
 		for _, id := range members {
 			c := *ch

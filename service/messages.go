@@ -136,7 +136,7 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 	// The recipient's account and the conversation's id never change once
 	// they exist (see facts).
 	if _, ok := s.facts.get(userFact(in.RecipientID)); !ok {
-		if _, err := s.store.UserByID(ctx, in.RecipientID); err != nil {
+		if _, err := s.store.Users.UserByID(ctx, in.RecipientID); err != nil {
 			if parley.ErrorCode(err) == parley.ENOTFOUND {
 				return nil, parley.Errorf(parley.ENOTFOUND, "recipient not found")
 			}
@@ -147,7 +147,7 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 	now := s.now()
 	convID, ok := s.facts.get(directFact(caller.UserID, in.RecipientID))
 	if !ok {
-		conv, err := s.store.DirectConversation(ctx, caller.UserID, in.RecipientID, now)
+		conv, err := s.store.Conversations.DirectConversation(ctx, caller.UserID, in.RecipientID, now)
 		if err != nil {
 			return nil, err
 		}
@@ -155,7 +155,7 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 		s.facts.put(directFact(caller.UserID, in.RecipientID), convID)
 	}
 	if in.ReplyToID != "" {
-		orig, err := s.store.MessageByID(ctx, in.ReplyToID)
+		orig, err := s.store.Messages.MessageByID(ctx, in.ReplyToID)
 		if err != nil || orig.ConversationID != convID {
 			return nil, parley.Errorf(parley.EINVALID, "replyToId must name a message of this conversation")
 		}
@@ -266,7 +266,7 @@ func (v *viewer) cover(msgs ...*parley.Message) {
 func (v *viewer) member(ctx context.Context, convID, userID string) (*parley.Member, error) {
 	ms, ok := v.members[convID]
 	if !ok {
-		list, err := v.s.store.Members(ctx, convID)
+		list, err := v.s.store.Conversations.Members(ctx, convID)
 		if err != nil {
 			return nil, err
 		}
@@ -287,7 +287,7 @@ func (v *viewer) markTime(ctx context.Context, convID, userID, kind string, seq 
 		if sp, ok := v.spans[convID]; ok && sp[0] <= seq && seq <= sp[1] {
 			lo, hi = sp[0], sp[1]
 		}
-		marks, err := v.s.store.ReceiptMarks(ctx, convID, userID, kind, lo, hi)
+		marks, err := v.s.store.Receipts.ReceiptMarks(ctx, convID, userID, kind, lo, hi)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -313,7 +313,7 @@ func (v *viewer) loadReceipts(ctx context.Context, ids []string) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	users, err := v.s.store.UsersByIDs(ctx, missing)
+	users, err := v.s.store.Users.UsersByIDs(ctx, missing)
 	if err != nil {
 		return err
 	}
@@ -329,7 +329,7 @@ func (v *viewer) loadReceipts(ctx context.Context, ids []string) error {
 func (v *viewer) readReceipts(ctx context.Context, userID string) bool {
 	on, ok := v.receipt[userID]
 	if !ok {
-		u, err := v.s.store.UserByID(ctx, userID)
+		u, err := v.s.store.Users.UserByID(ctx, userID)
 		on = err == nil && u.Settings.ReadReceipts // fail closed on a store error
 		v.receipt[userID] = on
 	}
@@ -380,12 +380,12 @@ func (s *Service) DirectHistory(ctx context.Context, caller *parley.Identity, us
 	if userID != caller.UserID {
 		return nil, parley.Errorf(parley.EFORBIDDEN, "you can only read your own conversations")
 	}
-	if _, err := s.store.UserByID(ctx, recipientID); err != nil {
+	if _, err := s.store.Users.UserByID(ctx, recipientID); err != nil {
 		return nil, err
 	}
 	// Reading never creates the conversation: an empty one would make the
 	// two users direct-chat peers (who hear each other's presence).
-	conv, err := s.store.FindDirectConversation(ctx, caller.UserID, recipientID)
+	conv, err := s.store.Conversations.FindDirectConversation(ctx, caller.UserID, recipientID)
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
 		return []*MessageView{}, nil
 	} else if err != nil {
@@ -396,7 +396,7 @@ func (s *Service) DirectHistory(ctx context.Context, caller *parley.Identity, us
 
 // history returns a page of a conversation's messages as the caller sees them.
 func (s *Service) history(ctx context.Context, caller *parley.Identity, convID string, q HistoryQuery) ([]*MessageView, error) {
-	msgs, err := s.store.History(ctx, convID, caller.UserID, q.BeforeSeq, q.Before, q.Limit)
+	msgs, err := s.store.Messages.History(ctx, convID, caller.UserID, q.BeforeSeq, q.Before, q.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -419,11 +419,11 @@ func (s *Service) visibleMessage(ctx context.Context, caller *parley.Identity, m
 	if messageID == "" {
 		return nil, nil, parley.Errorf(parley.EINVALID, "messageId is required")
 	}
-	m, err := s.store.MessageByID(ctx, messageID)
+	m, err := s.store.Messages.MessageByID(ctx, messageID)
 	if err != nil {
 		return nil, nil, err
 	}
-	mem, err := s.store.Member(ctx, m.ConversationID, caller.UserID)
+	mem, err := s.store.Conversations.Member(ctx, m.ConversationID, caller.UserID)
 	if err != nil || m.Seq <= mem.JoinedSeq {
 		return nil, nil, parley.Errorf(parley.ENOTFOUND, "message not found")
 	}
@@ -437,7 +437,7 @@ func (s *Service) messageAudience(ctx context.Context, m *parley.Message) ([]str
 	if err != nil {
 		return nil, err
 	}
-	hidden, err := s.store.HiddenBy(ctx, m.ID)
+	hidden, err := s.store.Messages.HiddenBy(ctx, m.ID)
 	if err != nil || len(hidden) == 0 {
 		return to, err
 	}
@@ -452,7 +452,7 @@ func (s *Service) messageAudience(ctx context.Context, m *parley.Message) ([]str
 
 // conversationUsers lists the member ids of a conversation.
 func (s *Service) conversationUsers(ctx context.Context, convID string) ([]string, error) {
-	ms, err := s.store.Members(ctx, convID)
+	ms, err := s.store.Conversations.Members(ctx, convID)
 	if err != nil {
 		return nil, err
 	}

@@ -359,11 +359,11 @@ func (s *Service) announcePresence(userID string, online bool, lastSeen time.Tim
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if !online {
-		if err := s.store.SetLastSeen(ctx, userID, lastSeen); err != nil {
+		if err := s.store.Users.SetLastSeen(ctx, userID, lastSeen); err != nil {
 			s.log.Error("record last seen", "user", userID, "err", err)
 		}
 	}
-	u, err := s.store.UserByID(ctx, userID)
+	u, err := s.store.Users.UserByID(ctx, userID)
 	if err != nil {
 		s.log.Error("presence user", "user", userID, "err", err)
 		return
@@ -373,7 +373,7 @@ func (s *Service) announcePresence(userID string, online bool, lastSeen time.Tim
 		s.log.Error("presence audience", "user", userID, "err", err)
 		return
 	}
-	contacts, err := s.store.Contacts(ctx, userID)
+	contacts, err := s.store.Social.Contacts(ctx, userID)
 	if err != nil {
 		return
 	}
@@ -412,7 +412,7 @@ func lastSeenVisible(visibility string, viewerIsContact bool) bool {
 // lastSeen hidden across a block, lastSeen hidden per the user's setting.
 // Errors: ENOTFOUND.
 func (s *Service) PresenceOf(ctx context.Context, caller *parley.Identity, userID string) (*Presence, error) {
-	u, err := s.store.UserByID(ctx, userID)
+	u, err := s.store.Users.UserByID(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -429,14 +429,14 @@ func (s *Service) presenceOf(ctx context.Context, caller *parley.Identity, u *pa
 		p.Online, p.LastSeen = online, parley.Time{Time: u.LastSeenAt}
 		return p, nil
 	}
-	blocked, err := s.store.BlockedEither(ctx, caller.UserID, u.ID)
+	blocked, err := s.store.Social.BlockedEither(ctx, caller.UserID, u.ID)
 	if err != nil || blocked {
 		return p, err
 	}
 	p.Online = online
 	visible := u.Settings.LastSeenVisibility == parley.VisibilityEveryone
 	if u.Settings.LastSeenVisibility == parley.VisibilityContacts {
-		contacts, err := s.store.Contacts(ctx, u.ID)
+		contacts, err := s.store.Social.Contacts(ctx, u.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -64,7 +64,7 @@ func (s *Service) markStatus(ctx context.Context, caller *parley.Identity, in St
 		return nil, parley.Errorf(parley.EFORBIDDEN, "only the recipient may set a message's status")
 	}
 	now := s.now()
-	u, err := s.store.UserByID(ctx, caller.UserID)
+	u, err := s.store.Users.UserByID(ctx, caller.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (s *Service) markStatus(ctx context.Context, caller *parley.Identity, in St
 	if private {
 		ch.OnlyUser = caller.UserID // the reader's own devices still learn it
 	}
-	advanced, err := s.store.AdvanceReceipt(ctx, m.ConversationID, caller.UserID, in.Status, m.Seq, now, private, ch)
+	advanced, err := s.store.Receipts.AdvanceReceipt(ctx, m.ConversationID, caller.UserID, in.Status, m.Seq, now, private, ch)
 	if err != nil {
 		return nil, err
 	}

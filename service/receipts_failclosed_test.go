@@ -41,7 +41,7 @@ func (f *flakyUsers) UsersByIDs(ctx context.Context, ids []string) ([]*parley.Us
 func TestReadReceiptsFailClosed(t *testing.T) {
 	ctx := context.Background()
 	store := &flakyUsers{}
-	svc := mustService(t, func(db *sqlstore.DB) service.Store { store.DB = db; return store }, nil)
+	svc := mustService(t, func(db *sqlstore.DB, st *parley.Stores) { store.DB = db; st.Users = store }, nil)
 	register := func(name string) *parley.Identity { return mustRegister(t, svc, name) }
 	ann, bob := register("ann"), register("bob")
 	r, err := svc.SendMessage(ctx, ann, service.SendInput{SenderID: ann.UserID, RecipientID: bob.UserID, EncryptedContent: "c", Type: "text"})

@@ -83,9 +83,9 @@ func TestReceiptTimesInHistory(t *testing.T) {
 }
 
 // mustService starts a Service on a fresh SQLite database in a temporary
-// folder; wrap, if set, puts a store of the test's around it, and now, if
+// folder; wrap, if set, replaces store roles with the test's own, and now, if
 // set, is its clock. The service and database close when tb ends.
-func mustService(tb testing.TB, wrap func(*sqlstore.DB) service.Store, now func() time.Time) *service.Service {
+func mustService(tb testing.TB, wrap func(*sqlstore.DB, *parley.Stores), now func() time.Time) *service.Service {
 	tb.Helper()
 	dir := tb.TempDir()
 	db, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(dir, "parley.db"))
@@ -93,9 +93,9 @@ func mustService(tb testing.TB, wrap func(*sqlstore.DB) service.Store, now func(
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	var store service.Store = db
+	store := db.Stores()
 	if wrap != nil {
-		store = wrap(db)
+		wrap(db, &store)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := service.New(store, localbus.New(), &maildir.Sender{Dir: filepath.Join(dir, "mail"), Logger: logger},

@@ -78,20 +78,20 @@ func (s *Service) Schedule(ctx context.Context, caller *parley.Identity, in Sche
 	}
 	// An immediate send learns of a block at its commit; a scheduled one is
 	// refused now (and checked again when it is sent).
-	if blocked, err := s.store.BlockedEither(ctx, caller.UserID, m.RecipientID); err != nil {
+	if blocked, err := s.store.Social.BlockedEither(ctx, caller.UserID, m.RecipientID); err != nil {
 		return nil, err
 	} else if blocked {
 		return nil, parley.Errorf(parley.EBLOCKED, "you cannot message this user")
 	}
 	if in.ClientMessageID != "" {
-		if prev, err := s.store.ScheduledByClientID(ctx, caller.UserID, in.ClientMessageID); err == nil {
+		if prev, err := s.store.Scheduled.ScheduledByClientID(ctx, caller.UserID, in.ClientMessageID); err == nil {
 			return &ScheduleResult{MessageID: prev.ID, Status: "scheduled", ScheduledAt: parley.Time{Time: prev.ScheduledAt}}, nil
 		}
 	}
 	sc := &parley.Scheduled{ID: m.ID, SenderID: caller.UserID, RecipientID: in.RecipientID, ClientMessageID: in.ClientMessageID,
 		Content: m.Content, Type: m.Type, MediaID: m.MediaID, ReplyToID: m.ReplyToID,
 		ScheduledAt: at.Truncate(time.Millisecond), CreatedAt: now}
-	if err := s.store.CreateScheduled(ctx, sc); err != nil {
+	if err := s.store.Scheduled.CreateScheduled(ctx, sc); err != nil {
 		return nil, err
 	}
 	s.sched.wake()
@@ -100,7 +100,7 @@ func (s *Service) Schedule(ctx context.Context, caller *parley.Identity, in Sche
 
 // ScheduledMessages lists the caller's pending scheduled messages by time.
 func (s *Service) ScheduledMessages(ctx context.Context, caller *parley.Identity) ([]*ScheduledView, error) {
-	list, err := s.store.PendingScheduled(ctx, caller.UserID)
+	list, err := s.store.Scheduled.PendingScheduled(ctx, caller.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func (s *Service) CancelScheduled(ctx context.Context, caller *parley.Identity, 
 	if err := required("messageId", messageID); err != nil {
 		return err
 	}
-	return s.store.CancelScheduled(ctx, caller.UserID, messageID)
+	return s.store.Scheduled.CancelScheduled(ctx, caller.UserID, messageID)
 }
 
 // scheduler sends due scheduled messages, as the leased background job
@@ -160,13 +160,13 @@ func (sc *scheduler) runDue(parent context.Context) error {
 		}
 		ctx, cancel := context.WithTimeout(parent, sc.s.cfg.StoreTimeout)
 		now := sc.s.now()
-		due, err := sc.s.store.ClaimDue(ctx, sc.node, now, now.Add(time.Minute), 100)
+		due, err := sc.s.store.Scheduled.ClaimDue(ctx, sc.node, now, now.Add(time.Minute), 100)
 		if err != nil {
 			cancel()
 			return err
 		}
 		for _, x := range due {
-			if ok, err := sc.s.store.StartScheduled(ctx, x.ID); err != nil || !ok {
+			if ok, err := sc.s.store.Scheduled.StartScheduled(ctx, x.ID); err != nil || !ok {
 				continue // cancelled in the meantime, or retried when the lease ends
 			}
 			status := "sent"
@@ -178,7 +178,7 @@ func (sc *scheduler) runDue(parent context.Context) error {
 					return err // leave it leased; it is retried when the lease ends
 				}
 			}
-			if err := sc.s.store.FinishScheduled(ctx, x.ID, status); err != nil {
+			if err := sc.s.store.Scheduled.FinishScheduled(ctx, x.ID, status); err != nil {
 				sc.s.log.Error("finish scheduled message", "id", x.ID, "err", err)
 			}
 		}

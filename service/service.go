@@ -20,18 +20,6 @@ import (
 	"github.com/parley-chat/parley/ratelimit"
 )
 
-// Store is everything the service needs from the database.
-type Store interface {
-	parley.UserStore
-	parley.SessionStore
-	parley.SocialStore
-	parley.MessageStore
-	parley.GroupStore
-	parley.ScheduleStore
-	// Ping checks the database is reachable.
-	Ping(ctx context.Context) error
-}
-
 // Config holds the service's settings.
 type Config struct {
 	Admins        []string      // usernames with admin rights
@@ -59,9 +47,10 @@ type Config struct {
 	StoreTimeout time.Duration
 }
 
-// Service implements Parley's use cases over a Store, a Bus and a Mailer.
+// Service implements Parley's use cases over the store roles, a Bus and a
+// Mailer.
 type Service struct {
-	store    Store
+	store    parley.Stores
 	bus      parley.Bus
 	mailer   parley.Mailer
 	cfg      Config
@@ -80,8 +69,9 @@ type Service struct {
 	runner atomic.Pointer[jobs.Runner] // set by AddJobs
 }
 
-// New returns a Service. Zero Config fields take their defaults.
-func New(store Store, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service {
+// New returns a Service over store, every field of which must be set.
+// Zero Config fields take their defaults.
+func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 30 * 24 * time.Hour
 	}
@@ -115,7 +105,7 @@ func New(store Store, bus parley.Bus, mailer parley.Mailer, cfg Config) *Service
 		s.admins[normalizeUsername(a)] = true
 	}
 	s.presence = newPresence(s)
-	s.commit = newCommitter(store, cfg.StoreTimeout)
+	s.commit = newCommitter(store.Messages, cfg.StoreTimeout)
 	s.facts = newFacts(maxFacts)
 	s.typing = newTypingLimiter()
 	s.sched = newScheduler(s, cfg.NodeID)
@@ -154,7 +144,7 @@ func (s *Service) now() time.Time {
 
 // Health checks that the database answers.
 func (s *Service) Health(ctx context.Context) error {
-	if err := s.store.Ping(ctx); err != nil {
+	if err := s.store.Health.Ping(ctx); err != nil {
 		s.log.Error("health check failed", "err", err)
 		return parley.Errorf(parley.EUNAVAILABLE, "database is unreachable")
 	}
@@ -192,6 +182,6 @@ func (s *Service) IsAdmin(ctx context.Context, caller *parley.Identity) bool {
 	if len(s.admins) == 0 {
 		return false
 	}
-	u, err := s.store.UserByID(ctx, caller.UserID)
+	u, err := s.store.Users.UserByID(ctx, caller.UserID)
 	return err == nil && s.admins[normalizeUsername(u.Username)]
 }

@@ -27,7 +27,7 @@ func (s *Service) otherUser(ctx context.Context, caller *parley.Identity, id, fi
 	if id == caller.UserID {
 		return nil, parley.Errorf(parley.EINVALID, "%s must not be yourself", field)
 	}
-	return s.store.UserByID(ctx, id)
+	return s.store.Users.UserByID(ctx, id)
 }
 
 // AddContact adds a user to the caller's contacts. Errors: EINVALID, ENOTFOUND.
@@ -36,7 +36,7 @@ func (s *Service) AddContact(ctx context.Context, caller *parley.Identity, conta
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.AddContact(ctx, caller.UserID, u.ID, s.now()); err != nil {
+	if err := s.store.Social.AddContact(ctx, caller.UserID, u.ID, s.now()); err != nil {
 		return nil, err
 	}
 	return s.contact(ctx, caller, u)
@@ -45,13 +45,13 @@ func (s *Service) AddContact(ctx context.Context, caller *parley.Identity, conta
 // RemoveContact removes a user from the caller's contacts. Errors: ENOTFOUND
 // when they were not a contact.
 func (s *Service) RemoveContact(ctx context.Context, caller *parley.Identity, contactID string) error {
-	ids, err := s.store.Contacts(ctx, caller.UserID)
+	ids, err := s.store.Social.Contacts(ctx, caller.UserID)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
 		if id == contactID {
-			return s.store.RemoveContact(ctx, caller.UserID, contactID)
+			return s.store.Social.RemoveContact(ctx, caller.UserID, contactID)
 		}
 	}
 	return parley.Errorf(parley.ENOTFOUND, "contact not found")
@@ -59,11 +59,11 @@ func (s *Service) RemoveContact(ctx context.Context, caller *parley.Identity, co
 
 // Contacts lists the caller's contacts with their presence.
 func (s *Service) Contacts(ctx context.Context, caller *parley.Identity) ([]*Contact, error) {
-	ids, err := s.store.Contacts(ctx, caller.UserID)
+	ids, err := s.store.Social.Contacts(ctx, caller.UserID)
 	if err != nil {
 		return nil, err
 	}
-	users, err := s.store.UsersByIDs(ctx, ids)
+	users, err := s.store.Users.UsersByIDs(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (s *Service) Block(ctx context.Context, caller *parley.Identity, in BlockIn
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.Block(ctx, caller.UserID, u.ID, s.now()); err != nil {
+	if err := s.store.Social.Block(ctx, caller.UserID, u.ID, s.now()); err != nil {
 		return nil, err
 	}
 	return &BlockResult{UserID: caller.UserID, BlockedUserID: u.ID, Blocked: true}, nil
@@ -131,7 +131,7 @@ func (s *Service) Unblock(ctx context.Context, caller *parley.Identity, in Block
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.Unblock(ctx, caller.UserID, u.ID); err != nil {
+	if err := s.store.Social.Unblock(ctx, caller.UserID, u.ID); err != nil {
 		return nil, err
 	}
 	return &BlockResult{UserID: caller.UserID, BlockedUserID: u.ID, Blocked: false}, nil
@@ -139,7 +139,7 @@ func (s *Service) Unblock(ctx context.Context, caller *parley.Identity, in Block
 
 // Blocked lists the ids of the users the caller blocked.
 func (s *Service) Blocked(ctx context.Context, caller *parley.Identity) ([]string, error) {
-	return s.store.Blocked(ctx, caller.UserID)
+	return s.store.Social.Blocked(ctx, caller.UserID)
 }
 
 // MuteInput is the body of POST /api/users/mute and /unmute.
@@ -176,7 +176,7 @@ func (s *Service) Mute(ctx context.Context, caller *parley.Identity, in MuteInpu
 		}
 		until = now.Add(time.Duration(*in.Duration) * time.Second)
 	}
-	if err := s.store.Mute(ctx, caller.UserID, u.ID, until, now); err != nil {
+	if err := s.store.Social.Mute(ctx, caller.UserID, u.ID, until, now); err != nil {
 		return nil, err
 	}
 	return &MuteResult{MutedUserID: u.ID, ExpiresIn: in.Duration}, nil
@@ -191,7 +191,7 @@ func (s *Service) Unmute(ctx context.Context, caller *parley.Identity, in MuteIn
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.Unmute(ctx, caller.UserID, u.ID); err != nil {
+	if err := s.store.Social.Unmute(ctx, caller.UserID, u.ID); err != nil {
 		return nil, err
 	}
 	return &MuteResult{MutedUserID: u.ID}, nil

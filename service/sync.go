@@ -48,12 +48,12 @@ func (s *Service) Sync(ctx context.Context, caller *parley.Identity, cursor stri
 		}
 		after = n
 	} else {
-		first, err := s.store.FirstUndeliveredChange(ctx, caller.UserID)
+		first, err := s.store.Changes.FirstUndeliveredChange(ctx, caller.UserID)
 		if err != nil {
 			return nil, err
 		}
 		if first == 0 {
-			head, err := s.store.HeadChange(ctx)
+			head, err := s.store.Changes.HeadChange(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -61,7 +61,7 @@ func (s *Service) Sync(ctx context.Context, caller *parley.Identity, cursor stri
 		}
 		after = first - 1
 	}
-	changes, msgs, err := s.store.Changes(ctx, caller.UserID, after, limit+1)
+	changes, msgs, err := s.store.Changes.Changes(ctx, caller.UserID, after, limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 	if limit <= 0 {
 		limit = DefaultPageSize
 	}
-	chats, err := s.store.Chats(ctx, caller.UserID, min(limit, MaxPageSize))
+	chats, err := s.store.Conversations.Chats(ctx, caller.UserID, min(limit, MaxPageSize))
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 	users := map[string]*parley.User{}
 	var blocked, muted, contactOf, online map[string]bool
 	if len(groupIDs) > 0 {
-		gs, err := s.store.GroupsByIDs(ctx, groupIDs)
+		gs, err := s.store.Groups.GroupsByIDs(ctx, groupIDs)
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +159,7 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 		}
 	}
 	if len(peerIDs) > 0 {
-		us, err := s.store.UsersByIDs(ctx, peerIDs)
+		us, err := s.store.Users.UsersByIDs(ctx, peerIDs)
 		if err != nil {
 			return nil, err
 		}
@@ -170,13 +170,13 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 				byContacts = append(byContacts, u.ID)
 			}
 		}
-		if blocked, err = s.store.BlockedAmong(ctx, caller.UserID, peerIDs); err != nil {
+		if blocked, err = s.store.Social.BlockedAmong(ctx, caller.UserID, peerIDs); err != nil {
 			return nil, err
 		}
-		if muted, err = s.store.MutedAmong(ctx, caller.UserID, peerIDs, now); err != nil {
+		if muted, err = s.store.Social.MutedAmong(ctx, caller.UserID, peerIDs, now); err != nil {
 			return nil, err
 		}
-		if contactOf, err = s.store.ContactOfAmong(ctx, caller.UserID, byContacts); err != nil {
+		if contactOf, err = s.store.Social.ContactOfAmong(ctx, caller.UserID, byContacts); err != nil {
 			return nil, err
 		}
 		if online, err = s.presence.onlineAmong(ctx, peerIDs); err != nil {

@@ -36,7 +36,7 @@ type OwnProfile struct {
 }
 
 func (s *Service) publicProfile(ctx context.Context, u *parley.User) (*PublicProfile, error) {
-	devices, err := s.store.Devices(ctx, u.ID)
+	devices, err := s.store.Users.Devices(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (s *Service) publicProfile(ctx context.Context, u *parley.User) (*PublicPro
 
 // Me returns the caller's own profile with e-mail and settings.
 func (s *Service) Me(ctx context.Context, caller *parley.Identity) (*OwnProfile, error) {
-	u, err := s.store.UserByID(ctx, caller.UserID)
+	u, err := s.store.Users.UserByID(ctx, caller.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (s *Service) Me(ctx context.Context, caller *parley.Identity) (*OwnProfile,
 
 // User returns a user's public profile. Errors: ENOTFOUND.
 func (s *Service) User(ctx context.Context, caller *parley.Identity, userID string) (*PublicProfile, error) {
-	u, err := s.store.UserByID(ctx, userID)
+	u, err := s.store.Users.UserByID(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func (s *Service) SearchUsers(ctx context.Context, caller *parley.Identity, q st
 	if err := maxLen("q", q, parley.MaxNameLen); err != nil {
 		return nil, err
 	}
-	users, err := s.store.SearchUsers(ctx, q, MaxSearchResults)
+	users, err := s.store.Users.SearchUsers(ctx, q, MaxSearchResults)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (s *Service) UpdateProfile(ctx context.Context, caller *parley.Identity, ta
 			}
 		}
 	}
-	u, err := s.store.UpdateProfile(ctx, caller.UserID, parley.ProfileUpdate{Name: in.Name, About: in.About, Avatar: in.Avatar}, s.now())
+	u, err := s.store.Users.UpdateProfile(ctx, caller.UserID, parley.ProfileUpdate{Name: in.Name, About: in.About, Avatar: in.Avatar}, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -149,10 +149,10 @@ func (s *Service) UpdateProfile(ctx context.Context, caller *parley.Identity, ta
 
 // Keys lists every device key of a user. Errors: ENOTFOUND.
 func (s *Service) Keys(ctx context.Context, caller *parley.Identity, userID string) ([]DeviceKey, error) {
-	if _, err := s.store.UserByID(ctx, userID); err != nil {
+	if _, err := s.store.Users.UserByID(ctx, userID); err != nil {
 		return nil, err
 	}
-	devices, err := s.store.Devices(ctx, userID)
+	devices, err := s.store.Users.Devices(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -181,11 +181,11 @@ func (s *Service) SetKey(ctx context.Context, caller *parley.Identity, in KeyInp
 	}
 	now := s.now()
 	d := &parley.Device{UserID: caller.UserID, DeviceID: in.DeviceID, PublicKey: in.PublicKey, CreatedAt: now, UpdatedAt: now}
-	if _, err := s.store.UpsertDevice(ctx, d); err != nil {
+	if _, err := s.store.Users.UpsertDevice(ctx, d); err != nil {
 		return nil, err
 	}
 	s.keyChanged(ctx, caller.UserID, in.DeviceID)
-	devices, err := s.store.Devices(ctx, caller.UserID)
+	devices, err := s.store.Users.Devices(ctx, caller.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ type SettingsInput struct {
 
 // UpdateSettings changes the caller's privacy settings. Errors: EINVALID.
 func (s *Service) UpdateSettings(ctx context.Context, caller *parley.Identity, in SettingsInput) (*parley.Settings, error) {
-	u, err := s.store.UserByID(ctx, caller.UserID)
+	u, err := s.store.Users.UserByID(ctx, caller.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +234,7 @@ func (s *Service) UpdateSettings(ctx context.Context, caller *parley.Identity, i
 	if in.PushPreviews != nil {
 		set.PushPreviews = *in.PushPreviews
 	}
-	u, err = s.store.UpdateSettings(ctx, caller.UserID, set, s.now())
+	u, err = s.store.Users.UpdateSettings(ctx, caller.UserID, set, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -245,19 +245,19 @@ func (s *Service) UpdateSettings(ctx context.Context, caller *parley.Identity, i
 // users who have them as a contact, their own contacts and their direct-chat
 // peers, less anyone on either side of a block.
 func (s *Service) audience(ctx context.Context, userID string) ([]string, error) {
-	a, err := s.store.ContactOf(ctx, userID)
+	a, err := s.store.Social.ContactOf(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.store.Contacts(ctx, userID)
+	b, err := s.store.Social.Contacts(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	peers, err := s.store.DirectPeers(ctx, userID)
+	peers, err := s.store.Conversations.DirectPeers(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	blocked, err := s.store.BlockedEitherWay(ctx, userID)
+	blocked, err := s.store.Social.BlockedEitherWay(ctx, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -152,6 +152,12 @@ func (db *DB) Close() error {
 	return err
 }
 
+// Stores returns db in every store role it plays.
+func (db *DB) Stores() parley.Stores {
+	return parley.Stores{Users: db, Sessions: db, Social: db, Conversations: db, Messages: db,
+		Receipts: db, Changes: db, Groups: db, Scheduled: db, Health: db}
+}
+
 // Ping checks that the database answers; used by the health check.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.r.PingContext(ctx); err != nil {
