@@ -19,18 +19,12 @@ func (db *DB) among(ctx context.Context, query string, args []any, ids []string)
 		n := chunk(len(ids))
 		a := append(append([]any{}, args...), anys(ids[:n])...)
 		rows, err := db.query(ctx, fmt.Sprintf(query, placeholders(n)), a...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
+		err = each(rows, err, func(s scanner) error {
+			id, err := scanString(s)
 			out[id] = true
-		}
-		if err := rows.Close(); err != nil {
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 		ids = ids[n:]
@@ -81,20 +75,11 @@ func (db *DB) GroupsByIDs(ctx context.Context, ids []string) ([]*parley.Group, e
 	for len(ids) > 0 {
 		n := chunk(len(ids))
 		rows, err := db.query(ctx, `SELECT `+groupColumns+` FROM group_chats g WHERE g.conversation_id IN (`+placeholders(n)+`)`, anys(ids[:n])...)
+		groups, err := collect(rows, err, scanGroup)
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			g, err := scanGroup(rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out = append(out, g)
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
+		out = append(out, groups...)
 		ids = ids[n:]
 	}
 	return out, nil

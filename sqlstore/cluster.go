@@ -111,20 +111,8 @@ func (db *DB) offlineIfNoLiveSocket(ctx context.Context, tx *Tx, userID string, 
 // (RenewNodeLease reports false) and joins its users again.
 func (db *DB) SweepPresence(ctx context.Context, now time.Time) ([]string, error) {
 	rows, err := db.query(ctx, `SELECT node_id FROM presence_nodes WHERE expires_at <= ?`, parley.Millis(now))
+	dead, err := collect(rows, err, scanString)
 	if err != nil {
-		return nil, err
-	}
-	var dead []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		dead = append(dead, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var offline []string
@@ -170,19 +158,8 @@ func (db *DB) SweepPresence(ctx context.Context, now time.Time) ([]string, error
 // sorted so that concurrent sweeps lock presence rows in the same order.
 func (db *DB) deleteNodeSockets(ctx context.Context, tx *Tx, node string) ([]string, error) {
 	rows, err := tx.query(ctx, `DELETE FROM presence_sockets WHERE node_id = ? RETURNING user_id`, node)
+	users, err := collect(rows, err, scanString)
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var users []string
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			return nil, err
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	slices.Sort(users)

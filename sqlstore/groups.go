@@ -40,21 +40,16 @@ func (tx *Tx) lockConversation(ctx context.Context, id, kind string) (int64, err
 // roles, oldest first.
 func (tx *Tx) memberRoles(ctx context.Context, convID string) ([]string, map[string]string, error) {
 	rows, err := tx.query(ctx, `SELECT user_id, role FROM conversation_members WHERE conversation_id = ? ORDER BY joined_at, user_id`, convID)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
 	var ids []string
 	roles := map[string]string{}
-	for rows.Next() {
+	err = each(rows, err, func(s scanner) error {
 		var id, role string
-		if err := rows.Scan(&id, &role); err != nil {
-			return nil, nil, err
-		}
+		err := s.Scan(&id, &role)
 		ids = append(ids, id)
 		roles[id] = role
-	}
-	return ids, roles, rows.Err()
+		return err
+	})
+	return ids, roles, err
 }
 
 // CreateGroup implements parley.GroupStore.
@@ -100,19 +95,7 @@ func (db *DB) UserGroups(ctx context.Context, userID string) ([]*parley.Group, e
 	rows, err := db.query(ctx, `SELECT `+groupColumns+` FROM group_chats g
 		JOIN conversation_members mm ON mm.conversation_id = g.conversation_id AND mm.user_id = ?
 		ORDER BY g.created_at DESC, g.conversation_id`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*parley.Group{}
-	for rows.Next() {
-		g, err := scanGroup(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanGroup)
 }
 
 // AddGroupMembers implements parley.GroupStore.
@@ -323,43 +306,6 @@ func (db *DB) DeleteGroup(ctx context.Context, groupID string, build func(member
 		return nil, err
 	}
 	return members, nil
-}
-
-// ReceiptTimes implements parley.GroupStore. Cursor advances are
-// monotonic, so the first mark at or after seq has the smallest time.
-func (db *DB) ReceiptTimes(ctx context.Context, conversationID string, seq int64) ([]parley.ReceiptTime, error) {
-	// One index probe per member and kind for the first advance that
-	// reached seq, rather than a scan of every mark after seq (which grows
-	// with the group's size times its traffic since).
-	rows, err := db.query(ctx, `SELECT m.user_id, k.kind,
-			(SELECT r.at FROM receipt_marks r WHERE r.conversation_id = m.conversation_id AND r.user_id = m.user_id
-				AND r.kind = k.kind AND r.seq >= ? ORDER BY r.seq LIMIT 1)
-		FROM conversation_members m CROSS JOIN (SELECT 'delivered' AS kind UNION ALL SELECT 'seen') AS k
-		WHERE m.conversation_id = ? ORDER BY m.user_id, k.kind`, seq, conversationID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []parley.ReceiptTime
-	for rows.Next() {
-		var r parley.ReceiptTime
-		var at sql.NullInt64
-		if err := rows.Scan(&r.UserID, &r.Kind, &at); err != nil {
-			return nil, err
-		}
-		if !at.Valid {
-			continue // not there yet
-		}
-		r.At = parley.FromMillis(at.Int64)
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
-// SendersBetween implements parley.GroupStore.
-func (db *DB) SendersBetween(ctx context.Context, conversationID string, fromSeq, toSeq int64) ([]string, error) {
-	return db.ids(ctx, `SELECT DISTINCT sender_id FROM messages WHERE conversation_id = ? AND seq > ? AND seq <= ? ORDER BY sender_id`,
-		conversationID, fromSeq, toSeq)
 }
 
 // groupSendState is what a batch of sends needs to know about a group,

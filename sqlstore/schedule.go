@@ -51,19 +51,7 @@ func (db *DB) PendingScheduled(ctx context.Context, senderID string) ([]*parley.
 	rows, err := db.query(ctx, `SELECT `+scheduledColumns+` FROM scheduled_messages WHERE sender_id = ? AND status = 'pending'
 		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = scheduled_messages.id)
 		ORDER BY scheduled_at, id`, senderID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*parley.Scheduled{}
-	for rows.Next() {
-		s, err := scanScheduled(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanScheduled)
 }
 
 // CancelScheduled implements parley.ScheduleStore.
@@ -88,19 +76,7 @@ func (db *DB) ClaimDue(ctx context.Context, node string, now, leaseUntil time.Ti
 			ORDER BY scheduled_at LIMIT ?)
 		AND status IN ('pending', 'sending') AND claimed_until < ?
 		RETURNING `+scheduledColumns), node, parley.Millis(leaseUntil), parley.Millis(now), parley.Millis(now), limit, parley.Millis(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*parley.Scheduled
-	for rows.Next() {
-		s, err := scanScheduled(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanScheduled)
 }
 
 // StartScheduled implements parley.ScheduleStore.

@@ -9,19 +9,7 @@ import (
 
 func (db *DB) ids(ctx context.Context, query string, args ...any) ([]string, error) {
 	rows, err := db.query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanString)
 }
 
 // AddContact implements parley.SocialStore.

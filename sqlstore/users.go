@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 	"time"
 
@@ -13,8 +12,6 @@ func timeNow() time.Time { return time.Now() }
 
 const userColumns = `id, username, name, email, password_hash, about, avatar,
 	last_seen_visibility, read_receipts, push_previews, last_seen_at, created_at, updated_at`
-
-type scanner interface{ Scan(dest ...any) error }
 
 func scanUser(s scanner) (*parley.User, error) {
 	var u parley.User
@@ -90,29 +87,13 @@ func (db *DB) UsersByIDs(ctx context.Context, ids []string) ([]*parley.User, err
 			args[i] = id
 		}
 		rows, err := db.query(ctx, `SELECT `+userColumns+` FROM users WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
-		users, err := collectUsers(rows)
+		users, err := collect(rows, err, scanUser)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, users...)
 	}
 	return out, nil
-}
-
-func collectUsers(rows *sql.Rows) ([]*parley.User, error) {
-	defer rows.Close()
-	var out []*parley.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
 }
 
 func placeholders(n int) string {
@@ -131,10 +112,7 @@ func (db *DB) SearchUsers(ctx context.Context, prefix string, limit int) ([]*par
 	rows, err := db.query(ctx, `SELECT `+userColumns+` FROM users
 		WHERE username_lower LIKE ? ESCAPE '\' OR name_lower LIKE ? ESCAPE '\'
 		ORDER BY username_lower LIMIT ?`, p, p, limit)
-	if err != nil {
-		return nil, err
-	}
-	return collectUsers(rows)
+	return collect(rows, err, scanUser)
 }
 
 // UpdateProfile implements parley.UserStore.
@@ -186,21 +164,13 @@ func (db *DB) SetLastSeen(ctx context.Context, id string, t time.Time) error {
 func (db *DB) Devices(ctx context.Context, userID string) ([]*parley.Device, error) {
 	rows, err := db.query(ctx, `SELECT user_id, device_id, public_key, created_at, updated_at FROM devices
 		WHERE user_id = ? ORDER BY created_at, device_id`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*parley.Device
-	for rows.Next() {
+	return collect(rows, err, func(s scanner) (*parley.Device, error) {
 		var d parley.Device
 		var c, u int64
-		if err := rows.Scan(&d.UserID, &d.DeviceID, &d.PublicKey, &c, &u); err != nil {
-			return nil, err
-		}
+		err := s.Scan(&d.UserID, &d.DeviceID, &d.PublicKey, &c, &u)
 		d.CreatedAt, d.UpdatedAt = parley.FromMillis(c), parley.FromMillis(u)
-		out = append(out, &d)
-	}
-	return out, rows.Err()
+		return &d, err
+	})
 }
 
 // UpsertDevice implements parley.UserStore. The insert resolves a

@@ -1,0 +1,155 @@
+package sqlstore
+
+// Conversations and their members: what every kind of conversation shares
+// (parley.ConversationStore).
+
+import (
+	"context"
+	"time"
+
+	"github.com/parley-chat/parley"
+)
+
+func directKey(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return a + "|" + b
+}
+
+// FindDirectConversation implements parley.ConversationStore.
+func (db *DB) FindDirectConversation(ctx context.Context, a, b string) (*parley.Conversation, error) {
+	var c parley.Conversation
+	var last, created int64
+	err := db.queryRow(ctx, `SELECT id, kind, last_seq, last_message_at, created_at FROM conversations WHERE direct_key = ?`, directKey(a, b)).
+		Scan(&c.ID, &c.Kind, &c.LastSeq, &last, &created)
+	if err != nil {
+		return nil, notFound(err, "conversation")
+	}
+	c.LastMessageAt, c.CreatedAt = parley.FromMillis(last), parley.FromMillis(created)
+	return &c, nil
+}
+
+// DirectConversation implements parley.ConversationStore.
+func (db *DB) DirectConversation(ctx context.Context, a, b string, now time.Time) (*parley.Conversation, error) {
+	c, err := db.FindDirectConversation(ctx, a, b)
+	if err == nil || parley.ErrorCode(err) != parley.ENOTFOUND {
+		return c, err
+	}
+	key := directKey(a, b)
+	id := parley.NewID("conv")
+	err = db.inTx(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `INSERT INTO conversations (id, kind, direct_key, created_at) VALUES (?, ?, ?, ?)`,
+			id, parley.KindDirect, key, parley.Millis(now)); err != nil {
+			return err
+		}
+		for _, u := range []string{a, b} {
+			if _, err := tx.exec(ctx, `INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)`,
+				id, u, parley.Millis(now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && !isUniqueViolation(err) { // a concurrent first message created it: read theirs
+		return nil, err
+	}
+	return db.FindDirectConversation(ctx, a, b)
+}
+
+const memberColumns = `conversation_id, user_id, role, joined_at, joined_seq, joined_change, delivered_seq, read_seq, shown_read_seq`
+
+func scanMember(s scanner) (*parley.Member, error) {
+	var m parley.Member
+	var joined int64
+	if err := s.Scan(&m.ConversationID, &m.UserID, &m.Role, &joined, &m.JoinedSeq, &m.JoinedChange, &m.DeliveredSeq, &m.ReadSeq, &m.ShownReadSeq); err != nil {
+		return nil, err
+	}
+	m.JoinedAt = parley.FromMillis(joined)
+	return &m, nil
+}
+
+// Member implements parley.ConversationStore.
+func (db *DB) Member(ctx context.Context, conversationID, userID string) (*parley.Member, error) {
+	m, err := scanMember(db.queryRow(ctx, `SELECT `+memberColumns+` FROM conversation_members WHERE conversation_id = ? AND user_id = ?`,
+		conversationID, userID))
+	return m, notFound(err, "conversation")
+}
+
+// Members implements parley.ConversationStore.
+func (db *DB) Members(ctx context.Context, conversationID string) ([]*parley.Member, error) {
+	rows, err := db.query(ctx, `SELECT `+memberColumns+` FROM conversation_members WHERE conversation_id = ? ORDER BY joined_at, user_id`, conversationID)
+	return collect(rows, err, scanMember)
+}
+
+// Chats implements parley.ConversationStore.
+func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Chat, error) {
+	// One statement for the page with each chat's peer, last visible
+	// message id and unread count (index probes per row, no round trip
+	// per row), and one for those last messages: a fixed number of
+	// queries for any page size.
+	rows, err := db.query(ctx, `SELECT c.id, c.kind, c.last_seq, c.last_message_at, c.created_at,
+		mm.conversation_id, mm.user_id, mm.role, mm.joined_at, mm.joined_seq, mm.delivered_seq, mm.read_seq,
+		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = c.id AND o.user_id <> mm.user_id LIMIT 1), ''),
+		COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = c.id AND m.seq > mm.joined_seq
+			AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = mm.user_id AND h.message_id = m.id)
+			ORDER BY m.seq DESC LIMIT 1), ''),
+		(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id
+			AND m.seq > CASE WHEN mm.read_seq > mm.joined_seq THEN mm.read_seq ELSE mm.joined_seq END
+			AND m.sender_id <> mm.user_id AND m.deleted_for_everyone = ?)
+		FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
+		WHERE mm.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
+		ORDER BY CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END DESC, c.id LIMIT ?`, false, userID, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []*parley.Chat
+	lastOf := map[string]*parley.Chat{}
+	var ids []any
+	err = each(rows, err, func(s scanner) error {
+		var c parley.Conversation
+		var m parley.Member
+		var last, created, joined int64
+		var lastID string
+		ch := &parley.Chat{Conversation: &c, Member: &m}
+		if err := s.Scan(&c.ID, &c.Kind, &c.LastSeq, &last, &created, &m.ConversationID, &m.UserID, &m.Role, &joined,
+			&m.JoinedSeq, &m.DeliveredSeq, &m.ReadSeq, &ch.PeerID, &lastID, &ch.Unread); err != nil {
+			return err
+		}
+		c.LastMessageAt, c.CreatedAt, m.JoinedAt = parley.FromMillis(last), parley.FromMillis(created), parley.FromMillis(joined)
+		out = append(out, ch)
+		if lastID != "" {
+			lastOf[lastID] = ch
+			ids = append(ids, lastID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var lasts []*parley.Message
+	for len(ids) > 0 {
+		n := chunk(len(ids))
+		rows, err := db.query(ctx, `SELECT `+messageColumns+` FROM messages m WHERE m.id IN (`+placeholders(n)+`)`, ids[:n]...)
+		msgs, err := collect(rows, err, scanMessage)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			if ch := lastOf[m.ID]; ch != nil {
+				ch.LastMessage = m
+				lasts = append(lasts, m)
+			}
+		}
+		ids = ids[n:]
+	}
+	return out, db.withReactions(ctx, lasts)
+}
+
+// DirectPeers implements parley.ConversationStore.
+func (db *DB) DirectPeers(ctx context.Context, userID string) ([]string, error) {
+	return db.ids(ctx, `SELECT o.user_id FROM conversation_members mm
+		JOIN conversations c ON c.id = mm.conversation_id AND c.kind = 'direct' AND c.last_seq > 0
+		JOIN conversation_members o ON o.conversation_id = mm.conversation_id AND o.user_id <> mm.user_id
+		WHERE mm.user_id = ? ORDER BY o.user_id`, userID)
+}

@@ -1,0 +1,108 @@
+package sqlstore
+
+// Delivered and seen cursors (parley.ReceiptStore).
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/parley-chat/parley"
+)
+
+// ReceiptMarks implements parley.ReceiptStore.
+func (db *DB) ReceiptMarks(ctx context.Context, conversationID, userID, kind string, fromSeq, toSeq int64) ([]parley.ReceiptMark, error) {
+	rows, err := db.query(ctx, `SELECT seq, at FROM receipt_marks
+		WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq >= ? AND seq <= ?
+		UNION ALL
+		SELECT seq, at FROM (SELECT seq, at FROM receipt_marks WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq > ?
+			ORDER BY seq LIMIT 1) AS next_mark
+		ORDER BY seq`, conversationID, userID, kind, fromSeq, toSeq, conversationID, userID, kind, toSeq)
+	return collect(rows, err, func(s scanner) (parley.ReceiptMark, error) {
+		var m parley.ReceiptMark
+		var at int64
+		err := s.Scan(&m.Seq, &at)
+		m.At = parley.FromMillis(at)
+		return m, err
+	})
+}
+
+// AdvanceReceipt implements parley.ReceiptStore.
+func (db *DB) AdvanceReceipt(ctx context.Context, conversationID, userID, kind string, seq int64, at time.Time, private bool, changes ...*parley.Change) (bool, error) {
+	advanced := false
+	err := db.inTx(ctx, func(tx *Tx) error {
+		var delivered, read, shown int64
+		if err := tx.queryRow(ctx, `SELECT delivered_seq, read_seq, shown_read_seq FROM conversation_members WHERE conversation_id = ? AND user_id = ?`,
+			conversationID, userID).Scan(&delivered, &read, &shown); err != nil {
+			return notFound(err, "conversation")
+		}
+		mark := func(kind string) error {
+			_, err := tx.exec(ctx, `INSERT INTO receipt_marks (conversation_id, user_id, kind, seq, at) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT DO NOTHING`, conversationID, userID, kind, seq, parley.Millis(at))
+			return err
+		}
+		if delivered < seq {
+			if _, err := tx.exec(ctx, `UPDATE conversation_members SET delivered_seq = ? WHERE conversation_id = ? AND user_id = ?`,
+				seq, conversationID, userID); err != nil {
+				return err
+			}
+			if err := mark(parley.StatusDelivered); err != nil {
+				return err
+			}
+			advanced = true
+		}
+		if kind == parley.StatusSeen && read < seq {
+			if _, err := tx.exec(ctx, `UPDATE conversation_members SET read_seq = ? WHERE conversation_id = ? AND user_id = ?`,
+				seq, conversationID, userID); err != nil {
+				return err
+			}
+			advanced = true
+		}
+		if kind == parley.StatusSeen && !private && shown < seq {
+			if _, err := tx.exec(ctx, `UPDATE conversation_members SET shown_read_seq = ? WHERE conversation_id = ? AND user_id = ?`,
+				seq, conversationID, userID); err != nil {
+				return err
+			}
+			if err := mark(parley.StatusSeen); err != nil {
+				return err
+			}
+			advanced = true
+		}
+		if !advanced {
+			return nil
+		}
+		return tx.addChanges(ctx, changes...)
+	})
+	return advanced, err
+}
+
+// ReceiptTimes implements parley.ReceiptStore. Cursor advances are
+// monotonic, so the first mark at or after seq has the smallest time.
+func (db *DB) ReceiptTimes(ctx context.Context, conversationID string, seq int64) ([]parley.ReceiptTime, error) {
+	// One index probe per member and kind for the first advance that
+	// reached seq, rather than a scan of every mark after seq (which grows
+	// with the group's size times its traffic since).
+	rows, err := db.query(ctx, `SELECT m.user_id, k.kind,
+			(SELECT r.at FROM receipt_marks r WHERE r.conversation_id = m.conversation_id AND r.user_id = m.user_id
+				AND r.kind = k.kind AND r.seq >= ? ORDER BY r.seq LIMIT 1)
+		FROM conversation_members m CROSS JOIN (SELECT 'delivered' AS kind UNION ALL SELECT 'seen') AS k
+		WHERE m.conversation_id = ? ORDER BY m.user_id, k.kind`, seq, conversationID)
+	var out []parley.ReceiptTime
+	err = each(rows, err, func(s scanner) error {
+		var r parley.ReceiptTime
+		var at sql.NullInt64
+		if err := s.Scan(&r.UserID, &r.Kind, &at); err != nil || !at.Valid {
+			return err // or not there yet
+		}
+		r.At = parley.FromMillis(at.Int64)
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// SendersBetween implements parley.ReceiptStore.
+func (db *DB) SendersBetween(ctx context.Context, conversationID string, fromSeq, toSeq int64) ([]string, error) {
+	return db.ids(ctx, `SELECT DISTINCT sender_id FROM messages WHERE conversation_id = ? AND seq > ? AND seq <= ? ORDER BY sender_id`,
+		conversationID, fromSeq, toSeq)
+}
