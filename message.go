@@ -2,6 +2,7 @@ package parley
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,49 @@ const (
 	KindGroup   = "group"
 	KindChannel = "channel"
 )
+
+// kindInfo is what differs between conversation kinds outside the store's
+// send policy: the prefix of their ids and the event of a new message.
+type kindInfo struct {
+	prefix       string
+	messageEvent string
+}
+
+// kinds lists the conversation kinds that exist. A new kind adds a line
+// here and a send policy in the store (sqlstore/send.go).
+var kinds = map[string]kindInfo{
+	KindDirect: {prefix: "conv", messageEvent: EventNewMessage},
+	KindGroup:  {prefix: "group", messageEvent: EventNewGroupMessage},
+}
+
+// NewConversationID returns a new id for a conversation of kind; the id
+// names its kind (KindOf). A group's or channel's id is its conversation's.
+func NewConversationID(kind string) string {
+	k, ok := kinds[kind]
+	if !ok {
+		panic("parley: unknown conversation kind " + kind)
+	}
+	return NewID(k.prefix)
+}
+
+// KindOf returns the kind of conversation that id names, or "" when it
+// names none.
+func KindOf(id string) string {
+	prefix, _, ok := strings.Cut(id, "_")
+	if !ok {
+		return ""
+	}
+	for kind, k := range kinds {
+		if k.prefix == prefix {
+			return kind
+		}
+	}
+	return ""
+}
+
+// MessageEvent returns the event that delivers a new message of a
+// conversation of kind (and that the sync log records for it).
+func MessageEvent(kind string) string { return kinds[kind].messageEvent }
 
 // Receipt states, in the only order they may move.
 const (
@@ -96,10 +140,10 @@ type Change struct {
 
 // Send is one message to commit, with the change that announces it.
 // The store fills Message.Seq and, for a repeated clientMessageId,
-// Duplicate and the first message instead. For a group message the store
-// checks, under the conversation's lock, that the sender is a member
-// allowed to send (Err is ENOTFOUND or EFORBIDDEN otherwise, and nothing is
-// stored for that send) and fills Recipients with the members at commit.
+// Duplicate and the first message instead. The send policy of the
+// conversation's kind either refuses the send (Err, and nothing is stored
+// for it) or fills Recipients with the users to deliver it to, as of the
+// commit (a group's members at that moment).
 type Send struct {
 	Message    *Message
 	Duplicate  bool
@@ -142,12 +186,14 @@ type ConversationStore interface {
 
 // MessageStore persists messages and what happens to them after they are sent.
 type MessageStore interface {
-	// SendMessages commits a batch of messages in one transaction: each gets
-	// the next seq of its conversation and a new_message change. A send whose
-	// (sender, clientMessageId) exists is marked Duplicate and filled with
-	// the first message; nothing new is stored for it. A direct send between
-	// two users where either blocked the other gets Err EBLOCKED, checked in
-	// the same transaction (so a block committed before the send stops it).
+	// SendMessages commits a batch of messages, of conversations of any
+	// kind, in one transaction: each gets the next seq of its conversation
+	// and a change of its kind's MessageEvent. A send whose (sender,
+	// clientMessageId) exists is marked Duplicate and filled with the first
+	// message; nothing new is stored for it. The send policy of the kind,
+	// applied in the same transaction, decides who may post (a direct send
+	// between users where either blocked the other gets EBLOCKED; a group
+	// send from a non-member ENOTFOUND) and fills Recipients.
 	SendMessages(ctx context.Context, batch []*Send) error
 	// MessageByID returns a message with its reactions, or ENOTFOUND.
 	MessageByID(ctx context.Context, id string) (*Message, error)

@@ -61,18 +61,13 @@ func (s *Service) SendGroupMessage(ctx context.Context, caller *parley.Identity,
 	}
 	m := &parley.Message{ID: parley.NewID("msg"), ConversationID: in.GroupID, SenderID: caller.UserID, ClientMessageID: in.ClientMessageID,
 		Content: content, ContentHash: contentHash(content), Type: typ, MediaID: in.MediaID, ReplyToID: in.ReplyToID, SentAt: s.now()}
-	send, err := s.commitMessage(ctx, m)
+	send, err := s.post(ctx, m)
 	if err != nil {
 		return nil, err
 	}
 	m = send.Message
-	res := &GroupSendResult{MessageID: m.ID, GroupID: m.ConversationID, ConversationID: m.ConversationID, Status: parley.StatusSent,
-		SentAt: parley.Time{Time: m.SentAt}, Seq: m.Seq, ClientMessageID: m.ClientMessageID, Duplicate: send.Duplicate}
-	if send.Duplicate {
-		return res, nil
-	}
-	s.publish(ctx, parley.EventNewGroupMessage, newView(m), send.Recipients)
-	return res, nil
+	return &GroupSendResult{MessageID: m.ID, GroupID: m.ConversationID, ConversationID: m.ConversationID, Status: parley.StatusSent,
+		SentAt: parley.Time{Time: m.SentAt}, Seq: m.Seq, ClientMessageID: m.ClientMessageID, Duplicate: send.Duplicate}, nil
 }
 
 // GroupHistory returns the group's messages the caller may see (those

@@ -179,7 +179,7 @@ func (s *Service) CreateGroup(ctx context.Context, caller *parley.Identity, in C
 		return nil, err
 	}
 	now := s.now()
-	g := &parley.Group{ID: parley.NewID("group"), Name: in.Name, Description: in.Description, Avatar: in.Avatar,
+	g := &parley.Group{ID: parley.NewConversationID(parley.KindGroup), Name: in.Name, Description: in.Description, Avatar: in.Avatar,
 		CreatedBy: caller.UserID, OwnerID: caller.UserID, MembersCount: len(members) + 1, CreatedAt: now, UpdatedAt: now}
 	view := groupView(g)
 	ev := memberAddedEvent{GroupID: g.ID, Group: view, AddedBy: caller.UserID, At: parley.Time{Time: now},

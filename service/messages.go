@@ -177,10 +177,12 @@ func (s *Service) SendMessage(ctx context.Context, caller *parley.Identity, in S
 	return s.commitDirect(ctx, m)
 }
 
-// commitMessage commits m through group commit and answers once it is
-// committed; for a repeated clientMessageId the Send holds the first
-// message and is marked Duplicate.
-func (s *Service) commitMessage(ctx context.Context, m *parley.Message) (*parley.Send, error) {
+// post commits m through group commit and, once it is committed, delivers
+// it to the recipients that the store's send policy for the
+// conversation's kind chose, under that kind's event. For a repeated
+// clientMessageId the Send holds the first message, is marked Duplicate
+// and nothing is delivered.
+func (s *Service) post(ctx context.Context, m *parley.Message) (*parley.Send, error) {
 	send := &parley.Send{Message: m}
 	if err := s.commit.commit(ctx, send); err != nil {
 		return nil, err
@@ -188,21 +190,21 @@ func (s *Service) commitMessage(ctx context.Context, m *parley.Message) (*parley
 	if send.Err != nil {
 		return nil, send.Err
 	}
+	if !send.Duplicate {
+		m := send.Message
+		s.publish(ctx, parley.MessageEvent(parley.KindOf(m.ConversationID)), newView(m), send.Recipients)
+	}
 	return send, nil
 }
 
 func (s *Service) commitDirect(ctx context.Context, m *parley.Message) (*SendResult, error) {
-	send, err := s.commitMessage(ctx, m)
+	send, err := s.post(ctx, m)
 	if err != nil {
 		return nil, err
 	}
 	m = send.Message
-	res := &SendResult{MessageID: m.ID, ConversationID: m.ConversationID, Status: parley.StatusSent, SentAt: parley.Time{Time: m.SentAt},
-		Seq: m.Seq, ClientMessageID: m.ClientMessageID, Duplicate: send.Duplicate}
-	if !send.Duplicate {
-		s.publish(ctx, parley.EventNewMessage, newView(m), []string{m.RecipientID, m.SenderID})
-	}
-	return res, nil
+	return &SendResult{MessageID: m.ID, ConversationID: m.ConversationID, Status: parley.StatusSent, SentAt: parley.Time{Time: m.SentAt},
+		Seq: m.Seq, ClientMessageID: m.ClientMessageID, Duplicate: send.Duplicate}, nil
 }
 
 func newView(m *parley.Message) *MessageView {
@@ -227,7 +229,7 @@ func newView(m *parley.Message) *MessageView {
 
 // isGroup reports whether a conversation id is a group's (a group's id is
 // its conversation's id).
-func isGroup(convID string) bool { return strings.HasPrefix(convID, "group_") }
+func isGroup(convID string) bool { return parley.KindOf(convID) == parley.KindGroup }
 
 // viewer builds message views with receipt states, caching per conversation
 // the recipients' cursors, marks and read-receipt settings.

@@ -37,7 +37,7 @@ func (db *DB) DirectConversation(ctx context.Context, a, b string, now time.Time
 		return c, err
 	}
 	key := directKey(a, b)
-	id := parley.NewID("conv")
+	id := parley.NewConversationID(parley.KindDirect)
 	err = db.inTx(ctx, func(tx *Tx) error {
 		if _, err := tx.exec(ctx, `INSERT INTO conversations (id, kind, direct_key, created_at) VALUES (?, ?, ?, ?)`,
 			id, parley.KindDirect, key, parley.Millis(now)); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -306,82 +305,4 @@ func (db *DB) DeleteGroup(ctx context.Context, groupID string, build func(member
 		return nil, err
 	}
 	return members, nil
-}
-
-// groupSendState is what a batch of sends needs to know about a group,
-// read once per batch under the conversation's lock.
-type groupSendState struct {
-	version    int64
-	onlyAdmins bool
-	members    []string
-	roles      map[string]string
-}
-
-func (tx *Tx) groupSendState(ctx context.Context, convID string) (*groupSendState, error) {
-	// The lock: a no-op update (PostgreSQL locks the row; SQLite has one
-	// writer anyway), reading the version of the membership under it.
-	var version int64
-	err := tx.queryRow(ctx, `UPDATE conversations SET last_seq = last_seq WHERE id = ? AND kind = ? RETURNING members_version`,
-		convID, parley.KindGroup).Scan(&version)
-	if errors.Is(err, sql.ErrNoRows) {
-		return &groupSendState{roles: map[string]string{}}, nil // no such group: every send to it fails alone
-	} else if err != nil {
-		return nil, err
-	}
-	if st := tx.db.groups.get(convID, version); st != nil {
-		return st, nil
-	}
-	st := &groupSendState{version: version, roles: map[string]string{}}
-	err = tx.queryRow(ctx, `SELECT only_admins_send FROM group_chats WHERE conversation_id = ?`, convID).Scan(&st.onlyAdmins)
-	if errors.Is(err, sql.ErrNoRows) {
-		return st, nil
-	} else if err != nil {
-		return nil, err
-	}
-	if st.members, st.roles, err = tx.memberRoles(ctx, convID); err != nil {
-		return nil, err
-	}
-	tx.db.groups.put(convID, st)
-	return st, nil
-}
-
-// groupCache keeps each group's send state with the members_version it was
-// read at. A send re-reads the version under the group's lock, so a cached
-// state is used only while no membership change committed since, on any
-// node. Cached states are never modified.
-type groupCache struct {
-	mu sync.Mutex
-	m  map[string]*groupSendState
-}
-
-const maxCachedGroups = 4096
-
-func (c *groupCache) get(convID string, version int64) *groupSendState {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st := c.m[convID]; st != nil && st.version == version {
-		return st
-	}
-	return nil
-}
-
-func (c *groupCache) put(convID string, st *groupSendState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedGroups {
-		c.m = map[string]*groupSendState{} // start over rather than track recency
-	}
-	c.m[convID] = st
-}
-
-// check reports why sender may not send to the group, or nil.
-func (st *groupSendState) check(sender string) error {
-	role, ok := st.roles[sender]
-	if !ok {
-		return parley.Errorf(parley.ENOTFOUND, "group not found")
-	}
-	if st.onlyAdmins && role != parley.RoleAdmin {
-		return parley.Errorf(parley.EFORBIDDEN, "only admins can send messages to this group")
-	}
-	return nil
 }

@@ -47,15 +47,11 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 }
 
 // sendMessages commits a batch with a fixed number of statements per
-// batch rather than per message: one block lookup, one duplicate lookup,
-// one seq update per conversation (in id order, so concurrent committers
-// lock rows in the same order), and multi-row inserts of the messages and
-// their changes.
+// batch rather than per message: one duplicate lookup, what each kind's
+// send policy reads, one seq update per conversation (in id order, so
+// concurrent committers lock rows in the same order), and multi-row
+// inserts of the messages and their changes.
 func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
-	blocked, err := tx.blockedPairs(ctx, batch)
-	if err != nil {
-		return err
-	}
 	prev, err := tx.existingClientIDs(ctx, batch)
 	if err != nil {
 		return err
@@ -67,10 +63,6 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	for _, s := range batch {
 		m := s.Message
 		s.Err, s.Recipients, s.Duplicate = nil, nil, false
-		if m.RecipientID != "" && blocked[pairKey(m.SenderID, m.RecipientID)] {
-			s.Err = parley.Errorf(parley.EBLOCKED, "you cannot message this user")
-			continue
-		}
 		if m.ClientMessageID != "" {
 			key := m.SenderID + "\x00" + m.ClientMessageID
 			if first := prev[key]; first != nil && first.ConversationID == m.ConversationID {
@@ -82,9 +74,7 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 				continue
 			}
 			if prev[key] != nil || seen[key] != nil {
-				// Refused below, after the access checks, so that a
-				// conflict is never what answers someone without access.
-				reused[s] = true
+				reused[s] = true // refused below, after the send policy
 			} else {
 				seen[key] = s
 			}
@@ -95,39 +85,28 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 		byConv[m.ConversationID] = append(byConv[m.ConversationID], s)
 	}
 	sort.Strings(convs)
+	if err := tx.admit(ctx, convs, byConv); err != nil {
+		return err
+	}
 	var msgs []*parley.Message
 	var changes []*parley.Change
 	for _, convID := range convs {
-		sends := byConv[convID]
-		event := parley.EventNewMessage
-		if sends[0].Message.RecipientID == "" { // group messages: checked under the group's lock
-			st, err := tx.groupSendState(ctx, convID)
-			if err != nil {
-				return err
+		ok := byConv[convID][:0:0]
+		for _, s := range byConv[convID] {
+			if s.Err == nil && reused[s] {
+				// After the policy: a conflict never answers someone
+				// without access.
+				s.Err = errClientIDReused
 			}
-			ok := sends[:0:0]
-			for _, s := range sends {
-				if s.Err = st.check(s.Message.SenderID); s.Err == nil {
-					s.Recipients = st.members
-					ok = append(ok, s)
-				}
+			if s.Err == nil {
+				ok = append(ok, s)
 			}
-			sends, event = ok, parley.EventNewGroupMessage
 		}
-		if len(reused) > 0 {
-			ok := sends[:0:0]
-			for _, s := range sends {
-				if reused[s] {
-					s.Err = errClientIDReused
-				} else {
-					ok = append(ok, s)
-				}
-			}
-			sends = ok
-		}
+		sends := ok
 		if len(sends) == 0 {
 			continue
 		}
+		event := parley.MessageEvent(parley.KindOf(convID))
 		var last int64
 		lastAt := sends[len(sends)-1].Message.SentAt
 		if err := tx.queryRow(ctx, `UPDATE conversations SET last_seq = last_seq + ?, last_message_at = ? WHERE id = ? RETURNING last_seq`,
@@ -162,46 +141,6 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 // used in another conversation: the key makes a retry safe, it never
 // answers with (or reveals) a message of another conversation.
 var errClientIDReused = parley.Errorf(parley.ECONFLICT, "clientMessageId was already used for a message in another conversation")
-
-// pairKey names the unordered pair of users a and b.
-func pairKey(a, b string) string {
-	if b < a {
-		a, b = b, a
-	}
-	return a + "\x00" + b
-}
-
-// blockedPairs returns the pairs (by pairKey) of the batch's direct senders
-// and recipients where either blocked the other.
-func (tx *Tx) blockedPairs(ctx context.Context, batch []*parley.Send) (map[string]bool, error) {
-	var pairs []any // blocker, blocked, ...: both directions of each pair
-	asked := map[string]bool{}
-	for _, s := range batch {
-		m := s.Message
-		if m.RecipientID == "" || asked[pairKey(m.SenderID, m.RecipientID)] {
-			continue
-		}
-		asked[pairKey(m.SenderID, m.RecipientID)] = true
-		pairs = append(pairs, m.SenderID, m.RecipientID, m.RecipientID, m.SenderID)
-	}
-	out := map[string]bool{}
-	for len(pairs) > 0 {
-		n := chunk(len(pairs) / 2)
-		rows, err := tx.query(ctx, `SELECT user_id, blocked_id FROM blocks WHERE (user_id, blocked_id) IN (VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?),", n), ",")+`)`, pairs[:2*n]...)
-		err = each(rows, err, func(s scanner) error {
-			var a, b string
-			err := s.Scan(&a, &b)
-			out[pairKey(a, b)] = true
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		pairs = pairs[2*n:]
-	}
-	return out, nil
-}
 
 // existingClientIDs returns the stored messages that the batch's
 // clientMessageIds repeat, by sender and clientMessageId.

@@ -111,3 +111,60 @@ func TestSendClientIDOtherConversation(t *testing.T) {
 		}
 	})
 }
+
+// TestSendPolicies commits one batch to a direct conversation, a group and
+// an id of no conversation kind: the send policy of each kind fills the
+// recipients (both users; the group's members), the unknown kind fails
+// alone with ENOTFOUND, and each message's change carries its kind's event.
+func TestSendPolicies(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ann, bob, cat := mustUser(t, db, "ann"), mustUser(t, db, "bob"), mustUser(t, db, "cat")
+		ab, err := db.DirectConversation(ctx, ann.ID, bob.ID, now)
+		must(t, err)
+		g := &parley.Group{ID: parley.NewConversationID(parley.KindGroup), Name: "g", CreatedBy: ann.ID, OwnerID: ann.ID, CreatedAt: now, UpdatedAt: now}
+		must(t, db.CreateGroup(ctx, g, []string{cat.ID}, now))
+		msg := func(conv, to string) *parley.Send {
+			return &parley.Send{Message: &parley.Message{ID: parley.NewID("msg"), ConversationID: conv, SenderID: ann.ID,
+				RecipientID: to, Content: "c", ContentHash: "h", Type: "text", SentAt: now}}
+		}
+		direct, group, unknown := msg(ab.ID, bob.ID), msg(g.ID, ""), msg("thing_"+ann.ID, bob.ID)
+		must(t, db.SendMessages(ctx, []*parley.Send{unknown, direct, group}))
+		if parley.ErrorCode(unknown.Err) != parley.ENOTFOUND || unknown.Message.Seq != 0 {
+			t.Fatalf("send to an unknown kind: err %v, seq %d", unknown.Err, unknown.Message.Seq)
+		}
+		if direct.Err != nil || !sameSet(direct.Recipients, []string{ann.ID, bob.ID}) {
+			t.Fatalf("direct send: err %v, recipients %v", direct.Err, direct.Recipients)
+		}
+		if group.Err != nil || !sameSet(group.Recipients, []string{ann.ID, cat.ID}) {
+			t.Fatalf("group send: err %v, recipients %v", group.Err, group.Recipients)
+		}
+		changes, _, err := db.Changes(ctx, ann.ID, 0, 100)
+		must(t, err)
+		events := map[string]string{}
+		for _, c := range changes {
+			if c.MessageID != "" {
+				events[c.MessageID] = c.Event
+			}
+		}
+		if events[direct.Message.ID] != parley.EventNewMessage || events[group.Message.ID] != parley.EventNewGroupMessage {
+			t.Fatalf("events %v", events)
+		}
+	})
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	in := map[string]bool{}
+	for _, x := range a {
+		in[x] = true
+	}
+	for _, x := range b {
+		if !in[x] {
+			return false
+		}
+	}
+	return true
+}

@@ -309,7 +309,7 @@ func seedConversations(ctx context.Context, s *seeder, c seedConfig, f *usersFil
 			key = ub.ID + "|" + ua.ID
 		}
 		n := count(k)
-		cv := &seededConv{ID: parley.NewID("conv"), A: a, B: b, Messages: n}
+		cv := &seededConv{ID: parley.NewConversationID(parley.KindDirect), A: a, B: b, Messages: n}
 		f.Conversations = append(f.Conversations, cv)
 		last := int64(0)
 		if n > 0 {

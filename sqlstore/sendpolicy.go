@@ -1,0 +1,224 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/parley-chat/parley"
+)
+
+// sendPolicy is what the send path knows about one kind of conversation:
+// who may post in it and who receives what is posted. The event recorded
+// for a new message comes from parley.MessageEvent. A new kind of
+// conversation is one more policy in sendPolicies, not another branch in
+// sendMessages.
+type sendPolicy interface {
+	// admit runs in the batch's transaction over the sends to the
+	// conversations of its kind (convs in id order, which is the order to
+	// take locks in): it sets Err on each send that may not be posted and
+	// Recipients (the users to deliver it to) on the others.
+	admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send) error
+}
+
+// sendPolicies holds the policy of every conversation kind that can be
+// sent to.
+var sendPolicies = map[string]sendPolicy{
+	parley.KindDirect: directSends{},
+	parley.KindGroup:  groupSends{},
+}
+
+// admit applies each kind's send policy to the batch's sends; a send to a
+// conversation of no known kind fails alone with ENOTFOUND.
+func (tx *Tx) admit(ctx context.Context, convs []string, byConv map[string][]*parley.Send) error {
+	byKind := map[string][]string{}
+	var kinds []string
+	for _, id := range convs {
+		kind := parley.KindOf(id)
+		if sendPolicies[kind] == nil {
+			for _, s := range byConv[id] {
+				s.Err = parley.Errorf(parley.ENOTFOUND, "conversation not found")
+			}
+			continue
+		}
+		if byKind[kind] == nil {
+			kinds = append(kinds, kind)
+		}
+		byKind[kind] = append(byKind[kind], id)
+	}
+	sort.Strings(kinds) // every batch takes the locks of the kinds in the same order
+	for _, kind := range kinds {
+		if err := sendPolicies[kind].admit(ctx, tx, byKind[kind], byConv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// directSends is the policy of direct conversations: the sender posts to
+// the one recipient the service resolved the conversation from, unless
+// either blocked the other (checked in the same transaction, so a block
+// committed before the send stops it); both receive the message.
+type directSends struct{}
+
+func (directSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send) error {
+	var sends []*parley.Send
+	for _, id := range convs {
+		sends = append(sends, byConv[id]...)
+	}
+	blocked, err := tx.blockedPairs(ctx, sends)
+	if err != nil {
+		return err
+	}
+	for _, s := range sends {
+		m := s.Message
+		if blocked[pairKey(m.SenderID, m.RecipientID)] {
+			s.Err = parley.Errorf(parley.EBLOCKED, "you cannot message this user")
+			continue
+		}
+		s.Recipients = []string{m.RecipientID, m.SenderID}
+	}
+	return nil
+}
+
+// pairKey names the unordered pair of users a and b.
+func pairKey(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	return a + "\x00" + b
+}
+
+// blockedPairs returns the pairs (by pairKey) of the batch's direct senders
+// and recipients where either blocked the other.
+func (tx *Tx) blockedPairs(ctx context.Context, batch []*parley.Send) (map[string]bool, error) {
+	var pairs []any // blocker, blocked, ...: both directions of each pair
+	asked := map[string]bool{}
+	for _, s := range batch {
+		m := s.Message
+		if m.RecipientID == "" || asked[pairKey(m.SenderID, m.RecipientID)] {
+			continue
+		}
+		asked[pairKey(m.SenderID, m.RecipientID)] = true
+		pairs = append(pairs, m.SenderID, m.RecipientID, m.RecipientID, m.SenderID)
+	}
+	out := map[string]bool{}
+	for len(pairs) > 0 {
+		n := chunk(len(pairs) / 2)
+		rows, err := tx.query(ctx, `SELECT user_id, blocked_id FROM blocks WHERE (user_id, blocked_id) IN (VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?),", n), ",")+`)`, pairs[:2*n]...)
+		err = each(rows, err, func(s scanner) error {
+			var a, b string
+			err := s.Scan(&a, &b)
+			out[pairKey(a, b)] = true
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		pairs = pairs[2*n:]
+	}
+	return out, nil
+}
+
+// groupSends is the policy of groups: members post (only admins when the
+// group says so) and every member at the moment of the commit receives,
+// read under the group's lock so that a message never reaches a member
+// removed before it committed.
+type groupSends struct{}
+
+func (groupSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send) error {
+	for _, id := range convs {
+		st, err := tx.groupSendState(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, s := range byConv[id] {
+			if s.Err = st.check(s.Message.SenderID); s.Err == nil {
+				s.Recipients = st.members
+			}
+		}
+	}
+	return nil
+}
+
+// groupSendState is what a batch of sends needs to know about a group,
+// read once per batch under the conversation's lock.
+type groupSendState struct {
+	version    int64
+	onlyAdmins bool
+	members    []string
+	roles      map[string]string
+}
+
+func (tx *Tx) groupSendState(ctx context.Context, convID string) (*groupSendState, error) {
+	// The lock: a no-op update (PostgreSQL locks the row; SQLite has one
+	// writer anyway), reading the version of the membership under it.
+	var version int64
+	err := tx.queryRow(ctx, `UPDATE conversations SET last_seq = last_seq WHERE id = ? AND kind = ? RETURNING members_version`,
+		convID, parley.KindGroup).Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return &groupSendState{roles: map[string]string{}}, nil // no such group: every send to it fails alone
+	} else if err != nil {
+		return nil, err
+	}
+	if st := tx.db.groups.get(convID, version); st != nil {
+		return st, nil
+	}
+	st := &groupSendState{version: version, roles: map[string]string{}}
+	err = tx.queryRow(ctx, `SELECT only_admins_send FROM group_chats WHERE conversation_id = ?`, convID).Scan(&st.onlyAdmins)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if st.members, st.roles, err = tx.memberRoles(ctx, convID); err != nil {
+		return nil, err
+	}
+	tx.db.groups.put(convID, st)
+	return st, nil
+}
+
+// groupCache keeps each group's send state with the members_version it was
+// read at. A send re-reads the version under the group's lock, so a cached
+// state is used only while no membership change committed since, on any
+// node. Cached states are never modified.
+type groupCache struct {
+	mu sync.Mutex
+	m  map[string]*groupSendState
+}
+
+const maxCachedGroups = 4096
+
+func (c *groupCache) get(convID string, version int64) *groupSendState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.m[convID]; st != nil && st.version == version {
+		return st
+	}
+	return nil
+}
+
+func (c *groupCache) put(convID string, st *groupSendState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedGroups {
+		c.m = map[string]*groupSendState{} // start over rather than track recency
+	}
+	c.m[convID] = st
+}
+
+// check reports why sender may not send to the group, or nil.
+func (st *groupSendState) check(sender string) error {
+	role, ok := st.roles[sender]
+	if !ok {
+		return parley.Errorf(parley.ENOTFOUND, "group not found")
+	}
+	if st.onlyAdmins && role != parley.RoleAdmin {
+		return parley.Errorf(parley.EFORBIDDEN, "only admins can send messages to this group")
+	}
+	return nil
+}
