@@ -51,15 +51,27 @@ type route struct {
 	Query        []param
 	handle       func(ctx context.Context, c *call) (any, error)
 	limit        *limiter
+	// raw, set instead of handle, makes a raw route (raw.go): it reads
+	// the body and writes the answer itself. RawIn and RawOut describe
+	// them in the OpenAPI description.
+	raw           func(ctx context.Context, c *call) error
+	RawIn, RawOut *rawDoc
 }
 
 type param struct{ Name, Desc string }
 
 // call is one request as handlers see it.
 type call struct {
-	w      http.ResponseWriter
-	r      *http.Request
-	caller *parley.Identity
+	w       http.ResponseWriter
+	r       *http.Request
+	caller  *parley.Identity
+	timeout time.Duration // Config.RequestTimeout
+}
+
+// bounded returns ctx with the request timeout, for the service calls of a
+// raw route (whose own context has no deadline).
+func (c *call) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.timeout)
 }
 
 // body decodes the request body into v.
@@ -113,7 +125,12 @@ func (a *API) Mount(mux *http.ServeMux) {
 
 func (a *API) serve(rt *route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c := &call{w: w, r: r}
+		var rec *wroteRecorder
+		if rt.raw != nil {
+			rec = &wroteRecorder{ResponseWriter: w}
+			w = rec
+		}
+		c := &call{w: w, r: r, timeout: a.timeout}
 		ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
 		defer cancel()
 		if err := checkParams(r); err != nil {
@@ -131,6 +148,10 @@ func (a *API) serve(rt *route) http.HandlerFunc {
 				writeError(w, r, err)
 				return
 			}
+		}
+		if rt.raw != nil {
+			serveRaw(r.Context(), rt, c, rec) // no deadline for the transfer; see raw.go
+			return
 		}
 		data, err := rt.handle(ctx, c)
 		if err != nil {

@@ -294,14 +294,22 @@ func sampleString(field string) string {
 	return "text"
 }
 
+// rawSchema is the JSON Schema of a raw body: its own, or binary.
+func rawSchema(d *rawDoc) map[string]any {
+	if d.Schema != nil {
+		return d.Schema
+	}
+	return map[string]any{"type": "string", "format": "binary"}
+}
+
 // errorCodes are the error statuses an operation may answer, besides 500
 // and 503 which any may.
 func errorStatuses(rt *route) []string {
 	set := map[string]bool{}
-	if rt.In != nil || len(rt.Query) > 0 || strings.Contains(rt.Path, "{") {
+	if rt.In != nil || rt.RawIn != nil || len(rt.Query) > 0 || strings.Contains(rt.Path, "{") {
 		set["400"] = true
 	}
-	if rt.In != nil {
+	if rt.In != nil || rt.RawIn != nil {
 		set["413"], set["415"] = true, true
 	}
 	if !rt.Public {
@@ -370,6 +378,10 @@ func (a *API) openAPI() []byte {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": in, "example": sc.example(in, "", 0)}}}
 		}
+		if rt.RawIn != nil {
+			op["requestBody"] = map[string]any{"required": true, "description": rt.RawIn.Description,
+				"content": map[string]any{rt.RawIn.ContentType: map[string]any{"schema": rawSchema(rt.RawIn)}}}
+		}
 		if rt.Public {
 			op["security"] = []any{}
 		}
@@ -389,6 +401,10 @@ func (a *API) openAPI() []byte {
 			status: map[string]any{"description": "success", "content": map[string]any{"application/json": map[string]any{
 				"schema": env, "example": sc.example(env, "", 0)}}},
 			"default": map[string]any{"$ref": "#/components/responses/Error"},
+		}
+		if out := rt.RawOut; out != nil {
+			responses[status] = map[string]any{"description": out.Description,
+				"content": map[string]any{out.ContentType: map[string]any{"schema": rawSchema(out)}}}
 		}
 		for _, code := range errorStatuses(rt) {
 			responses[code] = map[string]any{"$ref": "#/components/responses/E" + code}
