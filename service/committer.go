@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -18,6 +19,7 @@ type committer struct {
 	timeout time.Duration // of each batch's transaction
 	reqs    chan *commitReq
 	done    chan struct{}
+	start   sync.Once // the loop starts with the first send, not in New
 }
 
 type commitReq struct {
@@ -26,13 +28,12 @@ type commitReq struct {
 }
 
 func newCommitter(store parley.MessageStore, timeout time.Duration) *committer {
-	c := &committer{store: store, timeout: timeout, reqs: make(chan *commitReq, 4*maxBatch), done: make(chan struct{})}
-	go c.loop()
-	return c
+	return &committer{store: store, timeout: timeout, reqs: make(chan *commitReq, 4*maxBatch), done: make(chan struct{})}
 }
 
 // commit queues s and waits until it is committed (or failed).
 func (c *committer) commit(ctx context.Context, s *parley.Send) error {
+	c.start.Do(func() { go c.loop() })
 	r := &commitReq{send: s, err: make(chan error, 1)}
 	select {
 	case c.reqs <- r:
@@ -75,7 +76,10 @@ func (c *committer) loop() {
 	}
 }
 
+// close commits what is queued and stops the loop; call it once no more
+// sends can come.
 func (c *committer) close() {
+	c.start.Do(func() { close(c.done) }) // never started: nothing to wait for
 	close(c.reqs)
 	<-c.done
 }

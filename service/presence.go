@@ -44,12 +44,16 @@ type presence struct {
 	conns  map[string]int
 	timers map[string]*time.Timer // pending offline announcements
 	closed bool
+	// tasks are the announcements running in the background (one node),
+	// which close waits for; added to under mu while not closed.
+	tasks sync.WaitGroup
 
 	// Set when shared != nil.
 	retry   map[string]bool // users whose departure is to be written again (under mu)
 	workers [presenceWorkers]*presenceWorker
 	stop    chan struct{}
 	wg      sync.WaitGroup
+	start   sync.Once // the workers start with the first user queued, not in New
 	leased  atomic.Bool // the node holds a lease: joining users is useful
 }
 
@@ -72,10 +76,7 @@ func newPresence(s *Service) *presence {
 	}
 	p.stop = make(chan struct{})
 	for i := range p.workers {
-		w := &presenceWorker{queued: map[string]bool{}, wake: make(chan struct{}, 1)}
-		p.workers[i] = w
-		p.wg.Add(1)
-		go p.work(w)
+		p.workers[i] = &presenceWorker{queued: map[string]bool{}, wake: make(chan struct{}, 1)}
 	}
 	// The lease is taken, and renewed, by the background job
 	// JobPresenceLease, which the server starts before it serves.
@@ -100,7 +101,16 @@ func (s *Service) SocketConnected(userID string) {
 	case p.shared != nil:
 		p.enqueue(userID)
 	default:
-		go s.announcePresence(userID, true, time.Time{})
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			return
+		}
+		p.tasks.Add(1)
+		go func() {
+			defer p.tasks.Done()
+			s.announcePresence(userID, true, time.Time{})
+		}()
 	}
 }
 
@@ -126,11 +136,14 @@ func (s *Service) SocketDisconnected(userID string) {
 			return
 		}
 		delete(p.timers, userID)
-		p.mu.Unlock()
 		if p.shared != nil {
+			p.mu.Unlock()
 			p.enqueue(userID)
 			return
 		}
+		p.tasks.Add(1) // not closed: close deletes the timers first
+		p.mu.Unlock()
+		defer p.tasks.Done()
 		s.announcePresence(userID, false, s.now())
 	})
 }
@@ -176,6 +189,12 @@ func (p *presence) onlineAmong(ctx context.Context, ids []string) (map[string]bo
 
 // enqueue asks userID's worker to write the user's current state.
 func (p *presence) enqueue(userID string) {
+	p.start.Do(func() {
+		for _, w := range p.workers {
+			p.wg.Add(1)
+			go p.work(w)
+		}
+	})
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(userID))
 	w := p.workers[h.Sum32()%presenceWorkers]
@@ -339,9 +358,11 @@ func (p *presence) close() {
 		delete(p.timers, id)
 	}
 	p.mu.Unlock()
+	p.tasks.Wait()
 	if p.shared == nil {
 		return
 	}
+	p.start.Do(func() {}) // no workers start from now on
 	close(p.stop)
 	p.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
