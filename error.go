@@ -28,6 +28,7 @@ const (
 	EEMAILTAKEN         = "email_taken"         // 409
 	EINVALIDCREDENTIALS = "invalid_credentials" // 401
 	EBLOCKED            = "blocked"             // 403
+	EQUOTA              = "quota_exceeded"      // 413: a user's storage quota is used up
 )
 
 // Error is the one error type the service layer returns to transports.

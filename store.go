@@ -16,6 +16,7 @@ type Stores struct {
 	Changes       ChangeStore
 	Groups        GroupStore
 	Scheduled     ScheduleStore
+	Media         MediaStore
 	Health        Pinger
 }
 

@@ -28,6 +28,7 @@ var statusOf = map[string]int{
 	parley.EUSERNAMETAKEN:      http.StatusConflict,
 	parley.EEMAILTAKEN:         http.StatusConflict,
 	parley.ETOOLARGE:           http.StatusRequestEntityTooLarge,
+	parley.EQUOTA:              http.StatusRequestEntityTooLarge,
 	parley.EUNSUPPORTED:        http.StatusUnsupportedMediaType,
 	parley.ERATELIMITED:        http.StatusTooManyRequests,
 	parley.EUNAVAILABLE:        http.StatusServiceUnavailable,

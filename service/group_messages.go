@@ -54,6 +54,9 @@ func (s *Service) SendGroupMessage(ctx context.Context, caller *parley.Identity,
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkMediaOwner(ctx, caller, in.MediaID); err != nil {
+		return nil, err
+	}
 	if in.ReplyToID != "" {
 		if orig, _, err := s.visibleMessage(ctx, caller, in.ReplyToID); err != nil || orig.ConversationID != in.GroupID {
 			return nil, parley.Errorf(parley.EINVALID, "replyToId must name a message of this group")

@@ -81,7 +81,6 @@ func validateContent(content, typ string) (string, error) {
 	return typ, nil
 }
 
-// validateMediaID checks a send's mediaId.
 // validateBody checks the fields every send shares: the content
 // (encryptedContent, or its synonym content), its type, the
 // clientMessageId and the mediaId. It returns the content and the type.
@@ -103,16 +102,10 @@ func validateBody(encrypted, plain, typ, clientMessageID, mediaID string) (strin
 	return content, typ, nil
 }
 
+// validateMediaID checks the form of a send's mediaId; checkMediaOwner
+// and the commit check that it names a file of the sender.
 func validateMediaID(id string) error {
-	if err := maxLen("mediaId", id, 128); err != nil {
-		return err
-	}
-	if id != "" {
-		// Media uploads do not exist yet, so no mediaId can name a file the
-		// sender uploaded.
-		return parley.Errorf(parley.EINVALID, "mediaId does not name a file you uploaded")
-	}
-	return nil
+	return maxLen("mediaId", id, 128)
 }
 
 // prepareDirect checks a send from caller and builds the message, ready
@@ -153,6 +146,9 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 		}
 		convID = conv.ID
 		s.facts.put(directFact(caller.UserID, in.RecipientID), convID)
+	}
+	if err := s.checkMediaOwner(ctx, caller, in.MediaID); err != nil {
+		return nil, err
 	}
 	if in.ReplyToID != "" {
 		orig, err := s.store.Messages.MessageByID(ctx, in.ReplyToID)

@@ -45,6 +45,15 @@ type Config struct {
 	// of a batch of sends, scheduled messages, presence, e-mail); requests
 	// bring their own deadline. Default 5s.
 	StoreTimeout time.Duration
+	// Blobs holds the bytes of uploaded files; nil: uploads are refused
+	// with 503 unavailable.
+	Blobs parley.BlobStore
+	// MediaQuota bounds the bytes of a user's uploads that no message uses
+	// yet; default 1 GiB.
+	MediaQuota int64
+	// MediaCollectEvery is how often files nothing uses are looked for;
+	// default 10 minutes.
+	MediaCollectEvery time.Duration
 }
 
 // Service implements Parley's use cases over the store roles, a Bus and a
@@ -99,6 +108,12 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	if cfg.ScheduleTick <= 0 {
 		cfg.ScheduleTick = time.Second
 	}
+	if cfg.MediaQuota <= 0 {
+		cfg.MediaQuota = 1 << 30
+	}
+	if cfg.MediaCollectEvery <= 0 {
+		cfg.MediaCollectEvery = 10 * time.Minute
+	}
 	s := &Service{store: store, bus: bus, mailer: mailer, cfg: cfg, log: cfg.Logger,
 		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}, resets: make(chan struct{}, maxPendingResets)}
 	for _, a := range cfg.Admins {
@@ -114,11 +129,12 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 
 // AddJobs registers the service's background jobs with r, which the
 // caller starts and closes (before Close): sending due scheduled messages
-// (leased) and, with several nodes, this node's presence lease and the
+// (leased), removing the files nothing uses (leased) and, with several nodes, this node's presence lease and the
 // sweep of dead nodes' users (leased).
 func (s *Service) AddJobs(r *jobs.Runner) {
 	s.runner.Store(r)
 	r.Add(jobs.Job{Name: JobScheduled, Every: s.cfg.ScheduleTick, Leased: true, Timeout: time.Minute, Run: s.sched.runDue})
+	s.addMediaJobs(r)
 	if s.presence.shared != nil {
 		every := s.cfg.PresenceLease / 3
 		r.Add(jobs.Job{Name: JobPresenceLease, Every: every, Timeout: s.cfg.StoreTimeout, Run: s.presence.renew})

@@ -289,7 +289,11 @@ func (db *DB) DeleteGroup(ctx context.Context, groupID string, build func(member
 			return err
 		}
 		// The group's own log goes with it; only the changes addressed to
-		// the former members (written below) stay.
+		// the former members (written below) stay. Its files are looked
+		// at by the next collection.
+		if err := tx.releaseMedia(ctx, `SELECT id FROM messages WHERE conversation_id = ?`, groupID); err != nil {
+			return err
+		}
 		for _, q := range []string{
 			`DELETE FROM changes WHERE conversation_id = ? AND to_user = ''`,
 			`DELETE FROM receipt_marks WHERE conversation_id = ?`,

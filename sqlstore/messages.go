@@ -133,6 +133,9 @@ func (db *DB) EditMessage(ctx context.Context, messageID, content, contentHash s
 // DeleteForEveryone implements parley.MessageStore.
 func (db *DB) DeleteForEveryone(ctx context.Context, messageID string, ch *parley.Change) error {
 	return db.inTx(ctx, func(tx *Tx) error {
+		if err := tx.releaseMedia(ctx, `?`, messageID); err != nil {
+			return err
+		}
 		if _, err := tx.exec(ctx, `UPDATE messages SET content = '', content_hash = '', media_id = '', deleted_for_everyone = ? WHERE id = ?`,
 			true, messageID); err != nil {
 			return err

@@ -88,21 +88,31 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	if err := tx.admit(ctx, convs, byConv); err != nil {
 		return err
 	}
-	var msgs []*parley.Message
-	var changes []*parley.Change
+	var withMedia []*parley.Send
 	for _, convID := range convs {
-		ok := byConv[convID][:0:0]
 		for _, s := range byConv[convID] {
 			if s.Err == nil && reused[s] {
 				// After the policy: a conflict never answers someone
 				// without access.
 				s.Err = errClientIDReused
 			}
-			if s.Err == nil {
-				ok = append(ok, s)
+			if s.Err == nil && s.Message.MediaID != "" {
+				withMedia = append(withMedia, s)
 			}
 		}
-		sends := ok
+	}
+	if err := tx.useMedia(ctx, withMedia); err != nil {
+		return err
+	}
+	var msgs []*parley.Message
+	var changes []*parley.Change
+	for _, convID := range convs {
+		sends := byConv[convID][:0:0]
+		for _, s := range byConv[convID] {
+			if s.Err == nil {
+				sends = append(sends, s)
+			}
+		}
 		if len(sends) == 0 {
 			continue
 		}

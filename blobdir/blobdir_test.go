@@ -1,0 +1,19 @@
+package blobdir_test
+
+import (
+	"testing"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/blobdir"
+	"github.com/parley-chat/parley/internal/blobtest"
+)
+
+func TestContract(t *testing.T) {
+	blobtest.Run(t, func(t *testing.T) parley.BlobStore {
+		s, err := blobdir.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
