@@ -18,11 +18,11 @@ import (
 
 // Media limits besides the file sizes of the domain.
 const (
-	maxMetadataBytes   = 16 << 10 // the encryptedMetadata JSON string
-	maxOriginalName    = 255
-	maxMimeType        = 127
-	maxOpaqueField     = 4 << 10 // iv, thumbnailIv, encryptedKey
-	collectBatch       = 100
+	maxMetadataBytes = 16 << 10 // the encryptedMetadata JSON string
+	maxOriginalName  = 255
+	maxMimeType      = 127
+	maxOpaqueField   = 4 << 10 // iv, thumbnailIv, encryptedKey
+	collectBatch     = 100
 )
 
 // JobCollectMedia is the leased background job that removes the files

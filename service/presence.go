@@ -53,7 +53,7 @@ type presence struct {
 	workers [presenceWorkers]*presenceWorker
 	stop    chan struct{}
 	wg      sync.WaitGroup
-	start   sync.Once // the workers start with the first user queued, not in New
+	start   sync.Once   // the workers start with the first user queued, not in New
 	leased  atomic.Bool // the node holds a lease: joining users is useful
 }
 
