@@ -4,10 +4,19 @@
 
 GO ?= go
 
-.PHONY: test check vet fmt unit npm run bench-idle
+.PHONY: test check vet fmt unit npm tools run bench-idle
 
-test: check npm
+# versitygw is the S3 server the media tests store files in.
+VERSITYGW_VERSION = v1.8.0
+
+test: check npm tools
 	$(GO) test -race -count=1 -timeout 14m ./...
+
+tools:
+	@if ! command -v versitygw >/dev/null 2>&1 && [ ! -x "$$($(GO) env GOPATH)/bin/versitygw" ]; then \
+		echo "installing versitygw $(VERSITYGW_VERSION) (the S3 server of the media tests)"; \
+		$(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION); \
+	fi
 
 check: fmt vet
 

@@ -68,6 +68,21 @@ type MediaStore interface {
 	DeleteMediaIfUnused(ctx context.Context, id string, now time.Time) (bool, error)
 }
 
+// ValidBlobKey reports whether key may name an object of a BlobStore: 1 to
+// 128 of [A-Za-z0-9._-], not starting with a dot.
+func ValidBlobKey(key string) bool {
+	if key == "" || len(key) > 128 || key[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // BlobStore keeps immutable opaque objects (the bytes of uploaded files):
 // a directory, or an S3-compatible bucket.
 type BlobStore interface {

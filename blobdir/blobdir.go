@@ -38,25 +38,10 @@ func Open(dir string) (*Store, error) {
 	return &Store{dir: dir}, nil
 }
 
-// ValidKey reports whether key may name an object: 1 to 128 of
-// [A-Za-z0-9._-], not starting with a dot.
-func ValidKey(key string) bool {
-	if key == "" || len(key) > 128 || key[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // path spreads objects over 256 folders by the last two characters of the
 // key (ids end in random characters).
 func (s *Store) path(key string) (string, error) {
-	if !ValidKey(key) {
+	if !parley.ValidBlobKey(key) {
 		return "", parley.Errorf(parley.EINVALID, "invalid object key")
 	}
 	shard := key

@@ -30,6 +30,9 @@ type Config struct {
 	// call it makes: a database that does not answer in time makes the
 	// request fail with 503 unavailable. Default 5s.
 	RequestTimeout time.Duration
+	// MediaRedirect makes downloads answer 302 to a short-lived URL of
+	// the storage (S3 presigned) instead of streaming through the node.
+	MediaRedirect bool
 }
 
 // API serves the REST routes of API.md over a service.
@@ -83,7 +86,7 @@ func New(svc *service.Service, cfg Config) *API {
 		cfg.RequestTimeout = 5 * time.Second
 	}
 	a := &API{svc: svc, timeout: cfg.RequestTimeout, shared: cfg.SharedLimits}
-	a.routes = append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...)
+	a.routes = append(append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...), a.mediaRoutes(cfg)...)
 	return a
 }
 

@@ -73,8 +73,9 @@ var queryParams = map[string]map[string]any{
 	"before": {"oneOf": []any{
 		map[string]any{"type": "integer", "description": "epoch milliseconds", "format": "int64"},
 		map[string]any{"type": "string", "format": "date-time"}}},
-	"cursor": {"type": "string"},
-	"q":      {"type": "string", "minLength": 1},
+	"cursor":    {"type": "string"},
+	"q":         {"type": "string", "minLength": 1},
+	"thumbnail": {"type": "string", "enum": []string{"true", "false"}},
 }
 
 // schemas collects the component schemas of a document: one per named Go

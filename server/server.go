@@ -38,6 +38,12 @@ type Config struct {
 	Admins         []string // usernames with admin rights
 	AllowedOrigins []string // origins allowed to open sockets cross-origin
 	MailFrom       string   // From address of e-mails
+	// Media is where uploaded files' bytes go: a folder (default
+	// DataDir/media; shared storage with several nodes) or
+	// s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=R (see OpenBlobs).
+	Media         string
+	MediaRedirect bool  // downloads redirect to a presigned storage URL (S3 only)
+	MediaQuota    int64 // bytes of unused uploads per user; zero: 1 GiB
 
 	AuthRatePerMinute int                  // per-address limit on register/login/reset; 0 disables
 	TrustedProxies    []netip.Prefix       // load balancers whose X-Forwarded-For names the client
@@ -140,17 +146,28 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("bus: unsupported value %q (use local, or nats:// URLs of NATS servers)", natsbus.Redact(cfg.Bus))
 	}
+	if cfg.Media == "" {
+		cfg.Media = filepath.Join(cfg.DataDir, "media")
+	}
+	blobs, err := OpenBlobs(ctx, cfg.Media)
+	if err != nil {
+		if s.nats != nil {
+			s.nats.Close()
+		}
+		s.db.Close()
+		return nil, fmt.Errorf("media: %w", err)
+	}
 	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
 	s.svc = service.New(s.db.Stores(), s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
 		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log,
 		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease, StoreTimeout: cfg.DBTimeout,
-		Now: cfg.Clock.Now})
+		Now: cfg.Clock.Now, Blobs: blobs, MediaQuota: cfg.MediaQuota})
 	s.jobs = jobs.New(s.db, cfg.NodeID, jobs.Options{Clock: cfg.Clock, Logger: s.log})
 	s.svc.AddJobs(s.jobs)
 
 	mux := http.NewServeMux()
 	api := httpapi.New(s.svc, httpapi.Config{AuthRatePerMinute: cfg.AuthRatePerMinute, SharedLimits: sharedLimits,
-		TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.DBTimeout})
+		TrustedProxies: cfg.TrustedProxies, RequestTimeout: cfg.DBTimeout, MediaRedirect: cfg.MediaRedirect})
 	api.AddJobs(s.jobs)
 	api.Mount(mux)
 	s.hub = realtime.New(s.svc, s.bus, realtime.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: s.log,
