@@ -86,6 +86,10 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	dbTimeout := fs.Duration("db-timeout", 5*time.Second, "deadline of the database work of each request, socket event and background job; "+
 		"past it (a database that is down or does not answer) the client gets 503 unavailable")
 	bodyTimeout := fs.Duration("body-timeout", 30*time.Second, "how long a client may take to send a request body; a slower (trickled) body is cut off")
+	media := fs.String("media", "", "where uploaded files go: a `folder` (default <data>/media; with several nodes it must be shared storage) or "+
+		"s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=REGION (secure=false for plain HTTP; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+	mediaRedirect := fs.Bool("media-redirect", false, "with S3 --media, downloads answer 302 to a presigned URL valid 5 minutes instead of streaming through the node")
+	mediaQuota := fs.Int64("media-quota", 1<<30, "`bytes` of uploaded files no message uses yet that one user may hold; past it an upload answers 413 quota_exceeded")
 
 	set := map[string]bool{}
 	if err := fs.Parse(args); err != nil {
@@ -118,7 +122,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		}
 	}
 	for name, n := range map[string]int64{"max-sockets-per-user": int64(*maxSockets), "max-pending-sockets": int64(*maxPending),
-		"max-pending-sockets-per-addr": int64(*maxPendingAddr), "max-queued-bytes": *maxQueued} {
+		"max-pending-sockets-per-addr": int64(*maxPendingAddr), "max-queued-bytes": *maxQueued, "media-quota": *mediaQuota} {
 		if n <= 0 {
 			return cfg, 0, fmt.Errorf("--%s must be positive, not %d", name, n)
 		}
@@ -141,7 +145,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	cfg = server.Config{Addr: *addr, DataDir: *data, DB: *db, Bus: *bus, Admins: split(*admins), AllowedOrigins: split(*origins),
 		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, TrustedProxies: trusted, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr,
 		PingInterval: *pingInterval, PingTimeout: *pingTimeout, BodyTimeout: *bodyTimeout, ConnectTimeout: *connectTimeout, DBTimeout: *dbTimeout,
-		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued}
+		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued,
+		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota}
 	return cfg, level, nil
 }
 
