@@ -31,9 +31,9 @@ type uploadRes struct {
 
 type mediaInfo struct {
 	FileID, FileType, MimeType, OriginalName, FileIv, ThumbIv, EncryptedAESKey, UserID, UploadedAt, URL, SHA256 string
-	Size                                                                                                     int64
-	ExpiresAt, ThumbnailURL                                                                                  *string
-	HasThumbnail                                                                                             bool
+	Size                                                                                                        int64
+	ExpiresAt, ThumbnailURL                                                                                     *string
+	HasThumbnail                                                                                                bool
 }
 
 // part is one field of a multipart upload, in order.
@@ -76,7 +76,7 @@ func multipartBody(parts ...part) (io.Reader, string) {
 }
 
 // upload posts parts as c and returns the status and envelope.
-func upload(t *testing.T, c *apitest.Client, parts ...part) (int, *apitest.Response) {
+func upload(t testing.TB, c *apitest.Client, parts ...part) (int, *apitest.Response) {
 	t.Helper()
 	body, ct := multipartBody(parts...)
 	req, _ := http.NewRequest("POST", c.Base+"/api/media/upload", body)
@@ -230,7 +230,7 @@ func testMedia(t *testing.T, srv *server.Server) {
 			status int
 			code   string
 		}{
-			{"declared over the limit", []part{metadata("image", 17 << 20), {"file", bytes.NewReader(data)}}, 413, "too_large"},
+			{"declared over the limit", []part{metadata("image", 17<<20), {"file", bytes.NewReader(data)}}, 413, "too_large"},
 			{"size mismatch", []part{metadata("image", 10), {"file", bytes.NewReader(data)}}, 400, "invalid_argument"},
 			{"no metadata", []part{{"file", bytes.NewReader(data)}}, 400, "invalid_argument"},
 			{"no file", []part{metadata("image", 10)}, 400, "invalid_argument"},
