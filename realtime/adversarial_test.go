@@ -79,7 +79,7 @@ func (p *polling) connect(token string) string {
 
 func mustSend(t *testing.T, from *apitest.Client, to string, i int) {
 	t.Helper()
-	from.Must(201, "POST", "/api/messages/send", map[string]any{
+	from.Must(t, 201, "POST", "/api/messages/send", map[string]any{
 		"recipientId": to, "encryptedContent": fmt.Sprintf("c%d", i), "type": "text"})
 }
 
@@ -109,7 +109,7 @@ func TestStalledPollingClientStallsNoOne(t *testing.T) {
 			for i := 0; i < 200; i++ {
 				mustSend(t, a, b.UserID, i)
 			}
-			bws.WaitEvent("new_message", `"content":"c199"`)
+			bws.WaitEvent(t, "new_message", `"content":"c199"`)
 			if st, _ := stalled.get(); st == 200 {
 				// A closed session may hand over its close packet once;
 				// after that the sid is unknown.
@@ -140,5 +140,5 @@ func TestPingFloodBeforeConnect(t *testing.T) {
 	// The server still accepts and serves new sockets.
 	ws := apitest.DialWS(t, srv.URL(), v.Token)
 	mustSend(t, a, v.UserID, 1)
-	ws.WaitEvent("new_message", `"content":"c1"`)
+	ws.WaitEvent(t, "new_message", `"content":"c1"`)
 }

@@ -33,7 +33,7 @@ func TestInteropSocketIOClient(t *testing.T) {
 	a := apitest.Register(t, srv.URL(), "ann")
 	b := apitest.Register(t, srv.URL(), "bob")
 	c := apitest.Register(t, srv.URL(), "cat")
-	b.Must(201, "POST", "/api/contacts", map[string]string{"contactId": a.UserID})
+	b.Must(t, 201, "POST", "/api/contacts", map[string]string{"contactId": a.UserID})
 
 	proxy := mustProxy(t, strings.TrimPrefix(srv.URL(), "http://"))
 	ctrl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -99,8 +99,8 @@ func TestConnectLogoutRace(t *testing.T) {
 			v := apitest.Register(t, srv.URL(), name)
 			r := apitest.Register(t, srv.URL(), apitest.Unique("r"))
 			login := func() *apitest.Client {
-				c := apitest.NewClient(t, srv.URL())
-				res := c.Must(200, "POST", "/api/auth/login", map[string]string{"username": name, "password": "password-" + name})
+				c := apitest.NewClient(srv.URL())
+				res := c.Must(t, 200, "POST", "/api/auth/login", map[string]string{"username": name, "password": "password-" + name})
 				var out struct{ Token string }
 				res.Decode(t, &out)
 				c.Token = out.Token
@@ -117,7 +117,7 @@ func TestConnectLogoutRace(t *testing.T) {
 					p := openPolling(t, srv.URL())
 					done := make(chan struct{})
 					go func() { p.post(`40{"token":"` + c.Token + `"}`); close(done) }()
-					c.Must(200, "POST", "/api/auth/logout", nil)
+					c.Must(t, 200, "POST", "/api/auth/logout", nil)
 					<-done
 					p.post(`42["send_message",` + sendFrame(i) + `]`)
 				})
@@ -135,7 +135,7 @@ func TestConnectLogoutRace(t *testing.T) {
 						}
 						ch <- dialed{ws}
 					}()
-					c.Must(200, "POST", "/api/auth/logout", nil)
+					c.Must(t, 200, "POST", "/api/auth/logout", nil)
 					if d := <-ch; d.ws != nil {
 						_ = d.ws.TrySendRaw([]byte(`{"event":"send_message","id":1,"data":` + sendFrame(i) + `}`))
 					}
@@ -143,7 +143,7 @@ func TestConnectLogoutRace(t *testing.T) {
 				waitConnections(t, srv, 0)
 			})
 			// Every event above was sent after its logout answered.
-			res := r.Must(200, "GET", "/api/messages/"+r.UserID+"/"+v.UserID+"?limit=100", nil)
+			res := r.Must(t, 200, "GET", "/api/messages/"+r.UserID+"/"+v.UserID+"?limit=100", nil)
 			if strings.Contains(string(res.Data), "after-logout") {
 				t.Fatalf("an event was accepted after logout: %.300s", res.Data)
 			}

@@ -27,7 +27,7 @@ func TestPlainWebSocket(t *testing.T) {
 	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.AllowedOrigins = []string{"https://allowed.example"} })
 	ann := apitest.Register(t, srv.URL(), "ann")
 	bob := apitest.Register(t, srv.URL(), "bob")
-	bob.Must(201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
+	bob.Must(t, 201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
 
 	t.Run("ErrUnauthorized", func(t *testing.T) {
 		_, resp, err := apitest.TryDialWS(t, srv.URL(), "prl_bad", nil)
@@ -47,17 +47,17 @@ func TestPlainWebSocket(t *testing.T) {
 
 	t.Run("Events", func(t *testing.T) {
 		bws1, bws2 := apitest.DialWS(t, srv.URL(), bob.Token), apitest.DialWS(t, srv.URL(), bob.Token)
-		ann.Must(200, "PUT", "/api/users/me/profile", map[string]string{"name": "Ann Z"})
+		ann.Must(t, 200, "PUT", "/api/users/me/profile", map[string]string{"name": "Ann Z"})
 		for _, c := range []*apitest.WS{bws1, bws2} { // every socket of the user
-			f := c.WaitFor(event("profile_updated"))
+			f := c.WaitFor(t, event("profile_updated"))
 			var p struct{ UserID, Name string }
 			json.Unmarshal(f.Data, &p)
 			if p.UserID != ann.UserID || p.Name != "Ann Z" {
 				t.Fatalf("profile_updated = %s", f.Data)
 			}
 		}
-		ann.Must(200, "POST", "/api/users/keys", map[string]string{"deviceId": "tablet", "publicKey": "k"})
-		f := bws1.WaitFor(event("key_changed"))
+		ann.Must(t, 200, "POST", "/api/users/keys", map[string]string{"deviceId": "tablet", "publicKey": "k"})
+		f := bws1.WaitFor(t, event("key_changed"))
 		if !strings.Contains(string(f.Data), `"deviceId":"tablet"`) {
 			t.Fatalf("key_changed = %s", f.Data)
 		}
@@ -66,23 +66,23 @@ func TestPlainWebSocket(t *testing.T) {
 	t.Run("Presence", func(t *testing.T) {
 		// Fresh users: ann's earlier sockets may still be in their grace period.
 		ann, bob := apitest.Register(t, srv.URL(), "ann2"), apitest.Register(t, srv.URL(), "bob2")
-		bob.Must(201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
+		bob.Must(t, 201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
 		bws := apitest.DialWS(t, srv.URL(), bob.Token)
 		aws := apitest.DialWS(t, srv.URL(), ann.Token)
-		online := bws.WaitFor(func(f apitest.Frame) bool {
+		online := bws.WaitFor(t, func(f apitest.Frame) bool {
 			return event("presence_update")(f) && strings.Contains(string(f.Data), `"online":true`)
 		})
 		if !strings.Contains(string(online.Data), ann.UserID) {
 			t.Fatalf("presence = %s", online.Data)
 		}
 		var p struct{ Online bool }
-		bob.Must(200, "GET", "/api/users/"+ann.UserID+"/presence", nil).Decode(t, &p)
+		bob.Must(t, 200, "GET", "/api/users/"+ann.UserID+"/presence", nil).Decode(t, &p)
 		if !p.Online {
 			t.Fatal("ann not online over REST")
 		}
 		aws.Close()
 		// The test server's grace period is 300 ms.
-		off := bws.WaitFor(func(f apitest.Frame) bool {
+		off := bws.WaitFor(t, func(f apitest.Frame) bool {
 			return event("presence_update")(f) && strings.Contains(string(f.Data), `"online":false`)
 		})
 		var ev struct {
@@ -96,18 +96,18 @@ func TestPlainWebSocket(t *testing.T) {
 
 	t.Run("Acks", func(t *testing.T) {
 		c := apitest.DialWS(t, srv.URL(), ann.Token)
-		ack := c.Call("no_such_event", map[string]any{}, 7)
+		ack := c.Call(t, "no_such_event", map[string]any{}, 7)
 		if !strings.Contains(string(ack), `"success":false`) || !strings.Contains(string(ack), "invalid_argument") {
 			t.Fatalf("ack = %s", ack)
 		}
-		c.SendRaw([]byte("not json"))
-		c.WaitFor(event("error"))
+		c.SendRaw(t, []byte("not json"))
+		c.WaitFor(t, event("error"))
 	})
 
 	t.Run("LogoutClosesSocket", func(t *testing.T) {
 		carol := apitest.Register(t, srv.URL(), "carol")
 		c := apitest.DialWS(t, srv.URL(), carol.Token)
-		carol.Must(200, "POST", "/api/auth/logout", nil)
+		carol.Must(t, 200, "POST", "/api/auth/logout", nil)
 		select {
 		case <-c.Closed():
 		case <-time.After(5 * time.Second):
@@ -185,7 +185,7 @@ func TestWSHeartbeat(t *testing.T) {
 	})
 	ann := apitest.Register(t, srv.URL(), "ann")
 	bob := apitest.Register(t, srv.URL(), "bob")
-	bob.Must(201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
+	bob.Must(t, 201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
 	live := apitest.DialWS(t, srv.URL(), bob.Token)
 
 	// The frozen client completes the handshake by hand, then never sends
@@ -202,7 +202,7 @@ func TestWSHeartbeat(t *testing.T) {
 	if err != nil || resp.StatusCode != 101 {
 		t.Fatalf("frozen client handshake: %v %v", resp, err)
 	}
-	live.WaitFor(func(f apitest.Frame) bool {
+	live.WaitFor(t, func(f apitest.Frame) bool {
 		return f.Event == "presence_update" && strings.Contains(string(f.Data), `"online":true`)
 	})
 
@@ -225,7 +225,7 @@ func TestWSHeartbeat(t *testing.T) {
 	if pings == 0 {
 		t.Fatal("closed without being pinged")
 	}
-	off := live.WaitFor(func(f apitest.Frame) bool {
+	off := live.WaitFor(t, func(f apitest.Frame) bool {
 		return f.Event == "presence_update" && strings.Contains(string(f.Data), `"online":false`)
 	})
 	if !strings.Contains(string(off.Data), ann.UserID) {
@@ -236,7 +236,7 @@ func TestWSHeartbeat(t *testing.T) {
 		t.Fatal("the client that answers pings was closed")
 	default:
 	}
-	if ack := live.Call("typing", map[string]any{"recipientId": ann.UserID, "isTyping": true}, 1); !strings.Contains(string(ack), `"success"`) {
+	if ack := live.Call(t, "typing", map[string]any{"recipientId": ann.UserID, "isTyping": true}, 1); !strings.Contains(string(ack), `"success"`) {
 		t.Fatalf("live client ack = %s", ack)
 	}
 }

@@ -30,10 +30,10 @@ func TestAccounts(t *testing.T) {
 
 func testAccounts(t *testing.T, srv *server.Server) {
 	base := srv.URL()
-	anon := apitest.NewClient(t, base)
+	anon := apitest.NewClient(base)
 
 	t.Run("Health", func(t *testing.T) {
-		r := anon.Must(200, "GET", "/api/health", nil)
+		r := anon.Must(t, 200, "GET", "/api/health", nil)
 		if string(r.Data) != `{"status":"ok"}` || r.Message != "API is healthy" {
 			t.Fatalf("health = %s %q", r.Data, r.Message)
 		}
@@ -44,7 +44,7 @@ func testAccounts(t *testing.T, srv *server.Server) {
 
 	t.Run("Register", func(t *testing.T) {
 		t.Run("ErrUsernameTaken", func(t *testing.T) {
-			r := anon.Must(409, "POST", "/api/users/register", map[string]string{"username": "ANN", "password": "12345678", "deviceId": "d", "publicKey": "k"})
+			r := anon.Must(t, 409, "POST", "/api/users/register", map[string]string{"username": "ANN", "password": "12345678", "deviceId": "d", "publicKey": "k"})
 			if r.Error.Code != "username_taken" {
 				t.Fatalf("code = %s", r.Error.Code)
 			}
@@ -65,7 +65,7 @@ func testAccounts(t *testing.T, srv *server.Server) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				r := anon.Must(400, "POST", "/api/users/register", tc.body)
+				r := anon.Must(t, 400, "POST", "/api/users/register", tc.body)
 				if r.Error.Code != "invalid_argument" || !strings.Contains(r.Error.Message, tc.field) {
 					t.Fatalf("error = %+v, want invalid_argument naming %s", r.Error, tc.field)
 				}
@@ -73,18 +73,18 @@ func testAccounts(t *testing.T, srv *server.Server) {
 		}
 		t.Run("ErrTooLarge", func(t *testing.T) {
 			big := `{"username":"carol","name":"` + strings.Repeat("x", 2<<20) + `"}`
-			if r := anon.Must(413, "POST", "/api/users/register", big); r.Error.Code != "too_large" {
+			if r := anon.Must(t, 413, "POST", "/api/users/register", big); r.Error.Code != "too_large" {
 				t.Fatalf("code = %s", r.Error.Code)
 			}
 		})
 		t.Run("ErrNameTooLong", func(t *testing.T) {
 			body := map[string]string{"username": "carol", "password": "12345678", "deviceId": "d", "publicKey": "k", "name": strings.Repeat("x", 101)}
-			anon.Must(400, "POST", "/api/users/register", body)
+			anon.Must(t, 400, "POST", "/api/users/register", body)
 		})
 	})
 
 	t.Run("Login", func(t *testing.T) {
-		r := anon.Must(200, "POST", "/api/auth/login", map[string]string{"username": "ANN", "password": "password-ann"})
+		r := anon.Must(t, 200, "POST", "/api/auth/login", map[string]string{"username": "ANN", "password": "password-ann"})
 		var res struct {
 			Token, UserID, DeviceID, ExpiresAt string
 		}
@@ -95,21 +95,21 @@ func testAccounts(t *testing.T, srv *server.Server) {
 		if _, err := time.Parse("2006-01-02T15:04:05.000Z", res.ExpiresAt); err != nil {
 			t.Fatalf("expiresAt %q: %v", res.ExpiresAt, err)
 		}
-		wrong := anon.Must(401, "POST", "/api/auth/login", map[string]string{"username": "ann", "password": "wrong-password"})
-		unknown := anon.Must(401, "POST", "/api/auth/login", map[string]string{"username": "nobody", "password": "wrong-password"})
+		wrong := anon.Must(t, 401, "POST", "/api/auth/login", map[string]string{"username": "ann", "password": "wrong-password"})
+		unknown := anon.Must(t, 401, "POST", "/api/auth/login", map[string]string{"username": "nobody", "password": "wrong-password"})
 		if wrong.Error != unknown.Error || wrong.Error.Code != "invalid_credentials" {
 			t.Fatalf("wrong password %+v and unknown user %+v must answer the same", wrong.Error, unknown.Error)
 		}
 		t.Run("NewDevice", func(t *testing.T) {
-			anon.Must(400, "POST", "/api/auth/login", map[string]string{"username": "ann", "password": "password-ann", "deviceId": "phone"})
-			r := anon.Must(200, "POST", "/api/auth/login", map[string]string{"username": "ann", "password": "password-ann", "deviceId": "phone", "publicKey": "pk-phone"})
+			anon.Must(t, 400, "POST", "/api/auth/login", map[string]string{"username": "ann", "password": "password-ann", "deviceId": "phone"})
+			r := anon.Must(t, 200, "POST", "/api/auth/login", map[string]string{"username": "ann", "password": "password-ann", "deviceId": "phone", "publicKey": "pk-phone"})
 			var res struct{ DeviceID string }
 			r.Decode(t, &res)
 			if res.DeviceID != "phone" {
 				t.Fatalf("device = %s", res.DeviceID)
 			}
 			var keys []struct{ DeviceID, PublicKey string }
-			bob.Must(200, "GET", "/api/users/"+ann.UserID+"/keys", nil).Decode(t, &keys)
+			bob.Must(t, 200, "GET", "/api/users/"+ann.UserID+"/keys", nil).Decode(t, &keys)
 			if len(keys) != 2 || keys[1].DeviceID != "phone" || keys[1].PublicKey != "pk-phone" {
 				t.Fatalf("keys = %+v", keys)
 			}
@@ -141,67 +141,67 @@ func testAccounts(t *testing.T, srv *server.Server) {
 			UserID, Username, Email string
 			Settings                struct{ LastSeenVisibility string }
 		}
-		ann.Must(200, "GET", "/api/users/me", nil).Decode(t, &me)
+		ann.Must(t, 200, "GET", "/api/users/me", nil).Decode(t, &me)
 		if me.UserID != ann.UserID || me.Email != "ann@example.test" || me.Settings.LastSeenVisibility != "everyone" {
 			t.Fatalf("me = %+v", me)
 		}
 		var p struct{ Name, About, Avatar string }
-		ann.Must(200, "PUT", "/api/users/me/profile", map[string]string{"name": "Ann A", "about": "hello"}).Decode(t, &p)
+		ann.Must(t, 200, "PUT", "/api/users/me/profile", map[string]string{"name": "Ann A", "about": "hello"}).Decode(t, &p)
 		if p.Name != "Ann A" || p.About != "hello" {
 			t.Fatalf("profile = %+v", p)
 		}
-		ann.Must(200, "PUT", "/api/users/"+ann.UserID+"/profile", map[string]string{"avatar": "file_1"}).Decode(t, &p)
+		ann.Must(t, 200, "PUT", "/api/users/"+ann.UserID+"/profile", map[string]string{"avatar": "file_1"}).Decode(t, &p)
 		if p.Name != "Ann A" || p.Avatar != "file_1" {
 			t.Fatalf("profile = %+v", p)
 		}
-		if r := ann.Must(403, "PUT", "/api/users/"+bob.UserID+"/profile", map[string]string{"name": "hacked"}); r.Error.Code != "forbidden" {
+		if r := ann.Must(t, 403, "PUT", "/api/users/"+bob.UserID+"/profile", map[string]string{"name": "hacked"}); r.Error.Code != "forbidden" {
 			t.Fatalf("code = %s", r.Error.Code)
 		}
-		ann.Must(400, "PUT", "/api/users/me/profile", map[string]string{"about": strings.Repeat("x", 501)})
+		ann.Must(t, 400, "PUT", "/api/users/me/profile", map[string]string{"about": strings.Repeat("x", 501)})
 		var pub map[string]any
-		bob.Must(200, "GET", "/api/users/"+ann.UserID, nil).Decode(t, &pub)
+		bob.Must(t, 200, "GET", "/api/users/"+ann.UserID, nil).Decode(t, &pub)
 		if pub["name"] != "Ann A" || pub["email"] != nil || pub["publicKey"] == "" || pub["passwordHash"] != nil {
 			t.Fatalf("public profile = %v", pub)
 		}
-		bob.Must(404, "GET", "/api/users/usr_nope", nil)
+		bob.Must(t, 404, "GET", "/api/users/usr_nope", nil)
 	})
 
 	t.Run("Search", func(t *testing.T) {
 		apitest.Register(t, base, "annika")
 		var got []struct{ Username string }
-		bob.Must(200, "GET", "/api/users/search?q=AN", nil).Decode(t, &got)
+		bob.Must(t, 200, "GET", "/api/users/search?q=AN", nil).Decode(t, &got)
 		if len(got) != 2 || got[0].Username != "ann" || got[1].Username != "annika" {
 			t.Fatalf("search = %+v", got)
 		}
-		bob.Must(400, "GET", "/api/users/search", nil)
+		bob.Must(t, 400, "GET", "/api/users/search", nil)
 	})
 
 	t.Run("Keys", func(t *testing.T) {
 		var k struct{ DeviceID, PublicKey string }
-		bob.Must(200, "POST", "/api/users/keys", map[string]string{"deviceId": "dev-bob", "publicKey": "rotated"}).Decode(t, &k)
+		bob.Must(t, 200, "POST", "/api/users/keys", map[string]string{"deviceId": "dev-bob", "publicKey": "rotated"}).Decode(t, &k)
 		if k.PublicKey != "rotated" {
 			t.Fatalf("key = %+v", k)
 		}
-		bob.Must(403, "POST", "/api/users/keys", map[string]string{"deviceId": "x", "publicKey": "y", "userId": ann.UserID})
-		bob.Must(400, "POST", "/api/users/keys", map[string]string{"deviceId": "x"})
-		ann.Must(404, "GET", "/api/users/usr_nope/keys", nil)
+		bob.Must(t, 403, "POST", "/api/users/keys", map[string]string{"deviceId": "x", "publicKey": "y", "userId": ann.UserID})
+		bob.Must(t, 400, "POST", "/api/users/keys", map[string]string{"deviceId": "x"})
+		ann.Must(t, 404, "GET", "/api/users/usr_nope/keys", nil)
 	})
 
 	t.Run("Contacts", func(t *testing.T) {
-		ann.Must(201, "POST", "/api/contacts", map[string]string{"contactId": bob.UserID})
-		ann.Must(404, "POST", "/api/contacts", map[string]string{"contactId": "usr_nope"})
-		ann.Must(400, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
+		ann.Must(t, 201, "POST", "/api/contacts", map[string]string{"contactId": bob.UserID})
+		ann.Must(t, 404, "POST", "/api/contacts", map[string]string{"contactId": "usr_nope"})
+		ann.Must(t, 400, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
 		var list []struct {
 			UserID   string
 			Online   bool
 			LastSeen *string
 		}
-		ann.Must(200, "GET", "/api/contacts", nil).Decode(t, &list)
+		ann.Must(t, 200, "GET", "/api/contacts", nil).Decode(t, &list)
 		if len(list) != 1 || list[0].UserID != bob.UserID || list[0].Online {
 			t.Fatalf("contacts = %+v", list)
 		}
-		ann.Must(200, "DELETE", "/api/contacts/"+bob.UserID, nil)
-		ann.Must(404, "DELETE", "/api/contacts/"+bob.UserID, nil)
+		ann.Must(t, 200, "DELETE", "/api/contacts/"+bob.UserID, nil)
+		ann.Must(t, 404, "DELETE", "/api/contacts/"+bob.UserID, nil)
 	})
 
 	t.Run("Block", func(t *testing.T) {
@@ -209,14 +209,14 @@ func testAccounts(t *testing.T, srv *server.Server) {
 			BlockedUserID string
 			Blocked       bool
 		}
-		ann.Must(200, "POST", "/api/users/block", map[string]string{"blockedUserId": bob.UserID}).Decode(t, &res)
+		ann.Must(t, 200, "POST", "/api/users/block", map[string]string{"blockedUserId": bob.UserID}).Decode(t, &res)
 		if !res.Blocked || res.BlockedUserID != bob.UserID {
 			t.Fatalf("block = %+v", res)
 		}
-		ann.Must(403, "POST", "/api/users/block", map[string]string{"userId": bob.UserID, "blockedUserId": ann.UserID})
-		ann.Must(404, "POST", "/api/users/block", map[string]string{"blockedUserId": "usr_nope"})
+		ann.Must(t, 403, "POST", "/api/users/block", map[string]string{"userId": bob.UserID, "blockedUserId": ann.UserID})
+		ann.Must(t, 404, "POST", "/api/users/block", map[string]string{"blockedUserId": "usr_nope"})
 		var ids []string
-		ann.Must(200, "GET", "/api/users/blocked", nil).Decode(t, &ids)
+		ann.Must(t, 200, "GET", "/api/users/blocked", nil).Decode(t, &ids)
 		if len(ids) != 1 || ids[0] != bob.UserID {
 			t.Fatalf("blocked = %v", ids)
 		}
@@ -224,29 +224,29 @@ func testAccounts(t *testing.T, srv *server.Server) {
 			Online   bool
 			LastSeen *string
 		}
-		bob.Must(200, "GET", "/api/users/"+ann.UserID+"/presence", nil).Decode(t, &pres)
+		bob.Must(t, 200, "GET", "/api/users/"+ann.UserID+"/presence", nil).Decode(t, &pres)
 		if pres.LastSeen != nil {
 			t.Fatalf("presence across a block = %+v", pres)
 		}
-		ann.Must(200, "POST", "/api/users/unblock", map[string]string{"userId": ann.UserID, "blockedUserId": bob.UserID})
-		ann.Must(200, "GET", "/api/users/blocked", nil).Decode(t, &ids)
+		ann.Must(t, 200, "POST", "/api/users/unblock", map[string]string{"userId": ann.UserID, "blockedUserId": bob.UserID})
+		ann.Must(t, 200, "GET", "/api/users/blocked", nil).Decode(t, &ids)
 		if len(ids) != 0 {
 			t.Fatalf("blocked after unblock = %v", ids)
 		}
 	})
 
 	t.Run("Mute", func(t *testing.T) {
-		r := ann.Must(200, "POST", "/api/users/mute", map[string]any{"mutedUserId": bob.UserID, "duration": 3600})
+		r := ann.Must(t, 200, "POST", "/api/users/mute", map[string]any{"mutedUserId": bob.UserID, "duration": 3600})
 		if !strings.Contains(string(r.Data), `"expiresIn":3600`) {
 			t.Fatalf("mute = %s", r.Data)
 		}
-		r = ann.Must(200, "POST", "/api/users/mute", map[string]any{"mutedUserId": bob.UserID})
+		r = ann.Must(t, 200, "POST", "/api/users/mute", map[string]any{"mutedUserId": bob.UserID})
 		if !strings.Contains(string(r.Data), `"expiresIn":null`) {
 			t.Fatalf("mute = %s", r.Data)
 		}
-		ann.Must(400, "POST", "/api/users/mute", map[string]any{"mutedUserId": bob.UserID, "duration": -5})
-		ann.Must(400, "POST", "/api/users/mute", map[string]any{"mutedUserId": bob.UserID, "duration": "soon"})
-		ann.Must(200, "POST", "/api/users/unmute", map[string]any{"mutedUserId": bob.UserID})
+		ann.Must(t, 400, "POST", "/api/users/mute", map[string]any{"mutedUserId": bob.UserID, "duration": -5})
+		ann.Must(t, 400, "POST", "/api/users/mute", map[string]any{"mutedUserId": bob.UserID, "duration": "soon"})
+		ann.Must(t, 200, "POST", "/api/users/unmute", map[string]any{"mutedUserId": bob.UserID})
 	})
 
 	t.Run("Settings", func(t *testing.T) {
@@ -255,13 +255,13 @@ func testAccounts(t *testing.T, srv *server.Server) {
 			ReadReceipts       bool
 			PushPreviews       bool
 		}
-		ann.Must(200, "PUT", "/api/users/me/settings", map[string]any{"lastSeenVisibility": "nobody", "readReceipts": false}).Decode(t, &s)
+		ann.Must(t, 200, "PUT", "/api/users/me/settings", map[string]any{"lastSeenVisibility": "nobody", "readReceipts": false}).Decode(t, &s)
 		if s.LastSeenVisibility != "nobody" || s.ReadReceipts || !s.PushPreviews {
 			t.Fatalf("settings = %+v", s)
 		}
-		ann.Must(400, "PUT", "/api/users/me/settings", map[string]any{"lastSeenVisibility": "friends"})
+		ann.Must(t, 400, "PUT", "/api/users/me/settings", map[string]any{"lastSeenVisibility": "friends"})
 		var pres map[string]any
-		bob.Must(200, "GET", "/api/users/"+ann.UserID+"/presence", nil).Decode(t, &pres)
+		bob.Must(t, 200, "GET", "/api/users/"+ann.UserID+"/presence", nil).Decode(t, &pres)
 		if pres["lastSeen"] != nil || pres["online"] != false {
 			t.Fatalf("presence = %v", pres)
 		}
@@ -269,9 +269,9 @@ func testAccounts(t *testing.T, srv *server.Server) {
 
 	t.Run("PasswordReset", func(t *testing.T) {
 		carol := apitest.Register(t, base, "carol")
-		anon.Must(200, "POST", "/api/auth/password/forgot", map[string]string{"email": "nobody@example.test"})
-		anon.Must(200, "POST", "/api/auth/password/forgot", map[string]string{"email": "CAROL@example.test"})
-		anon.Must(400, "POST", "/api/auth/password/forgot", map[string]string{})
+		anon.Must(t, 200, "POST", "/api/auth/password/forgot", map[string]string{"email": "nobody@example.test"})
+		anon.Must(t, 200, "POST", "/api/auth/password/forgot", map[string]string{"email": "CAROL@example.test"})
+		anon.Must(t, 400, "POST", "/api/auth/password/forgot", map[string]string{})
 		var token string
 		deadline := time.Now().Add(5 * time.Second)
 		for token == "" && time.Now().Before(deadline) {
@@ -281,33 +281,33 @@ func testAccounts(t *testing.T, srv *server.Server) {
 		if token == "" {
 			t.Fatal("no reset e-mail for carol")
 		}
-		anon.Must(400, "POST", "/api/auth/password/reset", map[string]string{"token": token, "newPassword": "short"})
-		anon.Must(404, "POST", "/api/auth/password/reset", map[string]string{"token": "prl_wrong", "newPassword": "new-password-1"})
-		anon.Must(200, "POST", "/api/auth/password/reset", map[string]string{"token": token, "newPassword": "new-password-1"})
-		if r := anon.Do("POST", "/api/auth/password/reset", map[string]string{"token": token, "newPassword": "new-password-2"}); r.Status != 404 {
+		anon.Must(t, 400, "POST", "/api/auth/password/reset", map[string]string{"token": token, "newPassword": "short"})
+		anon.Must(t, 404, "POST", "/api/auth/password/reset", map[string]string{"token": "prl_wrong", "newPassword": "new-password-1"})
+		anon.Must(t, 200, "POST", "/api/auth/password/reset", map[string]string{"token": token, "newPassword": "new-password-1"})
+		if r := anon.Do(t, "POST", "/api/auth/password/reset", map[string]string{"token": token, "newPassword": "new-password-2"}); r.Status != 404 {
 			t.Fatalf("reset token used twice: status %d", r.Status)
 		}
-		carol.Must(401, "GET", "/api/users/me", nil) // every session revoked
-		anon.Must(401, "POST", "/api/auth/login", map[string]string{"username": "carol", "password": "password-carol"})
-		anon.Must(200, "POST", "/api/auth/login", map[string]string{"username": "carol", "password": "new-password-1"})
+		carol.Must(t, 401, "GET", "/api/users/me", nil) // every session revoked
+		anon.Must(t, 401, "POST", "/api/auth/login", map[string]string{"username": "carol", "password": "password-carol"})
+		anon.Must(t, 200, "POST", "/api/auth/login", map[string]string{"username": "carol", "password": "new-password-1"})
 	})
 
 	t.Run("Logout", func(t *testing.T) {
 		dave := apitest.Register(t, base, "dave")
-		dave.Must(200, "GET", "/api/users/me", nil)
-		dave.Must(200, "POST", "/api/auth/logout", nil)
-		if r := dave.Must(401, "GET", "/api/users/me", nil); r.Error.Code != "unauthorized" {
+		dave.Must(t, 200, "GET", "/api/users/me", nil)
+		dave.Must(t, 200, "POST", "/api/auth/logout", nil)
+		if r := dave.Must(t, 401, "GET", "/api/users/me", nil); r.Error.Code != "unauthorized" {
 			t.Fatalf("code = %s", r.Error.Code)
 		}
 	})
 
 	t.Run("Routes", func(t *testing.T) {
-		if r := anon.Must(404, "GET", "/api/nope", nil); r.Error.Code != "not_found" {
+		if r := anon.Must(t, 404, "GET", "/api/nope", nil); r.Error.Code != "not_found" {
 			t.Fatalf("code = %s", r.Error.Code)
 		}
-		anon.Must(405, "DELETE", "/api/health", nil)
-		anon.Must(401, "GET", "/api/contacts", nil)
-		r := ann.Do("POST", "/api/contacts", nil)
+		anon.Must(t, 405, "DELETE", "/api/health", nil)
+		anon.Must(t, 401, "GET", "/api/contacts", nil)
+		r := ann.Do(t, "POST", "/api/contacts", nil)
 		if r.Status != 400 {
 			t.Fatalf("empty body: %d", r.Status)
 		}
@@ -349,17 +349,17 @@ func waitForMail(t *testing.T, srv *server.Server, subject string) bool {
 // client address with 429 and Retry-After.
 func TestRateLimit(t *testing.T) {
 	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.AuthRatePerMinute = 4 })
-	anon := apitest.NewClient(t, srv.URL())
+	anon := apitest.NewClient(srv.URL())
 	var last *apitest.Response
 	for i := 0; i < 3; i++ {
-		last = anon.Do("POST", "/api/auth/login", map[string]string{"username": "x", "password": "wrong-password"})
+		last = anon.Do(t, "POST", "/api/auth/login", map[string]string{"username": "x", "password": "wrong-password"})
 	}
 	if last.Status != 429 || last.Error.Code != "rate_limited" || last.Header.Get("Retry-After") == "" {
 		t.Fatalf("third login: status %d %+v retry-after %q", last.Status, last.Error, last.Header.Get("Retry-After"))
 	}
 	// Other routes are not limited by the login bucket.
-	anon.Must(200, "GET", "/api/health", nil)
-	anon.Must(201, "POST", "/api/users/register", map[string]string{"username": "erin", "password": "12345678", "deviceId": "d", "publicKey": "k"})
+	anon.Must(t, 200, "GET", "/api/health", nil)
+	anon.Must(t, 201, "POST", "/api/users/register", map[string]string{"username": "erin", "password": "12345678", "deviceId": "d", "publicKey": "k"})
 }
 
 // TestConcurrentRegistrations registers users from many goroutines at once:
@@ -372,8 +372,8 @@ func TestConcurrentRegistrations(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			c := apitest.Register(t, srv.URL(), "user"+string(rune('a'+i%26))+strings.Repeat("x", i/26+1))
-			c.Must(200, "GET", "/api/users/me", nil)
-			c.Must(200, "PUT", "/api/users/me/profile", map[string]string{"name": "n"})
+			c.Must(t, 200, "GET", "/api/users/me", nil)
+			c.Must(t, 200, "PUT", "/api/users/me/profile", map[string]string{"name": "n"})
 		}(i)
 	}
 	wg.Wait()

@@ -54,16 +54,16 @@ func TestBadTextIsRefused(t *testing.T) {
 					{"group name", "POST", "/api/groups/create", fmt.Sprintf(`{"name":"%s","members":[%q]}`, bad, bob.UserID)},
 					{"reaction", "POST", "/api/messages/react", fmt.Sprintf(`{"messageId":%q,"reaction":"%s"}`, msg.MessageID, bad)},
 				} {
-					wantInvalid(t, name+" in "+req.what, eve.Do(req.method, req.path, []byte(req.body)))
+					wantInvalid(t, name+" in "+req.what, eve.Do(t, req.method, req.path, []byte(req.body)))
 				}
 			}
 			for _, path := range []string{"/api/users/%00", "/api/status/%00", "/api/users/search?q=%00",
 				"/api/users/%FF", "/api/status/a%00b", "/api/users/search?q=ab%FFcd"} {
-				wantInvalid(t, "GET "+path, eve.Do("GET", path, nil))
+				wantInvalid(t, "GET "+path, eve.Do(t, "GET", path, nil))
 			}
 			// Nothing was changed by the refused requests.
 			var me struct{ Name string }
-			eve.Must(200, "GET", "/api/users/me", nil).Decode(t, &me)
+			eve.Must(t, 200, "GET", "/api/users/me", nil).Decode(t, &me)
 			if me.Name != "User eve" {
 				t.Errorf("eve's name is %q after refused updates", me.Name)
 			}
@@ -79,7 +79,7 @@ func TestBadTextIsRefused(t *testing.T) {
 					defer wg.Done()
 					for i := 0; i < goodPer; i++ {
 						body := fmt.Sprintf(`{"recipientId":%q,"encryptedContent":"good-%d-%d","type":"text"}`, bob.UserID, w, i)
-						if r := ann.Do("POST", "/api/messages/send", []byte(body)); r.Status != 201 {
+						if r := ann.Do(t, "POST", "/api/messages/send", []byte(body)); r.Status != 201 {
 							mu.Lock()
 							failures = append(failures, fmt.Sprintf("good send %d/%d: %d %s", w, i, r.Status, r.Error.Code))
 							mu.Unlock()
@@ -92,7 +92,7 @@ func TestBadTextIsRefused(t *testing.T) {
 				defer wg.Done()
 				for i := 0; i < badN; i++ {
 					body := fmt.Sprintf(`{"recipientId":%q,"encryptedContent":"evil\u0000%d","type":"text"}`, bob.UserID, i)
-					if r := eve.Do("POST", "/api/messages/send", []byte(body)); r.Status != 400 {
+					if r := eve.Do(t, "POST", "/api/messages/send", []byte(body)); r.Status != 400 {
 						mu.Lock()
 						failures = append(failures, fmt.Sprintf("bad send %d: %d %s", i, r.Status, r.Error.Code))
 						mu.Unlock()
@@ -116,7 +116,7 @@ func TestBadTextIsRefused(t *testing.T) {
 					}
 				}
 			}
-			if r := bob.Do("GET", "/api/messages/"+bob.UserID+"/"+eve.UserID, nil); r.Status == 200 && string(r.Data) != "[]" {
+			if r := bob.Do(t, "GET", "/api/messages/"+bob.UserID+"/"+eve.UserID, nil); r.Status == 200 && string(r.Data) != "[]" {
 				t.Errorf("a refused message was stored: %s", r.Data)
 			}
 
@@ -124,14 +124,14 @@ func TestBadTextIsRefused(t *testing.T) {
 			ws := apitest.DialWS(t, base, eve.Token)
 			for i, bad := range []string{`evil\u0000`, `evil\ud800`, `evil\udc00`} {
 				id := int64(100 + i)
-				ws.SendRaw([]byte(fmt.Sprintf(`{"event":"send_message","id":%d,"data":{"recipientId":%q,"encryptedContent":"%s","type":"text"}}`,
+				ws.SendRaw(t, []byte(fmt.Sprintf(`{"event":"send_message","id":%d,"data":{"recipientId":%q,"encryptedContent":"%s","type":"text"}}`,
 					id, bob.UserID, bad)))
-				ack := ws.WaitFor(func(f apitest.Frame) bool { return f.Ack != nil && *f.Ack == id }).Data
+				ack := ws.WaitFor(t, func(f apitest.Frame) bool { return f.Ack != nil && *f.Ack == id }).Data
 				if !strings.Contains(string(ack), `"invalid_argument"`) {
 					t.Errorf("send_message with %s over /ws: ack %s, want invalid_argument", bad, ack)
 				}
 			}
-			if r := bob.Do("GET", "/api/messages/"+bob.UserID+"/"+eve.UserID, nil); r.Status == 200 && string(r.Data) != "[]" {
+			if r := bob.Do(t, "GET", "/api/messages/"+bob.UserID+"/"+eve.UserID, nil); r.Status == 200 && string(r.Data) != "[]" {
 				t.Errorf("a refused socket message was stored: %s", r.Data)
 			}
 		})

@@ -73,5 +73,5 @@ func TestBodyTimeout(t *testing.T) {
 		sid = sid[:strings.IndexByte(sid, '"')]
 		trickle(t, "POST /socket.io/?EIO=4&transport=polling&sid="+sid)
 	})
-	ann.Must(200, "GET", "/api/users/me", nil) // the server still serves
+	ann.Must(t, 200, "GET", "/api/users/me", nil) // the server still serves
 }

@@ -119,9 +119,9 @@ func TestCluster(t *testing.T) {
 	bob := apitest.Register(t, nodeB.URL(), "bob")
 	cat := apitest.Register(t, nodeC.URL(), "cat")
 	// Bob follows Ann's and Cat's presence; Ann follows Bob's.
-	bob.Must(201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
-	bob.Must(201, "POST", "/api/contacts", map[string]string{"contactId": cat.UserID})
-	ann.Must(201, "POST", "/api/contacts", map[string]string{"contactId": bob.UserID})
+	bob.Must(t, 201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
+	bob.Must(t, 201, "POST", "/api/contacts", map[string]string{"contactId": cat.UserID})
+	ann.Must(t, 201, "POST", "/api/contacts", map[string]string{"contactId": bob.UserID})
 
 	// Every presence_update Bob gets about a user, from the start.
 	presenceAt := func(sock, userID string, online bool) func(sioReport) bool {
@@ -176,7 +176,7 @@ func TestCluster(t *testing.T) {
 		// Group and membership events: Bob on B creates a group with Ann
 		// (A) and Cat (C), then writes to it.
 		var g struct{ GroupID string }
-		bob.Must(201, "POST", "/api/groups/create", map[string]any{"name": "three nodes", "members": []string{ann.UserID, cat.UserID}}).Decode(t, &g)
+		bob.Must(t, 201, "POST", "/api/groups/create", map[string]any{"name": "three nodes", "members": []string{ann.UserID, cat.UserID}}).Decode(t, &g)
 		for _, sock := range []string{"ann@A", "cat@C"} {
 			agent.waitFor(mark, "group_member_added at "+sock, 5*time.Second, event(sock, "group_member_added", map[string]any{"groupId": g.GroupID}))
 		}
@@ -206,7 +206,7 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("ann announced offline while connected to node C: %v", got)
 		}
 		var p struct{ Online bool }
-		as(bob, nodeA).Must(200, "GET", "/api/users/"+ann.UserID+"/presence", nil).Decode(t, &p)
+		as(bob, nodeA).Must(t, 200, "GET", "/api/users/"+ann.UserID+"/presence", nil).Decode(t, &p)
 		if !p.Online {
 			t.Fatal("node A says ann is offline while she is connected to node C")
 		}
@@ -225,9 +225,9 @@ func TestCluster(t *testing.T) {
 
 	t.Run("LogoutEverywhere", func(t *testing.T) {
 		dan := apitest.Register(t, nodeA.URL(), "dan")
-		other := apitest.NewClient(t, nodeB.URL())
+		other := apitest.NewClient(nodeB.URL())
 		var login struct{ Token string }
-		other.Must(200, "POST", "/api/auth/login", map[string]string{"username": "dan", "password": "password-dan"}).Decode(t, &login)
+		other.Must(t, 200, "POST", "/api/auth/login", map[string]string{"username": "dan", "password": "password-dan"}).Decode(t, &login)
 		other.Token = login.Token
 		for _, n := range []struct {
 			sock string
@@ -237,10 +237,10 @@ func TestCluster(t *testing.T) {
 		}
 		agent.connect("dan2@B", nodeB.URL(), other.Token, "websocket")
 		mark := agent.mark()
-		as(dan, nodeC).Must(200, "POST", "/api/auth/logout", nil)
+		as(dan, nodeC).Must(t, 200, "POST", "/api/auth/logout", nil)
 		for _, s := range nodes {
-			as(dan, s).Must(401, "GET", "/api/users/me", nil)
-			as(other, s).Must(200, "GET", "/api/users/me", nil)
+			as(dan, s).Must(t, 401, "GET", "/api/users/me", nil)
+			as(other, s).Must(t, 200, "GET", "/api/users/me", nil)
 		}
 		for _, sock := range []string{"dan@A", "dan@B", "dan@C"} {
 			agent.waitFor(mark, sock+" disconnected", 5*time.Second, func(r sioReport) bool { return r.Sock == sock && r.Type == "disconnect" })
@@ -261,11 +261,11 @@ func TestCluster(t *testing.T) {
 		// 30 password-reset requests from one address, spread over the
 		// nodes: one bucket of 10 for all of them (per node, all 30 would
 		// pass).
-		client := apitest.NewClient(t, "")
+		client := apitest.NewClient("")
 		granted := 0
 		began := time.Now()
 		for i := 0; i < 30; i++ {
-			r := as(client, nodes[i%3]).Do("POST", "/api/auth/password/forgot", map[string]string{"email": "nobody@example.test"})
+			r := as(client, nodes[i%3]).Do(t, "POST", "/api/auth/password/forgot", map[string]string{"email": "nobody@example.test"})
 			switch r.Status {
 			case 200:
 				granted++
@@ -290,7 +290,7 @@ func TestCluster(t *testing.T) {
 		var ids []string
 		for i := 0; i < 5; i++ {
 			var res struct{ MessageID string }
-			bob.Must(201, "POST", "/api/messages/schedule", map[string]any{"recipientId": ann.UserID,
+			bob.Must(t, 201, "POST", "/api/messages/schedule", map[string]any{"recipientId": ann.UserID,
 				"encryptedContent": fmt.Sprintf("later %d", i), "type": "text", "scheduledAt": at}).Decode(t, &res)
 			ids = append(ids, res.MessageID)
 		}
@@ -304,7 +304,7 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		var history []struct{ MessageID string }
-		as(ann, nodeC).Must(200, "GET", "/api/messages/"+ann.UserID+"/"+bob.UserID+"?limit=200", nil).Decode(t, &history)
+		as(ann, nodeC).Must(t, 200, "GET", "/api/messages/"+ann.UserID+"/"+bob.UserID+"?limit=200", nil).Decode(t, &history)
 		for _, id := range ids {
 			n := 0
 			for _, m := range history {
@@ -317,7 +317,7 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		var pending []any
-		bob.Must(200, "GET", "/api/messages/scheduled", nil).Decode(t, &pending)
+		bob.Must(t, 200, "GET", "/api/messages/scheduled", nil).Decode(t, &pending)
 		if len(pending) != 0 {
 			t.Fatalf("%d scheduled messages still pending", len(pending))
 		}
@@ -390,7 +390,7 @@ func TestCluster(t *testing.T) {
 		})
 		// A message sent meanwhile is committed and acknowledged.
 		var sent struct{ MessageID string }
-		bob.Must(201, "POST", "/api/messages/send", map[string]any{"recipientId": ann.UserID,
+		bob.Must(t, 201, "POST", "/api/messages/send", map[string]any{"recipientId": ann.UserID,
 			"encryptedContent": "during the outage", "type": "text", "clientMessageId": "outage-1"}).Decode(t, &sent)
 		// Ann gets it through sync, from any node.
 		var page struct {
@@ -399,7 +399,7 @@ func TestCluster(t *testing.T) {
 				Data  struct{ MessageID string }
 			}
 		}
-		as(ann, nodeC).Must(200, "GET", "/api/sync?limit=200", nil).Decode(t, &page)
+		as(ann, nodeC).Must(t, 200, "GET", "/api/sync?limit=200", nil).Decode(t, &page)
 		found := false
 		for _, it := range page.Items {
 			found = found || (it.Event == "new_message" && it.Data.MessageID == sent.MessageID)
@@ -439,7 +439,7 @@ func TestCluster(t *testing.T) {
 		t.Logf("cat went offline at bob %v after node C closed", time.Since(died).Round(10*time.Millisecond))
 		agent.close("cat@C")
 		var p struct{ Online bool }
-		as(bob, nodeA).Must(200, "GET", "/api/users/"+cat.UserID+"/presence", nil).Decode(t, &p)
+		as(bob, nodeA).Must(t, 200, "GET", "/api/users/"+cat.UserID+"/presence", nil).Decode(t, &p)
 		if p.Online {
 			t.Fatal("node A still says cat is online")
 		}

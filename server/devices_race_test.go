@@ -40,20 +40,20 @@ func TestConcurrentDeviceRegistration(t *testing.T) {
 			for round := 0; round < rounds; round++ {
 				dev := fmt.Sprintf("login-%d", round)
 				if bad := run(6, func(int) *apitest.Response {
-					return apitest.NewClient(t, srv.URL()).Do("POST", "/api/auth/login", map[string]string{
+					return apitest.NewClient(srv.URL()).Do(t, "POST", "/api/auth/login", map[string]string{
 						"username": "ann", "password": "password-ann", "deviceId": dev, "publicKey": "pk-" + dev})
 				}); len(bad) > 0 {
 					t.Errorf("round %d: %d of 6 logins failed, first: %s", round, len(bad), bad[0])
 				}
 				dev = fmt.Sprintf("keys-%d", round)
 				if bad := run(30, func(i int) *apitest.Response {
-					return ann.Do("POST", "/api/users/keys", map[string]string{"deviceId": dev, "publicKey": fmt.Sprintf("pk-%d", i)})
+					return ann.Do(t, "POST", "/api/users/keys", map[string]string{"deviceId": dev, "publicKey": fmt.Sprintf("pk-%d", i)})
 				}); len(bad) > 0 {
 					t.Errorf("round %d: %d of 30 key uploads failed, first: %s", round, len(bad), bad[0])
 				}
 			}
 			var keys []struct{ DeviceID string }
-			ann.Must(200, "GET", "/api/users/"+ann.UserID+"/keys", nil).Decode(t, &keys)
+			ann.Must(t, 200, "GET", "/api/users/"+ann.UserID+"/keys", nil).Decode(t, &keys)
 			if len(keys) != 1+2*rounds {
 				t.Errorf("%d device keys, want %d: %+v", len(keys), 1+2*rounds, keys)
 			}

@@ -27,21 +27,21 @@ func TestClientMessageIDAcrossConversations(t *testing.T) {
 			cat := apitest.Register(t, srv.URL(), apitest.Unique("cat"))
 			eve := apitest.Register(t, srv.URL(), apitest.Unique("eve"))
 			var g struct{ GroupID string }
-			ann.Must(201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{cat.UserID}}).Decode(t, &g)
+			ann.Must(t, 201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{cat.UserID}}).Decode(t, &g)
 
 			first := send(t, ann, bob, "one", map[string]any{"clientMessageId": "k1"})
 			again := send(t, ann, bob, "one", map[string]any{"clientMessageId": "k1"})
 			if again.MessageID != first.MessageID {
 				t.Fatalf("retry in the same conversation made a new message: %s then %s", first.MessageID, again.MessageID)
 			}
-			ann.Must(409, "POST", "/api/messages/send", map[string]any{"recipientId": cat.UserID, "encryptedContent": "two", "type": "text", "clientMessageId": "k1"})
-			ann.Must(409, "POST", "/api/group-messages/send", map[string]any{"groupId": g.GroupID, "encryptedContent": "three", "type": "text", "clientMessageId": "k1"})
+			ann.Must(t, 409, "POST", "/api/messages/send", map[string]any{"recipientId": cat.UserID, "encryptedContent": "two", "type": "text", "clientMessageId": "k1"})
+			ann.Must(t, 409, "POST", "/api/group-messages/send", map[string]any{"groupId": g.GroupID, "encryptedContent": "three", "type": "text", "clientMessageId": "k1"})
 			// The other way round: a group key reused for a direct message.
-			ann.Must(201, "POST", "/api/group-messages/send", map[string]any{"groupId": g.GroupID, "encryptedContent": "four", "type": "text", "clientMessageId": "k2"})
-			ann.Must(409, "POST", "/api/messages/send", map[string]any{"recipientId": bob.UserID, "encryptedContent": "five", "type": "text", "clientMessageId": "k2"})
+			ann.Must(t, 201, "POST", "/api/group-messages/send", map[string]any{"groupId": g.GroupID, "encryptedContent": "four", "type": "text", "clientMessageId": "k2"})
+			ann.Must(t, 409, "POST", "/api/messages/send", map[string]any{"recipientId": bob.UserID, "encryptedContent": "five", "type": "text", "clientMessageId": "k2"})
 			// A stranger's key of a direct message opens no group to her.
 			send(t, eve, bob, "hi", map[string]any{"clientMessageId": "k3"})
-			eve.Must(404, "POST", "/api/group-messages/send", map[string]any{"groupId": g.GroupID, "encryptedContent": "in", "type": "text", "clientMessageId": "k3"})
+			eve.Must(t, 404, "POST", "/api/group-messages/send", map[string]any{"groupId": g.GroupID, "encryptedContent": "in", "type": "text", "clientMessageId": "k3"})
 			if h := groupHistory(t, ann, g.GroupID); len(h) != 1 {
 				t.Fatalf("group history has %d messages, want 1", len(h))
 			}
@@ -67,12 +67,12 @@ func TestDeleteGroupRace(t *testing.T) {
 			for i := 0; i < tries; i++ {
 				cat := apitest.Register(t, srv.URL(), apitest.Unique("cat"))
 				var g struct{ GroupID string }
-				ann.Must(201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID}}).Decode(t, &g)
+				ann.Must(t, 201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID}}).Decode(t, &g)
 				addStatus := make(chan int, 1)
 				go func() {
-					addStatus <- ann.Do("POST", "/api/groups/members/add", map[string]any{"groupId": g.GroupID, "members": []string{cat.UserID}}).Status
+					addStatus <- ann.Do(t, "POST", "/api/groups/members/add", map[string]any{"groupId": g.GroupID, "members": []string{cat.UserID}}).Status
 				}()
-				ann.Must(200, "POST", "/api/groups/delete", map[string]any{"groupId": g.GroupID})
+				ann.Must(t, 200, "POST", "/api/groups/delete", map[string]any{"groupId": g.GroupID})
 				switch st := <-addStatus; st {
 				case 200:
 					added++
@@ -106,12 +106,12 @@ func TestDeletedContentLeavesSync(t *testing.T) {
 			ann := apitest.Register(t, srv.URL(), apitest.Unique("ann"))
 			bob := apitest.Register(t, srv.URL(), apitest.Unique("bob"))
 			var g struct{ GroupID string }
-			ann.Must(201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID}}).Decode(t, &g)
+			ann.Must(t, 201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID}}).Decode(t, &g)
 			leaks := func(t *testing.T, c *apitest.Client, secrets ...string) {
 				t.Helper()
 				for _, cursor := range []string{"0", ""} {
 					var page struct{ Items []json.RawMessage }
-					c.Must(200, "GET", "/api/sync?limit=200&cursor="+cursor, nil).Decode(t, &page)
+					c.Must(t, 200, "GET", "/api/sync?limit=200&cursor="+cursor, nil).Decode(t, &page)
 					for _, it := range page.Items {
 						for _, s := range secrets {
 							if strings.Contains(string(it), s) {
@@ -123,11 +123,11 @@ func TestDeletedContentLeavesSync(t *testing.T) {
 			}
 			t.Run("DeleteForEveryone", func(t *testing.T) {
 				d := send(t, ann, bob, "direct-secret", nil)
-				ann.Must(200, "POST", "/api/messages/edit", map[string]any{"messageId": d.MessageID, "encryptedContent": "direct-edited-secret"})
-				ann.Must(200, "POST", "/api/messages/delete", map[string]any{"messageId": d.MessageID, "deleteForEveryone": true})
+				ann.Must(t, 200, "POST", "/api/messages/edit", map[string]any{"messageId": d.MessageID, "encryptedContent": "direct-edited-secret"})
+				ann.Must(t, 200, "POST", "/api/messages/delete", map[string]any{"messageId": d.MessageID, "deleteForEveryone": true})
 				gm := groupSend(t, ann, g.GroupID, "group-secret")
-				ann.Must(200, "POST", "/api/messages/edit", map[string]any{"messageId": gm.MessageID, "encryptedContent": "group-edited-secret"})
-				ann.Must(200, "POST", "/api/group-messages/delete", map[string]any{"messageId": gm.MessageID, "groupId": g.GroupID, "deleteForEveryone": true})
+				ann.Must(t, 200, "POST", "/api/messages/edit", map[string]any{"messageId": gm.MessageID, "encryptedContent": "group-edited-secret"})
+				ann.Must(t, 200, "POST", "/api/group-messages/delete", map[string]any{"messageId": gm.MessageID, "groupId": g.GroupID, "deleteForEveryone": true})
 				for _, c := range []*apitest.Client{ann, bob} {
 					leaks(t, c, "direct-secret", "direct-edited-secret", "group-secret", "group-edited-secret")
 				}
@@ -135,13 +135,13 @@ func TestDeletedContentLeavesSync(t *testing.T) {
 			t.Run("DeleteForMe", func(t *testing.T) {
 				bws := apitest.DialWS(t, srv.URL(), bob.Token)
 				d := send(t, ann, bob, "first", nil)
-				bob.Must(200, "POST", "/api/messages/delete", map[string]any{"messageId": d.MessageID, "deleteForEveryone": false})
-				ann.Must(200, "POST", "/api/messages/edit", map[string]any{"messageId": d.MessageID, "encryptedContent": "later-edit-secret"})
-				ann.Must(200, "POST", "/api/messages/react", map[string]any{"messageId": d.MessageID, "reaction": "👍"})
+				bob.Must(t, 200, "POST", "/api/messages/delete", map[string]any{"messageId": d.MessageID, "deleteForEveryone": false})
+				ann.Must(t, 200, "POST", "/api/messages/edit", map[string]any{"messageId": d.MessageID, "encryptedContent": "later-edit-secret"})
+				ann.Must(t, 200, "POST", "/api/messages/react", map[string]any{"messageId": d.MessageID, "reaction": "👍"})
 				// A barrier: bob's socket gets this message after the edit
 				// and the reaction would have arrived.
 				marker := send(t, ann, bob, "marker", nil)
-				bws.WaitEvent("new_message", marker.MessageID)
+				bws.WaitEvent(t, "new_message", marker.MessageID)
 				for _, name := range []string{"message_edited", "message_reaction"} {
 					if got := bws.Events(name); len(got) != 0 {
 						t.Fatalf("bob's socket got %s of the message he deleted: %s", name, got[0])
@@ -149,7 +149,7 @@ func TestDeletedContentLeavesSync(t *testing.T) {
 				}
 				leaks(t, bob, "later-edit-secret", "👍")
 				var page struct{ Items []struct{ Event string } }
-				bob.Must(200, "GET", "/api/sync?limit=200&cursor=0", nil).Decode(t, &page)
+				bob.Must(t, 200, "GET", "/api/sync?limit=200&cursor=0", nil).Decode(t, &page)
 				deleted := false
 				for _, it := range page.Items {
 					deleted = deleted || it.Event == "message_deleted"
@@ -174,10 +174,10 @@ func TestRemovedMemberKeepsWhatTheySaw(t *testing.T) {
 			bob := apitest.Register(t, srv.URL(), apitest.Unique("bob"))
 			eve := apitest.Register(t, srv.URL(), apitest.Unique("eve"))
 			var g struct{ GroupID string }
-			ann.Must(201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID}}).Decode(t, &g)
+			ann.Must(t, 201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID}}).Decode(t, &g)
 			_, cursor := syncAll(t, bob, "0")
 			groupSend(t, ann, g.GroupID, "while-member")
-			ann.Must(200, "POST", "/api/groups/members/remove", map[string]any{"groupId": g.GroupID, "memberId": bob.UserID})
+			ann.Must(t, 200, "POST", "/api/groups/members/remove", map[string]any{"groupId": g.GroupID, "memberId": bob.UserID})
 			groupSend(t, ann, g.GroupID, "after-removal")
 
 			items, _ := syncAll(t, bob, cursor)
@@ -197,10 +197,10 @@ func TestRemovedMemberKeepsWhatTheySaw(t *testing.T) {
 			if len(h) != 1 || h[0].Content == nil || *h[0].Content != "while-member" {
 				t.Fatalf("former member's history = %+v; want only the message sent while a member", h)
 			}
-			eve.Must(404, "GET", "/api/group-messages/"+g.GroupID, nil)
-			bob.Must(404, "POST", "/api/group-messages/send", map[string]any{"groupId": g.GroupID, "encryptedContent": "x", "type": "text"})
+			eve.Must(t, 404, "GET", "/api/group-messages/"+g.GroupID, nil)
+			bob.Must(t, 404, "POST", "/api/group-messages/send", map[string]any{"groupId": g.GroupID, "encryptedContent": "x", "type": "text"})
 			// Back in the group, they read from their new joining on.
-			ann.Must(200, "POST", "/api/groups/members/add", map[string]any{"groupId": g.GroupID, "members": []string{bob.UserID}})
+			ann.Must(t, 200, "POST", "/api/groups/members/add", map[string]any{"groupId": g.GroupID, "members": []string{bob.UserID}})
 			groupSend(t, ann, g.GroupID, "after-return")
 			if h := groupHistory(t, bob, g.GroupID); len(h) != 1 || *h[0].Content != "after-return" {
 				t.Fatalf("returned member's history = %d messages", len(h))
@@ -222,23 +222,23 @@ func TestSeenWhileReceiptsOffStaysHidden(t *testing.T) {
 			bob := apitest.Register(t, srv.URL(), apitest.Unique("bob"))
 			cat := apitest.Register(t, srv.URL(), apitest.Unique("cat"))
 			var g struct{ GroupID string }
-			ann.Must(201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID, cat.UserID}}).Decode(t, &g)
+			ann.Must(t, 201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID, cat.UserID}}).Decode(t, &g)
 			status := func(messageID string) string {
 				var st struct{ Status string }
-				ann.Must(200, "GET", "/api/status/"+messageID, nil).Decode(t, &st)
+				ann.Must(t, 200, "GET", "/api/status/"+messageID, nil).Decode(t, &st)
 				return st.Status
 			}
 			groupSeen := func(messageID string) int {
 				var r struct{ Seen []struct{ UserID string } }
-				ann.Must(200, "GET", "/api/group-messages/"+messageID+"/status", nil).Decode(t, &r)
+				ann.Must(t, 200, "GET", "/api/group-messages/"+messageID+"/status", nil).Decode(t, &r)
 				return len(r.Seen)
 			}
 			d := send(t, ann, bob, "direct", nil)
 			gm := groupSend(t, ann, g.GroupID, "group")
-			bob.Must(200, "PUT", "/api/users/me/settings", map[string]any{"readReceipts": false})
-			bob.Must(200, "POST", "/api/status", map[string]any{"messageId": d.MessageID, "status": "seen"})
-			bob.Must(200, "POST", "/api/group-messages/status", map[string]any{"messageId": gm.MessageID, "groupId": g.GroupID, "status": "seen"})
-			bob.Must(200, "PUT", "/api/users/me/settings", map[string]any{"readReceipts": true})
+			bob.Must(t, 200, "PUT", "/api/users/me/settings", map[string]any{"readReceipts": false})
+			bob.Must(t, 200, "POST", "/api/status", map[string]any{"messageId": d.MessageID, "status": "seen"})
+			bob.Must(t, 200, "POST", "/api/group-messages/status", map[string]any{"messageId": gm.MessageID, "groupId": g.GroupID, "status": "seen"})
+			bob.Must(t, 200, "PUT", "/api/users/me/settings", map[string]any{"readReceipts": true})
 			if got := status(d.MessageID); got != "delivered" {
 				t.Fatalf("direct message read with receipts off shows %q after receipts came back on", got)
 			}
@@ -246,11 +246,11 @@ func TestSeenWhileReceiptsOffStaysHidden(t *testing.T) {
 				t.Fatalf("group receipts show %d readers; the read was made with receipts off", n)
 			}
 			// Marked again with receipts on: now it shows.
-			bob.Must(200, "POST", "/api/status", map[string]any{"messageId": d.MessageID, "status": "seen"})
+			bob.Must(t, 200, "POST", "/api/status", map[string]any{"messageId": d.MessageID, "status": "seen"})
 			if got := status(d.MessageID); got != "seen" {
 				t.Fatalf("direct message marked seen with receipts on shows %q", got)
 			}
-			bob.Must(200, "POST", "/api/group-messages/status", map[string]any{"messageId": gm.MessageID, "groupId": g.GroupID, "status": "seen"})
+			bob.Must(t, 200, "POST", "/api/group-messages/status", map[string]any{"messageId": gm.MessageID, "groupId": g.GroupID, "status": "seen"})
 			if n := groupSeen(gm.MessageID); n != 1 {
 				t.Fatalf("group receipts show %d readers after a seen mark with receipts on, want 1", n)
 			}
@@ -266,8 +266,8 @@ func TestEmailTaken(t *testing.T) {
 			t.Parallel()
 			srv := apitest.MustStart(t, backend, nil)
 			ann := apitest.Register(t, srv.URL(), apitest.Unique("ann")) // ann…@example.test
-			c := apitest.NewClient(t, srv.URL())
-			res := c.Do("POST", "/api/users/register", map[string]any{"username": apitest.Unique("eve"), "password": "password-eve-1",
+			c := apitest.NewClient(srv.URL())
+			res := c.Do(t, "POST", "/api/users/register", map[string]any{"username": apitest.Unique("eve"), "password": "password-eve-1",
 				"deviceId": "d1", "publicKey": "pk", "email": strings.ToUpper(ann.Username) + "@Example.TEST"})
 			if res.Status != 409 || res.Error.Code != "email_taken" {
 				t.Fatalf("register with a taken address: %d %s", res.Status, res.Error.Code)
@@ -294,17 +294,17 @@ func TestChatPeerPresence(t *testing.T) {
 						LastSeen *string
 					}
 				}
-				ann.Must(200, "GET", "/api/chats", nil).Decode(t, &chats)
+				ann.Must(t, 200, "GET", "/api/chats", nil).Decode(t, &chats)
 				if len(chats) != 1 {
 					t.Fatalf("%d chats", len(chats))
 				}
 				return chats[0].Peer.Online, chats[0].Peer.LastSeen
 			}
-			bob.Must(200, "PUT", "/api/users/me/settings", map[string]any{"lastSeenVisibility": "contacts"})
+			bob.Must(t, 200, "PUT", "/api/users/me/settings", map[string]any{"lastSeenVisibility": "contacts"})
 			if _, seen := peer(); seen != nil {
 				t.Fatalf("last seen shown to a non-contact: %s", *seen)
 			}
-			bob.Must(201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
+			bob.Must(t, 201, "POST", "/api/contacts", map[string]string{"contactId": ann.UserID})
 			ws := apitest.DialWS(t, srv.URL(), bob.Token)
 			_ = ws
 			deadline := time.Now().Add(20 * time.Second)
@@ -317,7 +317,7 @@ func TestChatPeerPresence(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			bob.Must(200, "POST", "/api/users/block", map[string]any{"blockedUserId": ann.UserID})
+			bob.Must(t, 200, "POST", "/api/users/block", map[string]any{"blockedUserId": ann.UserID})
 			if online, seen := peer(); online || seen != nil {
 				t.Fatalf("presence across a block: online %v, last seen %v", online, seen)
 			}

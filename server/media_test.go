@@ -160,7 +160,7 @@ func testMedia(t *testing.T, srv *server.Server) {
 		t.Fatalf("upload answer %+v", up)
 	}
 	var info mediaInfo
-	ann.Must(200, "GET", "/api/media/"+up.FileID, nil).Decode(t, &info)
+	ann.Must(t, 200, "GET", "/api/media/"+up.FileID, nil).Decode(t, &info)
 	if info.UserID != ann.UserID || info.URL != "/api/media/"+up.FileID+"/content" || info.ThumbnailURL == nil || !info.HasThumbnail ||
 		info.ExpiresAt == nil || info.FileIv != "aXY=" || info.EncryptedAESKey != "a2V5" || info.OriginalName != "photo.jpg" {
 		t.Fatalf("metadata %+v", info)
@@ -194,21 +194,21 @@ func testMedia(t *testing.T, srv *server.Server) {
 
 	t.Run("Access", func(t *testing.T) {
 		// Before any message uses it, only the uploader sees it.
-		if r := bob.Do("GET", "/api/media/"+up.FileID, nil); r.Status != 404 {
+		if r := bob.Do(t, "GET", "/api/media/"+up.FileID, nil); r.Status != 404 {
 			t.Fatalf("stranger reads metadata: %d", r.Status)
 		}
 		if status, _, _ := get(t, bob, content, nil); status != 404 {
 			t.Fatalf("stranger downloads: %d", status)
 		}
 		// Someone else's file in a send is refused.
-		r := bob.Do("POST", "/api/messages/send", map[string]any{"recipientId": ann.UserID, "encryptedContent": "c", "type": "image",
+		r := bob.Do(t, "POST", "/api/messages/send", map[string]any{"recipientId": ann.UserID, "encryptedContent": "c", "type": "image",
 			"mediaId": up.FileID})
 		if r.Status != 400 || r.Error.Code != "invalid_argument" {
 			t.Fatalf("send of another's file: %d %s", r.Status, r.Error.Code)
 		}
 		send(t, ann, bob, "c", map[string]any{"type": "image", "mediaId": up.FileID})
 		var seen mediaInfo
-		bob.Must(200, "GET", "/api/media/"+up.FileID, nil).Decode(t, &seen)
+		bob.Must(t, 200, "GET", "/api/media/"+up.FileID, nil).Decode(t, &seen)
 		if seen.ExpiresAt != nil {
 			t.Fatalf("a used file still expires: %v", *seen.ExpiresAt)
 		}
@@ -218,7 +218,7 @@ func testMedia(t *testing.T, srv *server.Server) {
 		if status, _, _ := get(t, cat, content, nil); status != 404 {
 			t.Fatalf("outsider downloads: %d", status)
 		}
-		if r := cat.Do("GET", "/api/media/media_doesnotexist", nil); r.Status != 404 {
+		if r := cat.Do(t, "GET", "/api/media/media_doesnotexist", nil); r.Status != 404 {
 			t.Fatalf("unknown file: %d", r.Status)
 		}
 	})
@@ -245,7 +245,7 @@ func testMedia(t *testing.T, srv *server.Server) {
 				t.Errorf("%s: %d %s (%s), want %d %s", c.name, status, env.Error.Code, env.Error.Message, c.status, c.code)
 			}
 		}
-		r := ann.Do("POST", "/api/media/upload", map[string]string{"file": "x"})
+		r := ann.Do(t, "POST", "/api/media/upload", map[string]string{"file": "x"})
 		if r.Status != 415 {
 			t.Errorf("JSON upload: %d", r.Status)
 		}
@@ -331,10 +331,10 @@ func TestMediaLeavesNothing(t *testing.T) {
 		t.Fatalf("%d files after a refused upload, want 1", n)
 	}
 	// Unused for 24 hours: collected, bytes and metadata.
-	ann.Must(200, "GET", "/api/media/"+first.FileID, nil)
+	ann.Must(t, 200, "GET", "/api/media/"+first.FileID, nil)
 	clock.Advance(25 * time.Hour)
 	wait("an unused file is collected", func() bool { return countFiles(t, dir) == 0 })
-	if r := ann.Do("GET", "/api/media/"+first.FileID, nil); r.Status != 404 {
+	if r := ann.Do(t, "GET", "/api/media/"+first.FileID, nil); r.Status != 404 {
 		t.Fatalf("collected file's metadata: %d", r.Status)
 	}
 	// The quota is free again.
@@ -352,8 +352,8 @@ func TestMediaDeletedMessage(t *testing.T) {
 	up := mustUpload(t, ann, randomBytes(1000), nil)
 	msg := send(t, ann, bob, "c", map[string]any{"type": "image", "mediaId": up.FileID})
 	clock.Advance(25 * time.Hour) // used: stays
-	ann.Must(200, "GET", "/api/media/"+up.FileID, nil)
-	ann.Must(200, "POST", "/api/messages/delete", map[string]any{"messageId": msg.MessageID, "deleteForEveryone": true})
+	ann.Must(t, 200, "GET", "/api/media/"+up.FileID, nil)
+	ann.Must(t, 200, "POST", "/api/messages/delete", map[string]any{"messageId": msg.MessageID, "deleteForEveryone": true})
 	clock.Advance(11 * time.Minute)
 	for deadline := time.Now().Add(10 * time.Second); countFiles(t, dir) != 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {

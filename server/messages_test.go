@@ -36,14 +36,14 @@ func send(t *testing.T, c *apitest.Client, to *apitest.Client, content string, e
 		body[k] = v
 	}
 	var r sendRes
-	c.Must(201, "POST", "/api/messages/send", body).Decode(t, &r)
+	c.Must(t, 201, "POST", "/api/messages/send", body).Decode(t, &r)
 	return r
 }
 
 func history(t *testing.T, c *apitest.Client, peer *apitest.Client, query string) []msgView {
 	t.Helper()
 	var out []msgView
-	c.Must(200, "GET", "/api/messages/"+c.UserID+"/"+peer.UserID+query, nil).Decode(t, &out)
+	c.Must(t, 200, "GET", "/api/messages/"+c.UserID+"/"+peer.UserID+query, nil).Decode(t, &out)
 	return out
 }
 
@@ -70,7 +70,7 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 		if first.Status != "sent" || first.Seq != 1 || !strings.HasPrefix(first.MessageID, "msg_") {
 			t.Fatalf("send = %+v", first)
 		}
-		data := bobWS.WaitEvent("new_message", first.MessageID)
+		data := bobWS.WaitEvent(t, "new_message", first.MessageID)
 		var m msgView
 		json.Unmarshal(data, &m)
 		sum := sha256.Sum256([]byte(`{"message":"c1","key":"k","iv":"i"}`))
@@ -78,7 +78,7 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 			m.ContentHash != hex.EncodeToString(sum[:]) {
 			t.Fatalf("new_message = %s", data)
 		}
-		annWS2.WaitEvent("new_message", first.MessageID) // the sender's other sockets too
+		annWS2.WaitEvent(t, "new_message", first.MessageID) // the sender's other sockets too
 		t.Run("Idempotent", func(t *testing.T) {
 			again := send(t, ann, bob, "different", map[string]any{"clientMessageId": "c-1"})
 			if again.MessageID != first.MessageID || again.Seq != 1 {
@@ -89,7 +89,7 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 			}
 		})
 		t.Run("Socket", func(t *testing.T) {
-			ack := annWS.Call("send_message", map[string]any{"recipientId": bob.UserID, "encryptedContent": "over-socket", "type": "text"}, 1)
+			ack := annWS.Call(t, "send_message", map[string]any{"recipientId": bob.UserID, "encryptedContent": "over-socket", "type": "text"}, 1)
 			var env struct {
 				Success bool
 				Data    sendRes
@@ -98,8 +98,8 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 			if !env.Success || env.Data.Seq != 2 {
 				t.Fatalf("ack = %s", ack)
 			}
-			bobWS.WaitEvent("new_message", env.Data.MessageID)
-			ack = annWS.Call("send_message", map[string]any{"recipientId": "usr_nope", "encryptedContent": "x"}, 2)
+			bobWS.WaitEvent(t, "new_message", env.Data.MessageID)
+			ack = annWS.Call(t, "send_message", map[string]any{"recipientId": "usr_nope", "encryptedContent": "x"}, 2)
 			if !strings.Contains(string(ack), `"not_found"`) {
 				t.Fatalf("ack = %s", ack)
 			}
@@ -125,7 +125,7 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				r := ann.Must(tc.status, "POST", "/api/messages/send", tc.body)
+				r := ann.Must(t, tc.status, "POST", "/api/messages/send", tc.body)
 				if r.Error.Message == "" {
 					t.Fatal("error without a message")
 				}
@@ -133,14 +133,14 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 		}
 		t.Run("ErrReplyOtherConversation", func(t *testing.T) {
 			other := send(t, ann, eve, "to eve", nil)
-			ann.Must(400, "POST", "/api/messages/reply", map[string]any{"recipientId": bob.UserID, "encryptedContent": "x", "replyToId": other.MessageID})
+			ann.Must(t, 400, "POST", "/api/messages/reply", map[string]any{"recipientId": bob.UserID, "encryptedContent": "x", "replyToId": other.MessageID})
 		})
 		if after := len(history(t, ann, bob, "?limit=200")); after != before {
 			t.Fatalf("bad input stored messages: %d → %d", before, after)
 		}
-		ann.Must(403, "GET", "/api/messages/"+bob.UserID+"/"+ann.UserID, nil)
-		ann.Must(404, "GET", "/api/messages/"+ann.UserID+"/usr_nope", nil)
-		ann.Must(400, "GET", "/api/messages/"+ann.UserID+"/"+bob.UserID+"?limit=0", nil)
+		ann.Must(t, 403, "GET", "/api/messages/"+bob.UserID+"/"+ann.UserID, nil)
+		ann.Must(t, 404, "GET", "/api/messages/"+ann.UserID+"/usr_nope", nil)
+		ann.Must(t, 400, "GET", "/api/messages/"+ann.UserID+"/"+bob.UserID+"?limit=0", nil)
 	})
 
 	t.Run("History", func(t *testing.T) {
@@ -168,61 +168,61 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 			}
 		}
 		// Another user cannot read a message of the conversation.
-		eve.Must(404, "GET", "/api/status/"+first.MessageID, nil)
+		eve.Must(t, 404, "GET", "/api/status/"+first.MessageID, nil)
 	})
 
 	t.Run("Receipts", func(t *testing.T) {
 		m1 := send(t, ann, bob, "r1", nil)
 		m2 := send(t, ann, bob, "r2", nil)
-		ann.Must(403, "POST", "/api/status", map[string]any{"messageId": m2.MessageID, "status": "seen"}) // the sender
-		eve.Must(404, "POST", "/api/status", map[string]any{"messageId": m2.MessageID, "status": "seen"})
-		bob.Must(400, "POST", "/api/status", map[string]any{"messageId": m2.MessageID, "status": "read"})
-		bob.Must(403, "POST", "/api/status", map[string]any{"messageId": m2.MessageID, "status": "seen", "userId": ann.UserID})
+		ann.Must(t, 403, "POST", "/api/status", map[string]any{"messageId": m2.MessageID, "status": "seen"}) // the sender
+		eve.Must(t, 404, "POST", "/api/status", map[string]any{"messageId": m2.MessageID, "status": "seen"})
+		bob.Must(t, 400, "POST", "/api/status", map[string]any{"messageId": m2.MessageID, "status": "read"})
+		bob.Must(t, 403, "POST", "/api/status", map[string]any{"messageId": m2.MessageID, "status": "seen", "userId": ann.UserID})
 		var st struct{ Status, DeliveredAt, SeenAt string }
-		bob.Must(200, "POST", "/api/status", map[string]any{"messageId": m2.MessageID, "status": "delivered"}).Decode(t, &st)
+		bob.Must(t, 200, "POST", "/api/status", map[string]any{"messageId": m2.MessageID, "status": "delivered"}).Decode(t, &st)
 		if st.Status != "delivered" {
 			t.Fatalf("status = %+v", st)
 		}
-		annWS.WaitEvent("message_status_update", `"status":"delivered"`)
+		annWS.WaitEvent(t, "message_status_update", `"status":"delivered"`)
 		// Cursor semantics: marking m2 marked m1 too.
-		ann.Must(200, "GET", "/api/status/"+m1.MessageID, nil).Decode(t, &st)
+		ann.Must(t, 200, "GET", "/api/status/"+m1.MessageID, nil).Decode(t, &st)
 		if st.Status != "delivered" || st.DeliveredAt == "" {
 			t.Fatalf("earlier message = %+v", st)
 		}
 		// A message via the socket's message_status.
-		ack := bobWS.Call("message_status", map[string]any{"messageId": m1.MessageID, "status": "seen"}, 10)
+		ack := bobWS.Call(t, "message_status", map[string]any{"messageId": m1.MessageID, "status": "seen"}, 10)
 		if !strings.Contains(string(ack), `"status":"seen"`) {
 			t.Fatalf("ack = %s", ack)
 		}
-		annWS.WaitEvent("message_status_update", `"status":"seen"`)
+		annWS.WaitEvent(t, "message_status_update", `"status":"seen"`)
 		// Forward only: delivered after seen changes nothing.
-		bob.Must(200, "POST", "/api/status", map[string]any{"messageId": m1.MessageID, "status": "delivered"}).Decode(t, &st)
+		bob.Must(t, 200, "POST", "/api/status", map[string]any{"messageId": m1.MessageID, "status": "delivered"}).Decode(t, &st)
 		if st.Status != "seen" {
 			t.Fatalf("moved backwards: %+v", st)
 		}
-		ann.Must(200, "GET", "/api/status/"+m1.MessageID, nil).Decode(t, &st)
+		ann.Must(t, 200, "GET", "/api/status/"+m1.MessageID, nil).Decode(t, &st)
 		if st.Status != "seen" || st.SeenAt == "" || st.DeliveredAt == "" {
 			t.Fatalf("m1 = %+v", st)
 		}
 		st = struct{ Status, DeliveredAt, SeenAt string }{}
-		ann.Must(200, "GET", "/api/status/"+m2.MessageID, nil).Decode(t, &st)
+		ann.Must(t, 200, "GET", "/api/status/"+m2.MessageID, nil).Decode(t, &st)
 		if st.Status != "delivered" || st.SeenAt != "" {
 			t.Fatalf("m2 = %+v (only m1 was seen)", st)
 		}
 		t.Run("ReadReceiptsOff", func(t *testing.T) {
-			bob.Must(200, "PUT", "/api/users/me/settings", map[string]any{"readReceipts": false})
-			defer bob.Must(200, "PUT", "/api/users/me/settings", map[string]any{"readReceipts": true})
+			bob.Must(t, 200, "PUT", "/api/users/me/settings", map[string]any{"readReceipts": false})
+			defer bob.Must(t, 200, "PUT", "/api/users/me/settings", map[string]any{"readReceipts": true})
 			m3 := send(t, ann, bob, "r3", nil)
-			bob.Must(200, "POST", "/api/status", map[string]any{"messageId": m3.MessageID, "status": "seen"})
+			bob.Must(t, 200, "POST", "/api/status", map[string]any{"messageId": m3.MessageID, "status": "seen"})
 			st = struct{ Status, DeliveredAt, SeenAt string }{}
-			ann.Must(200, "GET", "/api/status/"+m3.MessageID, nil).Decode(t, &st)
+			ann.Must(t, 200, "GET", "/api/status/"+m3.MessageID, nil).Decode(t, &st)
 			if st.Status != "delivered" || st.SeenAt != "" {
 				t.Fatalf("seen leaked with read receipts off: %+v", st)
 			}
 			// A barrier, not a sleep: a message Bob sends after the mark
 			// reaches Ann after any event the mark made.
 			marker := send(t, bob, ann, "marker", nil)
-			annWS.WaitEvent("new_message", marker.MessageID)
+			annWS.WaitEvent(t, "new_message", marker.MessageID)
 			for _, d := range annWS.Events("message_status_update") {
 				if strings.Contains(string(d), m3.MessageID) && strings.Contains(string(d), `"seen"`) {
 					t.Fatalf("seen event sent with read receipts off: %s", d)
@@ -232,16 +232,16 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 	})
 
 	t.Run("Typing", func(t *testing.T) {
-		ann.Must(200, "POST", "/api/messages/typing", map[string]any{"recipientId": bob.UserID})
-		bobWS.WaitEvent("typing_indicator", `"isTyping":true`)
-		ack := bobWS.Call("typing", map[string]any{"recipientId": ann.UserID, "isTyping": false}, 20)
+		ann.Must(t, 200, "POST", "/api/messages/typing", map[string]any{"recipientId": bob.UserID})
+		bobWS.WaitEvent(t, "typing_indicator", `"isTyping":true`)
+		ack := bobWS.Call(t, "typing", map[string]any{"recipientId": ann.UserID, "isTyping": false}, 20)
 		if !strings.Contains(string(ack), `"success":true`) {
 			t.Fatalf("ack = %s", ack)
 		}
-		annWS.WaitEvent("typing_indicator", `"isTyping":false`)
+		annWS.WaitEvent(t, "typing_indicator", `"isTyping":false`)
 		limited := false
 		for i := 0; i < 30 && !limited; i++ {
-			limited = eve.Do("POST", "/api/messages/typing", map[string]any{"recipientId": bob.UserID}).Status == 429
+			limited = eve.Do(t, "POST", "/api/messages/typing", map[string]any{"recipientId": bob.UserID}).Status == 429
 		}
 		if !limited {
 			t.Fatal("typing is not rate-limited")
@@ -251,44 +251,44 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 	t.Run("ReactEditDelete", func(t *testing.T) {
 		m := send(t, ann, bob, "original", nil)
 		var rr struct{ MessageID, Reaction string }
-		bob.Must(200, "POST", "/api/messages/react", map[string]any{"messageId": m.MessageID, "reaction": "👍"}).Decode(t, &rr)
-		annWS.WaitEvent("message_reaction", "👍")
-		bob.Must(200, "POST", "/api/messages/react", map[string]any{"messageId": m.MessageID, "reaction": "❤️"}) // one per user
-		eve.Must(404, "POST", "/api/messages/react", map[string]any{"messageId": m.MessageID, "reaction": "x"})
-		bob.Must(400, "POST", "/api/messages/react", map[string]any{"messageId": m.MessageID, "reaction": strings.Repeat("x", 33)})
+		bob.Must(t, 200, "POST", "/api/messages/react", map[string]any{"messageId": m.MessageID, "reaction": "👍"}).Decode(t, &rr)
+		annWS.WaitEvent(t, "message_reaction", "👍")
+		bob.Must(t, 200, "POST", "/api/messages/react", map[string]any{"messageId": m.MessageID, "reaction": "❤️"}) // one per user
+		eve.Must(t, 404, "POST", "/api/messages/react", map[string]any{"messageId": m.MessageID, "reaction": "x"})
+		bob.Must(t, 400, "POST", "/api/messages/react", map[string]any{"messageId": m.MessageID, "reaction": strings.Repeat("x", 33)})
 		h := history(t, ann, bob, "?limit=1")
 		if len(h[0].Reactions) != 1 || h[0].Reactions[0].Reaction != "❤️" || h[0].Reactions[0].UserID != bob.UserID {
 			t.Fatalf("reactions = %+v", h[0].Reactions)
 		}
-		bob.Must(200, "POST", "/api/messages/react", map[string]any{"messageId": m.MessageID, "reaction": ""})
+		bob.Must(t, 200, "POST", "/api/messages/react", map[string]any{"messageId": m.MessageID, "reaction": ""})
 		if h = history(t, ann, bob, "?limit=1"); len(h[0].Reactions) != 0 {
 			t.Fatalf("reaction not removed: %+v", h[0].Reactions)
 		}
 
 		var reply sendRes
-		bob.Must(201, "POST", "/api/messages/reply", map[string]any{"recipientId": ann.UserID, "encryptedContent": "re", "replyToId": m.MessageID}).Decode(t, &reply)
+		bob.Must(t, 201, "POST", "/api/messages/reply", map[string]any{"recipientId": ann.UserID, "encryptedContent": "re", "replyToId": m.MessageID}).Decode(t, &reply)
 		if h = history(t, ann, bob, "?limit=1"); h[0].ReplyToID != m.MessageID {
 			t.Fatalf("reply = %+v", h[0])
 		}
 
-		bob.Must(403, "POST", "/api/messages/edit", map[string]any{"messageId": m.MessageID, "encryptedContent": "hijack"})
-		ann.Must(200, "POST", "/api/messages/edit", map[string]any{"messageId": m.MessageID, "encryptedContent": "edited"})
-		bobWS.WaitEvent("message_edited", `"content":"edited"`)
+		bob.Must(t, 403, "POST", "/api/messages/edit", map[string]any{"messageId": m.MessageID, "encryptedContent": "hijack"})
+		ann.Must(t, 200, "POST", "/api/messages/edit", map[string]any{"messageId": m.MessageID, "encryptedContent": "edited"})
+		bobWS.WaitEvent(t, "message_edited", `"content":"edited"`)
 		h = history(t, bob, ann, "?limit=2")
 		if *h[1].Content != "edited" || h[1].EditedAt == nil {
 			t.Fatalf("edited = %+v", h[1])
 		}
 
-		bob.Must(403, "POST", "/api/messages/delete", map[string]any{"messageId": m.MessageID, "deleteForEveryone": true})
-		bob.Must(200, "POST", "/api/messages/delete", map[string]any{"messageId": reply.MessageID, "deleteForEveryone": false})
+		bob.Must(t, 403, "POST", "/api/messages/delete", map[string]any{"messageId": m.MessageID, "deleteForEveryone": true})
+		bob.Must(t, 200, "POST", "/api/messages/delete", map[string]any{"messageId": reply.MessageID, "deleteForEveryone": false})
 		if h = history(t, bob, ann, "?limit=1"); h[0].MessageID == reply.MessageID {
 			t.Fatal("deleted-for-me message still in the caller's history")
 		}
 		if h = history(t, ann, bob, "?limit=1"); h[0].MessageID != reply.MessageID {
 			t.Fatal("delete for me hid the message for the other side")
 		}
-		ann.Must(200, "POST", "/api/messages/delete", map[string]any{"messageId": m.MessageID, "deleteForEveryone": true})
-		bobWS.WaitEvent("message_deleted", m.MessageID)
+		ann.Must(t, 200, "POST", "/api/messages/delete", map[string]any{"messageId": m.MessageID, "deleteForEveryone": true})
+		bobWS.WaitEvent(t, "message_deleted", m.MessageID)
 		for _, c := range []*apitest.Client{ann, bob} {
 			peer := bob
 			if c == bob {
@@ -300,51 +300,51 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 				}
 			}
 		}
-		ann.Must(400, "POST", "/api/messages/edit", map[string]any{"messageId": m.MessageID, "encryptedContent": "again"})
+		ann.Must(t, 400, "POST", "/api/messages/edit", map[string]any{"messageId": m.MessageID, "encryptedContent": "again"})
 	})
 
 	t.Run("Block", func(t *testing.T) {
-		eve.Must(200, "POST", "/api/users/block", map[string]any{"blockedUserId": ann.UserID})
-		r := ann.Must(403, "POST", "/api/messages/send", map[string]any{"recipientId": eve.UserID, "encryptedContent": "x"})
+		eve.Must(t, 200, "POST", "/api/users/block", map[string]any{"blockedUserId": ann.UserID})
+		r := ann.Must(t, 403, "POST", "/api/messages/send", map[string]any{"recipientId": eve.UserID, "encryptedContent": "x"})
 		if r.Error.Code != "blocked" {
 			t.Fatalf("code = %s", r.Error.Code)
 		}
-		eve.Must(403, "POST", "/api/messages/send", map[string]any{"recipientId": ann.UserID, "encryptedContent": "x"})
-		if r := ann.Must(403, "POST", "/api/messages/schedule", map[string]any{"recipientId": eve.UserID, "encryptedContent": "x",
+		eve.Must(t, 403, "POST", "/api/messages/send", map[string]any{"recipientId": ann.UserID, "encryptedContent": "x"})
+		if r := ann.Must(t, 403, "POST", "/api/messages/schedule", map[string]any{"recipientId": eve.UserID, "encryptedContent": "x",
 			"scheduledAt": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}); r.Error.Code != "blocked" {
 			t.Fatalf("schedule across a block: code = %s", r.Error.Code)
 		}
-		ann.Must(403, "POST", "/api/messages/typing", map[string]any{"recipientId": eve.UserID})
-		eve.Must(200, "POST", "/api/users/unblock", map[string]any{"blockedUserId": ann.UserID})
+		ann.Must(t, 403, "POST", "/api/messages/typing", map[string]any{"recipientId": eve.UserID})
+		eve.Must(t, 200, "POST", "/api/users/unblock", map[string]any{"blockedUserId": ann.UserID})
 	})
 
 	t.Run("Schedule", func(t *testing.T) {
 		past := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
-		ann.Must(400, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "x", "scheduledAt": past})
-		ann.Must(400, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "x",
+		ann.Must(t, 400, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "x", "scheduledAt": past})
+		ann.Must(t, 400, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "x",
 			"scheduledAt": time.Now().Add(400 * 24 * time.Hour).UTC().Format(time.RFC3339)})
-		ann.Must(400, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "x", "scheduledAt": "tomorrow"})
+		ann.Must(t, 400, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "x", "scheduledAt": "tomorrow"})
 		var later, soon struct{ MessageID, Status, ScheduledAt string }
-		ann.Must(201, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "later",
+		ann.Must(t, 201, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "later",
 			"scheduledAt": time.Now().Add(time.Hour).UnixMilli()}).Decode(t, &later)
-		ann.Must(201, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "soon",
+		ann.Must(t, 201, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "soon",
 			"scheduledAt": time.Now().Add(700 * time.Millisecond).UTC().Format(time.RFC3339Nano)}).Decode(t, &soon)
 		if later.Status != "scheduled" {
 			t.Fatalf("schedule = %+v", later)
 		}
 		var pending []struct{ MessageID string }
-		ann.Must(200, "GET", "/api/messages/scheduled", nil).Decode(t, &pending)
+		ann.Must(t, 200, "GET", "/api/messages/scheduled", nil).Decode(t, &pending)
 		if len(pending) != 2 || pending[0].MessageID != soon.MessageID {
 			t.Fatalf("pending = %+v", pending)
 		}
-		bob.Must(404, "POST", "/api/messages/scheduled/cancel", map[string]any{"messageId": later.MessageID})
-		ann.Must(200, "POST", "/api/messages/scheduled/cancel", map[string]any{"messageId": later.MessageID})
-		ann.Must(404, "POST", "/api/messages/scheduled/cancel", map[string]any{"messageId": later.MessageID})
-		data := bobWS.WaitEvent("new_message", soon.MessageID)
+		bob.Must(t, 404, "POST", "/api/messages/scheduled/cancel", map[string]any{"messageId": later.MessageID})
+		ann.Must(t, 200, "POST", "/api/messages/scheduled/cancel", map[string]any{"messageId": later.MessageID})
+		ann.Must(t, 404, "POST", "/api/messages/scheduled/cancel", map[string]any{"messageId": later.MessageID})
+		data := bobWS.WaitEvent(t, "new_message", soon.MessageID)
 		if !strings.Contains(string(data), `"content":"soon"`) {
 			t.Fatalf("scheduled delivery = %s", data)
 		}
-		ann.Must(200, "GET", "/api/messages/scheduled", nil).Decode(t, &pending)
+		ann.Must(t, 200, "GET", "/api/messages/scheduled", nil).Decode(t, &pending)
 		if len(pending) != 0 {
 			t.Fatalf("still pending: %+v", pending)
 		}
@@ -373,18 +373,18 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 			UnreadCount          int64
 			Muted                bool
 		}
-		ann.Must(200, "GET", "/api/chats", nil).Decode(t, &chats)
+		ann.Must(t, 200, "GET", "/api/chats", nil).Decode(t, &chats)
 		if len(chats) != 3 || chats[0].Peer.UserID != carol.UserID || chats[0].UnreadCount != 2 || chats[0].Type != "direct" ||
 			*chats[0].LastMessage.Content != "are you there" {
 			t.Fatalf("chats = %+v", chats)
 		}
-		ann.Must(200, "POST", "/api/users/mute", map[string]any{"mutedUserId": carol.UserID})
+		ann.Must(t, 200, "POST", "/api/users/mute", map[string]any{"mutedUserId": carol.UserID})
 		send(t, ann, bob, "bump", nil)
-		ann.Must(200, "GET", "/api/chats", nil).Decode(t, &chats)
+		ann.Must(t, 200, "GET", "/api/chats", nil).Decode(t, &chats)
 		if chats[0].Peer.UserID != bob.UserID || !chats[1].Muted {
 			t.Fatalf("chats after bump = %+v", chats)
 		}
-		ann.Must(200, "GET", "/api/chats?limit=1", nil).Decode(t, &chats)
+		ann.Must(t, 200, "GET", "/api/chats?limit=1", nil).Decode(t, &chats)
 		if len(chats) != 1 {
 			t.Fatalf("limit ignored: %d", len(chats))
 		}
@@ -419,7 +419,7 @@ func TestOfflineSync(t *testing.T) {
 				if cursor != "" {
 					q += "&cursor=" + cursor
 				}
-				bob.Must(200, "GET", q, nil).Decode(t, &page)
+				bob.Must(t, 200, "GET", q, nil).Decode(t, &page)
 				pages++
 				for _, it := range page.Items {
 					if it.Event == "new_message" {
@@ -437,22 +437,22 @@ func TestOfflineSync(t *testing.T) {
 			// Connect, then sync from the cursor: nothing is missed.
 			ws := apitest.DialWS(t, srv.URL(), bob.Token)
 			late := send(t, ann, bob, "late", nil)
-			ws.WaitEvent("new_message", late.MessageID)
+			ws.WaitEvent(t, "new_message", late.MessageID)
 			var tail struct {
 				Items []struct{ Event string }
 			}
-			bob.Must(200, "GET", "/api/sync?cursor="+cursor, nil).Decode(t, &tail)
+			bob.Must(t, 200, "GET", "/api/sync?cursor="+cursor, nil).Decode(t, &tail)
 			if len(tail.Items) != 1 {
 				t.Fatalf("tail = %+v", tail)
 			}
 			// Once marked delivered, a sync without cursor has nothing.
-			bob.Must(200, "POST", "/api/status", map[string]any{"messageId": late.MessageID, "status": "delivered"})
+			bob.Must(t, 200, "POST", "/api/status", map[string]any{"messageId": late.MessageID, "status": "delivered"})
 			var empty struct{ Items []any }
-			bob.Must(200, "GET", "/api/sync", nil).Decode(t, &empty)
+			bob.Must(t, 200, "GET", "/api/sync", nil).Decode(t, &empty)
 			if len(empty.Items) != 0 {
 				t.Fatalf("after delivered: %d items", len(empty.Items))
 			}
-			bob.Must(400, "GET", "/api/sync?cursor=abc", nil)
+			bob.Must(t, 400, "GET", "/api/sync?cursor=abc", nil)
 		})
 	}
 }
@@ -471,7 +471,7 @@ func TestScheduleSurvivesRestart(t *testing.T) {
 			ann, bob := apitest.Register(t, srv.URL(), "ann"), apitest.Register(t, srv.URL(), "bob")
 			due := time.Now().Add(1500 * time.Millisecond)
 			var sch struct{ MessageID string }
-			ann.Must(201, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "from the past",
+			ann.Must(t, 201, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "from the past",
 				"scheduledAt": due.UnixMilli()}).Decode(t, &sch)
 			srv.Close()
 			time.Sleep(time.Until(due) + 300*time.Millisecond) // due while no server runs
@@ -503,7 +503,7 @@ func TestReadingHistoryMakesNoPeer(t *testing.T) {
 		t.Fatalf("history = %+v", h)
 	}
 	var chats []any
-	eve.Must(200, "GET", "/api/chats", nil).Decode(t, &chats)
+	eve.Must(t, 200, "GET", "/api/chats", nil).Decode(t, &chats)
 	if len(chats) != 0 {
 		t.Fatalf("reading created a chat: %+v", chats)
 	}
@@ -515,5 +515,5 @@ func TestReadingHistoryMakesNoPeer(t *testing.T) {
 	}
 	send(t, zed, eve, "hello", nil)
 	zedWS.Close() // now a peer: going offline reaches eve after the grace period
-	eveWS.WaitEvent("presence_update", zed.UserID)
+	eveWS.WaitEvent(t, "presence_update", zed.UserID)
 }

@@ -135,7 +135,7 @@ func TestDatabaseOutage(t *testing.T) {
 			proxy.set(mode)
 			for _, c := range calls {
 				start := time.Now()
-				res := ann.Do(c.method, c.path, c.body)
+				res := ann.Do(t, c.method, c.path, c.body)
 				took := time.Since(start)
 				if res.Status != 503 || res.Error.Code != "unavailable" {
 					t.Fatalf("%s %s with the database %s: %d %q %q", c.method, c.path, mode, res.Status, res.Error.Code, res.Error.Message)
@@ -147,13 +147,13 @@ func TestDatabaseOutage(t *testing.T) {
 			proxy.set("down") // cut the hung connections
 			proxy.set("up")
 			deadline := time.Now().Add(20 * time.Second)
-			for ann.Do("GET", "/api/users/me", nil).Status != 200 {
+			for ann.Do(t, "GET", "/api/users/me", nil).Status != 200 {
 				if time.Now().After(deadline) {
 					t.Fatal("still failing 20 s after the database came back")
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			ann.Must(201, "POST", "/api/messages/send", map[string]any{"recipientId": bob.UserID, "encryptedContent": "back", "type": "text"})
+			ann.Must(t, 201, "POST", "/api/messages/send", map[string]any{"recipientId": bob.UserID, "encryptedContent": "back", "type": "text"})
 		})
 	}
 }

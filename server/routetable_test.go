@@ -209,7 +209,7 @@ func TestHostileInputEveryRoute(t *testing.T) {
 						return
 					default:
 					}
-					r := g1.Do("POST", "/api/messages/send", map[string]any{"recipientId": g2.UserID, "encryptedContent": fmt.Sprintf("good-%d", i), "type": "text"})
+					r := g1.Do(t, "POST", "/api/messages/send", map[string]any{"recipientId": g2.UserID, "encryptedContent": fmt.Sprintf("good-%d", i), "type": "text"})
 					if r.Status == 201 {
 						good.Add(1)
 					} else {
@@ -226,11 +226,11 @@ func TestHostileInputEveryRoute(t *testing.T) {
 				for name, text := range hostilePath {
 					for _, p := range op.PathParams {
 						path := fillPath(op, map[string]string{p: text}, eve.UserID)
-						wantRefusal(t, fmt.Sprintf("%s: %s in path {%s}", op, name, p), eve.Do(op.Method, path, bodyOf(op)))
+						wantRefusal(t, fmt.Sprintf("%s: %s in path {%s}", op, name, p), eve.Do(t, op.Method, path, bodyOf(op)))
 					}
 					for _, q := range op.QueryParams {
 						path := fillPath(op, nil, eve.UserID) + "?" + q + "=" + text
-						r := eve.Do(op.Method, path, bodyOf(op))
+						r := eve.Do(t, op.Method, path, bodyOf(op))
 						wantRefusal(t, fmt.Sprintf("%s: %s in query %s", op, name, q), r)
 					}
 				}
@@ -245,7 +245,7 @@ func TestHostileInputEveryRoute(t *testing.T) {
 						default:
 							continue
 						}
-						wantRefusal(t, fmt.Sprintf("%s: %s in body field %s", op, name, prop), eve.Do(op.Method, fillPath(op, nil, eve.UserID), body))
+						wantRefusal(t, fmt.Sprintf("%s: %s in body field %s", op, name, prop), eve.Do(t, op.Method, fillPath(op, nil, eve.UserID), body))
 					}
 				}
 			}
@@ -302,16 +302,16 @@ func TestStrangerEveryRoute(t *testing.T) {
 			ann, bob, eve := apitest.Register(t, base, apitest.Unique("ann")), apitest.Register(t, base, apitest.Unique("bob")), apitest.Register(t, base, apitest.Unique("eve"))
 			m := send(t, ann, bob, "private", nil)
 			var g struct{ GroupID string }
-			ann.Must(201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID}}).Decode(t, &g)
+			ann.Must(t, 201, "POST", "/api/groups/create", map[string]any{"name": "G", "members": []string{bob.UserID}}).Decode(t, &g)
 			gm := groupSend(t, ann, g.GroupID, "group-private")
 			var sc struct{ MessageID string }
-			ann.Must(201, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "later", "type": "text",
+			ann.Must(t, 201, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "later", "type": "text",
 				"scheduledAt": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}).Decode(t, &sc)
 			snapshot := func() string {
 				var b strings.Builder
 				for _, p := range []string{"/api/messages/" + ann.UserID + "/" + bob.UserID, "/api/group-messages/" + g.GroupID,
 					"/api/groups/" + g.GroupID, "/api/messages/scheduled"} {
-					b.Write(ann.Must(200, "GET", p, nil).Data)
+					b.Write(ann.Must(t, 200, "GET", p, nil).Data)
 				}
 				return b.String()
 			}
@@ -337,7 +337,7 @@ func TestStrangerEveryRoute(t *testing.T) {
 					continue
 				}
 				tried++
-				r := eve.Do(op.Method, fillPath(op, ids, eve.UserID), strangerBody(op, ids))
+				r := eve.Do(t, op.Method, fillPath(op, ids, eve.UserID), strangerBody(op, ids))
 				if r.Status != 404 || r.Error.Code != "not_found" {
 					t.Errorf("%s as a stranger: %d %q %q, want 404", op, r.Status, r.Error.Code, r.Error.Message)
 				}
@@ -371,7 +371,7 @@ func TestSpoofedIdentityEveryRoute(t *testing.T) {
 				path := fillPath(op, map[string]string{"userId": eve.UserID}, eve.UserID)
 				for _, f := range selfFields {
 					tried++
-					r := eve.Do(op.Method, path+"?"+f+"="+url.QueryEscape(bob.UserID), bodyOf(op))
+					r := eve.Do(t, op.Method, path+"?"+f+"="+url.QueryEscape(bob.UserID), bodyOf(op))
 					if r.Status != 403 {
 						t.Errorf("%s?%s=<someone else>: %d %q, want 403", op, f, r.Status, r.Error.Code)
 					}
@@ -379,7 +379,7 @@ func TestSpoofedIdentityEveryRoute(t *testing.T) {
 						tried++
 						body := strangerBody(op, nil)
 						body[f] = bob.UserID
-						r := eve.Do(op.Method, path, body)
+						r := eve.Do(t, op.Method, path, body)
 						if r.Status != 403 {
 							t.Errorf("%s with body %s=<someone else>: %d %q %q, want 403", op, f, r.Status, r.Error.Code, r.Error.Message)
 						}

@@ -94,23 +94,23 @@ func TestSeedContract(t *testing.T) {
 			annWS, bobWS := apitest.DialWS(t, base, ann.Token), apitest.DialWS(t, base, bob.Token)
 
 			// Direct: typing, send, status, delete.
-			ann.Must(200, "POST", "/api/messages/typing", map[string]any{"recipientId": bob.UserID})
-			hasFields(t, "typing_indicator", bobWS.WaitEvent("typing_indicator", ann.UserID), "senderId", "isTyping", "timestamp")
+			ann.Must(t, 200, "POST", "/api/messages/typing", map[string]any{"recipientId": bob.UserID})
+			hasFields(t, "typing_indicator", bobWS.WaitEvent(t, "typing_indicator", ann.UserID), "senderId", "isTyping", "timestamp")
 			m := send(t, ann, bob, "c1", nil)
-			ev := hasFields(t, "new_message", bobWS.WaitEvent("new_message", m.MessageID), "mediaId", "replyToId", "contentHash")
+			ev := hasFields(t, "new_message", bobWS.WaitEvent(t, "new_message", m.MessageID), "mediaId", "replyToId", "contentHash")
 			if string(ev["mediaId"]) != `""` || string(ev["replyToId"]) != `""` {
 				t.Errorf("new_message: mediaId %s replyToId %s, want \"\"", ev["mediaId"], ev["replyToId"])
 			}
-			bob.Must(200, "POST", "/api/status", map[string]any{"messageId": m.MessageID, "status": "seen"})
-			hasFields(t, "message_status_update", annWS.WaitEvent("message_status_update", m.MessageID), "messageId", "status", "timestamp")
-			r := ann.Must(200, "POST", "/api/messages/delete", map[string]any{"messageId": m.MessageID, "deleteForEveryone": true})
+			bob.Must(t, 200, "POST", "/api/status", map[string]any{"messageId": m.MessageID, "status": "seen"})
+			hasFields(t, "message_status_update", annWS.WaitEvent(t, "message_status_update", m.MessageID), "messageId", "status", "timestamp")
+			r := ann.Must(t, 200, "POST", "/api/messages/delete", map[string]any{"messageId": m.MessageID, "deleteForEveryone": true})
 			wantMessage(t, "delete", r, "Message deleted successfully")
 			h := history(t, bob, ann, "")
 			if len(h) != 1 || !h[0].DeletedForEveryone || h[0].ContentHash != emptySHA256 {
 				t.Errorf("tombstone %+v: want contentHash %s (SHA-256 of no content)", h, emptySHA256)
 			}
 			m2 := send(t, ann, bob, "c2", nil)
-			dm := messages(t, bob.Must(200, "GET", "/api/messages/"+bob.UserID+"/"+ann.UserID, nil))
+			dm := messages(t, bob.Must(t, 200, "GET", "/api/messages/"+bob.UserID+"/"+ann.UserID, nil))
 			if len(dm) != 2 {
 				t.Fatalf("direct history: %d messages, want 2", len(dm))
 			}
@@ -124,51 +124,51 @@ func TestSeedContract(t *testing.T) {
 			}
 
 			// Blocks and mutes.
-			wantMessage(t, "block", ann.Must(200, "POST", "/api/users/block", map[string]any{"blockedUserId": cid.UserID}), "User blocked successfully")
-			wantMessage(t, "unblock", ann.Must(200, "POST", "/api/users/unblock", map[string]any{"blockedUserId": cid.UserID}), "User unblocked successfully")
-			wantMessage(t, "mute", ann.Must(200, "POST", "/api/users/mute", map[string]any{"mutedUserId": cid.UserID}), "User muted successfully")
+			wantMessage(t, "block", ann.Must(t, 200, "POST", "/api/users/block", map[string]any{"blockedUserId": cid.UserID}), "User blocked successfully")
+			wantMessage(t, "unblock", ann.Must(t, 200, "POST", "/api/users/unblock", map[string]any{"blockedUserId": cid.UserID}), "User unblocked successfully")
+			wantMessage(t, "mute", ann.Must(t, 200, "POST", "/api/users/mute", map[string]any{"mutedUserId": cid.UserID}), "User muted successfully")
 
 			// Groups, created with seed 001's spellings.
 			var g struct{ GroupID, Name string }
-			ann.Must(201, "POST", "/api/groups/create", map[string]any{"group_name": "seed", "participants": []string{bob.UserID}}).Decode(t, &g)
+			ann.Must(t, 201, "POST", "/api/groups/create", map[string]any{"group_name": "seed", "participants": []string{bob.UserID}}).Decode(t, &g)
 			if g.Name != "seed" {
 				t.Errorf("group_name: name %q, want seed", g.Name)
 			}
 			if gv := getGroup(t, ann, g.GroupID); gv.role(bob.UserID) != "member" {
 				t.Errorf("participants: bob is %q, want member", gv.role(bob.UserID))
 			}
-			r = ann.Must(200, "POST", "/api/groups/members/add", map[string]any{"groupId": g.GroupID, "user_id": cid.UserID})
+			r = ann.Must(t, 200, "POST", "/api/groups/members/add", map[string]any{"groupId": g.GroupID, "user_id": cid.UserID})
 			wantMessage(t, "add", r, "Added 1 new members to the group")
-			r = ann.Must(200, "POST", "/api/groups/members/role", map[string]any{"groupId": g.GroupID, "memberId": bob.UserID, "newRole": "admin"})
+			r = ann.Must(t, 200, "POST", "/api/groups/members/role", map[string]any{"groupId": g.GroupID, "memberId": bob.UserID, "newRole": "admin"})
 			wantMessage(t, "role", r, "Member role updated")
 			if obj := hasFields(t, "role", r.Data, "groupId", "memberId", "newRole"); string(obj["newRole"]) != `"admin"` {
 				t.Errorf("role: newRole %s, want admin", obj["newRole"])
 			}
-			r = ann.Must(200, "POST", "/api/groups/settings", map[string]any{"groupId": g.GroupID, "settings": map[string]any{"onlyAdminsCanSend": false}})
+			r = ann.Must(t, 200, "POST", "/api/groups/settings", map[string]any{"groupId": g.GroupID, "settings": map[string]any{"onlyAdminsCanSend": false}})
 			wantMessage(t, "settings", r, "Group settings updated")
 
 			gm := groupSend(t, ann, g.GroupID, "g1")
-			hasFields(t, "new_group_message", bobWS.WaitEvent("new_group_message", gm.MessageID), "mediaId", "replyToId")
+			hasFields(t, "new_group_message", bobWS.WaitEvent(t, "new_group_message", gm.MessageID), "mediaId", "replyToId")
 			gmID, gID := jsonString(gm.MessageID), jsonString(g.GroupID)
-			r = bob.Must(200, "POST", "/api/group-messages/react", map[string]any{"messageId": gm.MessageID, "reaction": "+1"})
+			r = bob.Must(t, 200, "POST", "/api/group-messages/react", map[string]any{"messageId": gm.MessageID, "reaction": "+1"})
 			exactly(t, "group react", r.Data, map[string]string{"messageId": gmID, "groupId": gID, "reaction": `"+1"`})
-			r = bob.Must(200, "POST", "/api/group-messages/react", map[string]any{"messageId": gm.MessageID, "reaction": ""})
+			r = bob.Must(t, 200, "POST", "/api/group-messages/react", map[string]any{"messageId": gm.MessageID, "reaction": ""})
 			exactly(t, "group react removed", r.Data, map[string]string{"messageId": gmID, "groupId": gID, "reaction": `""`})
-			r = bob.Must(200, "POST", "/api/group-messages/status", map[string]any{"messageId": gm.MessageID, "status": "seen"})
+			r = bob.Must(t, 200, "POST", "/api/group-messages/status", map[string]any{"messageId": gm.MessageID, "status": "seen"})
 			var st struct{ UpdatedAt string }
 			r.Decode(t, &st)
 			if _, err := time.Parse(time.RFC3339Nano, st.UpdatedAt); err != nil {
 				t.Errorf("group status: updatedAt %q is not ISO 8601: %v", st.UpdatedAt, err)
 			}
 			exactly(t, "group status", r.Data, map[string]string{"messageId": gmID, "groupId": gID, "status": `"seen"`, "updatedAt": jsonString(st.UpdatedAt)})
-			hasFields(t, "group_message_status_update", annWS.WaitEvent("group_message_status_update", gm.MessageID),
+			hasFields(t, "group_message_status_update", annWS.WaitEvent(t, "group_message_status_update", gm.MessageID),
 				"messageId", "groupId", "userId", "status", "timestamp")
-			bob.Must(200, "POST", "/api/messages/typing", map[string]any{"groupId": g.GroupID})
-			hasFields(t, "group typing_indicator", annWS.WaitEvent("typing_indicator", g.GroupID), "senderId", "isTyping", "timestamp")
-			r = ann.Must(200, "POST", "/api/group-messages/delete", map[string]any{"messageId": gm.MessageID, "deleteForEveryone": true})
+			bob.Must(t, 200, "POST", "/api/messages/typing", map[string]any{"groupId": g.GroupID})
+			hasFields(t, "group typing_indicator", annWS.WaitEvent(t, "typing_indicator", g.GroupID), "senderId", "isTyping", "timestamp")
+			r = ann.Must(t, 200, "POST", "/api/group-messages/delete", map[string]any{"messageId": gm.MessageID, "deleteForEveryone": true})
 			wantMessage(t, "group delete", r, "Message deleted successfully")
 			exactly(t, "group delete", r.Data, map[string]string{"messageId": gmID, "groupId": gID, "deleteForEveryone": "true"})
-			gh := messages(t, bob.Must(200, "GET", "/api/group-messages/"+g.GroupID, nil))
+			gh := messages(t, bob.Must(t, 200, "GET", "/api/group-messages/"+g.GroupID, nil))
 			if len(gh) != 1 {
 				t.Fatalf("group history: %d messages, want 1", len(gh))
 			}
@@ -176,16 +176,16 @@ func TestSeedContract(t *testing.T) {
 				string(obj["contentHash"]) != jsonString(emptySHA256) || string(obj["mediaId"]) != `""` || string(obj["replyToId"]) != `""` {
 				t.Errorf("group tombstone %s: want content null, contentHash %s, mediaId and replyToId \"\"", gh[0], emptySHA256)
 			}
-			r = ann.Must(200, "POST", "/api/groups/members/remove", map[string]any{"groupId": g.GroupID, "user_id": cid.UserID})
+			r = ann.Must(t, 200, "POST", "/api/groups/members/remove", map[string]any{"groupId": g.GroupID, "user_id": cid.UserID})
 			wantMessage(t, "remove", r, "Member removed from the group")
 			if gv := getGroup(t, ann, g.GroupID); gv.role(cid.UserID) != "" {
 				t.Errorf("user_id on remove: cid is still %q", gv.role(cid.UserID))
 			}
-			wantMessage(t, "group delete", ann.Must(200, "POST", "/api/groups/delete", map[string]any{"groupId": g.GroupID}), "Group deleted successfully")
+			wantMessage(t, "group delete", ann.Must(t, 200, "POST", "/api/groups/delete", map[string]any{"groupId": g.GroupID}), "Group deleted successfully")
 
 			// Profile: profile_pic is avatar.
 			var p struct{ Avatar string }
-			ann.Must(200, "PUT", "/api/users/me/profile", map[string]any{"profile_pic": "https://example.test/a.png"}).Decode(t, &p)
+			ann.Must(t, 200, "PUT", "/api/users/me/profile", map[string]any{"profile_pic": "https://example.test/a.png"}).Decode(t, &p)
 			if p.Avatar != "https://example.test/a.png" {
 				t.Errorf("profile_pic: avatar %q", p.Avatar)
 			}
@@ -211,7 +211,7 @@ func TestUnknownFieldsRefused(t *testing.T) {
 		{"BothSpellings", "POST", "/api/groups/create", map[string]any{"name": "a", "group_name": "b", "members": []string{bob.UserID}}, "group_name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := ann.Do(tc.method, tc.path, tc.body)
+			r := ann.Do(t, tc.method, tc.path, tc.body)
 			if r.Status != 400 || r.Error.Code != "invalid_argument" || !strings.Contains(r.Error.Message, tc.want) {
 				t.Fatalf("status %d %s %q, want 400 invalid_argument naming %s", r.Status, r.Error.Code, r.Error.Message, tc.want)
 			}
@@ -219,7 +219,7 @@ func TestUnknownFieldsRefused(t *testing.T) {
 	}
 	// Socket events decode by the same rules as REST bodies.
 	ws := apitest.DialWS(t, srv.URL(), ann.Token)
-	ack := ws.Call("send_message", map[string]any{"recipientId": bob.UserID, "encryptedContent": "x", "type": "text", "replyTold": "m"}, 1)
+	ack := ws.Call(t, "send_message", map[string]any{"recipientId": bob.UserID, "encryptedContent": "x", "type": "text", "replyTold": "m"}, 1)
 	if !strings.Contains(string(ack), `"invalid_argument"`) || !strings.Contains(string(ack), "replyTold") {
 		t.Fatalf("send_message with a misspelt field: ack %s, want invalid_argument naming replyTold", ack)
 	}

@@ -56,9 +56,10 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Client calls a server's REST API, with a token once signed in.
+// Client calls a server's REST API, with a token once signed in. It holds
+// no testing.TB: each call takes the test (or subtest) that a failure is
+// reported on, so a helper called in a subtest never fails its parent.
 type Client struct {
-	TB       testing.TB
 	Base     string
 	Token    string
 	UserID   string
@@ -69,8 +70,8 @@ type Client struct {
 }
 
 // NewClient returns an anonymous client of the server at base.
-func NewClient(tb testing.TB, base string) *Client {
-	return &Client{TB: tb, Base: base, HTTP: &http.Client{Timeout: 20 * time.Second}}
+func NewClient(base string) *Client {
+	return &Client{Base: base, HTTP: &http.Client{Timeout: 20 * time.Second}}
 }
 
 // Response is a decoded envelope with its HTTP status.
@@ -96,8 +97,8 @@ func (r *Response) Decode(tb testing.TB, v any) {
 
 // Do sends a request; body is JSON-encoded unless it is a string or []byte
 // (sent as is). It fails the test only on transport errors.
-func (c *Client) Do(method, path string, body any) *Response {
-	c.TB.Helper()
+func (c *Client) Do(tb testing.TB, method, path string, body any) *Response {
+	tb.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -108,13 +109,13 @@ func (c *Client) Do(method, path string, body any) *Response {
 	default:
 		data, err := json.Marshal(b)
 		if err != nil {
-			c.TB.Fatal(err)
+			tb.Fatal(err)
 		}
 		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequest(method, c.Base+path, rd)
 	if err != nil {
-		c.TB.Fatal(err)
+		tb.Fatal(err)
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -124,41 +125,41 @@ func (c *Client) Do(method, path string, body any) *Response {
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		c.TB.Fatalf("%s %s: %v", method, path, err)
+		tb.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	out := &Response{Status: resp.StatusCode, Header: resp.Header}
 	if err := json.Unmarshal(raw, out); err != nil {
-		c.TB.Fatalf("%s %s: status %d, body is not an envelope: %q", method, path, resp.StatusCode, raw)
+		tb.Fatalf("%s %s: status %d, body is not an envelope: %q", method, path, resp.StatusCode, raw)
 	}
-	c.checkContract(method, req.URL.Path, resp.StatusCode, raw)
+	c.checkContract(tb, method, req.URL.Path, resp.StatusCode, raw)
 	return out
 }
 
 // checkContract fails the test when a response does not conform to the
 // server's OpenAPI document.
-func (c *Client) checkContract(method, path string, status int, raw []byte) {
-	c.TB.Helper()
+func (c *Client) checkContract(tb testing.TB, method, path string, status int, raw []byte) {
+	tb.Helper()
 	if c.contract == nil {
 		ct, err := LoadContract(c.HTTP, c.Base)
 		if err != nil {
-			c.TB.Errorf("contract: %v", err)
+			tb.Errorf("contract: %v", err)
 			return
 		}
 		c.contract = ct
 	}
 	if err := c.contract.CheckResponse(method, path, status, raw); err != nil {
-		c.TB.Errorf("contract: %s %s: %v", method, path, err)
+		tb.Errorf("contract: %s %s: %v", method, path, err)
 	}
 }
 
 // Must sends a request and fails the test unless the status is want.
-func (c *Client) Must(want int, method, path string, body any) *Response {
-	c.TB.Helper()
-	r := c.Do(method, path, body)
+func (c *Client) Must(tb testing.TB, want int, method, path string, body any) *Response {
+	tb.Helper()
+	r := c.Do(tb, method, path, body)
 	if r.Status != want {
-		c.TB.Fatalf("%s %s: status %d (%s: %s), want %d", method, path, r.Status, r.Error.Code, r.Error.Message, want)
+		tb.Fatalf("%s %s: status %d (%s: %s), want %d", method, path, r.Status, r.Error.Code, r.Error.Message, want)
 	}
 	return r
 }
@@ -167,8 +168,8 @@ func (c *Client) Must(want int, method, path string, body any) *Response {
 // client signed in as them.
 func Register(tb testing.TB, base, username string) *Client {
 	tb.Helper()
-	c := NewClient(tb, base)
-	r := c.Must(201, "POST", "/api/users/register", map[string]string{
+	c := NewClient(base)
+	r := c.Must(tb, 201, "POST", "/api/users/register", map[string]string{
 		"username": username, "password": "password-" + username, "deviceId": "dev-" + username,
 		"publicKey": "pk-" + username, "email": username + "@example.test", "name": "User " + username})
 	var res struct{ UserID, Token, Username string }

@@ -92,7 +92,7 @@ func DialWS(tb testing.TB, base, token string) *WS {
 	if err != nil {
 		tb.Fatalf("dial /ws: %v", err)
 	}
-	c.Call("_probe", nil, -1)
+	c.Call(tb, "_probe", nil, -1)
 	return c
 }
 
@@ -128,10 +128,10 @@ func TryDialWS(tb testing.TB, base, token string, header http.Header) (*WS, *htt
 func (c *WS) Closed() <-chan struct{} { return c.closed }
 
 // SendRaw sends one text frame as is.
-func (c *WS) SendRaw(data []byte) {
-	c.tb.Helper()
+func (c *WS) SendRaw(tb testing.TB, data []byte) {
+	tb.Helper()
 	if err := c.conn.WriteMessage(gws.OpcodeText, data); err != nil {
-		c.tb.Fatal(err)
+		tb.Fatal(err)
 	}
 }
 
@@ -160,10 +160,10 @@ func (c *WS) Events(name string) []json.RawMessage {
 	return out
 }
 
-// WaitFor waits up to 5 s for a frame that satisfies match.
-func (c *WS) WaitFor(match func(Frame) bool) Frame {
-	c.tb.Helper()
-	deadline := time.After(5 * time.Second)
+// WaitFor waits up to 10 s for a frame that satisfies match.
+func (c *WS) WaitFor(tb testing.TB, match func(Frame) bool) Frame {
+	tb.Helper()
+	deadline := time.After(10 * time.Second)
 	for {
 		for _, f := range c.Frames() {
 			if match(f) {
@@ -174,26 +174,26 @@ func (c *WS) WaitFor(match func(Frame) bool) Frame {
 		case <-c.notify:
 		case <-time.After(20 * time.Millisecond):
 		case <-deadline:
-			c.tb.Fatalf("no matching frame among %d", len(c.Frames()))
+			tb.Fatalf("no matching frame among %d", len(c.Frames()))
 		}
 	}
 }
 
 // WaitEvent waits for an event called name whose data contains substr.
-func (c *WS) WaitEvent(name, substr string) json.RawMessage {
-	c.tb.Helper()
-	return c.WaitFor(func(f Frame) bool { return f.Event == name && strings.Contains(string(f.Data), substr) }).Data
+func (c *WS) WaitEvent(tb testing.TB, name, substr string) json.RawMessage {
+	tb.Helper()
+	return c.WaitFor(tb, func(f Frame) bool { return f.Event == name && strings.Contains(string(f.Data), substr) }).Data
 }
 
 // Call sends an event with an ack id and waits for the ack's envelope.
-func (c *WS) Call(event string, data any, id int64) json.RawMessage {
-	c.tb.Helper()
+func (c *WS) Call(tb testing.TB, event string, data any, id int64) json.RawMessage {
+	tb.Helper()
 	c.mu.Lock()
 	c.calls[id] = event
 	c.mu.Unlock()
 	b, _ := json.Marshal(map[string]any{"event": event, "data": data, "id": id})
 	if err := c.conn.WriteMessage(gws.OpcodeText, b); err != nil {
-		c.tb.Fatal(err)
+		tb.Fatal(err)
 	}
-	return c.WaitFor(func(f Frame) bool { return f.Ack != nil && *f.Ack == id }).Data
+	return c.WaitFor(tb, func(f Frame) bool { return f.Ack != nil && *f.Ack == id }).Data
 }
