@@ -363,7 +363,12 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 	})
 
 	t.Run("Chats", func(t *testing.T) {
-		carol := apitest.Register(t, base, "carol")
+		// Users of its own, so that it runs alone: Ann has chats with
+		// Bob, then Dave, then Carol writes to her.
+		ann, bob := apitest.Register(t, base, apitest.Unique("ann")), apitest.Register(t, base, apitest.Unique("bob"))
+		dave, carol := apitest.Register(t, base, apitest.Unique("dave")), apitest.Register(t, base, apitest.Unique("carol"))
+		send(t, ann, bob, "hi bob", nil)
+		send(t, dave, ann, "hi ann", nil)
 		send(t, carol, ann, "hi ann", nil)
 		send(t, carol, ann, "are you there", nil)
 		var chats []struct {

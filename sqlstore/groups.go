@@ -36,9 +36,10 @@ func (tx *Tx) lockConversation(ctx context.Context, id, kind string) (int64, err
 }
 
 // memberRoles returns the members of a locked conversation with their
-// roles, oldest first.
+// roles, oldest first: in the order their joining committed (the change
+// that added them; 0 for the group's first members), then by time.
 func (tx *Tx) memberRoles(ctx context.Context, convID string) ([]string, map[string]string, error) {
-	rows, err := tx.query(ctx, `SELECT user_id, role FROM conversation_members WHERE conversation_id = ? ORDER BY joined_at, user_id`, convID)
+	rows, err := tx.query(ctx, `SELECT user_id, role FROM conversation_members WHERE conversation_id = ? ORDER BY joined_change, joined_at, user_id`, convID)
 	var ids []string
 	roles := map[string]string{}
 	err = each(rows, err, func(s scanner) error {
