@@ -24,12 +24,31 @@ func change(groupID, event string) *parley.Change {
 // TestGroupStore is the group-store contract, run on every backend.
 func TestGroupStore(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
-		ann, bob, cat, dan := mustUser(t, db, "ann"), mustUser(t, db, "bob"), mustUser(t, db, "cat"), mustUser(t, db, "dan")
+		var ann, bob, cat, dan *parley.User
+		var g *parley.Group
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		g := &parley.Group{ID: parley.NewID("group"), Name: "G", CreatedBy: ann.ID, OwnerID: ann.ID}
-		must(t, db.CreateGroup(ctx, g, []string{bob.ID}, now, change(g.ID, "group_member_added")))
+		worlds := 0
+		// setup gives each subtest users and a group of its own (Ann, its
+		// owner, with Bob) so that any subtest runs alone; withCat adds
+		// Cat later, after two messages.
+		setup := func(t *testing.T, withCat bool) {
+			t.Helper()
+			worlds++
+			name := func(s string) string { return fmt.Sprintf("%s%d", s, worlds) }
+			ann, bob, cat, dan = mustUser(t, db, name("ann")), mustUser(t, db, name("bob")), mustUser(t, db, name("cat")), mustUser(t, db, name("dan"))
+			g = &parley.Group{ID: parley.NewConversationID(parley.KindGroup), Name: "G", CreatedBy: ann.ID, OwnerID: ann.ID}
+			must(t, db.CreateGroup(ctx, g, []string{bob.ID}, now, change(g.ID, "group_member_added")))
+			if withCat {
+				must(t, db.SendMessages(ctx, []*parley.Send{groupMsg(g.ID, ann.ID), groupMsg(g.ID, bob.ID)}))
+				_, err := db.AddGroupMembers(ctx, g.ID, []string{cat.ID}, 1024, now.Add(time.Second), func(_, _ []string) ([]*parley.Change, error) {
+					return []*parley.Change{change(g.ID, "group_member_added")}, nil
+				})
+				must(t, err)
+			}
+		}
 
 		t.Run("SendChecksMembership", func(t *testing.T) {
+			setup(t, false)
 			batch := []*parley.Send{groupMsg(g.ID, ann.ID), groupMsg(g.ID, cat.ID), groupMsg("group_nope", ann.ID), groupMsg(g.ID, bob.ID)}
 			must(t, db.SendMessages(ctx, batch))
 			if batch[0].Err != nil || batch[0].Message.Seq != 1 || len(batch[0].Recipients) != 2 {
@@ -53,6 +72,8 @@ func TestGroupStore(t *testing.T) {
 		})
 
 		t.Run("JoinerSeesOnlyLaterChanges", func(t *testing.T) {
+			setup(t, false)
+			must(t, db.SendMessages(ctx, []*parley.Send{groupMsg(g.ID, ann.ID), groupMsg(g.ID, bob.ID), groupMsg(g.ID, ann.ID)}))
 			added, err := db.AddGroupMembers(ctx, g.ID, []string{cat.ID, bob.ID}, 1024, now.Add(time.Second), func(added, before []string) ([]*parley.Change, error) {
 				if len(added) != 1 || len(before) != 2 {
 					t.Errorf("build(%v, %v)", added, before)
@@ -83,6 +104,7 @@ func TestGroupStore(t *testing.T) {
 		})
 
 		t.Run("RemovalPromotes", func(t *testing.T) {
+			setup(t, true)
 			// Ann (owner, only admin) leaves: Bob, the longest-standing member, is promoted and owns it.
 			r, err := db.RemoveGroupMember(ctx, g.ID, ann.ID, now, func(r parley.GroupRemoval, remaining []string) ([]*parley.Change, error) {
 				own := change(g.ID, "group_member_removed")
@@ -112,6 +134,7 @@ func TestGroupStore(t *testing.T) {
 		})
 
 		t.Run("Delete", func(t *testing.T) {
+			setup(t, true)
 			own := change(g.ID, "group_deleted")
 			own.ToUser = cat.ID
 			members, err := db.DeleteGroup(ctx, g.ID, func(members []string) ([]*parley.Change, error) {
