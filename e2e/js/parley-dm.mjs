@@ -4,7 +4,7 @@
 // receives. Usage: PARLEY_URL=http://127.0.0.1:8080 TRANSPORT=default|websocket node parley-dm.mjs
 // Prints one JSON line {ok, checks} and exits 1 on the first failure.
 import assert from "node:assert/strict";
-import { parley, checker, sleep } from "./lib.mjs";
+import { parley, checker } from "./lib.mjs";
 
 const base = process.env.PARLEY_URL;
 if (!base) {
@@ -45,7 +45,11 @@ await check("new_message carries the full message", async () => {
   assert.equal(m.recipientId, bob.userId);
   assert.equal(m.contentHash.length, 64);
   assert.deepEqual(m.reactions, []);
-  await sleep(100);
+  // A barrier, not a sleep: a marker sent after the retry reaches Bob
+  // after anything the retry could have delivered.
+  const marker = await a.call("send_message", { recipientId: bob.userId, encryptedContent: "marker", type: "text" });
+  assert.equal(marker.success, true, JSON.stringify(marker));
+  await b.waitFor("new_message", (d) => d.messageId === marker.data.messageId);
   assert.equal(b.seen.filter((e) => e.event === "new_message" && e.data.messageId === first.messageId).length, 1, "retry delivered twice");
 });
 
