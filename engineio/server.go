@@ -149,6 +149,19 @@ func (srv *Server) Len() int {
 	return len(srv.sessions)
 }
 
+// Polling reports whether a long-polling GET of session sid is waiting
+// for packets: what a test waits for, instead of sleeping, before it acts
+// on a pending poll.
+func (srv *Server) Polling(sid string) bool {
+	s := srv.lookup(sid)
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.polling
+}
+
 // Close closes every open session (with reason ReasonForcedClose).
 func (srv *Server) Close() {
 	srv.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/socketio"
 	"github.com/parley-chat/parley/socketio/socketiotest"
 )
 
@@ -70,7 +71,8 @@ func TestEngineHandshake(t *testing.T) {
 }
 
 func TestEngineHeartbeat(t *testing.T) {
-	base := MustStart(t, nil)
+	sio := socketiotest.NewServer(socketiotest.Options())
+	base := MustStart(t, sio)
 	// The OK cases answer each ping; a loaded machine may take longer than
 	// the suite's 200 ms pingTimeout to do so, so they get a patient server.
 	opts := socketiotest.Options()
@@ -99,7 +101,13 @@ func TestEngineHeartbeat(t *testing.T) {
 		if _, body, _ := MustDo(t, "GET", pollURL(base, sid), ""); body != "2" {
 			t.Fatalf("got %q, want ping", body)
 		}
-		time.Sleep(500 * time.Millisecond) // > pingTimeout
+		// No pong: the session ends after pingTimeout. Wait for that (it
+		// takes longer on a loaded machine) rather than a fixed time.
+		for deadline := time.Now().Add(10 * time.Second); sio.Engine().Len() > 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the session outlived its ping timeout by 10 s")
+			}
+		}
 		status, body, _ := MustDo(t, "GET", pollURL(base, sid), "")
 		if status != 400 || !strings.Contains(body, `"code":1`) {
 			t.Fatalf("after timeout: %d %q, want unknown sid", status, body)
@@ -121,8 +129,20 @@ func TestEngineHeartbeat(t *testing.T) {
 	})
 }
 
+// waitPolling waits until the GET of session sid is pending on the
+// server: a barrier for tests that act on a waiting poll.
+func waitPolling(t *testing.T, sio *socketio.Server, sid string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !sio.Engine().Polling(sid); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the GET never started waiting")
+		}
+	}
+}
+
 func TestEngineClose(t *testing.T) {
-	base := MustStart(t, nil)
+	sio := socketiotest.NewServer(socketiotest.Options())
+	base := MustStart(t, sio)
 
 	t.Run("OKPolling", func(t *testing.T) {
 		sid := MustOpenPolling(t, base).SID
@@ -134,7 +154,7 @@ func TestEngineClose(t *testing.T) {
 			defer wg.Done()
 			status, body, _ = MustDo(t, "GET", pollURL(base, sid), "")
 		}()
-		time.Sleep(50 * time.Millisecond) // let the GET wait first
+		waitPolling(t, sio, sid)
 		if st, _, _ := MustDo(t, "POST", pollURL(base, sid), "1"); st != 200 {
 			t.Fatalf("close POST: %d", st)
 		}
@@ -158,7 +178,7 @@ func TestEngineClose(t *testing.T) {
 			st, _, _ := MustDo(t, "GET", pollURL(base, sid), "")
 			done <- st
 		}()
-		time.Sleep(50 * time.Millisecond)
+		waitPolling(t, sio, sid)
 		if st, body, _ := MustDo(t, "GET", pollURL(base, sid), ""); st != 400 || !strings.Contains(body, `"code":3`) {
 			t.Fatalf("second GET: %d %q", st, body)
 		}
@@ -179,7 +199,8 @@ func TestEngineClose(t *testing.T) {
 }
 
 func TestEngineUpgrade(t *testing.T) {
-	base := MustStart(t, nil)
+	sio := socketiotest.NewServer(socketiotest.Options())
+	base := MustStart(t, sio)
 
 	t.Run("OK", func(t *testing.T) {
 		sid := MustOpenPolling(t, base).SID
@@ -188,7 +209,7 @@ func TestEngineUpgrade(t *testing.T) {
 			_, body, _ := MustDo(t, "GET", pollURL(base, sid), "")
 			pending <- body
 		}()
-		time.Sleep(50 * time.Millisecond)
+		waitPolling(t, sio, sid)
 		c, status := DialWS(t, wsURL(base, sid), true)
 		if c == nil {
 			t.Fatalf("upgrade refused: %d", status)
