@@ -3,6 +3,7 @@ package parley
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -67,6 +68,10 @@ type MediaStore interface {
 	// file).
 	DeleteMediaIfUnused(ctx context.Context, id string, now time.Time) (bool, error)
 }
+
+// IsMediaID reports whether s names an uploaded file (rather than, for a
+// profile's avatar, a URL).
+func IsMediaID(s string) bool { return strings.HasPrefix(s, "media_") }
 
 // ValidBlobKey reports whether key may name an object of a BlobStore: 1 to
 // 128 of [A-Za-z0-9._-], not starting with a dot.

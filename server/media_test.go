@@ -221,6 +221,15 @@ func testMedia(t *testing.T, srv *server.Server) {
 		if r := cat.Do(t, "GET", "/api/media/media_doesnotexist", nil); r.Status != 404 {
 			t.Fatalf("unknown file: %d", r.Status)
 		}
+		// A profile picture: only the uploader's own image, then public.
+		if r := cat.Do(t, "PUT", "/api/users/me/profile", map[string]any{"avatar": up.FileID}); r.Status != 400 {
+			t.Fatalf("someone else's file as avatar: %d", r.Status)
+		}
+		pic := mustUpload(t, cat, randomBytes(5000), nil)
+		cat.Must(t, 200, "PUT", "/api/users/me/profile", map[string]any{"avatar": pic.FileID})
+		if status, _, body := get(t, bob, "/api/media/"+pic.FileID+"/content", nil); status != 200 || len(body) != 5000 {
+			t.Fatalf("another user downloads a profile picture: %d", status)
+		}
 	})
 
 	t.Run("Refused", func(t *testing.T) {

@@ -38,12 +38,15 @@ func (db *DB) MediaByID(ctx context.Context, id string) (*parley.Media, error) {
 	return m, notFound(err, "file")
 }
 
-// CanReadMedia implements parley.MediaStore: the uploader, a member who
-// can see a message using the file (sent after they joined, not hidden
-// for them), or a former member who saw one while a member.
+// CanReadMedia implements parley.MediaStore: the uploader, anyone when it
+// is a profile's avatar (profiles are public), a member who can see a
+// message using the file (sent after they joined, not hidden for them), or
+// a former member who saw one while a member.
 func (db *DB) CanReadMedia(ctx context.Context, id, userID string) (bool, error) {
 	var one int
 	err := db.queryRow(ctx, `SELECT 1 FROM media WHERE id = ? AND owner_id = ?
+		UNION ALL
+		SELECT 1 FROM (SELECT 1 AS one FROM users WHERE avatar = ? LIMIT 1) v
 		UNION ALL
 		SELECT 1 FROM (SELECT 1 AS one FROM messages x
 			JOIN conversation_members cm ON cm.conversation_id = x.conversation_id AND cm.user_id = ?
@@ -56,7 +59,7 @@ func (db *DB) CanReadMedia(ctx context.Context, id, userID string) (bool, error)
 			WHERE x.media_id = ? AND x.seq > f.joined_seq AND x.seq <= f.left_seq
 				AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = f.user_id AND h.message_id = x.id)
 			LIMIT 1) b
-		LIMIT 1`, id, userID, userID, id, userID, id).Scan(&one)
+		LIMIT 1`, id, userID, id, userID, id, userID, id).Scan(&one)
 	if err := notFound(err, "file"); parley.ErrorCode(err) == parley.ENOTFOUND {
 		return false, nil
 	} else if err != nil {
@@ -98,7 +101,8 @@ func (db *DB) DeleteMediaIfUnused(ctx context.Context, id string, now time.Time)
 		}
 		res, err = tx.exec(ctx, `DELETE FROM media WHERE id = ?
 			AND NOT EXISTS (SELECT 1 FROM messages x WHERE x.media_id = media.id)
-			AND NOT EXISTS (SELECT 1 FROM scheduled_messages s WHERE s.media_id = media.id AND s.status IN ('pending', 'sending'))`, id)
+			AND NOT EXISTS (SELECT 1 FROM scheduled_messages s WHERE s.media_id = media.id AND s.status IN ('pending', 'sending'))
+			AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar = media.id)`, id)
 		if err != nil {
 			return err
 		}
@@ -134,6 +138,34 @@ func (tx *Tx) useMedia(ctx context.Context, sends []*parley.Send) error {
 		} else if n == 0 {
 			s.Err = parley.Errorf(parley.EINVALID, "mediaId does not name a file you uploaded")
 		}
+	}
+	return nil
+}
+
+// useAvatar marks the file a profile's new avatar names used, under its
+// row lock, and the old one's for a look; a media id that is not an image
+// of the user fails the update.
+func (tx *Tx) useAvatar(ctx context.Context, userID, old, avatar string, now time.Time) error {
+	if old == avatar {
+		return nil
+	}
+	if parley.IsMediaID(old) {
+		if _, err := tx.exec(ctx, `UPDATE media SET check_after = 1 WHERE id = ? AND check_after = 0`, old); err != nil {
+			return err
+		}
+	}
+	if !parley.IsMediaID(avatar) {
+		return nil
+	}
+	res, err := tx.exec(ctx, `UPDATE media SET used_at = CASE WHEN used_at = 0 THEN ? ELSE used_at END, check_after = 0
+		WHERE id = ? AND owner_id = ? AND file_type = 'image'`, parley.Millis(now), avatar, userID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return parley.Errorf(parley.EINVALID, "avatar must be a URL or an image you uploaded")
 	}
 	return nil
 }

@@ -131,6 +131,9 @@ func (db *DB) UpdateProfile(ctx context.Context, id string, upd parley.ProfileUp
 			u.About = *upd.About
 		}
 		if upd.Avatar != nil {
+			if err := tx.useAvatar(ctx, id, u.Avatar, *upd.Avatar, now); err != nil {
+				return err
+			}
 			u.Avatar = *upd.Avatar
 		}
 		u.UpdatedAt = now

@@ -24,3 +24,4 @@ CREATE INDEX media_unused_by_owner ON media (owner_id) WHERE used_at = 0;
 CREATE INDEX media_check ON media (check_after) WHERE check_after > 0;
 CREATE INDEX messages_media ON messages (media_id) WHERE media_id <> '';
 CREATE INDEX scheduled_media ON scheduled_messages (media_id) WHERE media_id <> '';
+CREATE INDEX users_avatar ON users (avatar) WHERE avatar <> '';
