@@ -107,8 +107,8 @@ func (s *Service) SearchUsers(ctx context.Context, caller *parley.Identity, q st
 
 // ProfileInput is the body of PUT /api/users/me/profile.
 type ProfileInput struct {
-	Name   *string `json:"name"`
-	About  *string `json:"about"`
+	Name  *string `json:"name"`
+	About *string `json:"about"`
 	// Avatar is a URL, or the fileId of an image the caller uploaded
 	// (which every user may then download).
 	Avatar *string `json:"avatar"`
