@@ -71,6 +71,11 @@ type running struct {
 	mu      sync.Mutex
 	failing time.Duration
 	holds   bool // this node may hold the lease (it took it, and has not lost it since)
+	// until is when the lease this node took ends; it is renewed only
+	// once less than half of it is left, not at every run: each renewal
+	// is a database write, and with SQLite every write makes the readers
+	// reload their page caches.
+	until time.Time
 }
 
 // New returns a runner for node (its name in leases). leases may be nil
@@ -196,15 +201,20 @@ func (j *running) runOnce() time.Duration {
 		if ttl <= 0 {
 			ttl = max(3*j.Every, 10*time.Second)
 		}
-		var held bool
-		held, err = r.leases.TakeLease(ctx, j.Name, r.node, now, now.Add(ttl))
-		if err == nil { // after an error it may still hold it: Close releases it then too
-			j.mu.Lock()
-			j.holds = held
-			j.mu.Unlock()
-		}
-		if err == nil && !held {
-			return j.Every // another node runs it
+		j.mu.Lock()
+		fresh := j.holds && now.Before(j.until.Add(-ttl/2))
+		j.mu.Unlock()
+		if !fresh {
+			var held bool
+			held, err = r.leases.TakeLease(ctx, j.Name, r.node, now, now.Add(ttl))
+			if err == nil { // after an error it may still hold it: Close releases it then too
+				j.mu.Lock()
+				j.holds, j.until = held, now.Add(ttl)
+				j.mu.Unlock()
+			}
+			if err == nil && !held {
+				return j.Every // another node runs it
+			}
 		}
 	}
 	if err == nil {

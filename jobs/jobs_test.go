@@ -178,3 +178,38 @@ func TestCloseWaitsForRuns(t *testing.T) {
 		t.Fatal("Close returned before the run ended")
 	}
 }
+
+// countingLeases counts the lease writes of a runner.
+type countingLeases struct {
+	jobs.Leases
+	takes atomic.Int32
+}
+
+func (c *countingLeases) TakeLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+	c.takes.Add(1)
+	return c.Leases.TakeLease(ctx, name, holder, now, until)
+}
+
+// TestLeaseRenewedAtHalfLife: a leased job that runs every second renews
+// its 10-second lease only when half of it is left, not at every run
+// (each renewal is a database write).
+func TestLeaseRenewedAtHalfLife(t *testing.T) {
+	db := testdb.MustOpen(t, "sqlite")
+	leases := &countingLeases{Leases: db}
+	clock := jobs.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := newCounter()
+	r := jobs.New(leases, "node-a", jobs.Options{Clock: clock, Logger: quiet, LeaseTTL: 10 * time.Second})
+	r.Add(c.job("a", true))
+	r.Start()
+	defer r.Close()
+	c.next(t)
+	for range 20 { // 20 more runs, one a second
+		clock.BlockUntil(1)
+		clock.Advance(time.Second)
+		c.next(t)
+	}
+	// 21 runs over 20 s: taken at 0 s, renewed at 5, 10, 15 and 20 s.
+	if n := leases.takes.Load(); n != 5 {
+		t.Fatalf("%d lease writes for 21 runs over 20 s, want 5", n)
+	}
+}
