@@ -406,3 +406,34 @@ func TestMediaCluster(t *testing.T) {
 		t.Fatalf("range through node A: %d", status)
 	}
 }
+
+// TestMediaCancelledSchedule: a file kept for a pending scheduled message
+// past its 24 hours is collected once that message is cancelled.
+func TestMediaCancelledSchedule(t *testing.T) {
+	clock := jobs.NewFake(time.Now())
+	srv := apitest.MustStart(t, testdb.Backends[0], func(c *server.Config) { c.Clock = clock })
+	dir := filepath.Join(srv.DataDir(), "media")
+	ann := apitest.Register(t, srv.URL(), apitest.Unique("ann"))
+	bob := apitest.Register(t, srv.URL(), apitest.Unique("bob"))
+	up := mustUpload(t, ann, randomBytes(1000), nil)
+	probe := mustUpload(t, ann, randomBytes(1000), nil) // unused: collected by the same pass
+	var sched struct{ MessageID string }
+	ann.Must(t, 201, "POST", "/api/messages/schedule", map[string]any{"recipientId": bob.UserID, "encryptedContent": "later",
+		"type": "image", "mediaId": up.FileID, "scheduledAt": clock.Now().Add(7 * 24 * time.Hour).UnixMilli()}).Decode(t, &sched)
+	clock.Advance(25 * time.Hour)
+	// A barrier: once the probe is gone, the collection has looked at
+	// both files; the pending message's file stays.
+	for deadline := time.Now().Add(10 * time.Second); ann.Do(t, "GET", "/api/media/"+probe.FileID, nil).Status != 404; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the unused probe file was not collected")
+		}
+	}
+	ann.Must(t, 200, "GET", "/api/media/"+up.FileID, nil)
+	ann.Must(t, 200, "POST", "/api/messages/scheduled/cancel", map[string]any{"messageId": sched.MessageID})
+	clock.Advance(11 * time.Minute)
+	for deadline := time.Now().Add(10 * time.Second); countFiles(t, dir) != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the file of a cancelled scheduled message was not collected")
+		}
+	}
+}

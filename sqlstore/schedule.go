@@ -55,16 +55,23 @@ func (db *DB) PendingScheduled(ctx context.Context, senderID string) ([]*parley.
 }
 
 // CancelScheduled implements parley.ScheduleStore.
+//
+// A file the cancelled message would have sent, and that nothing else
+// uses, is looked at again by the collector once its 24 hours are over.
 func (db *DB) CancelScheduled(ctx context.Context, senderID, id string) error {
-	res, err := db.exec(ctx, `UPDATE scheduled_messages SET status = 'cancelled' WHERE id = ? AND sender_id = ? AND status = 'pending'
-		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = scheduled_messages.id)`, id, senderID)
-	if err != nil {
+	return db.inTx(ctx, func(tx *Tx) error {
+		res, err := tx.exec(ctx, `UPDATE scheduled_messages SET status = 'cancelled' WHERE id = ? AND sender_id = ? AND status = 'pending'
+			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = scheduled_messages.id)`, id, senderID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return parley.Errorf(parley.ENOTFOUND, "scheduled message not found or no longer pending")
+		}
+		_, err = tx.exec(ctx, `UPDATE media SET check_after = uploaded_at + ? WHERE check_after = 0 AND used_at = 0
+			AND id = (SELECT media_id FROM scheduled_messages WHERE id = ?)`, parley.MediaGrace.Milliseconds(), id)
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return parley.Errorf(parley.ENOTFOUND, "scheduled message not found or no longer pending")
-	}
-	return nil
+	})
 }
 
 // ClaimDue implements parley.ScheduleStore. The outer WHERE repeats the
