@@ -95,15 +95,24 @@ func (s *Store) name(key string) (string, error) {
 	return s.prefix + key, nil
 }
 
-// Put implements parley.BlobStore. An upload that fails midway is a
-// multipart upload never completed, which S3 does not show as an object;
-// its parts are removed.
+// Put implements parley.BlobStore. The bytes go up in parts of partSize,
+// each read whole into memory before it is sent: an object of one part is
+// one PUT of a complete body, a larger one a multipart upload completed
+// only once r has ended. So a reader that fails never leaves a truncated
+// object (some servers, versitygw among them, store what arrived of a PUT
+// whose connection broke), and an upload that fails midway is a multipart
+// upload never completed, which S3 does not show as an object; its parts
+// are removed. A known size is checked, not trusted: a reader that ends
+// early or goes on past it fails the Put.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	name, err := s.name(key)
 	if err != nil {
 		return err
 	}
-	_, err = s.c.PutObject(ctx, s.bucket, name, r, size, minio.PutObjectOptions{ContentType: "application/octet-stream",
+	if size >= 0 {
+		r = &exactReader{r: r, left: size}
+	}
+	_, err = s.c.PutObject(ctx, s.bucket, name, r, -1, minio.PutObjectOptions{ContentType: "application/octet-stream",
 		PartSize: partSize, NumThreads: 1, DisableContentSha256: true})
 	if err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -112,6 +121,42 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return err
 	}
 	return nil
+}
+
+// exactReader yields the bytes of r and fails unless there are exactly
+// left of them.
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left == 0 {
+		// The announced bytes were all read: r must end here.
+		var one [1]byte
+		for {
+			n, err := e.r.Read(one[:])
+			if n > 0 {
+				return 0, errors.New("blobs3: the reader has more bytes than announced")
+			}
+			if err == io.EOF {
+				return 0, io.EOF
+			} else if err != nil {
+				return 0, err
+			}
+		}
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		return n, fmt.Errorf("blobs3: the reader ended %d bytes short of the announced size", e.left)
+	} else if err == io.EOF {
+		err = nil // checked at the next Read
+	}
+	return n, err
 }
 
 // Open implements parley.BlobStore.

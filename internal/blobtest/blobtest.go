@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 
@@ -21,7 +22,7 @@ func Run(t *testing.T, newStore func(t *testing.T) parley.BlobStore) {
 	ctx := context.Background()
 	t.Run("RoundTrip", func(t *testing.T) {
 		s := newStore(t)
-		for _, size := range []int{1, 1000, 6 << 20} {
+		for _, size := range []int{0, 1, 1000, 6 << 20} {
 			for _, known := range []bool{true, false} {
 				data := random(t, size)
 				key := fmt.Sprintf("media_rt%d_%v", size, known)
@@ -51,9 +52,47 @@ func Run(t *testing.T, newStore func(t *testing.T) parley.BlobStore) {
 				t.Fatalf("range %d+%d: %d bytes, total %d; want %d", c.off, c.n, len(got), total, len(want))
 			}
 		}
-		if r, _, err := s.Open(ctx, "media_ranges", 10001, -1); err == nil {
-			r.Close()
-			t.Fatal("an offset past the end was accepted")
+		for _, off := range []int64{10001, -1} {
+			if r, _, err := s.Open(ctx, "media_ranges", off, -1); err == nil {
+				r.Close()
+				t.Fatalf("offset %d of a 10000-byte object was accepted", off)
+			}
+		}
+	})
+	// Overwrite: a Put on an existing key replaces the object whole; a Put
+	// that fails leaves the old object as it was. (Keys are fresh ids, so
+	// the service never overwrites; a retried Put may.)
+	t.Run("Overwrite", func(t *testing.T) {
+		s := newStore(t)
+		old, repl := random(t, 3000), random(t, 1000)
+		must(t, s.Put(ctx, "media_ow", bytes.NewReader(old), int64(len(old))))
+		must(t, s.Put(ctx, "media_ow", bytes.NewReader(repl), -1))
+		if got, total := read(t, s, "media_ow", 0, -1); !bytes.Equal(got, repl) || total != int64(len(repl)) {
+			t.Fatalf("after an overwrite: %d bytes, total %d; want the %d new ones", len(got), total, len(repl))
+		}
+		broken := io.MultiReader(bytes.NewReader(random(t, 6<<20)), errReader{})
+		if err := s.Put(ctx, "media_ow", broken, -1); err == nil {
+			t.Fatal("a put whose reader failed succeeded")
+		}
+		if got, _ := read(t, s, "media_ow", 0, -1); !bytes.Equal(got, repl) {
+			t.Fatalf("a failed overwrite changed the object: %d bytes", len(got))
+		}
+	})
+	// SizeMismatch: a known size is a promise; a reader that gives fewer or
+	// more bytes fails the Put and stores nothing.
+	t.Run("SizeMismatch", func(t *testing.T) {
+		s := newStore(t)
+		for _, c := range []struct {
+			name       string
+			have, said int
+		}{{"Short", 1000, 2000}, {"Long", 2000, 1000}, {"LongEmpty", 10, 0}, {"ShortMultipart", 6 << 20, 7 << 20}, {"LongMultipart", 7 << 20, 6 << 20}} {
+			key := "media_size" + c.name
+			if err := s.Put(ctx, key, bytes.NewReader(random(t, c.have)), int64(c.said)); err == nil {
+				t.Fatalf("%s: a put of %d bytes announced as %d succeeded", c.name, c.have, c.said)
+			}
+			if _, _, err := s.Open(ctx, key, 0, -1); parley.ErrorCode(err) != parley.ENOTFOUND {
+				t.Fatalf("%s: after a put of the wrong size: %v", c.name, err)
+			}
 		}
 	})
 	t.Run("Missing", func(t *testing.T) {
@@ -69,29 +108,58 @@ func Run(t *testing.T, newStore func(t *testing.T) parley.BlobStore) {
 			t.Fatalf("open after delete: %v", err)
 		}
 	})
+	// FailedPutLeavesNothing: a reader that errors, or a context cancelled
+	// midway, in a one-part and in a multipart upload, with the size known
+	// and not.
 	t.Run("FailedPutLeavesNothing", func(t *testing.T) {
 		s := newStore(t)
-		broken := io.MultiReader(bytes.NewReader(random(t, 100<<10)), errReader{})
-		if err := s.Put(ctx, "media_broken", broken, -1); err == nil {
-			t.Fatal("a put whose reader failed succeeded")
-		}
-		if _, _, err := s.Open(ctx, "media_broken", 0, -1); parley.ErrorCode(err) != parley.ENOTFOUND {
-			t.Fatalf("after a failed put: %v", err)
-		}
-		cctx, cancel := context.WithCancel(ctx)
-		r := &cancelAfter{r: bytes.NewReader(random(t, 1<<20)), n: 64 << 10, cancel: cancel}
-		if err := s.Put(cctx, "media_cancelled", r, -1); err == nil {
-			t.Fatal("a cancelled put succeeded")
-		}
-		if _, _, err := s.Open(ctx, "media_cancelled", 0, -1); parley.ErrorCode(err) != parley.ENOTFOUND {
-			t.Fatalf("after a cancelled put: %v", err)
+		for _, total := range []int{200 << 10, 12 << 20} {
+			for _, known := range []bool{true, false} {
+				size := int64(-1)
+				if known {
+					size = int64(total)
+				}
+				key := fmt.Sprintf("media_broken%d_%v", total, known)
+				broken := io.MultiReader(bytes.NewReader(random(t, total/2)), errReader{})
+				if err := s.Put(ctx, key, broken, size); err == nil {
+					t.Fatalf("%s: a put whose reader failed succeeded", key)
+				}
+				if _, _, err := s.Open(ctx, key, 0, -1); parley.ErrorCode(err) != parley.ENOTFOUND {
+					t.Fatalf("%s: after a failed put: %v", key, err)
+				}
+				key = fmt.Sprintf("media_cancelled%d_%v", total, known)
+				cctx, cancel := context.WithCancel(ctx)
+				r := &cancelAfter{r: bytes.NewReader(random(t, total)), n: total / 2, cancel: cancel}
+				err := s.Put(cctx, key, r, size)
+				cancel()
+				if err == nil {
+					t.Fatalf("%s: a cancelled put succeeded", key)
+				}
+				if _, _, err := s.Open(ctx, key, 0, -1); parley.ErrorCode(err) != parley.ENOTFOUND {
+					t.Fatalf("%s: after a cancelled put: %v", key, err)
+				}
+			}
 		}
 	})
 	t.Run("InvalidKeys", func(t *testing.T) {
 		s := newStore(t)
-		for _, key := range []string{"", "../x", "a/b", ".hidden", "sp ace", string(make([]byte, 129))} {
-			if err := s.Put(ctx, key, bytes.NewReader([]byte("x")), 1); err == nil {
-				t.Fatalf("key %q accepted", key)
+		long := strings.Repeat("k", 128)
+		must(t, s.Put(ctx, long, bytes.NewReader([]byte("x")), 1))
+		if got, _ := read(t, s, long, 0, -1); string(got) != "x" {
+			t.Fatalf("128-byte key read back %q", got)
+		}
+		for _, key := range []string{"", "..", "../x", "a/b", `a\b`, "/abs", ".hidden", "sp ace", "nul\x00", "é", long + "k"} {
+			if err := s.Put(ctx, key, bytes.NewReader([]byte("x")), 1); parley.ErrorCode(err) != parley.EINVALID {
+				t.Fatalf("put under key %q: %v", key, err)
+			}
+			if r, _, err := s.Open(ctx, key, 0, -1); parley.ErrorCode(err) != parley.EINVALID {
+				if err == nil {
+					r.Close()
+				}
+				t.Fatalf("open of key %q: %v", key, err)
+			}
+			if err := s.Delete(ctx, key); parley.ErrorCode(err) != parley.EINVALID {
+				t.Fatalf("delete of key %q: %v", key, err)
 			}
 		}
 	})
