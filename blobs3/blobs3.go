@@ -95,15 +95,15 @@ func (s *Store) name(key string) (string, error) {
 	return s.prefix + key, nil
 }
 
-// Put implements parley.BlobStore. The bytes go up in parts of partSize,
-// each read whole into memory before it is sent: an object of one part is
-// one PUT of a complete body, a larger one a multipart upload completed
-// only once r has ended. So a reader that fails never leaves a truncated
-// object (some servers, versitygw among them, store what arrived of a PUT
-// whose connection broke), and an upload that fails midway is a multipart
-// upload never completed, which S3 does not show as an object; its parts
-// are removed. A known size is checked, not trusted: a reader that ends
-// early or goes on past it fails the Put.
+// Put implements parley.BlobStore. The bytes always go up as a multipart
+// upload in parts of partSize, each read whole into memory before it is
+// sent, and the upload is completed only once r has ended. So a reader
+// that fails never leaves a truncated object (versitygw, for one, stores
+// what arrived of a plain PUT whose connection broke), and an upload that
+// fails midway is one S3 does not show as an object; minio-go aborts it,
+// removing its parts, even when ctx was cancelled. A known size is
+// checked, not trusted: a reader that ends early or goes on past it fails
+// the Put.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	name, err := s.name(key)
 	if err != nil {
@@ -114,13 +114,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	}
 	_, err = s.c.PutObject(ctx, s.bucket, name, r, -1, minio.PutObjectOptions{ContentType: "application/octet-stream",
 		PartSize: partSize, NumThreads: 1, DisableContentSha256: true})
-	if err != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = s.c.RemoveIncompleteUpload(rctx, s.bucket, name)
-		return err
-	}
-	return nil
+	return err
 }
 
 // exactReader yields the bytes of r and fails unless there are exactly
