@@ -91,13 +91,18 @@ func ValidBlobKey(key string) bool {
 // BlobStore keeps immutable opaque objects (the bytes of uploaded files):
 // a directory, or an S3-compatible bucket.
 type BlobStore interface {
-	// Put stores r's bytes under key (size is -1 when unknown). A failed
-	// or cancelled Put leaves no object under key.
+	// Put stores r's bytes under key (size is -1 when unknown; a known
+	// size is checked, and a reader giving fewer or more bytes fails the
+	// Put). A failed or cancelled Put leaves no object under key, or the
+	// one that was there; a Put on an existing key replaces it whole.
+	// EINVALID for a key ValidBlobKey refuses.
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
 	// Open returns a reader of n bytes from offset off (n < 0: to the end)
-	// of the object, and the object's total size; ENOTFOUND when missing.
+	// of the object, and the object's total size; ENOTFOUND when missing,
+	// EINVALID for an invalid key or an offset outside the object.
 	Open(ctx context.Context, key string, off, n int64) (io.ReadCloser, int64, error)
-	// Delete removes the object; a missing key is not an error.
+	// Delete removes the object; a missing key is not an error, an
+	// invalid one is EINVALID.
 	Delete(ctx context.Context, key string) error
 }
 
