@@ -17,3 +17,14 @@ func TestContract(t *testing.T) {
 		return s
 	})
 }
+
+// BenchmarkStore: go test -run '^$' -bench Store -benchtime 3x ./blobdir ./blobs3
+func BenchmarkStore(b *testing.B) {
+	blobtest.Bench(b, func(b *testing.B) parley.BlobStore {
+		s, err := blobdir.Open(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}, 1, 100)
+}

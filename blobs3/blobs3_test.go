@@ -146,3 +146,19 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStore: go test -run '^$' -bench Store -benchtime 3x ./blobdir ./blobs3
+func BenchmarkStore(b *testing.B) {
+	srv := s3test.Start(b)
+	blobtest.Bench(b, func(b *testing.B) parley.BlobStore {
+		o, err := blobs3.ParseURL(srv.URL(b, "parley"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := blobs3.Open(context.Background(), o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}, 1, 100)
+}
