@@ -101,7 +101,8 @@ func (s *Store) name(key string) (string, error) {
 // that fails never leaves a truncated object (versitygw, for one, stores
 // what arrived of a plain PUT whose connection broke), and an upload that
 // fails midway is one S3 does not show as an object; minio-go aborts it,
-// removing its parts, even when ctx was cancelled. A known size is
+// removing its parts, even when ctx was cancelled. Each part is sent with
+// its length, so the server refuses a part cut short. A known size is
 // checked, not trusted: a reader that ends early or goes on past it fails
 // the Put.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
