@@ -33,8 +33,20 @@ func startCutProxy(t *testing.T, upstream string, limit int64) *cutProxy {
 		t.Fatal(err)
 	}
 	p := &cutProxy{ln: ln, upstream: upstream, limit: limit, cut: make(chan struct{}), served: make(chan struct{})}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns { // idle keep-alive connections too
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -43,6 +55,9 @@ func startCutProxy(t *testing.T, upstream string, limit int64) *cutProxy {
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
 			wg.Add(1)
 			go func() { defer wg.Done(); p.relay(c) }()
 		}
