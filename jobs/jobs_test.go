@@ -52,47 +52,50 @@ func (c *counter) next(t *testing.T) string {
 // when a holder dies without closing, the other takes over once the lease
 // expired (time moved by a fake clock, not waited for).
 func TestLeasedJobRunsOnOneNode(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
-		clock := jobs.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-		c := newCounter()
-		a := jobs.New(db, "node-a", jobs.Options{Clock: clock, Logger: quiet, LeaseTTL: 5 * time.Second})
-		a.Add(c.job("a", true))
-		a.Start()
-		if n := c.next(t); n != "a" {
-			t.Fatalf("first run on %s", n)
-		}
-		b := jobs.New(db, "node-b", jobs.Options{Clock: clock, Logger: quiet, LeaseTTL: 5 * time.Second})
-		b.Add(c.job("b", true))
-		b.Start()
-		defer b.Close()
-		for i := 0; i < 3; i++ {
-			clock.BlockUntil(2) // both armed their next try
-			clock.Advance(time.Second)
-			if n := c.next(t); n != "a" {
-				t.Fatalf("run %d on %s while a holds the lease", i, n)
-			}
-		}
-		a.Close() // releases the lease
-		clock.BlockUntil(1)
-		clock.Advance(time.Second)
-		if n := c.next(t); n != "b" {
-			t.Fatalf("after a closed, the job ran on %s", n)
-		}
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) { testLeasedJob(t, db) })
+	t.Run("local", func(t *testing.T) { testLeasedJob(t, jobs.NewLocalLeases()) })
+}
 
-		// A holder that dies keeps the lease until it expires.
-		dead := jobs.New(db, "node-dead", jobs.Options{Clock: clock, Logger: quiet})
-		if ok, err := db.TakeLease(context.Background(), "other", "node-dead", clock.Now(), clock.Now().Add(5*time.Second)); err != nil || !ok {
-			t.Fatalf("take: %v %v", ok, err)
+func testLeasedJob(t *testing.T, leases jobs.Leases) {
+	clock := jobs.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := newCounter()
+	a := jobs.New(leases, "node-a", jobs.Options{Clock: clock, Logger: quiet, LeaseTTL: 5 * time.Second})
+	a.Add(c.job("a", true))
+	a.Start()
+	if n := c.next(t); n != "a" {
+		t.Fatalf("first run on %s", n)
+	}
+	b := jobs.New(leases, "node-b", jobs.Options{Clock: clock, Logger: quiet, LeaseTTL: 5 * time.Second})
+	b.Add(c.job("b", true))
+	b.Start()
+	defer b.Close()
+	for i := 0; i < 3; i++ {
+		clock.BlockUntil(2) // both armed their next try
+		clock.Advance(time.Second)
+		if n := c.next(t); n != "a" {
+			t.Fatalf("run %d on %s while a holds the lease", i, n)
 		}
-		if ok, _ := db.TakeLease(context.Background(), "other", "node-b", clock.Now(), clock.Now().Add(5*time.Second)); ok {
-			t.Fatal("took a lease another node holds")
-		}
-		later := clock.Now().Add(6 * time.Second)
-		if ok, err := db.TakeLease(context.Background(), "other", "node-b", later, later.Add(5*time.Second)); err != nil || !ok {
-			t.Fatalf("an expired lease was not given to another node: %v %v", ok, err)
-		}
-		dead.Close()
-	})
+	}
+	a.Close() // releases the lease
+	clock.BlockUntil(1)
+	clock.Advance(time.Second)
+	if n := c.next(t); n != "b" {
+		t.Fatalf("after a closed, the job ran on %s", n)
+	}
+
+	// A holder that dies keeps the lease until it expires.
+	dead := jobs.New(leases, "node-dead", jobs.Options{Clock: clock, Logger: quiet})
+	if ok, err := leases.TakeLease(context.Background(), "other", "node-dead", clock.Now(), clock.Now().Add(5*time.Second)); err != nil || !ok {
+		t.Fatalf("take: %v %v", ok, err)
+	}
+	if ok, _ := leases.TakeLease(context.Background(), "other", "node-b", clock.Now(), clock.Now().Add(5*time.Second)); ok {
+		t.Fatal("took a lease another node holds")
+	}
+	later := clock.Now().Add(6 * time.Second)
+	if ok, err := leases.TakeLease(context.Background(), "other", "node-b", later, later.Add(5*time.Second)); err != nil || !ok {
+		t.Fatalf("an expired lease was not given to another node: %v %v", ok, err)
+	}
+	dead.Close()
 }
 
 // TestFailingJobBacksOff: a failing job waits twice as long after each
