@@ -286,7 +286,11 @@ func TestEngineUpgrade(t *testing.T) {
 }
 
 func TestEngineMaxPayload(t *testing.T) {
-	base := MustStart(t, nil)
+	// A patient server: a 1 MB polling POST on a loaded machine may take
+	// longer than the suite's 200 ms ping timeout.
+	opts := socketiotest.Options()
+	opts.EngineIO.PingTimeout = 10 * time.Second
+	base := MustStart(t, socketiotest.NewServer(opts))
 
 	t.Run("ErrPollingTooLarge", func(t *testing.T) {
 		sid := MustOpenPolling(t, base).SID

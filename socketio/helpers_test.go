@@ -19,7 +19,7 @@ import (
 )
 
 // wait bounds every blocking step of the protocol tests.
-const wait = 3 * time.Second
+const wait = 20 * time.Second
 
 // MustStart serves sio (or the test-suite server when nil) on 127.0.0.1:0
 // and returns its base URL ("http://127.0.0.1:port").
