@@ -273,7 +273,7 @@ func testAccounts(t *testing.T, srv *server.Server) {
 		anon.Must(t, 200, "POST", "/api/auth/password/forgot", map[string]string{"email": "CAROL@example.test"})
 		anon.Must(t, 400, "POST", "/api/auth/password/forgot", map[string]string{})
 		var token string
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(20 * time.Second)
 		for token == "" && time.Now().Before(deadline) {
 			token = resetToken(t, srv, "carol")
 			time.Sleep(20 * time.Millisecond)
@@ -332,7 +332,7 @@ func resetToken(t *testing.T, srv *server.Server, username string) string {
 }
 
 func waitForMail(t *testing.T, srv *server.Server, subject string) bool {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		files, _ := filepath.Glob(filepath.Join(srv.DataDir(), "mail", "*.eml"))
 		for _, f := range files {

@@ -483,7 +483,7 @@ func TestScheduleSurvivesRestart(t *testing.T) {
 
 			srv2 := apitest.MustStart(t, backend, cfg)
 			bob.Base, ann.Base = srv2.URL(), srv2.URL()
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(20 * time.Second)
 			for time.Now().Before(deadline) {
 				if h := history(t, bob, ann, ""); len(h) > 0 {
 					if len(h) != 1 || h[0].MessageID != sch.MessageID {
