@@ -308,14 +308,7 @@ func TestMediaLeavesNothing(t *testing.T) {
 	})
 	dir := filepath.Join(srv.DataDir(), "media")
 	ann := apitest.Register(t, srv.URL(), apitest.Unique("ann"))
-	wait := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: still not so after 10 s", what)
-			}
-		}
-	}
+	wait := func(what string, ok func() bool) { waitUntil(t, what, ok) }
 	upload(t, ann, metadata("image", 500<<10), part{"file", &failAfter{200 << 10}})
 	wait("a cut-off upload is removed", func() bool { return countFiles(t, dir) == 0 })
 	// Refused after the file was stored: the size does not match, the
@@ -364,11 +357,7 @@ func TestMediaDeletedMessage(t *testing.T) {
 	ann.Must(t, 200, "GET", "/api/media/"+up.FileID, nil)
 	ann.Must(t, 200, "POST", "/api/messages/delete", map[string]any{"messageId": msg.MessageID, "deleteForEveryone": true})
 	clock.Advance(11 * time.Minute)
-	for deadline := time.Now().Add(10 * time.Second); countFiles(t, dir) != 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the file of a message deleted for everyone was not collected")
-		}
-	}
+	waitUntil(t, "the file of a message deleted for everyone is collected", func() bool { return countFiles(t, dir) == 0 })
 	if status, _, _ := get(t, bob, "/api/media/"+up.FileID+"/content", nil); status != 404 {
 		t.Fatalf("download after collection: %d", status)
 	}
@@ -423,17 +412,20 @@ func TestMediaCancelledSchedule(t *testing.T) {
 	clock.Advance(25 * time.Hour)
 	// A barrier: once the probe is gone, the collection has looked at
 	// both files; the pending message's file stays.
-	for deadline := time.Now().Add(10 * time.Second); ann.Do(t, "GET", "/api/media/"+probe.FileID, nil).Status != 404; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the unused probe file was not collected")
-		}
-	}
+	waitUntil(t, "the unused probe file is collected", func() bool { return ann.Do(t, "GET", "/api/media/"+probe.FileID, nil).Status == 404 })
 	ann.Must(t, 200, "GET", "/api/media/"+up.FileID, nil)
 	ann.Must(t, 200, "POST", "/api/messages/scheduled/cancel", map[string]any{"messageId": sched.MessageID})
 	clock.Advance(11 * time.Minute)
-	for deadline := time.Now().Add(10 * time.Second); countFiles(t, dir) != 0; time.Sleep(20 * time.Millisecond) {
+	waitUntil(t, "the file of a cancelled scheduled message is collected", func() bool { return countFiles(t, dir) == 0 })
+}
+
+// waitUntil polls ok (a background job's effect, which no event
+// announces) for up to 10 s.
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the file of a cancelled scheduled message was not collected")
+			t.Fatalf("%s: still not so after 10 s", what)
 		}
 	}
 }
