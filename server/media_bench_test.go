@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -13,53 +12,10 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/apitest"
+	"github.com/parley-chat/parley/internal/blobtest"
 	"github.com/parley-chat/parley/internal/s3test"
 	"github.com/parley-chat/parley/server"
 )
-
-// heapPeak samples the live heap while it runs and reports the highest
-// value seen above the heap at its start.
-type heapPeak struct {
-	base, peak atomic.Uint64
-	stop       chan struct{}
-	done       chan struct{}
-}
-
-func startHeapPeak() *heapPeak {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	h := &heapPeak{stop: make(chan struct{}), done: make(chan struct{})}
-	h.base.Store(m.HeapAlloc)
-	go func() {
-		defer close(h.done)
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
-			if m.HeapAlloc > h.peak.Load() {
-				h.peak.Store(m.HeapAlloc)
-			}
-			select {
-			case <-h.stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return h
-}
-
-// growthMiB stops sampling and returns the peak growth in MiB.
-func (h *heapPeak) growthMiB() float64 {
-	close(h.stop)
-	<-h.done
-	if h.peak.Load() < h.base.Load() {
-		return 0
-	}
-	return float64(h.peak.Load()-h.base.Load()) / (1 << 20)
-}
 
 // BenchmarkMedia measures uploads and downloads of one file at a time
 // through a whole server (loopback HTTP, SQLite metadata), to a directory
@@ -94,9 +50,9 @@ func BenchmarkMedia(b *testing.B) {
 					b.SetBytes(size)
 					worst := 0.0
 					for b.Loop() {
-						h := startHeapPeak()
+						h := blobtest.StartHeapPeak()
 						status, env := upload(b, ann, metadata(typ, size), part{"file", io.LimitReader(zeros{}, size)})
-						worst = max(worst, h.growthMiB())
+						worst = max(worst, h.GrowthMiB())
 						if status != 201 {
 							b.Fatalf("upload: %d %+v", status, env)
 						}
@@ -110,7 +66,7 @@ func BenchmarkMedia(b *testing.B) {
 					b.SetBytes(size)
 					worst := 0.0
 					for b.Loop() {
-						h := startHeapPeak()
+						h := blobtest.StartHeapPeak()
 						req, _ := http.NewRequest("GET", ann.Base+"/api/media/"+id+"/content", nil)
 						req.Header.Set("Authorization", "Bearer "+ann.Token)
 						res, err := ann.HTTP.Do(req)
@@ -119,7 +75,7 @@ func BenchmarkMedia(b *testing.B) {
 						}
 						n, _ := io.Copy(io.Discard, res.Body)
 						res.Body.Close()
-						worst = max(worst, h.growthMiB())
+						worst = max(worst, h.GrowthMiB())
 						if res.StatusCode != 200 || n != size {
 							b.Fatalf("download: %d, %d bytes", res.StatusCode, n)
 						}
@@ -144,7 +100,7 @@ func BenchmarkMediaConcurrent(b *testing.B) {
 		users[i].HTTP = &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: uploads}}
 	}
 	for b.Loop() {
-		h := startHeapPeak()
+		h := blobtest.StartHeapPeak()
 		lat := make([]time.Duration, uploads)
 		var failed atomic.Int64
 		var wg sync.WaitGroup
@@ -163,7 +119,7 @@ func BenchmarkMediaConcurrent(b *testing.B) {
 		}
 		wg.Wait()
 		elapsed := time.Since(start)
-		growth := h.growthMiB()
+		growth := h.GrowthMiB()
 		if failed.Load() > 0 {
 			b.Fatalf("%d of %d uploads failed", failed.Load(), uploads)
 		}

@@ -28,10 +28,10 @@ func Bench(b *testing.B, newStore func(b *testing.B) parley.BlobStore, sizesMiB 
 			worst := 0.0
 			for b.Loop() {
 				b.StopTimer() // the GC that measures the heap's base
-				h := startHeapPeak()
+				h := StartHeapPeak()
 				b.StartTimer()
 				err := s.Put(ctx, key, io.LimitReader(zeros{}, size), -1)
-				worst = max(worst, h.growthMiB())
+				worst = max(worst, h.GrowthMiB())
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -44,7 +44,7 @@ func Bench(b *testing.B, newStore func(b *testing.B) parley.BlobStore, sizesMiB 
 			worst := 0.0
 			for b.Loop() {
 				b.StopTimer() // the GC that measures the heap's base
-				h := startHeapPeak()
+				h := StartHeapPeak()
 				b.StartTimer()
 				r, total, err := s.Open(ctx, key, 0, -1)
 				if err != nil {
@@ -52,7 +52,7 @@ func Bench(b *testing.B, newStore func(b *testing.B) parley.BlobStore, sizesMiB 
 				}
 				n, err := io.Copy(io.Discard, r)
 				r.Close()
-				worst = max(worst, h.growthMiB())
+				worst = max(worst, h.GrowthMiB())
 				if err != nil || n != size || total != size {
 					b.Fatalf("read %d of %d bytes (total %d): %v", n, size, total, err)
 				}
@@ -76,18 +76,18 @@ func (zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// heapPeak samples the live heap while it runs and keeps the highest value
+// HeapPeak (StartHeapPeak, GrowthMiB) samples the live heap while it runs and keeps the highest value
 // seen above the heap at its start.
-type heapPeak struct {
+type HeapPeak struct {
 	base, peak atomic.Uint64
 	stop, done chan struct{}
 }
 
-func startHeapPeak() *heapPeak {
+func StartHeapPeak() *HeapPeak {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	h := &heapPeak{stop: make(chan struct{}), done: make(chan struct{})}
+	h := &HeapPeak{stop: make(chan struct{}), done: make(chan struct{})}
 	h.base.Store(m.HeapAlloc)
 	go func() {
 		defer close(h.done)
@@ -110,7 +110,7 @@ func startHeapPeak() *heapPeak {
 }
 
 // growthMiB stops sampling and returns the peak growth in MiB.
-func (h *heapPeak) growthMiB() float64 {
+func (h *HeapPeak) GrowthMiB() float64 {
 	close(h.stop)
 	<-h.done
 	if h.peak.Load() < h.base.Load() {
