@@ -396,17 +396,18 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		// Node B has closed dan's socket there, so it has handled the
-		// revocation: the socket of dan's other token still works.
-		call(t, otherB, "typing", map[string]any{"recipientId": ann.UserID, "isTyping": true})
-		var m struct{ MessageID string }
-		ann.Must(t, 201, "POST", "/api/messages/send", map[string]any{"recipientId": dan.UserID,
-			"encryptedContent": "after the logout", "type": "text"}).Decode(t, &m)
-		otherB.WaitEvent(t, "new_message", m.MessageID)
+		// revocation (marking every socket it closes revoked before closing
+		// any): the socket of dan's other token is open and still works.
 		select {
 		case <-otherB.Closed():
 			t.Fatal("the socket of dan's other token was closed")
 		default:
 		}
+		call(t, otherB, "typing", map[string]any{"recipientId": ann.UserID, "isTyping": true})
+		var m struct{ MessageID string }
+		ann.Must(t, 201, "POST", "/api/messages/send", map[string]any{"recipientId": dan.UserID,
+			"encryptedContent": "after the logout", "type": "text"}).Decode(t, &m)
+		otherB.WaitEvent(t, "new_message", m.MessageID)
 	})
 
 	t.Run("RateLimitShared", func(t *testing.T) {
