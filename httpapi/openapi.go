@@ -64,6 +64,16 @@ var enums = map[string][]string{
 	"groupStatusUpdate.status": {parley.StatusDelivered, parley.StatusSeen},
 	"statusUpdate.status":      {parley.StatusDelivered, parley.StatusSeen},
 	"healthData.status":        {"ok"},
+	"CommunityView.role":       {parley.RoleOwner, parley.RoleAdmin, parley.RoleMember},
+	"CommunityView.status":     {parley.MemberActive, parley.MemberPending},
+	"CommunityView.e2eeMode":   {parley.E2EEOn, parley.E2EETrusted},
+	"ChannelView.e2eeMode":     {parley.E2EEOn, parley.E2EETrusted},
+	"ChannelKeyView.e2eeMode":  {parley.E2EEOn, parley.E2EETrusted},
+	"JoinResult.status":        {parley.MemberActive, parley.MemberPending, "rejected"},
+	"ChannelView.type":         parley.ChannelTypes,
+	"ChatChannel.type":         parley.ChannelTypes,
+	"channelEvent.type":        parley.ChannelTypes,
+	"CreateChannelInput.type":  parley.ChannelTypes,
 }
 
 // queryParams gives the schema of each query parameter by name.
