@@ -170,22 +170,23 @@ func (s *Service) CreateChannel(ctx context.Context, caller *parley.Identity, in
 		return nil, err
 	}
 	s.publishChange(ctx, created, to)
-	if c.IsPrivate || ch.IsPrivate {
-		var missing []string
+	if ch.IsPrivate {
+		// A private channel has at most MaxPrivateChannelSize readers given
+		// here; for a public channel of an encrypted community the creating
+		// admin's client holds every member's key and sends them along (or
+		// later with POST /api/channels/keys): no event per member.
+		var missing []keyEvent
 		for _, u := range to {
 			if in.EncryptedKeysFromClient[u] == "" {
-				missing = append(missing, u)
+				missing = append(missing, keyEvent{channelID: ch.ID, userID: u})
 			}
 		}
 		admins, err := s.store.Communities.CommunityAdmins(ctx, c.ID)
 		if err != nil {
 			return nil, err
 		}
-		for _, u := range missing {
-			if err := s.tellAdmins(ctx, c, slices.DeleteFunc(slices.Clone(admins), func(a string) bool { return a == u }),
-				parley.EventChannelKeyNeeded, u, []string{ch.ID}); err != nil {
-				return nil, err
-			}
+		if err := s.tellAdmins(ctx, c, admins, parley.EventChannelKeyNeeded, missing); err != nil {
+			return nil, err
 		}
 	}
 	return view, nil
@@ -340,11 +341,12 @@ func (s *Service) AddChannelMembers(ctx context.Context, caller *parley.Identity
 	if err != nil {
 		return nil, err
 	}
+	var missing []keyEvent
 	for _, u := range added {
-		if err := s.tellAdmins(ctx, c, slices.DeleteFunc(slices.Clone(admins), func(a string) bool { return a == u }),
-			parley.EventChannelKeyNeeded, u, []string{ch.ID}); err != nil {
-			return nil, err
-		}
+		missing = append(missing, keyEvent{channelID: ch.ID, userID: u})
+	}
+	if err := s.tellAdmins(ctx, c, admins, parley.EventChannelKeyNeeded, missing); err != nil {
+		return nil, err
 	}
 	if added == nil {
 		added = []string{}
@@ -376,7 +378,7 @@ func (s *Service) RemoveChannelMember(ctx context.Context, caller *parley.Identi
 	if err != nil {
 		return nil, err
 	}
-	if err := s.tellAdmins(ctx, c, admins, parley.EventChannelRekeyNeeded, in.MemberID, []string{ch.ID}); err != nil {
+	if err := s.tellAdmins(ctx, c, admins, parley.EventChannelRekeyNeeded, []keyEvent{{channelID: ch.ID, userID: in.MemberID}}); err != nil {
 		return nil, err
 	}
 	return &ChannelMembersResult{ChannelID: ch.ID, UserIDs: []string{in.MemberID}}, nil

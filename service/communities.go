@@ -364,26 +364,49 @@ func (s *Service) keysNeeded(ctx context.Context, c *parley.Community, userID st
 	if err != nil {
 		return err
 	}
-	admins = slices.DeleteFunc(admins, func(id string) bool { return id == userID })
-	return s.tellAdmins(ctx, c, admins, parley.EventChannelKeyNeeded, userID, missing)
+	return s.tellAdmins(ctx, c, admins, parley.EventChannelKeyNeeded, keyEvents(userID, missing))
 }
 
-// tellAdmins records and publishes one key event per channel to admins.
-func (s *Service) tellAdmins(ctx context.Context, c *parley.Community, admins []string, event, userID string, channels []string) error {
-	if len(admins) == 0 {
+// keyEvent is one channel_key_needed or channel_rekey_needed to send.
+type keyEvent struct{ channelID, userID string }
+
+// tellAdmins records (in one transaction) and publishes a key event to
+// admins for each of evs. An admin is never told about themselves.
+func (s *Service) tellAdmins(ctx context.Context, c *parley.Community, admins []string, event string, evs []keyEvent) error {
+	if len(admins) == 0 || len(evs) == 0 {
 		return nil
 	}
-	for _, id := range channels {
-		changes, err := s.toUsers(c.ID, event, keyNeededEvent{ChannelID: id, CommunityID: c.ID, UserID: userID}, admins)
+	type batch struct {
+		changes []*parley.Change
+		to      []string
+	}
+	var all []*parley.Change
+	var out []batch
+	for _, e := range evs {
+		to := slices.DeleteFunc(slices.Clone(admins), func(a string) bool { return a == e.userID })
+		changes, err := s.toUsers(c.ID, event, keyNeededEvent{ChannelID: e.channelID, CommunityID: c.ID, UserID: e.userID}, to)
 		if err != nil {
 			return err
 		}
-		if err := s.store.Communities.RecordChanges(ctx, changes...); err != nil {
-			return err
-		}
-		s.publishChanges(ctx, changes, admins)
+		all = append(all, changes...)
+		out = append(out, batch{changes, to})
+	}
+	if err := s.store.Communities.RecordChanges(ctx, all...); err != nil {
+		return err
+	}
+	for _, b := range out {
+		s.publishChanges(ctx, b.changes, b.to)
 	}
 	return nil
+}
+
+// keyEvents pairs one user with each channel.
+func keyEvents(userID string, channels []string) []keyEvent {
+	out := make([]keyEvent, len(channels))
+	for i, id := range channels {
+		out[i] = keyEvent{channelID: id, userID: userID}
+	}
+	return out
 }
 
 // JoinRequestView is one pending request.
@@ -558,7 +581,7 @@ func (s *Service) removeMember(ctx context.Context, c *parley.Community, userID 
 		if err != nil {
 			return nil, err
 		}
-		if err := s.tellAdmins(ctx, c, admins, parley.EventChannelRekeyNeeded, userID, rekey); err != nil {
+		if err := s.tellAdmins(ctx, c, admins, parley.EventChannelRekeyNeeded, keyEvents(userID, rekey)); err != nil {
 			return nil, err
 		}
 	}
