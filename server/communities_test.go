@@ -314,7 +314,18 @@ func testCommunities(t *testing.T, base string) {
 		bob.Must(t, 403, "POST", "/api/channels/members/add", map[string]any{"channelId": general, "memberIds": []string{eve.UserID}})
 		ann.Must(t, 400, "POST", "/api/channels/members/add", map[string]any{"channelId": general, "memberIds": []string{eve.UserID}})
 		ann.Must(t, 200, "POST", "/api/channels/update", map[string]any{"channelId": secret.ChannelID, "name": "secret-2"})
+		annWS.WaitEvent(t, "channel_updated", "secret-2")
 		eve.Must(t, 403, "POST", "/api/channels/update", map[string]any{"channelId": secret.ChannelID, "name": "x"})
+		eveWS := apitest.DialWS(t, base, eve.Token)
+		ann.Must(t, 200, "POST", "/api/channels/delete", map[string]any{"channelId": secret.ChannelID})
+		eveWS.WaitEvent(t, "channel_deleted", secret.ChannelID)
+		eve.Must(t, 404, "GET", "/api/channel-messages/"+secret.ChannelID, nil)
+		ann.Must(t, 200, "POST", "/api/communities/update", map[string]any{"communityId": pub.CommunityID, "description": "new words"})
+		eveWS.WaitEvent(t, "community_updated", "new words")
+		ann.Must(t, 200, "POST", "/api/communities/members/remove", map[string]any{"communityId": pub.CommunityID, "memberId": eve.UserID})
+		eveWS.WaitEvent(t, "community_member_removed", pub.CommunityID)
+		eve.Must(t, 404, "GET", "/api/channel-messages/"+general, nil)
+		eve.Must(t, 200, "POST", "/api/communities/join", map[string]any{"communityId": pub.CommunityID})
 	})
 
 	t.Run("PrivateCommunity", func(t *testing.T) {
