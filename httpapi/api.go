@@ -54,6 +54,10 @@ type route struct {
 	Query        []param
 	handle       func(ctx context.Context, c *call) (any, error)
 	limit        *limiter
+	// mount, when set, is the mux pattern the route is served under,
+	// shared with other routes whose paths Go's mux cannot tell apart
+	// (neither more specific than the other); see dispatch.
+	mount string
 	// raw, set instead of handle, makes a raw route (raw.go): it reads
 	// the body and writes the answer itself. RawIn and RawOut describe
 	// them in the OpenAPI description.
@@ -87,6 +91,7 @@ func New(svc *service.Service, cfg Config) *API {
 	}
 	a := &API{svc: svc, timeout: cfg.RequestTimeout, shared: cfg.SharedLimits}
 	a.routes = append(append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...), a.mediaRoutes(cfg)...)
+	a.routes = append(a.routes, a.statusRoutes()...)
 	return a
 }
 
@@ -108,13 +113,22 @@ func (a *API) AddJobs(r *jobs.Runner) {
 // Mount registers every route on mux, plus /api/openapi.json and
 // /api/asyncapi.json.
 func (a *API) Mount(mux *http.ServeMux) {
+	shared := map[string][]*route{}
+	var patterns []string
 	for i := range a.routes {
 		rt := &a.routes[i]
-		h := a.serve(rt)
-		if rt.limit != nil {
-			h = rt.limit.limit(h)
+		if rt.mount != "" {
+			p := rt.Method + " " + rt.mount
+			if shared[p] == nil {
+				patterns = append(patterns, p)
+			}
+			shared[p] = append(shared[p], rt)
+			continue
 		}
-		mux.HandleFunc(rt.Method+" "+rt.Path, h)
+		mux.HandleFunc(rt.Method+" "+rt.Path, a.handler(rt))
+	}
+	for _, p := range patterns {
+		mux.HandleFunc(p, a.dispatch(shared[p]))
 	}
 	spec := a.openAPI()
 	events := asyncAPI()
@@ -124,6 +138,15 @@ func (a *API) Mount(mux *http.ServeMux) {
 			_, _ = w.Write(doc)
 		})
 	}
+}
+
+// handler is rt's handler with its rate limit.
+func (a *API) handler(rt *route) http.HandlerFunc {
+	h := a.serve(rt)
+	if rt.limit != nil {
+		h = rt.limit.limit(h)
+	}
+	return h
 }
 
 func (a *API) serve(rt *route) http.HandlerFunc {
