@@ -561,3 +561,29 @@ func advanceUntil(t *testing.T, clock *jobs.Fake, step time.Duration, what strin
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestStatusPathOverlap: GET /api/statuses/user/{userId} and
+// GET /api/statuses/{statusId}/viewers both match
+// /api/statuses/user/viewers; it is the first (the statuses of a user
+// "viewers": none), and each route still answers its own paths, with
+// hostile or escaped segments refused or not found.
+func TestStatusPathOverlap(t *testing.T) {
+	srv := apitest.MustStart(t, testdb.Backends[0], nil)
+	ann := apitest.Register(t, srv.URL(), apitest.Unique("ann"))
+	if r := ann.Must(t, 200, "GET", "/api/statuses/user/viewers", nil); string(r.Data) != "[]" {
+		t.Fatalf("/api/statuses/user/viewers: %s", r.Data)
+	}
+	st := postStatus(t, ann, map[string]any{"type": "text", "content": "c"})
+	var res viewersRes
+	ann.Must(t, 200, "GET", "/api/statuses/"+st.StatusID+"/viewers", nil).Decode(t, &res)
+	if res.StatusID != st.StatusID || res.ViewCount != 0 || len(res.Viewers) != 0 {
+		t.Fatalf("viewers: %+v", res)
+	}
+	var list []statusView
+	ann.Must(t, 200, "GET", "/api/statuses/user/"+ann.UserID, nil).Decode(t, &list)
+	if len(list) != 1 || list[0].StatusID != st.StatusID {
+		t.Fatalf("own list: %+v", list)
+	}
+	ann.Must(t, 404, "GET", "/api/statuses/"+st.StatusID+"/viewerz", nil)
+	ann.Must(t, 404, "GET", "/api/statuses/"+st.StatusID+"%2Fx/viewers", nil)
+}
