@@ -319,8 +319,9 @@ func (s *Service) CreateStatus(ctx context.Context, caller *parley.Identity, in 
 	return &CreateStatusResult{StatusID: st.ID, Type: st.Type, CreatedAt: ev.CreatedAt, ExpiresAt: ev.ExpiresAt}, nil
 }
 
-// statusView builds what the caller sees of a status; keys, when not nil,
-// are every viewer's (the owner's view).
+// statusView builds what the caller sees of a status: a viewer's view with
+// their key and first view, or (owner) the owner's, with their own key,
+// every viewer's key from viewers, the audience and the view count.
 func statusView(st *parley.Status, key string, viewedAt time.Time, viewers []parley.StatusViewer, owner bool) *StatusView {
 	v := &StatusView{StatusID: st.ID, UserID: st.OwnerID, Type: st.Type, Content: st.Content, MediaID: st.MediaID,
 		BackgroundColor: st.BackgroundColor, FontStyle: st.FontStyle, CreatedAt: parley.Time{Time: st.CreatedAt},
