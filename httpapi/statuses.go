@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/parley-chat/parley/service"
@@ -50,12 +51,16 @@ func (a *API) statusRoutes() []route {
 }
 
 // dispatch serves several routes mounted under one mux pattern: each
-// request goes to the first route (in table order) whose path matches it
-// segment by segment, with that route's path values set; none answers 404.
+// request goes to the route whose path matches it segment by segment
+// (with that route's path values set); when several match, the one whose
+// leftmost literal segment comes first, as for
+// /api/statuses/user/viewers; none answers 404.
 // GET /api/statuses/user/{userId} and GET /api/statuses/{statusId}/viewers
 // need it: both match /api/statuses/user/viewers, so Go's mux refuses to
 // hold them side by side.
 func (a *API) dispatch(routes []*route) http.HandlerFunc {
+	routes = slices.Clone(routes)
+	slices.SortStableFunc(routes, func(a, b *route) int { return leftmostLiteral(a.Path, b.Path) })
 	handlers := make([]http.HandlerFunc, len(routes))
 	for i, rt := range routes {
 		handlers[i] = a.handler(rt)
@@ -93,4 +98,20 @@ func (a *API) dispatch(routes []*route) http.HandlerFunc {
 		}
 		writeError(w, r, notFoundError(r))
 	}
+}
+
+// leftmostLiteral orders two paths by the first segment where one is
+// literal and the other a parameter: the literal one first.
+func leftmostLiteral(a, b string) int {
+	sa, sb := strings.Split(a, "/"), strings.Split(b, "/")
+	for k := 0; k < len(sa) && k < len(sb); k++ {
+		pa, pb := strings.HasPrefix(sa[k], "{"), strings.HasPrefix(sb[k], "{")
+		switch {
+		case pa && !pb:
+			return 1
+		case !pa && pb:
+			return -1
+		}
+	}
+	return 0
 }
