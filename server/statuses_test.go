@@ -591,5 +591,15 @@ func TestStatusPathOverlap(t *testing.T) {
 		t.Fatalf("own list: %+v", list)
 	}
 	ann.Must(t, 404, "GET", "/api/statuses/"+st.StatusID+"/viewerz", nil)
+	// The seed's answers, exactly.
+	r := ann.Must(t, 201, "POST", "/api/statuses/create", map[string]any{"type": "text", "content": "seed", "visibleTo": "all",
+		"specificUsers": []string{}, "excludedUsers": []string{}, "encryptedKeys": map[string]string{}, "userId": ann.UserID})
+	var created statusCreated
+	r.Decode(t, &created)
+	exactly(t, "create", r.Data, map[string]string{"statusId": jsonString(created.StatusID), "type": `"text"`,
+		"createdAt": jsonString(created.CreatedAt), "expiresAt": jsonString(created.ExpiresAt)})
+	r = ann.Must(t, 200, "POST", "/api/statuses/delete", map[string]any{"statusId": created.StatusID, "userId": ann.UserID})
+	wantMessage(t, "delete", r, "Status deleted successfully")
+	exactly(t, "delete", r.Data, map[string]string{"statusId": jsonString(created.StatusID)})
 	ann.Must(t, 404, "GET", "/api/statuses/"+st.StatusID+"%2Fx/viewers", nil)
 }
