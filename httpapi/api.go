@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"path"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -54,15 +55,18 @@ type route struct {
 	Query        []param
 	handle       func(ctx context.Context, c *call) (any, error)
 	limit        *limiter
-	// mount, when set, is the mux pattern the route is served under,
-	// shared with other routes whose paths Go's mux cannot tell apart
-	// (neither more specific than the other); see dispatch.
-	mount string
 	// raw, set instead of handle, makes a raw route (raw.go): it reads
 	// the body and writes the answer itself. RawIn and RawOut describe
 	// them in the OpenAPI description.
 	raw           func(ctx context.Context, c *call) error
 	RawIn, RawOut *rawDoc
+	// shared, when set, is the pattern the route is mounted under instead
+	// of Path, together with the other routes of that pattern; the last
+	// segment of Path, matched against the pattern's {part}, picks the
+	// route. It lets GET /api/communities/{communityId}/channels live
+	// beside GET /api/communities/user/{userId}, which ServeMux would
+	// otherwise refuse as ambiguous.
+	shared string
 }
 
 type param struct{ Name, Desc string }
@@ -91,6 +95,7 @@ func New(svc *service.Service, cfg Config) *API {
 	}
 	a := &API{svc: svc, timeout: cfg.RequestTimeout, shared: cfg.SharedLimits}
 	a.routes = append(append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...), a.mediaRoutes(cfg)...)
+	a.routes = append(a.routes, a.communityRoutes()...)
 	a.routes = append(a.routes, a.statusRoutes()...)
 	return a
 }
@@ -113,22 +118,31 @@ func (a *API) AddJobs(r *jobs.Runner) {
 // Mount registers every route on mux, plus /api/openapi.json and
 // /api/asyncapi.json.
 func (a *API) Mount(mux *http.ServeMux) {
-	shared := map[string][]*route{}
-	var patterns []string
+	shared := map[string]map[string]http.HandlerFunc{}
 	for i := range a.routes {
 		rt := &a.routes[i]
-		if rt.mount != "" {
-			p := rt.Method + " " + rt.mount
-			if shared[p] == nil {
-				patterns = append(patterns, p)
-			}
-			shared[p] = append(shared[p], rt)
+		h := a.serve(rt)
+		if rt.limit != nil {
+			h = rt.limit.limit(h)
+		}
+		if rt.shared == "" {
+			mux.HandleFunc(rt.Method+" "+rt.Path, h)
 			continue
 		}
-		mux.HandleFunc(rt.Method+" "+rt.Path, a.handler(rt))
+		pattern := rt.Method + " " + rt.shared
+		if shared[pattern] == nil {
+			shared[pattern] = map[string]http.HandlerFunc{}
+		}
+		shared[pattern][path.Base(rt.Path)] = h
 	}
-	for _, p := range patterns {
-		mux.HandleFunc(p, a.dispatch(shared[p]))
+	for pattern, parts := range shared {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if h := parts[r.PathValue("part")]; h != nil {
+				h(w, r)
+				return
+			}
+			writeError(w, r, notFoundError(r))
+		})
 	}
 	spec := a.openAPI()
 	events := asyncAPI()
@@ -138,15 +152,6 @@ func (a *API) Mount(mux *http.ServeMux) {
 			_, _ = w.Write(doc)
 		})
 	}
-}
-
-// handler is rt's handler with its rate limit.
-func (a *API) handler(rt *route) http.HandlerFunc {
-	h := a.serve(rt)
-	if rt.limit != nil {
-		h = rt.limit.limit(h)
-	}
-	return h
 }
 
 func (a *API) serve(rt *route) http.HandlerFunc {

@@ -198,11 +198,17 @@ func TestDocumentsLint(t *testing.T) {
 }
 
 // contractAmbiguities are the pairs of paths that API.md fixes although
-// both match one URL, which no-ambiguous-paths reports: §7's
-// /api/statuses/user/{userId} and /api/statuses/{statusId}/viewers both
-// match /api/statuses/user/viewers (the server answers it as the first,
-// see httpapi.dispatch, and TestStatusPathOverlap checks it).
-var contractAmbiguities = [][2]string{{"/api/statuses/user/{userId}", "/api/statuses/{statusId}/viewers"}}
+// both match one URL, which no-ambiguous-paths reports: §6's
+// /api/communities/user/{userId} beside /api/communities/{communityId}/channels
+// and .../requests, §7's /api/statuses/user/{userId} beside
+// /api/statuses/{statusId}/viewers. The server answers such a URL
+// (/api/statuses/user/viewers) as the route with the leftmost literal
+// segment, the user's (route.shared in httpapi; TestStatusPathOverlap).
+var contractAmbiguities = [][2]string{
+	{"/api/communities/user/{userId}", "/api/communities/{communityId}/channels"},
+	{"/api/communities/user/{userId}", "/api/communities/{communityId}/requests"},
+	{"/api/statuses/user/{userId}", "/api/statuses/{statusId}/viewers"},
+}
 
 // contractAmbiguity reports whether a lint problem is one of
 // contractAmbiguities.
