@@ -120,6 +120,7 @@ type Message struct {
 	Type               string
 	MediaID            string
 	ReplyToID          string
+	ReplyToStatusID    string // direct messages: the status this answers
 	SentAt             time.Time
 	EditedAt           time.Time
 	DeletedForEveryone bool

@@ -44,6 +44,8 @@ var requiredIn = map[reflect.Type][]string{
 	reflect.TypeOf(service.TypingInput{}):        {},
 	reflect.TypeOf(service.DeleteGroupInput{}):   {"groupId"},
 	reflect.TypeOf(service.GroupSendInput{}):     {"groupId"},
+	reflect.TypeOf(service.CreateStatusInput{}):  {"type"},
+	reflect.TypeOf(service.DeleteStatusInput{}):  {"statusId"},
 }
 
 // enums lists the closed sets of string values, by "Type.field" or, for
@@ -74,6 +76,11 @@ var enums = map[string][]string{
 	"ChatChannel.type":         parley.ChannelTypes,
 	"channelEvent.type":        parley.ChannelTypes,
 	"CreateChannelInput.type":  parley.ChannelTypes,
+	"CreateStatusInput.type":   parley.StatusTypes,
+	"CreateStatusResult.type":  parley.StatusTypes,
+	"StatusView.type":          parley.StatusTypes,
+	"statusCreatedEvent.type":  parley.StatusTypes,
+	"visibleTo":                parley.StatusAudiences,
 }
 
 // queryParams gives the schema of each query parameter by name.

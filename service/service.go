@@ -54,6 +54,9 @@ type Config struct {
 	// MediaCollectEvery is how often files nothing uses are looked for;
 	// default 10 minutes.
 	MediaCollectEvery time.Duration
+	// StatusPurgeEvery is how often expired statuses are purged (they are
+	// never shown once expired, whenever this runs); default 5 minutes.
+	StatusPurgeEvery time.Duration
 }
 
 // Service implements Parley's use cases over the store roles, a Bus and a
@@ -114,6 +117,9 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	if cfg.MediaCollectEvery <= 0 {
 		cfg.MediaCollectEvery = 10 * time.Minute
 	}
+	if cfg.StatusPurgeEvery <= 0 {
+		cfg.StatusPurgeEvery = 5 * time.Minute
+	}
 	s := &Service{store: store, bus: bus, mailer: mailer, cfg: cfg, log: cfg.Logger,
 		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}, resets: make(chan struct{}, maxPendingResets)}
 	for _, a := range cfg.Admins {
@@ -129,11 +135,12 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 
 // AddJobs registers the service's background jobs with r, which the
 // caller starts and closes (before Close): sending due scheduled messages
-// (leased), removing the files nothing uses (leased) and, with several nodes, this node's presence lease and the
+// (leased), purging expired statuses (leased), removing the files nothing uses (leased) and, with several nodes, this node's presence lease and the
 // sweep of dead nodes' users (leased).
 func (s *Service) AddJobs(r *jobs.Runner) {
 	s.runner.Store(r)
 	r.Add(jobs.Job{Name: JobScheduled, Every: s.cfg.ScheduleTick, Leased: true, Timeout: time.Minute, Run: s.sched.runDue})
+	s.addStatusJobs(r)
 	s.addMediaJobs(r)
 	if s.presence.shared != nil {
 		every := s.cfg.PresenceLease / 3

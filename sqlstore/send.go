@@ -192,7 +192,7 @@ func chunk(n int) int {
 
 // insertMessages stores msgs with multi-row inserts.
 func (tx *Tx) insertMessages(ctx context.Context, msgs []*parley.Message) error {
-	const cols = 12
+	const cols = 13
 	row := "(" + placeholders(cols) + ")"
 	for len(msgs) > 0 {
 		n := chunk(len(msgs))
@@ -203,10 +203,10 @@ func (tx *Tx) insertMessages(ctx context.Context, msgs []*parley.Message) error 
 				cmid = m.ClientMessageID
 			}
 			args = append(args, m.ID, m.ConversationID, m.Seq, m.SenderID, m.RecipientID, cmid, m.Content, m.ContentHash, m.Type,
-				m.MediaID, m.ReplyToID, parley.Millis(m.SentAt))
+				m.MediaID, m.ReplyToID, m.ReplyToStatusID, parley.Millis(m.SentAt))
 		}
 		if _, err := tx.exec(ctx, `INSERT INTO messages (id, conversation_id, seq, sender_id, recipient_id, client_message_id, content,
-			content_hash, type, media_id, reply_to_id, sent_at) VALUES `+strings.TrimSuffix(strings.Repeat(row+",", n), ","), args...); err != nil {
+			content_hash, type, media_id, reply_to_id, reply_to_status_id, sent_at) VALUES `+strings.TrimSuffix(strings.Repeat(row+",", n), ","), args...); err != nil {
 			return err
 		}
 		msgs = msgs[n:]
