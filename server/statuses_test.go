@@ -14,6 +14,7 @@ import (
 	"github.com/parley-chat/parley/internal/apitest"
 	"github.com/parley-chat/parley/internal/s3test"
 	"github.com/parley-chat/parley/internal/testdb"
+	"github.com/parley-chat/parley/internal/testenv"
 	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/server"
 )
@@ -602,4 +603,31 @@ func TestStatusPathOverlap(t *testing.T) {
 	wantMessage(t, "delete", r, "Status deleted successfully")
 	exactly(t, "delete", r.Data, map[string]string{"statusId": jsonString(created.StatusID)})
 	ann.Must(t, 404, "GET", "/api/statuses/"+st.StatusID+"%2Fx/viewers", nil)
+}
+
+// TestStatusesCluster: with two nodes on one PostgreSQL database and NATS,
+// a status posted through one node reaches a viewer's socket on the
+// other, and the view recorded there reaches the owner's socket on the
+// first.
+func TestStatusesCluster(t *testing.T) {
+	dsn := testdb.DSN(t, "postgres")
+	nats := testenv.NATSURL(t)
+	a := apitest.MustStart(t, "postgres", func(c *server.Config) { c.DB, c.Bus = dsn, nats })
+	b := apitest.MustStart(t, "postgres", func(c *server.Config) { c.DB, c.Bus = dsn, nats })
+	ann := apitest.Register(t, a.URL(), apitest.Unique("ann"))
+	bob := apitest.Register(t, a.URL(), apitest.Unique("bob"))
+	bobOnB := *bob
+	bobOnB.Base = b.URL()
+	ann.Must(t, 201, "POST", "/api/contacts", map[string]any{"contactId": bob.UserID})
+	annWS := apitest.DialWS(t, a.URL(), ann.Token)
+	bobWS := apitest.DialWS(t, b.URL(), bob.Token)
+	st := postStatus(t, ann, map[string]any{"type": "text", "content": "c", "encryptedKeys": keysFor(bob)})
+	bobWS.WaitEvent(t, "status_created", st.StatusID)
+	bobOnB.Must(t, 200, "GET", "/api/statuses/"+st.StatusID, nil)
+	annWS.WaitEvent(t, "status_viewed", bob.UserID)
+	var res viewersRes
+	ann.Must(t, 200, "GET", "/api/statuses/"+st.StatusID+"/viewers", nil).Decode(t, &res)
+	if res.ViewCount != 1 || res.Viewers[0].UserID != bob.UserID {
+		t.Fatalf("viewers after a read on the other node: %+v", res)
+	}
 }
