@@ -59,6 +59,11 @@ type route struct {
 	// them in the OpenAPI description.
 	raw           func(ctx context.Context, c *call) error
 	RawIn, RawOut *rawDoc
+	// selfAuth routes are not public but authenticate in their handler.
+	selfAuth bool
+	// unhealthy routes may answer 503 with their data beside the error
+	// (their handler returns an unhealthy value).
+	unhealthy bool
 }
 
 type param struct{ Name, Desc string }
@@ -87,6 +92,7 @@ func New(svc *service.Service, cfg Config) *API {
 	}
 	a := &API{svc: svc, timeout: cfg.RequestTimeout, shared: cfg.SharedLimits}
 	a.routes = append(append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...), a.mediaRoutes(cfg)...)
+	a.routes = append(a.routes, a.analyticsRoutes()...)
 	return a
 }
 
@@ -140,13 +146,14 @@ func (a *API) serve(rt *route) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
-		if !rt.Public {
+		if !rt.Public && !rt.selfAuth {
 			id, err := a.svc.Authenticate(ctx, bearerToken(r))
 			if err != nil {
 				writeError(w, r, err)
 				return
 			}
 			c.caller = id
+			noteUser(r, id.UserID)
 			if err := checkClaimedSelf(r, id); err != nil {
 				writeError(w, r, err)
 				return
@@ -159,6 +166,10 @@ func (a *API) serve(rt *route) http.HandlerFunc {
 		data, err := rt.handle(ctx, c)
 		if err != nil {
 			writeError(w, r, err)
+			return
+		}
+		if u, ok := data.(unhealthy); ok {
+			writeUnhealthy(w, u)
 			return
 		}
 		msg := ""

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,7 +20,21 @@ type ctxKey int
 
 const (
 	loggerKey ctxKey = iota
+	infoKey
 )
+
+// requestInfo is what the handler learns about a request that the
+// request's log line (and its metrics) show: the authenticated user.
+type requestInfo struct {
+	user atomic.Pointer[string]
+}
+
+// noteUser records the authenticated caller of r for its log line.
+func noteUser(r *http.Request, userID string) {
+	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		info.user.Store(&userID)
+	}
+}
 
 func loggerFrom(r *http.Request) *slog.Logger {
 	if l, ok := r.Context().Value(loggerKey).(*slog.Logger); ok {
@@ -95,7 +110,7 @@ func requestID(r *http.Request) string {
 
 // Middleware wraps next with what every request gets: a request id (the
 // X-Request-Id header), a structured access log (method, path, status,
-// duration; never the query string, which can hold a token, nor bodies),
+// duration, and the authenticated user's id; never the query string, which can hold a token, nor bodies),
 // and recovery from panics as a 500 in the envelope.
 func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +118,8 @@ func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
 		id := requestID(r)
 		w.Header().Set("X-Request-Id", id)
 		l := logger.With("request_id", id)
-		r = r.WithContext(context.WithValue(r.Context(), loggerKey, l))
+		info := &requestInfo{}
+		r = r.WithContext(context.WithValue(context.WithValue(r.Context(), loggerKey, l), infoKey, info))
 		rec := &statusRecorder{ResponseWriter: w, start: start}
 		defer func() {
 			if v := recover(); v != nil {
@@ -115,8 +131,12 @@ func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
 					writeError(rec, r, errors.New("panic"))
 				}
 			}
-			l.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-				"bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", clientAddr(r))
+			attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status,
+				"bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000, "remote", clientAddr(r)}
+			if u := info.user.Load(); u != nil {
+				attrs = append(attrs, "user", *u)
+			}
+			l.Info("request", attrs...)
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -185,6 +185,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		MaxQueuedBytes: cfg.MaxQueuedBytes, EventTimeout: cfg.DBTimeout, Now: cfg.Clock.Now,
 		ClientAddr: httpapi.ClientAddr(cfg.TrustedProxies)})
 	s.hub.Mount(mux)
+	probe := service.NodeProbe{Connections: s.hub.Connections}
+	if s.nats != nil {
+		probe.BusOK = s.nats.Connected
+	}
+	s.svc.SetNodeProbe(probe)
 	s.http = &http.Server{
 		Handler:           bodyDeadline(cfg.BodyTimeout, httpapi.Middleware(s.log, httpapi.NotFound(mux))),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -76,6 +76,7 @@ type Service struct {
 	resets chan struct{}  // slots of password resets worked on in the background
 	closed sync.Once
 	runner atomic.Pointer[jobs.Runner] // set by AddJobs
+	ana    analytics                   // operations: node health (analytics.go)
 }
 
 // New returns a Service over store, every field of which must be set.
@@ -124,17 +125,19 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	s.facts = newFacts(maxFacts)
 	s.typing = newTypingLimiter()
 	s.sched = newScheduler(s, cfg.NodeID)
+	s.ana = analytics{started: time.Now(), reports: map[string]*NodeReport{}, seen: map[string]time.Time{}, admins: map[string]time.Time{}}
 	return s
 }
 
 // AddJobs registers the service's background jobs with r, which the
 // caller starts and closes (before Close): sending due scheduled messages
-// (leased), removing the files nothing uses (leased) and, with several nodes, this node's presence lease and the
+// (leased), removing the files nothing uses (leased), publishing this node's health and, with several nodes, this node's presence lease and the
 // sweep of dead nodes' users (leased).
 func (s *Service) AddJobs(r *jobs.Runner) {
 	s.runner.Store(r)
 	r.Add(jobs.Job{Name: JobScheduled, Every: s.cfg.ScheduleTick, Leased: true, Timeout: time.Minute, Run: s.sched.runDue})
 	s.addMediaJobs(r)
+	s.addAnalyticsJobs(r)
 	if s.presence.shared != nil {
 		every := s.cfg.PresenceLease / 3
 		r.Add(jobs.Job{Name: JobPresenceLease, Every: every, Timeout: s.cfg.StoreTimeout, Run: s.presence.renew})
@@ -147,6 +150,9 @@ func (s *Service) AddJobs(r *jobs.Runner) {
 // It is idempotent.
 func (s *Service) Close() {
 	s.closed.Do(func() {
+		if s.ana.unsub != nil {
+			s.ana.unsub()
+		}
 		s.presence.close()
 		s.commit.close()
 		s.bg.Wait()
