@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/parley-chat/parley"
 )
 
 type ctxKey int
@@ -24,9 +26,20 @@ const (
 )
 
 // requestInfo is what the handler learns about a request that the
-// request's log line (and its metrics) show: the authenticated user.
+// request's log line shows (the authenticated user), and where the
+// request's measurements go.
 type requestInfo struct {
-	user atomic.Pointer[string]
+	user    atomic.Pointer[string]
+	metrics parley.Metrics
+}
+
+// securityEvent logs a security event of r at warn with its stable event
+// name (parley.Sec*) and the client's address, and counts it.
+func securityEvent(r *http.Request, event, msg string) {
+	loggerFrom(r).Warn(msg, "event", event, "remote", clientAddr(r), "path", r.URL.Path)
+	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		info.metrics.SecurityEvent(event)
+	}
 }
 
 // noteUser records the authenticated caller of r for its log line.
@@ -113,12 +126,20 @@ func requestID(r *http.Request) string {
 // duration, and the authenticated user's id; never the query string, which can hold a token, nor bodies),
 // and recovery from panics as a 500 in the envelope.
 func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
+	return MeasuredMiddleware(logger, parley.NopMetrics{}, next)
+}
+
+// MeasuredMiddleware is Middleware that also reports every request to m
+// (by the route pattern that served it, never the path, so no label holds
+// an id) and counts the security events requests meet: 429s and failed
+// logins, each also logged at warn with a stable "event" field.
+func MeasuredMiddleware(logger *slog.Logger, m parley.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r)
 		w.Header().Set("X-Request-Id", id)
 		l := logger.With("request_id", id)
-		info := &requestInfo{}
+		info := &requestInfo{metrics: m}
 		r = r.WithContext(context.WithValue(context.WithValue(r.Context(), loggerKey, l), infoKey, info))
 		rec := &statusRecorder{ResponseWriter: w, start: start}
 		defer func() {
@@ -137,6 +158,12 @@ func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
 				attrs = append(attrs, "user", *u)
 			}
 			l.Info("request", attrs...)
+			// r.Pattern is the route that matched: the mux set it on this
+			// request value (empty when none did).
+			m.HTTPRequest(r.Pattern, rec.status, time.Since(start))
+			if rec.status == http.StatusTooManyRequests {
+				securityEvent(r, parley.SecRateLimited, "rate limited")
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -54,6 +54,9 @@ type Config struct {
 	// MediaCollectEvery is how often files nothing uses are looked for;
 	// default 10 minutes.
 	MediaCollectEvery time.Duration
+	// Metrics receives the send path's and the scheduler's measurements;
+	// default parley.NopMetrics.
+	Metrics parley.Metrics
 }
 
 // Service implements Parley's use cases over the store roles, a Bus and a
@@ -115,13 +118,16 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	if cfg.MediaCollectEvery <= 0 {
 		cfg.MediaCollectEvery = 10 * time.Minute
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = parley.NopMetrics{}
+	}
 	s := &Service{store: store, bus: bus, mailer: mailer, cfg: cfg, log: cfg.Logger,
 		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}, resets: make(chan struct{}, maxPendingResets)}
 	for _, a := range cfg.Admins {
 		s.admins[normalizeUsername(a)] = true
 	}
 	s.presence = newPresence(s)
-	s.commit = newCommitter(store.Messages, cfg.StoreTimeout)
+	s.commit = newCommitter(store.Messages, cfg.Metrics, cfg.StoreTimeout)
 	s.facts = newFacts(maxFacts)
 	s.typing = newTypingLimiter()
 	s.sched = newScheduler(s, cfg.NodeID)
