@@ -54,8 +54,8 @@ type AnalyticsStore interface {
 	// ActiveChatsCount counts the conversations of userID in which they can
 	// see at least one message.
 	ActiveChatsCount(ctx context.Context, userID string) (int64, error)
-	// DailyStats returns the days from..to (inclusive) that had messages,
-	// in order, and the number of distinct users who sent a message in
-	// that range.
+	// DailyStats returns the days from..to (inclusive, at most 366 days)
+	// that had messages, in order, and the number of distinct users who
+	// sent a message in that range.
 	DailyStats(ctx context.Context, from, to Day) ([]DayStats, int64, error)
 }

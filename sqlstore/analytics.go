@@ -6,6 +6,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"sort"
 	"strings"
 
@@ -72,6 +73,7 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 		return list[i].day < list[j].day
 	})
 	newlyActive := map[parley.Day]int64{}
+	var firsts []any // user, day, ...: the rows that are their user's first send of the day
 	const cols = 5
 	for len(list) > 0 {
 		n := chunk(len(list))
@@ -101,6 +103,7 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 			}
 			if add := sentBy[[2]any{user, day}]; add > 0 && sent == add {
 				newlyActive[parley.Day(day)]++
+				firsts = append(firsts, user, day)
 			}
 			return nil
 		})
@@ -108,6 +111,9 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 			return err
 		}
 		list = list[n:]
+	}
+	if err := tx.countSenderGaps(ctx, firsts); err != nil {
+		return err
 	}
 	order := make([]parley.Day, 0, len(days))
 	for d := range days {
@@ -119,6 +125,61 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 			ON CONFLICT (day) DO UPDATE SET messages_sent = daily_stats.messages_sent + excluded.messages_sent,
 				active_users = daily_stats.active_users + excluded.active_users`,
 			int64(d), days[d], newlyActive[d]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxGap is the gap of daily_sender_gaps that stands for "more than the
+// longest range of days asked for, or never".
+const maxGap = 367
+
+// countSenderGaps adds the users who sent for the first time on a day
+// (pairs: user, day, ...) to daily_sender_gaps, by the days since their
+// previous day with a send. It runs after this batch's upserts, so a user
+// whose first sends of two days are in the same batch gets a gap of one
+// day for the second. (Two nodes committing a user's last message of a
+// day and first of the next at the same moment may both see no previous
+// send; that user is then counted twice in ranges holding both days.)
+func (tx *Tx) countSenderGaps(ctx context.Context, firsts []any) error {
+	gaps := map[[2]int64]int64{} // (day, gap) -> senders
+	for len(firsts) > 0 {
+		n := chunk(len(firsts) / 2)
+		rows, err := tx.query(ctx, `SELECT u.column2, (SELECT MAX(s.day) FROM user_daily_stats s
+				WHERE s.user_id = u.column1 AND s.day < u.column2 AND s.sent > 0)
+			FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT)),", n), ",")+`) u`, firsts[:2*n]...)
+		err = each(rows, err, func(s scanner) error {
+			var day int64
+			var prev sql.NullInt64
+			if err := s.Scan(&day, &prev); err != nil {
+				return err
+			}
+			gap := int64(maxGap)
+			if prev.Valid && day-prev.Int64 < maxGap {
+				gap = day - prev.Int64
+			}
+			gaps[[2]int64{day, gap}]++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		firsts = firsts[2*n:]
+	}
+	keys := make([][2]int64, 0, len(gaps))
+	for k := range gaps {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i][0] != keys[j][0] {
+			return keys[i][0] < keys[j][0]
+		}
+		return keys[i][1] < keys[j][1]
+	})
+	for _, k := range keys {
+		if _, err := tx.exec(ctx, `INSERT INTO daily_sender_gaps (day, gap, senders) VALUES (?, ?, ?)
+			ON CONFLICT (day, gap) DO UPDATE SET senders = daily_sender_gaps.senders + excluded.senders`, k[0], k[1], gaps[k]); err != nil {
 			return err
 		}
 	}
@@ -144,8 +205,9 @@ func (db *DB) ActiveChatsCount(ctx context.Context, userID string) (int64, error
 }
 
 // DailyStats implements parley.AnalyticsStore: the days from daily_stats,
-// the distinct senders from the index of user_daily_stats on (day,
-// user_id), which holds only the rows with sends.
+// the distinct senders from daily_sender_gaps (each sender counted on
+// their first day in the range: the day whose gap reaches back before
+// from). Ranges longer than 366 days would need a larger maxGap.
 func (db *DB) DailyStats(ctx context.Context, from, to parley.Day) ([]parley.DayStats, int64, error) {
 	rows, err := db.query(ctx, `SELECT day, messages_sent, active_users FROM daily_stats WHERE day >= ? AND day <= ? ORDER BY day`,
 		int64(from), int64(to))
@@ -161,8 +223,8 @@ func (db *DB) DailyStats(ctx context.Context, from, to parley.Day) ([]parley.Day
 	}
 	var users int64
 	if len(days) > 0 {
-		err = db.queryRow(ctx, `SELECT COUNT(DISTINCT user_id) FROM user_daily_stats WHERE day >= ? AND day <= ? AND sent > 0`,
-			int64(from), int64(to)).Scan(&users)
+		err = db.queryRow(ctx, `SELECT COALESCE(SUM(senders), 0) FROM daily_sender_gaps WHERE day >= ? AND day <= ? AND gap > day - ?`,
+			int64(from), int64(to), int64(from)).Scan(&users)
 	}
 	return days, users, err
 }

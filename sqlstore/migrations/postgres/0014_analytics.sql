@@ -10,13 +10,23 @@ CREATE TABLE user_daily_stats (
     last_sent_at BIGINT NOT NULL DEFAULT 0, -- epoch ms of the user's last send that day; 0: none
     PRIMARY KEY (user_id, day)
 );
--- The users who sent on each day: distinct senders over a range of days.
-CREATE INDEX user_daily_stats_senders ON user_daily_stats (day, user_id) WHERE sent > 0;
 
 CREATE TABLE daily_stats (
     day           BIGINT PRIMARY KEY,
     messages_sent BIGINT NOT NULL DEFAULT 0,
     active_users  BIGINT NOT NULL DEFAULT 0 -- users with sent > 0 that day
+);
+
+-- The senders of each day by how many days before it they last sent (gap
+-- 1 to 366; 367: earlier, or never). The distinct senders of days
+-- from..to (at most 366 days) are those whose gap on their day d is more
+-- than d - from: each counted once, on their first day in the range, from
+-- a few rows per day rather than a row per user and day.
+CREATE TABLE daily_sender_gaps (
+    day     BIGINT NOT NULL,
+    gap     BIGINT NOT NULL,
+    senders BIGINT NOT NULL,
+    PRIMARY KEY (day, gap)
 );
 
 -- Counts of the messages sent before this migration. "Received" counts the
@@ -39,3 +49,10 @@ SELECT user_id, day, SUM(sent), SUM(received), MAX(last_sent_at) FROM (
 
 INSERT INTO daily_stats (day, messages_sent, active_users)
 SELECT day, SUM(sent), COUNT(*) FROM user_daily_stats WHERE sent > 0 GROUP BY day;
+
+INSERT INTO daily_sender_gaps (day, gap, senders)
+SELECT day, gap, COUNT(*) FROM (
+    SELECT day, CASE WHEN prev IS NULL OR day - prev > 366 THEN 367 ELSE day - prev END AS gap FROM (
+        SELECT day, LAG(day) OVER (PARTITION BY user_id ORDER BY day) AS prev FROM user_daily_stats WHERE sent > 0
+    ) p
+) g GROUP BY day, gap;
