@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"database/sql"
 	"fmt"
 	"net/url"
 	"strings"
@@ -360,5 +361,91 @@ func TestSystemHealthNodes(t *testing.T) {
 		if h.Node != h.Nodes[0].Node || h.Nodes[0].Node == h.Nodes[1].Node || !h.Bus.OK || !h.Nodes[1].DB.OK || !h.Nodes[1].Bus.OK {
 			t.Fatalf("health of node %d: %+v", i, h)
 		}
+	}
+}
+
+// counterRows dumps the analytics counters of a database, in key order.
+func counterRows(t *testing.T, backend, dsn string) []string {
+	t.Helper()
+	raw := openRaw(t, backend, dsn)
+	defer raw.Close()
+	var out []string
+	for _, q := range []string{
+		`SELECT 'u', user_id, day, sent, received, last_sent_at FROM user_daily_stats ORDER BY user_id, day`,
+		`SELECT 'd', '', day, messages_sent, active_users, 0 FROM daily_stats ORDER BY day`,
+		`SELECT 'g', '', day, gap, senders, 0 FROM daily_sender_gaps ORDER BY day, gap`,
+	} {
+		rows, err := raw.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var kind, user string
+			var a, b, c, d int64
+			if err := rows.Scan(&kind, &user, &a, &b, &c, &d); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprint(kind, user, a, b, c, d))
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func openRaw(t *testing.T, backend, dsn string) *sql.DB {
+	t.Helper()
+	driver, source := "pgx", dsn
+	if backend == "sqlite" {
+		driver, source = "sqlite", strings.TrimPrefix(dsn, "sqlite:")
+	}
+	raw, err := sql.Open(driver, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// TestAnalyticsBackfill: migration 0014 computes, from the messages of a
+// database that predates it, the same counters the send path keeps
+// (direct and group messages across a midnight, a member who left).
+func TestAnalyticsBackfill(t *testing.T) {
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) {
+			dsn := testdb.DSN(t, backend)
+			w := newAnalyticsWorld(t, backend, func(c *server.Config) { c.DB = dsn })
+			ann, bob, cat := w.ann, w.bob, w.cat
+			var g struct{ GroupID string }
+			ann.Must(t, 201, "POST", "/api/groups/create", map[string]any{"name": "trip", "members": []string{bob.UserID, cat.UserID}}).Decode(t, &g)
+			sendDirect(t, ann, bob, "")
+			sendGroup(t, ann, g.GroupID)
+			sendGroup(t, bob, g.GroupID)
+			w.clock.Advance(3 * time.Minute) // past midnight
+			bob.Must(t, 200, "POST", "/api/groups/members/remove", map[string]any{"groupId": g.GroupID, "memberId": bob.UserID})
+			sendGroup(t, cat, g.GroupID)
+			sendDirect(t, bob, ann, "")
+			w.clock.Advance(3 * 24 * time.Hour)
+			sendDirect(t, ann, cat, "")
+			kept := counterRows(t, backend, dsn)
+			if len(kept) == 0 {
+				t.Fatal("no counters")
+			}
+			w.srv.Close()
+
+			raw := openRaw(t, backend, dsn)
+			for _, q := range []string{`DROP TABLE daily_sender_gaps`, `DROP TABLE daily_stats`, `DROP TABLE user_daily_stats`,
+				`DELETE FROM schema_migrations WHERE version = 14`} {
+				if _, err := raw.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			raw.Close()
+			apitest.MustStart(t, backend, func(c *server.Config) { c.DB = dsn })
+			backfilled := counterRows(t, backend, dsn)
+			if strings.Join(kept, "\n") != strings.Join(backfilled, "\n") {
+				t.Fatalf("send path:\n%s\nbackfill:\n%s", strings.Join(kept, "\n"), strings.Join(backfilled, "\n"))
+			}
+		})
 	}
 }
