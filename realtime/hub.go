@@ -399,7 +399,7 @@ func (h *Hub) deliver(ev *parley.Event) {
 	for _, c := range targets {
 		if c.send(f) {
 			n++
-		} else if c.reason.CompareAndSwap(nil, &reasonQueueFull) {
+		} else if full := "queue_full"; c.reason.CompareAndSwap(nil, &full) {
 			// A send fails when the queue overflowed (the transport then
 			// closes the socket) or, rarely, when the socket closed at
 			// this moment; a socket the hub closed already has a reason.
@@ -408,9 +408,6 @@ func (h *Hub) deliver(ev *parley.Event) {
 	}
 	h.m.Delivered(n)
 }
-
-// reasonQueueFull is the close reason of a socket whose queue overflowed.
-var reasonQueueFull = "queue_full"
 
 func (h *Hub) internal(ev *parley.Event) {
 	switch ev.Name {

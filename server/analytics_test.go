@@ -333,6 +333,22 @@ func TestSystemHealth(t *testing.T) {
 	eventually(t, "the database is back", 20*time.Second, func() bool {
 		return w.admin.Do(t, "GET", "/api/system/health", nil).Status == 200
 	})
+
+	// A token that logged out is not served from memory any more.
+	second := apitest.NewClient(w.srv.URL())
+	var login struct{ Token string }
+	second.Must(t, 200, "POST", "/api/auth/login", map[string]string{"username": w.admin.Username, "password": "password-" + w.admin.Username}).Decode(t, &login)
+	second.Token = login.Token
+	second.Must(t, 200, "GET", "/api/system/health", nil)
+	second.Must(t, 200, "POST", "/api/auth/logout", nil)
+	proxy.set("down")
+	if r := second.Do(t, "GET", "/api/system/health", nil); r.Status != 503 || string(r.Data) != "" {
+		t.Fatalf("a token that logged out, with the database down: %d %s", r.Status, r.Data)
+	}
+	if r := w.admin.Do(t, "GET", "/api/system/health", nil); r.Status != 503 || string(r.Data) == "" {
+		t.Fatalf("the other admin token, with the database down: %d %s", r.Status, r.Data)
+	}
+	proxy.set("up")
 }
 
 // TestSystemHealthNodes: with several nodes, each node's system/health

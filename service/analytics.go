@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -145,8 +146,13 @@ type analytics struct {
 	seen    map[string]time.Time   // when each arrived (this node's clock)
 	// admins holds the tokens (by hash) that passed the admin check of
 	// system/health lately, until when they may read it without the
-	// database (SystemHealthCached).
-	admins map[string]time.Time
+	// database (SystemHealthCached); a revoked token leaves it at once.
+	admins map[string]healthAdmin
+}
+
+type healthAdmin struct {
+	userID string
+	until  time.Time
 }
 
 const (
@@ -183,6 +189,10 @@ func (s *Service) reportNode(ctx context.Context) error {
 }
 
 func (s *Service) onNodeReport(ev *parley.Event) {
+	if ev.Name == EventSessionRevoked {
+		s.forgetHealthAdmins(ev)
+		return
+	}
 	if ev.Name != eventNodeHealth {
 		return
 	}
@@ -410,9 +420,9 @@ func (s *Service) SystemHealthCached(ctx context.Context, token string) (*System
 	hash := HashToken(token)
 	a := &s.ana
 	a.mu.Lock()
-	until, ok := a.admins[hash]
+	adm, ok := a.admins[hash]
 	a.mu.Unlock()
-	if !ok || !s.now().Before(until) {
+	if !ok || !s.now().Before(adm.until) {
 		return nil, parley.Errorf(parley.EUNAVAILABLE, "database is unreachable")
 	}
 	return s.systemHealth(ctx), nil
@@ -428,8 +438,8 @@ func (s *Service) rememberHealthAdmin(caller *parley.Identity) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.admins) >= maxHealthAdmins {
-		for h, t := range a.admins {
-			if !now.Before(t) {
+		for h, adm := range a.admins {
+			if !now.Before(adm.until) {
 				delete(a.admins, h)
 			}
 		}
@@ -437,7 +447,24 @@ func (s *Service) rememberHealthAdmin(caller *parley.Identity) {
 			return
 		}
 	}
-	a.admins[caller.TokenHash] = until
+	a.admins[caller.TokenHash] = healthAdmin{userID: caller.UserID, until: until}
+}
+
+// forgetHealthAdmins drops the revoked tokens (one, or all of the users
+// the event is addressed to) from the admins SystemHealthCached serves.
+func (s *Service) forgetHealthAdmins(ev *parley.Event) {
+	var r sessionRevoked
+	if json.Unmarshal(ev.Data, &r) != nil {
+		return
+	}
+	a := &s.ana
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for h, adm := range a.admins {
+		if h == r.TokenHash || (r.All && slices.Contains(ev.To, adm.userID)) {
+			delete(a.admins, h)
+		}
+	}
 }
 
 func (s *Service) systemHealth(ctx context.Context) *SystemHealth {

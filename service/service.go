@@ -131,7 +131,7 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	s.facts = newFacts(maxFacts)
 	s.typing = newTypingLimiter()
 	s.sched = newScheduler(s, cfg.NodeID)
-	s.ana = analytics{started: time.Now(), reports: map[string]*NodeReport{}, seen: map[string]time.Time{}, admins: map[string]time.Time{}}
+	s.ana = analytics{started: time.Now(), reports: map[string]*NodeReport{}, seen: map[string]time.Time{}, admins: map[string]healthAdmin{}}
 	return s
 }
 
