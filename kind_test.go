@@ -3,7 +3,7 @@ package parley
 import "testing"
 
 func TestKindOf(t *testing.T) {
-	for _, kind := range []string{KindDirect, KindGroup} {
+	for _, kind := range []string{KindDirect, KindGroup, KindChannel} {
 		id := NewConversationID(kind)
 		if got := KindOf(id); got != kind {
 			t.Errorf("KindOf(%q) = %q, want %q", id, got, kind)
@@ -17,7 +17,7 @@ func TestKindOf(t *testing.T) {
 			t.Errorf("KindOf(%q) = %q, want none", id, got)
 		}
 	}
-	if MessageEvent(KindGroup) != EventNewGroupMessage || MessageEvent(KindDirect) != EventNewMessage {
+	if MessageEvent(KindGroup) != EventNewGroupMessage || MessageEvent(KindDirect) != EventNewMessage || MessageEvent(KindChannel) != EventNewChannelMessage {
 		t.Error("message events do not match API.md §12")
 	}
 }

@@ -33,8 +33,9 @@ type kindInfo struct {
 // kinds lists the conversation kinds that exist. A new kind adds a line
 // here and a send policy in the store (sqlstore/send.go).
 var kinds = map[string]kindInfo{
-	KindDirect: {prefix: "conv", messageEvent: EventNewMessage},
-	KindGroup:  {prefix: "group", messageEvent: EventNewGroupMessage},
+	KindDirect:  {prefix: "conv", messageEvent: EventNewMessage},
+	KindGroup:   {prefix: "group", messageEvent: EventNewGroupMessage},
+	KindChannel: {prefix: "chan", messageEvent: EventNewChannelMessage},
 }
 
 // NewConversationID returns a new id for a conversation of kind; the id

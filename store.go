@@ -17,6 +17,7 @@ type Stores struct {
 	Groups        GroupStore
 	Scheduled     ScheduleStore
 	Media         MediaStore
+	Communities   CommunityStore
 	Analytics     AnalyticsStore
 	Health        Pinger
 }

@@ -185,15 +185,23 @@ func (s *Session) close(reason string, sendClose bool) {
 	// What was queued is dropped; only the close packet (not counted in
 	// the budget) may still be handed to a last GET.
 	s.takeQueueLocked()
-	if sendClose && !s.isWS {
+	switch {
+	case s.isWS:
+	case sendClose:
 		s.queue = append(s.queue, closeFrame)
+	case reason == ReasonTransportClose && !s.polling:
+		// The client closed with a POST. A GET it sent at the same time
+		// may reach us a moment later; like the pending GET the reference
+		// server would answer, it gets a noop, and only the GET after it
+		// an unknown sid.
+		s.queue = append(s.queue, noopFrame)
 	}
 	if s.done != nil {
 		close(s.done)
 	}
 	ws, probe := s.ws, s.probe
-	if sendClose && !s.isWS && !s.polling {
-		// No GET is waiting to carry the close packet: keep the session
+	if len(s.queue) > 0 && !s.isWS && !s.polling {
+		// No GET is waiting to carry the last packet: keep the session
 		// reachable for one more GET so the client learns it was closed
 		// rather than seeing an unknown sid.
 		time.AfterFunc(s.srv.opts.PingTimeout, func() { s.srv.unregister(s) })

@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"path"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -59,6 +60,13 @@ type route struct {
 	// them in the OpenAPI description.
 	raw           func(ctx context.Context, c *call) error
 	RawIn, RawOut *rawDoc
+	// shared, when set, is the pattern the route is mounted under instead
+	// of Path, together with the other routes of that pattern; the last
+	// segment of Path, matched against the pattern's {part}, picks the
+	// route. It lets GET /api/communities/{communityId}/channels live
+	// beside GET /api/communities/user/{userId}, which ServeMux would
+	// otherwise refuse as ambiguous.
+	shared string
 	// selfAuth routes are not public but authenticate in their handler.
 	selfAuth bool
 	// unhealthy routes may answer 503 with their data beside the error
@@ -92,6 +100,7 @@ func New(svc *service.Service, cfg Config) *API {
 	}
 	a := &API{svc: svc, timeout: cfg.RequestTimeout, shared: cfg.SharedLimits}
 	a.routes = append(append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...), a.mediaRoutes(cfg)...)
+	a.routes = append(a.routes, a.communityRoutes()...)
 	a.routes = append(a.routes, a.analyticsRoutes()...)
 	return a
 }
@@ -114,13 +123,31 @@ func (a *API) AddJobs(r *jobs.Runner) {
 // Mount registers every route on mux, plus /api/openapi.json and
 // /api/asyncapi.json.
 func (a *API) Mount(mux *http.ServeMux) {
+	shared := map[string]map[string]http.HandlerFunc{}
 	for i := range a.routes {
 		rt := &a.routes[i]
 		h := a.serve(rt)
 		if rt.limit != nil {
 			h = rt.limit.limit(h)
 		}
-		mux.HandleFunc(rt.Method+" "+rt.Path, h)
+		if rt.shared == "" {
+			mux.HandleFunc(rt.Method+" "+rt.Path, h)
+			continue
+		}
+		pattern := rt.Method + " " + rt.shared
+		if shared[pattern] == nil {
+			shared[pattern] = map[string]http.HandlerFunc{}
+		}
+		shared[pattern][path.Base(rt.Path)] = h
+	}
+	for pattern, parts := range shared {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if h := parts[r.PathValue("part")]; h != nil {
+				h(w, r)
+				return
+			}
+			writeError(w, r, notFoundError(r))
+		})
 	}
 	spec := a.openAPI()
 	events := asyncAPI()

@@ -42,6 +42,9 @@ func (h *Hub) clientEvents() map[string]Handler {
 		"send_group_message": handle(func(ctx context.Context, c *parley.Identity, in service.GroupSendInput) (any, error) {
 			return s.SendGroupMessage(ctx, c, in)
 		}),
+		"send_channel_message": handle(func(ctx context.Context, c *parley.Identity, in service.ChannelSendInput) (any, error) {
+			return s.SendChannelMessage(ctx, c, in)
+		}),
 		"typing": handle(func(ctx context.Context, c *parley.Identity, in service.TypingInput) (any, error) {
 			return nil, s.Typing(ctx, c, in)
 		}),

@@ -41,6 +41,7 @@ type reactionEvent struct {
 	MessageID      string      `json:"messageId"`
 	ConversationID string      `json:"conversationId"`
 	GroupID        string      `json:"groupId,omitempty"`
+	ChannelID      string      `json:"channelId,omitempty"`
 	UserID         string      `json:"userId"`
 	Reaction       string      `json:"reaction"`
 	At             parley.Time `json:"at"`
@@ -78,6 +79,8 @@ func (s *Service) react(ctx context.Context, caller *parley.Identity, in ReactIn
 	name := parley.EventMessageReaction
 	if isGroup(m.ConversationID) {
 		ev.GroupID, name = m.ConversationID, parley.EventGroupMessageReaction
+	} else if isChannel(m.ConversationID) {
+		ev.ChannelID = m.ConversationID
 	}
 	ch, err := s.encodeChange(m.ConversationID, m.Seq, name, m.ID, ev, now)
 	if err != nil {
@@ -131,6 +134,7 @@ type deleteEvent struct {
 	MessageID         string      `json:"messageId"`
 	ConversationID    string      `json:"conversationId"`
 	GroupID           string      `json:"groupId,omitempty"`
+	ChannelID         string      `json:"channelId,omitempty"`
 	DeleteForEveryone bool        `json:"deleteForEveryone"`
 	DeletedBy         string      `json:"deletedBy"`
 	At                parley.Time `json:"at"`
@@ -155,9 +159,11 @@ func (s *Service) deleteMessage(ctx context.Context, caller *parley.Identity, in
 	ev := deleteEvent{MessageID: m.ID, ConversationID: m.ConversationID, DeleteForEveryone: in.DeleteForEveryone, DeletedBy: caller.UserID,
 		At: parley.Time{Time: now}}
 	name := parley.EventMessageDeleted
-	group := isGroup(m.ConversationID)
-	if group {
+	group := hasMembers(m.ConversationID) // admins delete for everyone
+	if isGroup(m.ConversationID) {
 		ev.GroupID, name = m.ConversationID, parley.EventGroupMessageDeleted
+	} else if group {
+		ev.ChannelID = m.ConversationID
 	}
 	ch, err := s.encodeChange(m.ConversationID, m.Seq, name, m.ID, ev, now)
 	if err != nil {
@@ -167,7 +173,7 @@ func (s *Service) deleteMessage(ctx context.Context, caller *parley.Identity, in
 	if in.DeleteForEveryone {
 		if m.SenderID != caller.UserID && !(group && mem.Role == parley.RoleAdmin) {
 			if group {
-				return nil, parley.Errorf(parley.EFORBIDDEN, "only the sender or a group admin may delete a message for everyone")
+				return nil, parley.Errorf(parley.EFORBIDDEN, "only the sender or an admin may delete a message for everyone")
 			}
 			return nil, parley.Errorf(parley.EFORBIDDEN, "only the sender may delete a message for everyone")
 		}

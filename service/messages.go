@@ -20,6 +20,7 @@ type MessageView struct {
 	SenderID           string            `json:"senderId"`
 	RecipientID        string            `json:"recipientId,omitempty"`
 	GroupID            string            `json:"groupId,omitempty"`
+	ChannelID          string            `json:"channelId,omitempty"`
 	ClientMessageID    string            `json:"clientMessageId,omitempty"`
 	Content            *string           `json:"content"`
 	ContentHash        string            `json:"contentHash"` // of the empty string on a tombstone
@@ -217,8 +218,11 @@ func newView(m *parley.Message) *MessageView {
 	if v.Reactions == nil {
 		v.Reactions = []parley.Reaction{}
 	}
-	if isGroup(m.ConversationID) {
+	switch parley.KindOf(m.ConversationID) {
+	case parley.KindGroup:
 		v.GroupID = m.ConversationID
+	case parley.KindChannel:
+		v.ChannelID = m.ConversationID
 	}
 	return v
 }
@@ -226,6 +230,13 @@ func newView(m *parley.Message) *MessageView {
 // isGroup reports whether a conversation id is a group's (a group's id is
 // its conversation's id).
 func isGroup(convID string) bool { return parley.KindOf(convID) == parley.KindGroup }
+
+// hasMembers reports whether a conversation is a group or channel: many
+// members, admins, and receipts per member.
+func hasMembers(convID string) bool {
+	k := parley.KindOf(convID)
+	return k == parley.KindGroup || k == parley.KindChannel
+}
 
 // viewer builds message views with receipt states, caching per conversation
 // the recipients' cursors, marks and read-receipt settings.
@@ -341,6 +352,9 @@ func (v *viewer) view(ctx context.Context, m *parley.Message) (*MessageView, err
 	out := newView(m)
 	if out.GroupID != "" {
 		return out, v.groupStatus(ctx, m, out)
+	}
+	if out.ChannelID != "" {
+		return out, nil // a broadcast: no per-reader receipt state
 	}
 	if m.RecipientID == "" {
 		return out, nil

@@ -57,7 +57,7 @@ func (s *Service) markStatus(ctx context.Context, caller *parley.Identity, in St
 	if err != nil {
 		return nil, err
 	}
-	if isGroup(m.ConversationID) {
+	if hasMembers(m.ConversationID) {
 		return s.markGroupStatus(ctx, caller, m, mem, in.Status)
 	}
 	if m.RecipientID != caller.UserID {

@@ -76,7 +76,7 @@ func (s *Service) Sync(ctx context.Context, caller *parley.Identity, cursor stri
 	for _, c := range changes {
 		res.NextCursor = strconv.FormatInt(c.ID, 10)
 		data := json.RawMessage(c.Payload)
-		if c.Event == parley.EventNewMessage || c.Event == parley.EventNewGroupMessage {
+		if c.Event == parley.EventNewMessage || c.Event == parley.EventNewGroupMessage || c.Event == parley.EventNewChannelMessage {
 			m := msgs[c.MessageID]
 			if m == nil {
 				continue // hidden for this user
@@ -113,12 +113,24 @@ type ChatGroup struct {
 	Role         string `json:"role"`
 }
 
+// ChatChannel is the channel of a channel row.
+type ChatChannel struct {
+	ChannelID     string `json:"channelId"`
+	CommunityID   string `json:"communityId"`
+	CommunityName string `json:"communityName"`
+	Name          string `json:"name"`
+	Type          string `json:"type"`
+	IsPrivate     bool   `json:"isPrivate"`
+	Role          string `json:"role"`
+}
+
 // ChatView is one row of GET /api/chats.
 type ChatView struct {
 	ConversationID string       `json:"conversationId"`
 	Type           string       `json:"type"`
 	Peer           *ChatPeer    `json:"peer,omitempty"`
 	Group          *ChatGroup   `json:"group,omitempty"`
+	Channel        *ChatChannel `json:"channel,omitempty"`
 	LastMessage    *MessageView `json:"lastMessage"`
 	UnreadCount    int64        `json:"unreadCount"`
 	Muted          bool         `json:"muted"`
@@ -137,9 +149,11 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 	if err != nil {
 		return nil, err
 	}
-	var groupIDs, peerIDs []string
+	var groupIDs, peerIDs, channelIDs []string
 	for _, c := range chats {
-		if c.Conversation.Kind == parley.KindGroup {
+		if c.Conversation.Kind == parley.KindChannel {
+			channelIDs = append(channelIDs, c.Conversation.ID)
+		} else if c.Conversation.Kind == parley.KindGroup {
 			groupIDs = append(groupIDs, c.Conversation.ID)
 		} else if c.Conversation.Kind == parley.KindDirect && c.PeerID != "" {
 			peerIDs = append(peerIDs, c.PeerID)
@@ -157,6 +171,10 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 		for _, g := range gs {
 			groups[g.ID] = g
 		}
+	}
+	channels, err := s.chatChannels(ctx, channelIDs)
+	if err != nil {
+		return nil, err
 	}
 	if len(peerIDs) > 0 {
 		us, err := s.store.Users.UsersByIDs(ctx, peerIDs)
@@ -203,6 +221,17 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 				cv.LastActivityAt = parley.Time{Time: c.Conversation.CreatedAt}
 			}
 		}
+		if c.Conversation.Kind == parley.KindChannel {
+			ch := channels[c.Conversation.ID]
+			if ch == nil {
+				return nil, parley.Errorf(parley.ENOTFOUND, "channel not found")
+			}
+			ch.Role = c.Member.Role
+			cv.Channel = ch
+			if cv.LastActivityAt.IsZero() {
+				cv.LastActivityAt = parley.Time{Time: c.Conversation.CreatedAt}
+			}
+		}
 		if c.Conversation.Kind == parley.KindDirect && c.PeerID != "" {
 			u := users[c.PeerID]
 			if u == nil {
@@ -221,6 +250,35 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 			cv.Muted = muted[u.ID]
 		}
 		out = append(out, cv)
+	}
+	return out, nil
+}
+
+// chatChannels reads the channels of a page of chats with their communities.
+func (s *Service) chatChannels(ctx context.Context, ids []string) (map[string]*ChatChannel, error) {
+	out := map[string]*ChatChannel{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	list, err := s.store.Communities.ChannelsByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var communityIDs []string
+	for _, ch := range list {
+		communityIDs = append(communityIDs, ch.CommunityID)
+	}
+	cs, err := s.store.Communities.CommunitiesByIDs(ctx, communityIDs)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	for _, c := range cs {
+		names[c.ID] = c.Name
+	}
+	for _, ch := range list {
+		out[ch.ID] = &ChatChannel{ChannelID: ch.ID, CommunityID: ch.CommunityID, CommunityName: names[ch.CommunityID], Name: ch.Name,
+			Type: ch.Type, IsPrivate: ch.IsPrivate}
 	}
 	return out, nil
 }

@@ -71,13 +71,13 @@ func TestEngineHandshake(t *testing.T) {
 }
 
 func TestEngineHeartbeat(t *testing.T) {
-	sio := socketiotest.NewServer(socketiotest.Options())
+	sio := socketiotest.NewServer(socketiotest.Options(), 0)
 	base := MustStart(t, sio)
 	// The OK cases answer each ping; a loaded machine may take longer than
 	// the suite's 200 ms pingTimeout to do so, so they get a patient server.
 	opts := socketiotest.Options()
 	opts.EngineIO.PingTimeout = 10 * time.Second
-	patient := MustStart(t, socketiotest.NewServer(opts))
+	patient := MustStart(t, socketiotest.NewServer(opts, 0))
 
 	t.Run("OKPolling", func(t *testing.T) {
 		base := patient
@@ -141,7 +141,7 @@ func waitPolling(t *testing.T, sio *socketio.Server, sid string) {
 }
 
 func TestEngineClose(t *testing.T) {
-	sio := socketiotest.NewServer(socketiotest.Options())
+	sio := socketiotest.NewServer(socketiotest.Options(), 0)
 	base := MustStart(t, sio)
 
 	t.Run("OKPolling", func(t *testing.T) {
@@ -164,6 +164,21 @@ func TestEngineClose(t *testing.T) {
 		}
 		if st, _, _ := MustDo(t, "GET", pollURL(base, sid), ""); st != 400 {
 			t.Fatalf("GET after close: %d", st)
+		}
+	})
+	// The official suite sends the GET and the close POST at once; when the
+	// POST wins the race, the GET must still get its noop, as it would
+	// had it arrived first, and only the GET after it an unknown sid.
+	t.Run("OKPollingGETAfterClose", func(t *testing.T) {
+		sid := MustOpenPolling(t, base).SID
+		if st, _, _ := MustDo(t, "POST", pollURL(base, sid), "1"); st != 200 {
+			t.Fatalf("close POST: %d", st)
+		}
+		if st, body, _ := MustDo(t, "GET", pollURL(base, sid), ""); st != 200 || body != "6" {
+			t.Fatalf("GET racing the close: %d %q, want noop", st, body)
+		}
+		if st, _, _ := MustDo(t, "GET", pollURL(base, sid), ""); st != 400 {
+			t.Fatalf("second GET after close: %d", st)
 		}
 	})
 	t.Run("OKWebSocket", func(t *testing.T) {
@@ -199,7 +214,7 @@ func TestEngineClose(t *testing.T) {
 }
 
 func TestEngineUpgrade(t *testing.T) {
-	sio := socketiotest.NewServer(socketiotest.Options())
+	sio := socketiotest.NewServer(socketiotest.Options(), 0)
 	base := MustStart(t, sio)
 
 	t.Run("OK", func(t *testing.T) {
@@ -290,7 +305,7 @@ func TestEngineMaxPayload(t *testing.T) {
 	// longer than the suite's 200 ms ping timeout.
 	opts := socketiotest.Options()
 	opts.EngineIO.PingTimeout = 10 * time.Second
-	base := MustStart(t, socketiotest.NewServer(opts))
+	base := MustStart(t, socketiotest.NewServer(opts, 0))
 
 	t.Run("ErrPollingTooLarge", func(t *testing.T) {
 		sid := MustOpenPolling(t, base).SID

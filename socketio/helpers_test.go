@@ -26,7 +26,7 @@ const wait = 20 * time.Second
 func MustStart(tb testing.TB, sio *socketio.Server) string {
 	tb.Helper()
 	if sio == nil {
-		sio = socketiotest.NewServer(socketiotest.Options())
+		sio = socketiotest.NewServer(socketiotest.Options(), 0)
 	}
 	ts := httptest.NewServer(socketiotest.Handler(sio))
 	tb.Cleanup(func() {

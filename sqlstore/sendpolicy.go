@@ -27,8 +27,9 @@ type sendPolicy interface {
 // sendPolicies holds the policy of every conversation kind that can be
 // sent to.
 var sendPolicies = map[string]sendPolicy{
-	parley.KindDirect: directSends{},
-	parley.KindGroup:  groupSends{},
+	parley.KindDirect:  directSends{},
+	parley.KindGroup:   groupSends{},
+	parley.KindChannel: channelSends{},
 }
 
 // admit applies each kind's send policy to the batch's sends; a send to a
@@ -131,8 +132,23 @@ func (tx *Tx) blockedPairs(ctx context.Context, batch []*parley.Send) (map[strin
 type groupSends struct{}
 
 func (groupSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send) error {
+	return admitMembers(ctx, tx, parley.KindGroup, convs, byConv)
+}
+
+// channelSends is the policy of community channels: the channel's readers
+// post (only the community's admins in an announcement channel) and every
+// reader at the moment of the commit receives, exactly as in groups. A
+// pending or removed community member is no reader: ENOTFOUND.
+type channelSends struct{}
+
+func (channelSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send) error {
+	return admitMembers(ctx, tx, parley.KindChannel, convs, byConv)
+}
+
+// admitMembers admits the sends of conversations whose members receive.
+func admitMembers(ctx context.Context, tx *Tx, kind string, convs []string, byConv map[string][]*parley.Send) error {
 	for _, id := range convs {
-		st, err := tx.groupSendState(ctx, id)
+		st, err := tx.memberSendState(ctx, kind, id)
 		if err != nil {
 			return err
 		}
@@ -145,31 +161,38 @@ func (groupSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[
 	return nil
 }
 
-// groupSendState is what a batch of sends needs to know about a group,
-// read once per batch under the conversation's lock.
+// groupSendState is what a batch of sends needs to know about a group or
+// channel, read once per batch under the conversation's lock.
 type groupSendState struct {
+	kind       string
 	version    int64
 	onlyAdmins bool
 	members    []string
 	roles      map[string]string
 }
 
-func (tx *Tx) groupSendState(ctx context.Context, convID string) (*groupSendState, error) {
+// onlyAdminsQuery reads, per kind, whether only admins may post.
+var onlyAdminsQuery = map[string]string{
+	parley.KindGroup:   `SELECT only_admins_send FROM group_chats WHERE conversation_id = ?`,
+	parley.KindChannel: `SELECT type = 'announcement' FROM channels WHERE conversation_id = ?`,
+}
+
+func (tx *Tx) memberSendState(ctx context.Context, kind, convID string) (*groupSendState, error) {
 	// The lock: a no-op update (PostgreSQL locks the row; SQLite has one
 	// writer anyway), reading the version of the membership under it.
 	var version int64
 	err := tx.queryRow(ctx, `UPDATE conversations SET last_seq = last_seq WHERE id = ? AND kind = ? RETURNING members_version`,
-		convID, parley.KindGroup).Scan(&version)
+		convID, kind).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) {
-		return &groupSendState{roles: map[string]string{}}, nil // no such group: every send to it fails alone
+		return &groupSendState{kind: kind, roles: map[string]string{}}, nil // none such: every send to it fails alone
 	} else if err != nil {
 		return nil, err
 	}
 	if st := tx.db.groups.get(convID, version); st != nil {
 		return st, nil
 	}
-	st := &groupSendState{version: version, roles: map[string]string{}}
-	err = tx.queryRow(ctx, `SELECT only_admins_send FROM group_chats WHERE conversation_id = ?`, convID).Scan(&st.onlyAdmins)
+	st := &groupSendState{kind: kind, version: version, roles: map[string]string{}}
+	err = tx.queryRow(ctx, onlyAdminsQuery[kind], convID).Scan(&st.onlyAdmins)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
 	} else if err != nil {
@@ -215,7 +238,10 @@ func (c *groupCache) put(convID string, st *groupSendState) {
 func (st *groupSendState) check(sender string) error {
 	role, ok := st.roles[sender]
 	if !ok {
-		return parley.Errorf(parley.ENOTFOUND, "group not found")
+		return parley.Errorf(parley.ENOTFOUND, "%s not found", st.kind)
+	}
+	if st.onlyAdmins && role != parley.RoleAdmin && st.kind == parley.KindChannel {
+		return parley.Errorf(parley.EFORBIDDEN, "only admins can post in announcement channels")
 	}
 	if st.onlyAdmins && role != parley.RoleAdmin {
 		return parley.Errorf(parley.EFORBIDDEN, "only admins can send messages to this group")

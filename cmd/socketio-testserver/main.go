@@ -33,6 +33,7 @@ import (
 func main() {
 	addr := flag.String("addr", "localhost:3000", "listen address")
 	pingInterval := flag.Duration("ping-interval", 0, "override the test-suite pingInterval (300ms)")
+	authDelay := flag.Duration("auth-delay", 50*time.Millisecond, "write the \"auth\" emit this long after the CONNECT answer (the official suite's client misses a frame that shares a TCP read with the one before it); 0 writes it at once")
 	memstats := flag.Bool("memstats", false, "log heap, stack, RSS and sessions every 2s")
 	clients := flag.Int("clients", 0, "client mode: open this many idle Socket.IO WebSockets to --url")
 	target := flag.String("url", "http://127.0.0.1:3000", "client mode: server base URL")
@@ -50,7 +51,7 @@ func main() {
 		opts.EngineIO.PingInterval = *pingInterval
 		opts.EngineIO.PingTimeout = *pingInterval
 	}
-	sio := socketiotest.NewServer(opts)
+	sio := socketiotest.NewServer(opts, *authDelay)
 	srv := &http.Server{Addr: *addr, Handler: socketiotest.Handler(sio), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

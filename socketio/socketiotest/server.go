@@ -31,10 +31,23 @@ func Options() socketio.Options {
 // "/custom" emit "auth" with the handshake auth on connect; "/" echoes
 // "message" as "message-back", answers "message-with-ack" with its args and
 // closes the connection on "drop-connection".
-func NewServer(opts socketio.Options) *socketio.Server {
+//
+// With authDelay > 0 the "auth" emit is written that long after the
+// CONNECT answer instead of right behind it. The official suite needs this:
+// its client attaches each "message" listener only once the previous one has
+// fired, and its ws client fires every frame of one TCP read in the same
+// turn, so an "auth" frame that arrives in the same read as the CONNECT
+// answer is never seen. The stock Node server gets the same gap for free: it
+// writes the emit on a later turn of its event loop. The order of packets
+// is the same either way; only the harness waits.
+func NewServer(opts socketio.Options, authDelay time.Duration) *socketio.Server {
 	s := socketio.NewServer(opts)
 	emitAuth := func(sock *socketio.Socket, auth json.RawMessage) error {
-		return sock.Emit("auth", auth)
+		if authDelay <= 0 {
+			return sock.Emit("auth", auth)
+		}
+		time.AfterFunc(authDelay, func() { _ = sock.Emit("auth", auth) })
+		return nil
 	}
 	main := s.Of("/")
 	main.OnConnect(emitAuth)
