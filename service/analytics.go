@@ -173,7 +173,7 @@ func (s *Service) SetNodeProbe(p NodeProbe) { s.ana.probe.Store(&p) }
 // addAnalyticsJobs registers the node-health job and listens to the other
 // nodes' reports.
 func (s *Service) addAnalyticsJobs(r *jobs.Runner) {
-	s.ana.unsub = s.bus.Subscribe(s.onNodeReport)
+	s.ana.unsub = s.bus.Subscribe(s.onBusEvent)
 	r.Add(jobs.Job{Name: JobNodeHealth, Every: nodeReportEvery, Timeout: s.cfg.StoreTimeout, Run: s.reportNode})
 }
 
@@ -188,7 +188,9 @@ func (s *Service) reportNode(ctx context.Context) error {
 	return s.bus.Publish(ctx, &parley.Event{Name: eventNodeHealth, Data: raw})
 }
 
-func (s *Service) onNodeReport(ev *parley.Event) {
+// onBusEvent keeps the other nodes' health reports and forgets revoked
+// tokens of SystemHealthCached.
+func (s *Service) onBusEvent(ev *parley.Event) {
 	if ev.Name == EventSessionRevoked {
 		s.forgetHealthAdmins(ev)
 		return
