@@ -11,8 +11,8 @@ import (
 // communityRoutes are the community and channel routes of API.md §6.
 func (a *API) communityRoutes() []route {
 	s := a.svc
-	answer := func(approve bool) func(context.Context, *parley.Identity, service.CommunityInput) (*service.JoinResult, error) {
-		return func(ctx context.Context, c *parley.Identity, in service.CommunityInput) (*service.JoinResult, error) {
+	answer := func(approve bool) func(context.Context, *parley.Identity, service.JoinAnswerInput) (*service.JoinResult, error) {
+		return func(ctx context.Context, c *parley.Identity, in service.JoinAnswerInput) (*service.JoinResult, error) {
 			return s.AnswerJoin(ctx, c, in, approve)
 		}
 	}
@@ -52,16 +52,16 @@ func (a *API) communityRoutes() []route {
 			handle: func(ctx context.Context, c *call) (any, error) {
 				return s.JoinRequests(ctx, c.caller, c.r.PathValue("communityId"))
 			}},
-		{Method: "POST", Path: "/api/communities/requests/approve", In: service.CommunityInput{}, Out: service.JoinResult{},
-			Summary: "Approve a request (admins); the user gets community_join_approved, and admins channel_key_needed for encrypted channels.",
+		{Method: "POST", Path: "/api/communities/requests/approve", In: service.JoinAnswerInput{}, Out: service.JoinResult{},
+			Summary: "Approve the request of userId (the requester, as API.md §6 names it; admins); the user gets community_join_approved, and admins channel_key_needed for encrypted channels.",
 			handle:  withBodyMessage(answer(true), text[*service.JoinResult]("Join request approved"))},
-		{Method: "POST", Path: "/api/communities/requests/reject", In: service.CommunityInput{}, Out: service.JoinResult{},
-			Summary: "Reject a request (admins); the user gets community_join_rejected.",
+		{Method: "POST", Path: "/api/communities/requests/reject", In: service.JoinAnswerInput{}, Out: service.JoinResult{},
+			Summary: "Reject the request of userId (the requester; admins); the user gets community_join_rejected.",
 			handle:  withBodyMessage(answer(false), text[*service.JoinResult]("Join request rejected"))},
 		{Method: "POST", Path: "/api/communities/leave", In: service.CommunityInput{}, Out: service.LeaveResult{},
 			Summary: "Leave a community and all its channels (or withdraw a pending request). The last admin leaving promotes the longest-standing member; the owner leaving hands ownership to the longest-standing admin.",
 			handle:  withBodyMessage(s.LeaveCommunity, text[*service.LeaveResult]("Left the community"))},
-		{Method: "POST", Path: "/api/communities/members/remove", In: service.CommunityInput{}, Out: service.LeaveResult{},
+		{Method: "POST", Path: "/api/communities/members/remove", In: service.MemberInput{}, Out: service.LeaveResult{},
 			Summary: "Remove a member (admins; only the owner removes an admin; nobody the owner).",
 			handle:  withBodyMessage(s.RemoveCommunityMember, text[*service.LeaveResult]("Member removed from the community"))},
 		{Method: "POST", Path: "/api/communities/members/role", In: service.CommunityRoleInput{}, Out: service.CommunityRoleInput{},

@@ -295,8 +295,9 @@ func (s *Service) DeleteChannel(ctx context.Context, caller *parley.Identity, in
 // ChannelMembersInput is the body of POST /api/channels/members/add and remove.
 type ChannelMembersInput struct {
 	ChannelID string   `json:"channelId"`
-	UserIDs   []string `json:"userIds"`
-	UserID    string   `json:"userId"` // one user; the same as userIds: [userId]
+	MemberIDs []string `json:"memberIds"` // add: the users to add
+	MemberID  string   `json:"memberId"`  // remove: the user to remove; add: the same as memberIds: [memberId]
+	UserID    string   `json:"userId"`    // optional; must be the caller
 }
 
 // ChannelMembersResult answers a change of a private channel's readers.
@@ -309,6 +310,9 @@ type ChannelMembersResult struct {
 // (admins). Admins are told channel_key_needed for each new reader of an
 // encrypted channel. Errors: ENOTFOUND, EFORBIDDEN, EINVALID.
 func (s *Service) AddChannelMembers(ctx context.Context, caller *parley.Identity, in ChannelMembersInput) (*ChannelMembersResult, error) {
+	if err := checkSelf(caller, in.UserID, "userId"); err != nil {
+		return nil, err
+	}
 	ch, c, err := s.managedChannel(ctx, caller, in.ChannelID, "change who reads a channel")
 	if err != nil {
 		return nil, err
@@ -316,12 +320,17 @@ func (s *Service) AddChannelMembers(ctx context.Context, caller *parley.Identity
 	if !ch.IsPrivate {
 		return nil, parley.Errorf(parley.EINVALID, "every member of the community reads a public channel")
 	}
-	users := in.UserIDs
-	if in.UserID != "" {
-		users = append(users, in.UserID)
+	users := in.MemberIDs
+	if in.MemberID != "" {
+		users = append(users, in.MemberID)
 	}
 	if len(users) == 0 || len(users) > parley.MaxPrivateChannelSize {
-		return nil, parley.Errorf(parley.EINVALID, "userIds: give 1 to %d user ids", parley.MaxPrivateChannelSize)
+		return nil, parley.Errorf(parley.EINVALID, "memberIds: give 1 to %d user ids", parley.MaxPrivateChannelSize)
+	}
+	for _, u := range users {
+		if strings.TrimSpace(u) == "" || len(u) > 64 {
+			return nil, parley.Errorf(parley.EINVALID, "memberIds must be user ids")
+		}
 	}
 	added, err := s.store.Communities.AddChannelReaders(ctx, ch.ID, users, s.now())
 	if err != nil {
@@ -347,6 +356,9 @@ func (s *Service) AddChannelMembers(ctx context.Context, caller *parley.Identity
 // admins get channel_rekey_needed so that clients rotate its key.
 // Errors: ENOTFOUND, EFORBIDDEN, EINVALID.
 func (s *Service) RemoveChannelMember(ctx context.Context, caller *parley.Identity, in ChannelMembersInput) (*ChannelMembersResult, error) {
+	if err := checkSelf(caller, in.UserID, "userId"); err != nil {
+		return nil, err
+	}
 	ch, c, err := s.managedChannel(ctx, caller, in.ChannelID, "change who reads a channel")
 	if err != nil {
 		return nil, err
@@ -354,20 +366,20 @@ func (s *Service) RemoveChannelMember(ctx context.Context, caller *parley.Identi
 	if !ch.IsPrivate {
 		return nil, parley.Errorf(parley.EINVALID, "every member of the community reads a public channel")
 	}
-	if err := required("userId", in.UserID); err != nil {
+	if err := required("memberId", in.MemberID); err != nil {
 		return nil, err
 	}
-	if err := s.store.Communities.RemoveChannelReader(ctx, ch.ID, in.UserID); err != nil {
+	if err := s.store.Communities.RemoveChannelReader(ctx, ch.ID, in.MemberID); err != nil {
 		return nil, err
 	}
 	admins, err := s.store.Communities.CommunityAdmins(ctx, c.ID)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.tellAdmins(ctx, c, admins, parley.EventChannelRekeyNeeded, in.UserID, []string{ch.ID}); err != nil {
+	if err := s.tellAdmins(ctx, c, admins, parley.EventChannelRekeyNeeded, in.MemberID, []string{ch.ID}); err != nil {
 		return nil, err
 	}
-	return &ChannelMembersResult{ChannelID: ch.ID, UserIDs: []string{in.UserID}}, nil
+	return &ChannelMembersResult{ChannelID: ch.ID, UserIDs: []string{in.MemberID}}, nil
 }
 
 // ChannelKeyView is the caller's key of a channel. In a trusted

@@ -215,10 +215,24 @@ func (s *Service) Community(ctx context.Context, caller *parley.Identity, id str
 	return v, nil
 }
 
-// CommunityInput names a community (and, for admin actions, a member).
+// CommunityInput names a community; userId, when given, must be the caller.
 type CommunityInput struct {
 	CommunityID string `json:"communityId"`
 	UserID      string `json:"userId"`
+}
+
+// JoinAnswerInput is the body of POST /api/communities/requests/approve and
+// reject: userId is the requester (API.md §6), not the caller.
+type JoinAnswerInput struct {
+	CommunityID string `json:"communityId"`
+	UserID      string `json:"userId"`
+}
+
+// MemberInput is the body of POST /api/communities/members/remove.
+type MemberInput struct {
+	CommunityID string `json:"communityId"`
+	MemberID    string `json:"memberId"`
+	UserID      string `json:"userId"` // optional; must be the caller
 }
 
 // JoinResult answers a join.
@@ -417,7 +431,7 @@ func (s *Service) JoinRequests(ctx context.Context, caller *parley.Identity, com
 // AnswerJoin approves or rejects a pending request (admins); the
 // requester gets community_join_approved or community_join_rejected.
 // Errors: ENOTFOUND (no such request), EFORBIDDEN, EINVALID.
-func (s *Service) AnswerJoin(ctx context.Context, caller *parley.Identity, in CommunityInput, approve bool) (*JoinResult, error) {
+func (s *Service) AnswerJoin(ctx context.Context, caller *parley.Identity, in JoinAnswerInput, approve bool) (*JoinResult, error) {
 	c, _, err := s.communityAdmin(ctx, caller, in.CommunityID, "answer join requests")
 	if err != nil {
 		return nil, err
@@ -490,15 +504,18 @@ func (s *Service) LeaveCommunity(ctx context.Context, caller *parley.Identity, i
 
 // RemoveCommunityMember removes a member (admins; only the owner removes
 // an admin, and nobody the owner). Errors: ENOTFOUND, EFORBIDDEN.
-func (s *Service) RemoveCommunityMember(ctx context.Context, caller *parley.Identity, in CommunityInput) (*LeaveResult, error) {
+func (s *Service) RemoveCommunityMember(ctx context.Context, caller *parley.Identity, in MemberInput) (*LeaveResult, error) {
+	if err := checkSelf(caller, in.UserID, "userId"); err != nil {
+		return nil, err
+	}
 	c, me, err := s.communityAdmin(ctx, caller, in.CommunityID, "remove members")
 	if err != nil {
 		return nil, err
 	}
-	if err := required("userId", in.UserID); err != nil {
+	if err := required("memberId", in.MemberID); err != nil {
 		return nil, err
 	}
-	target, err := s.store.Communities.CommunityMember(ctx, c.ID, in.UserID)
+	target, err := s.store.Communities.CommunityMember(ctx, c.ID, in.MemberID)
 	if err != nil || target.Status != parley.MemberActive {
 		return nil, parley.Errorf(parley.ENOTFOUND, "member not found")
 	}
@@ -508,7 +525,7 @@ func (s *Service) RemoveCommunityMember(ctx context.Context, caller *parley.Iden
 	if target.Role == parley.RoleAdmin && me.Role != parley.RoleOwner {
 		return nil, parley.Errorf(parley.EFORBIDDEN, "only the owner can remove an admin")
 	}
-	return s.removeMember(ctx, c, in.UserID)
+	return s.removeMember(ctx, c, in.MemberID)
 }
 
 type communityLeftEvent struct {
@@ -563,27 +580,31 @@ func (s *Service) channelIDs(ctx context.Context, communityID string) ([]string,
 // CommunityRoleInput is the body of POST /api/communities/members/role.
 type CommunityRoleInput struct {
 	CommunityID string `json:"communityId"`
-	UserID      string `json:"userId"`
-	Role        string `json:"role"` // admin | member
+	MemberID    string `json:"memberId"`
+	Role        string `json:"role"`             // admin | member
+	UserID      string `json:"userId,omitempty"` // optional; must be the caller
 }
 
 // SetCommunityRole promotes a member to admin or demotes an admin (admins;
 // the owner's role never changes). Errors: ENOTFOUND, EFORBIDDEN, EINVALID.
 func (s *Service) SetCommunityRole(ctx context.Context, caller *parley.Identity, in CommunityRoleInput) (*CommunityRoleInput, error) {
+	if err := checkSelf(caller, in.UserID, "userId"); err != nil {
+		return nil, err
+	}
 	c, _, err := s.communityAdmin(ctx, caller, in.CommunityID, "change roles")
 	if err != nil {
 		return nil, err
 	}
-	if err := required("userId", in.UserID); err != nil {
+	if err := required("memberId", in.MemberID); err != nil {
 		return nil, err
 	}
 	if in.Role != parley.RoleAdmin && in.Role != parley.RoleMember {
 		return nil, parley.Errorf(parley.EINVALID, "role must be admin or member")
 	}
-	if err := s.store.Communities.SetCommunityRole(ctx, c.ID, in.UserID, in.Role); err != nil {
+	if err := s.store.Communities.SetCommunityRole(ctx, c.ID, in.MemberID, in.Role); err != nil {
 		return nil, err
 	}
-	return &CommunityRoleInput{CommunityID: c.ID, UserID: in.UserID, Role: in.Role}, nil
+	return &CommunityRoleInput{CommunityID: c.ID, MemberID: in.MemberID, Role: in.Role}, nil
 }
 
 // UpdateCommunityInput is the body of POST /api/communities/update; absent
@@ -657,6 +678,9 @@ type communityDeletedEvent struct {
 // DeleteCommunity deletes a community with its channels and messages
 // (the owner); every member gets community_deleted. Errors: ENOTFOUND, EFORBIDDEN.
 func (s *Service) DeleteCommunity(ctx context.Context, caller *parley.Identity, in CommunityInput) (*CommunityInput, error) {
+	if err := checkSelf(caller, in.UserID, "userId"); err != nil {
+		return nil, err
+	}
 	c, m, err := s.communityMember(ctx, caller, in.CommunityID)
 	if err != nil {
 		return nil, err

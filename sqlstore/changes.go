@@ -96,7 +96,7 @@ func (db *DB) Changes(ctx context.Context, userID string, after int64, limit int
 	}
 	var ids []any
 	for _, c := range out {
-		if c.Event == parley.EventNewMessage || c.Event == parley.EventNewGroupMessage {
+		if c.Event == parley.EventNewMessage || c.Event == parley.EventNewGroupMessage || c.Event == parley.EventNewChannelMessage {
 			ids = append(ids, c.MessageID)
 		}
 	}
@@ -124,7 +124,8 @@ func (db *DB) FirstUndeliveredChange(ctx context.Context, userID string) (int64,
 	err := db.queryRow(ctx, `SELECT COALESCE(MIN(c.id), 0) FROM conversation_members mm
 		JOIN messages m ON m.conversation_id = mm.conversation_id AND m.seq > mm.delivered_seq AND m.seq > mm.joined_seq
 			AND m.sender_id <> mm.user_id
-		JOIN changes c ON c.message_id = m.id AND c.event IN ('`+parley.EventNewMessage+`', '`+parley.EventNewGroupMessage+`')
+		JOIN changes c ON c.message_id = m.id AND c.event IN ('`+parley.EventNewMessage+`', '`+parley.EventNewGroupMessage+`', '`+
+		parley.EventNewChannelMessage+`')
 		WHERE mm.user_id = ?`, userID).Scan(&id)
 	return id, err
 }

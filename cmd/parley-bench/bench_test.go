@@ -130,6 +130,21 @@ func TestScenarios(t *testing.T) {
 				res.Acked, res.Failed, res.Deliveries, res.Missing, res.Duplicated, res.Stray, len(res.LastDelivery), res.Errors)
 		}
 	})
+
+	t.Run("Channel", func(t *testing.T) {
+		cc := benchCommon(t, srv, 30)
+		cc.usersFile = usersFile
+		res, err := runGroup(ctx, groupConfig{common: cc, channel: true, online: 20, senders: 3,
+			load: load{rate: 50, duration: time.Second, grace: 3 * time.Second, size: 32, maxInflight: 4}}, io.Discard, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Members != 20 || res.Acked < 25 || res.Failed != 0 || res.Missing != 0 || res.Duplicated != 0 || res.Stray != 0 ||
+			res.Deliveries != res.Acked*20 || len(res.LastDelivery) != int(res.Acked) {
+			t.Fatalf("members %d, acked %d failed %d, deliveries %d, missing %d, dup %d, stray %d, complete %d, errors %v",
+				res.Members, res.Acked, res.Failed, res.Deliveries, res.Missing, res.Duplicated, res.Stray, len(res.LastDelivery), res.Errors)
+		}
+	})
 }
 
 // TestSeedPostgres seeds a PostgreSQL database, with a receipt per

@@ -19,11 +19,42 @@ import (
 	"github.com/parley-chat/parley"
 )
 
-// groupConfig is the configuration of the group scenario.
+// groupConfig is the configuration of the group scenario, and of the
+// channel scenario (channel set): the same measurement of one post reaching
+// many members, into a community channel whose --online first members are
+// connected.
 type groupConfig struct {
 	common
 	load
 	senders int
+	channel bool
+	online  int // channel: members with a socket; the others only belong
+}
+
+// parseChannel parses the flags of the channel scenario.
+func parseChannel(args []string, out io.Writer) (groupConfig, error) {
+	c := groupConfig{channel: true}
+	fs := flag.NewFlagSet("parley-bench channel", flag.ContinueOnError)
+	fs.SetOutput(out)
+	rawURL, debugURL := c.register(fs, 10_000)
+	fs.IntVar(&c.online, "online", 2000, "members with a socket (the first ones); the others are members offline")
+	fs.IntVar(&c.senders, "senders", 20, "online members that post (the community's owner makes them admins' peers: any member posts in a text channel)")
+	c.load.addFlags(fs, 100, 8, "sender")
+	if err := parseArgs(fs, args); err != nil {
+		return c, err
+	}
+	if err := c.check(*rawURL, *debugURL); err != nil {
+		return c, err
+	}
+	switch {
+	case c.users < 2 || c.users > 100_000:
+		return c, errors.New("--users (the community's members) must be between 2 and 100000")
+	case c.online < 1 || c.online > c.users:
+		return c, errors.New("--online must be between 1 and --users")
+	case c.senders < 1 || c.senders > c.online:
+		return c, errors.New("--senders must be between 1 and --online")
+	}
+	return c, c.load.validate(100_000)
 }
 
 func parseGroup(args []string, out io.Writer) (groupConfig, error) {
@@ -105,16 +136,14 @@ func runGroup(ctx context.Context, c groupConfig, out, progress io.Writer) (*gro
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(users)-1)
-	for _, u := range users[1:] {
-		ids = append(ids, u.ID)
+	target, err := c.setupTarget(ctx, rest, users, progress)
+	if err != nil {
+		return nil, err
 	}
-	var g struct{ GroupID string }
-	if err := rest.call(ctx, "POST", "/api/groups/create", users[0].Token, map[string]any{"name": "bench group", "members": ids}, &g); err != nil {
-		return nil, fmt.Errorf("create the group: %w", err)
-	}
-	if g.GroupID == "" {
-		return nil, errors.New("create the group: no groupId in the answer")
+	recvEvent, sendEvent, idField, contentField := parley.EventNewGroupMessage, "send_group_message", "groupId", "encryptedContent"
+	if c.channel {
+		recvEvent, sendEvent, idField, contentField = parley.EventNewChannelMessage, "send_channel_message", "channelId", "content"
+		users = users[:c.online]
 	}
 
 	capacity := c.rate*int(c.duration/time.Second+1) + c.rate + 64
@@ -129,7 +158,7 @@ func runGroup(ctx context.Context, c groupConfig, out, progress io.Writer) (*gro
 	}
 	onRaw := func(m *groupMember) func([]byte) {
 		return func(p []byte) {
-			cmid, ok := rawStringField(p, parley.EventNewGroupMessage, "clientMessageId")
+			cmid, ok := rawStringField(p, recvEvent, "clientMessageId")
 			if !ok {
 				return
 			}
@@ -211,11 +240,11 @@ func runGroup(ctx context.Context, c groupConfig, out, progress io.Writer) (*gro
 				case <-ctx.Done():
 					return
 				}
-				arg, _ := json.Marshal(map[string]string{"groupId": g.GroupID, "encryptedContent": string(content), "type": "text",
+				arg, _ := json.Marshal(map[string]string{idField: target, contentField: string(content), "type": "text",
 					"clientMessageId": prefix + strconv.Itoa(n)})
 				msgs[n].sent.Store(int64(time.Since(start)))
 				ackWG.Add(1)
-				err := sd.m.sock.EmitAck("send_group_message", arg, func(reply json.RawMessage, err error) {
+				err := sd.m.sock.EmitAck(sendEvent, arg, func(reply json.RawMessage, err error) {
 					defer ackWG.Done()
 					defer func() { <-sd.slots }()
 					var env struct {
@@ -329,9 +358,53 @@ dispatch:
 	return res, nil
 }
 
+// setupTarget makes what the scenario posts into: a group of all users
+// created by the first, or a public community of theirs whose default
+// channel every other user joins.
+func (c *groupConfig) setupTarget(ctx context.Context, rest *restClient, users []*benchUser, progress io.Writer) (string, error) {
+	if !c.channel {
+		ids := make([]string, 0, len(users)-1)
+		for _, u := range users[1:] {
+			ids = append(ids, u.ID)
+		}
+		var g struct{ GroupID string }
+		if err := rest.call(ctx, "POST", "/api/groups/create", users[0].Token, map[string]any{"name": "bench group", "members": ids}, &g); err != nil {
+			return "", fmt.Errorf("create the group: %w", err)
+		}
+		if g.GroupID == "" {
+			return "", errors.New("create the group: no groupId in the answer")
+		}
+		return g.GroupID, nil
+	}
+	var cm struct{ CommunityID, DefaultChannel string }
+	if err := rest.call(ctx, "POST", "/api/communities/create", users[0].Token, map[string]any{"name": "bench community", "isPrivate": false,
+		"plaintextAESKey": "k"}, &cm); err != nil {
+		return "", fmt.Errorf("create the community: %w", err)
+	}
+	if cm.DefaultChannel == "" {
+		return "", errors.New("create the community: no defaultChannel in the answer")
+	}
+	var joined atomic.Int64
+	stop := everySecond(ctx, progress, func(time.Duration) string { return fmt.Sprintf("joined %d/%d", joined.Load(), len(users)-1) })
+	defer stop()
+	err := forEach(ctx, c.concurrency, len(users)-1, func(i int) error {
+		if err := rest.call(ctx, "POST", "/api/communities/join", users[i+1].Token, map[string]any{"communityId": cm.CommunityID}, nil); err != nil {
+			return fmt.Errorf("join as %s: %w", users[i+1].Name, err)
+		}
+		joined.Add(1)
+		return nil
+	})
+	return cm.DefaultChannel, err
+}
+
 func printGroup(w io.Writer, c groupConfig, r *groupResult) {
-	fmt.Fprintf(w, "\n== group: %d members all online, %d senders, offered %d msg/s for %s, %d-byte padding ==\n",
-		r.Members, c.senders, c.rate, c.duration, c.size)
+	if c.channel {
+		fmt.Fprintf(w, "\n== channel: %d members, %d online, %d senders, offered %d msg/s for %s, %d-byte padding ==\n",
+			c.users, r.Members, c.senders, c.rate, c.duration, c.size)
+	} else {
+		fmt.Fprintf(w, "\n== group: %d members all online, %d senders, offered %d msg/s for %s, %d-byte padding ==\n",
+			r.Members, c.senders, c.rate, c.duration, c.size)
+	}
 	fmt.Fprintf(w, "offered %d, skipped %d (sender queue full), sent %d, acked %d, failed %d\n", r.Offered, r.Skipped, r.Sent, r.Acked, r.Failed)
 	fmt.Fprintf(w, "deliveries         %d of %d expected (%.0f deliveries/s over %s, first send to last delivery)\n",
 		r.Deliveries, r.Expected, r.DeliveriesPerSecond(), r.Took.Round(time.Millisecond))

@@ -56,6 +56,8 @@ Scenarios:
            once and sync; report the time until all caught up and lost messages
   group    members of one group, all online, receive what senders post to it;
            report deliveries/s and publish-to-last-delivery latency
+  channel  members of one community channel, some online, receive what senders
+           post to it; the same report as group
 
 Fixture:
   seed     write accounts (with tokens) and optionally direct conversations full
@@ -110,15 +112,19 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		}
 		_, err = runStorm(ctx, cfg, out, progress)
 		return err
-	case "group":
-		cfg, err := parseGroup(args[1:], out)
+	case "group", "channel":
+		parse := parseGroup
+		if args[0] == "channel" {
+			parse = parseChannel
+		}
+		cfg, err := parse(args[1:], out)
 		if err != nil {
 			return err
 		}
 		_, err = runGroup(ctx, cfg, out, progress)
 		return err
 	}
-	return fmt.Errorf("unknown scenario %q (idle, direct, history, storm, group or seed)", args[0])
+	return fmt.Errorf("unknown scenario %q (idle, direct, history, storm, group, channel or seed)", args[0])
 }
 
 // common holds the flags every scenario takes.
