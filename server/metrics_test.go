@@ -161,14 +161,14 @@ func TestMetrics(t *testing.T) {
 	}
 	annWS := apitest.DialWS(t, srv.URL(), ann.Token)
 	ann.Must(t, 200, "POST", "/api/auth/logout", nil)
-	<-annWS.Closed()
+	waitClosed(t, annWS, "the socket of a revoked session")
 	// A bus gap closes the node's sockets; a client closing its own.
 	bob2 := apitest.DialWS(t, srv.URL(), bob.Token)
 	if err := srv.Bus().Publish(context.Background(), &parley.Event{Name: parley.EventBusGap}); err != nil {
 		t.Fatal(err)
 	}
-	<-bobWS.Closed()
-	<-bob2.Closed()
+	waitClosed(t, bobWS, "a socket after a bus gap")
+	waitClosed(t, bob2, "a socket after a bus gap")
 	bob3 := apitest.DialWS(t, srv.URL(), bob.Token)
 	bob3.Close()
 
@@ -222,7 +222,7 @@ func TestMetricsQueueOverflow(t *testing.T) {
 	}
 	eventually(t, "the socket to join", 20*time.Second, func() bool { return srv.Hub().Connections() == 1 })
 	sendDirect(t, ann, bob, "")
-	<-ws.Closed()
+	waitClosed(t, ws, "a socket whose queue overflowed")
 	eventually(t, "the overflow to be counted", 20*time.Second, func() bool {
 		fams := scrape(t, srv)
 		return total(fams, "parley_socket_queue_overflows_total", map[string]string{"transport": "ws"}) == 1 &&
