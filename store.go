@@ -19,6 +19,7 @@ type Stores struct {
 	Media         MediaStore
 	Communities   CommunityStore
 	Statuses      StatusStore
+	Analytics     AnalyticsStore
 	Health        Pinger
 }
 

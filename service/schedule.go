@@ -181,6 +181,9 @@ func (sc *scheduler) runDue(parent context.Context) error {
 					return err // leave it leased; it is retried when the lease ends
 				}
 			}
+			if status == "sent" {
+				sc.s.cfg.Metrics.SchedulerLag(sc.s.now().Sub(x.ScheduledAt))
+			}
 			if err := sc.s.store.Scheduled.FinishScheduled(ctx, x.ID, status); err != nil {
 				sc.s.log.Error("finish scheduled message", "id", x.ID, "err", err)
 			}

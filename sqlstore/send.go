@@ -50,7 +50,8 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 // batch rather than per message: one duplicate lookup, what each kind's
 // send policy reads, one seq update per conversation (in id order, so
 // concurrent committers lock rows in the same order), and multi-row
-// inserts of the messages and their changes.
+// inserts of the messages and their changes, then the analytics counters
+// (one upsert per user and day, countSends).
 func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	prev, err := tx.existingClientIDs(ctx, batch)
 	if err != nil {
@@ -144,7 +145,10 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	if err := tx.insertMessages(ctx, msgs); err != nil {
 		return err
 	}
-	return tx.addChanges(ctx, changes...)
+	if err := tx.addChanges(ctx, changes...); err != nil {
+		return err
+	}
+	return tx.countSends(ctx, batch)
 }
 
 // errClientIDReused refuses a send whose clientMessageId the sender already
