@@ -170,7 +170,7 @@ type Chat struct {
 }
 
 // MutedForever is the MutedUntil of a mute that lasts until it is lifted.
-var MutedForever = time.UnixMilli(1<<62).UTC()
+var MutedForever = time.UnixMilli(1 << 62).UTC()
 
 // ConversationStore persists conversations and their members: what every kind of
 // conversation (direct, group, and kinds to come) shares.
