@@ -2,7 +2,11 @@ package parley
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -94,6 +98,9 @@ type CallStore interface {
 	// CallHistory lists userID's calls (as caller or callee) created before
 	// before, newest first, at most limit.
 	CallHistory(ctx context.Context, userID string, before time.Time, limit int) ([]*Call, error)
+	// RingingCall returns the newest call from callerID to calleeID that
+	// still rings, or ENOTFOUND.
+	RingingCall(ctx context.Context, callerID, calleeID string) (*Call, error)
 	// RingingSince lists up to limit calls still ringing that were created
 	// at or before since, oldest first.
 	RingingSince(ctx context.Context, since time.Time, limit int) ([]*Call, error)
@@ -134,4 +141,19 @@ func ParseAddress(addr string) (userID, deviceID string, except bool) {
 		return addr[:i], "\x00", false // names no device: reaches nobody
 	}
 	return addr[:i], string(dev), addr[i] == deviceExcept[0]
+}
+
+// TURNUsername is the user name of a TURN REST API credential (the form
+// coturn's use-auth-secret accepts): the expiry in Unix seconds, a colon,
+// then the user id.
+func TURNUsername(expiry time.Time, userID string) string {
+	return strconv.FormatInt(expiry.Unix(), 10) + ":" + userID
+}
+
+// TURNCredential is the password that goes with a TURN REST API user name:
+// the base64 HMAC-SHA1 of the name keyed with the shared secret.
+func TURNCredential(secret, username string) string {
+	m := hmac.New(sha1.New, []byte(secret))
+	m.Write([]byte(username))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }

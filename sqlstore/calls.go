@@ -88,3 +88,10 @@ func (db *DB) RingingSince(ctx context.Context, since time.Time, limit int) ([]*
 		ORDER BY created_at LIMIT ?`, parley.Millis(since), limit)
 	return collect(rows, err, scanCall)
 }
+
+// RingingCall implements parley.CallStore.
+func (db *DB) RingingCall(ctx context.Context, callerID, calleeID string) (*parley.Call, error) {
+	c, err := scanCall(db.queryRow(ctx, `SELECT `+callColumns+` FROM calls WHERE caller_id = ? AND callee_id = ? AND state = 'ringing'
+		ORDER BY created_at DESC LIMIT 1`, callerID, calleeID))
+	return c, notFound(err, "ringing call")
+}
