@@ -75,9 +75,9 @@ func (db *DB) MoveCall(ctx context.Context, c *parley.Call, from string, changes
 func (db *DB) CallHistory(ctx context.Context, userID string, before time.Time, limit int) ([]*parley.Call, error) {
 	b := parley.Millis(before)
 	rows, err := db.query(ctx, `SELECT `+callColumns+` FROM (
-		SELECT * FROM (SELECT `+callColumns+` FROM calls WHERE caller_id = ? AND created_at < ? ORDER BY created_at DESC LIMIT ?) a
+		SELECT * FROM (SELECT `+callColumns+` FROM calls WHERE caller_id = ? AND created_at < ? ORDER BY created_at DESC, id DESC LIMIT ?) a
 		UNION ALL
-		SELECT * FROM (SELECT `+callColumns+` FROM calls WHERE callee_id = ? AND caller_id <> ? AND created_at < ? ORDER BY created_at DESC LIMIT ?) b
+		SELECT * FROM (SELECT `+callColumns+` FROM calls WHERE callee_id = ? AND caller_id <> ? AND created_at < ? ORDER BY created_at DESC, id DESC LIMIT ?) b
 		) x ORDER BY created_at DESC, id DESC LIMIT ?`, userID, b, limit, userID, userID, b, limit, limit)
 	return collect(rows, err, scanCall)
 }
