@@ -1,7 +1,12 @@
 package server_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +15,7 @@ import (
 	"github.com/parley-chat/parley/internal/testdb"
 	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/server"
+	"github.com/pion/turn/v4"
 )
 
 type callStarted struct{ CallID, Status, Type, CreatedAt string }
@@ -323,6 +329,10 @@ func testCalls(t *testing.T, srv *server.Server, clock *jobs.Fake) {
 		ann.Must(t, 404, "POST", "/api/calls/end", map[string]string{"callId": "call_nope"})
 		ann.Must(t, 400, "POST", "/api/calls/answer", map[string]any{"callId": "call_nope"})
 		ann.Must(t, 400, "GET", "/api/calls/history?before=yesterday", nil)
+		var ice []any
+		if ann.Must(t, 200, "GET", "/api/calls/ice-servers", nil).Decode(t, &ice); len(ice) != 0 {
+			t.Fatalf("ice servers with none configured: %v", ice)
+		}
 	})
 
 	t.Run("Seed001", func(t *testing.T) {
@@ -350,5 +360,92 @@ func testCalls(t *testing.T, srv *server.Server, clock *jobs.Fake) {
 			t.Fatalf("video/answer = %+v", ans)
 		}
 		cat.Must(t, 200, "POST", "/api/calls/end", map[string]string{"callId": c.CallID})
+	})
+}
+
+// allocate asks the TURN server at addr for a relay with the given
+// credential and returns the relay's address.
+func allocate(t *testing.T, addr, username, password string) (net.Addr, func(), error) {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := turn.NewClient(&turn.ClientConfig{TURNServerAddr: addr, STUNServerAddr: addr, Username: username, Password: password,
+		Realm: "parley", Conn: conn, RTO: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	closeAll := func() { client.Close(); conn.Close() }
+	relay, err := client.Allocate()
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return relay.LocalAddr(), func() { relay.Close(); closeAll() }, nil
+}
+
+// TestCallICEServers checks the TURN REST API credentials handed out and
+// that the embedded TURN server admits them, and only them, until they
+// expire, up to the per-user quota.
+func TestCallICEServers(t *testing.T) {
+	clock := jobs.NewFake(time.Now())
+	const secret = "shared-turn-secret"
+	srv := apitest.MustStart(t, testdb.Backends[0], func(c *server.Config) {
+		c.Clock, c.TURNAddr, c.TURNSecret, c.TURNQuota = clock, "127.0.0.1:0", secret, 1
+	})
+	ann := apitest.Register(t, srv.URL(), apitest.Unique("ann"))
+	var ice []struct {
+		URLs                 []string
+		Username, Credential string
+	}
+	ann.Must(t, 200, "GET", "/api/calls/ice-servers", nil).Decode(t, &ice)
+	if len(ice) != 2 || len(ice[0].URLs) != 1 || !strings.HasPrefix(ice[0].URLs[0], "stun:127.0.0.1:") || ice[0].Username != "" ||
+		len(ice[1].URLs) != 1 || !strings.HasPrefix(ice[1].URLs[0], "turn:127.0.0.1:") {
+		t.Fatalf("ice servers = %+v", ice)
+	}
+	turnSrv := ice[1]
+	exp, user, _ := strings.Cut(turnSrv.Username, ":")
+	if sec, err := strconv.ParseInt(exp, 10, 64); err != nil || user != ann.UserID ||
+		time.Unix(sec, 0).Sub(clock.Now()) < 59*time.Minute || time.Unix(sec, 0).Sub(clock.Now()) > time.Hour {
+		t.Fatalf("username %q: want expiry in an hour, then the user id", turnSrv.Username)
+	}
+	mac := hmac.New(sha1.New, []byte(secret))
+	mac.Write([]byte(turnSrv.Username))
+	if want := base64.StdEncoding.EncodeToString(mac.Sum(nil)); turnSrv.Credential != want {
+		t.Fatalf("credential %q, want %q", turnSrv.Credential, want)
+	}
+	addr := strings.TrimSuffix(strings.TrimPrefix(turnSrv.URLs[0], "turn:"), "?transport=udp")
+
+	t.Run("OK", func(t *testing.T) {
+		relay, release, err := allocate(t, addr, turnSrv.Username, turnSrv.Credential)
+		if err != nil {
+			t.Fatalf("allocate: %v", err)
+		}
+		if !strings.HasPrefix(relay.String(), "127.0.0.1:") {
+			t.Fatalf("relay address %s", relay)
+		}
+		if _, _, err := allocate(t, addr, turnSrv.Username, turnSrv.Credential); err == nil {
+			t.Fatal("a second relay past the quota of 1 was allocated")
+		}
+		release()
+	})
+	t.Run("ErrWrongCredential", func(t *testing.T) {
+		if _, _, err := allocate(t, addr, turnSrv.Username, "d3Jvbmc="); err == nil {
+			t.Fatal("allocated with a wrong credential")
+		}
+		other := strings.Replace(turnSrv.Username, ann.UserID, "usr_someoneelse", 1)
+		if _, _, err := allocate(t, addr, other, turnSrv.Credential); err == nil {
+			t.Fatal("allocated with another user's name")
+		}
+	})
+	t.Run("ErrExpired", func(t *testing.T) {
+		clock.Advance(61 * time.Minute)
+		if _, _, err := allocate(t, addr, turnSrv.Username, turnSrv.Credential); err == nil {
+			t.Fatal("allocated with an expired credential")
+		}
 	})
 }
