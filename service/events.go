@@ -61,6 +61,8 @@ func Events() []EventDoc {
 		{Name: parley.EventCallRejected, Summary: "To both parties: the callee declined the call.", Payload: callFinished{}},
 		{Name: parley.EventCallEnded, Summary: "To both parties (busy: to the caller only): the call is over; reason hangup, canceled, missed or busy; duration in seconds.", Payload: callFinished{}},
 		{Name: parley.EventCallSignal, Summary: "A WebRTC signal (offer, answer, ICE candidate) from the other device of a call, relayed as it was sent.", Payload: callSignal{}},
+		{Name: parley.EventStatusCreated, Summary: "A contact posted a status the user may see (fetch it with GET /api/statuses/{statusId}).", Payload: statusCreatedEvent{}},
+		{Name: parley.EventStatusViewed, Summary: "Someone viewed one of the user's statuses for the first time.", Payload: statusViewedEvent{}},
 		{Name: "send_message", Summary: "Send a direct message (as POST /api/messages/send).", Payload: SendInput{}, Ack: SendResult{}, Client: true},
 		{Name: "send_group_message", Summary: "Send a group message (as POST /api/group-messages/send).", Payload: GroupSendInput{}, Ack: GroupSendResult{}, Client: true},
 		{Name: "send_channel_message", Summary: "Send a channel message (as POST /api/channel-messages/send).", Payload: ChannelSendInput{}, Ack: ChannelSendResult{}, Client: true},
