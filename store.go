@@ -18,6 +18,7 @@ type Stores struct {
 	Scheduled     ScheduleStore
 	Media         MediaStore
 	Communities   CommunityStore
+	Calls         CallStore
 	Statuses      StatusStore
 	Analytics     AnalyticsStore
 	Health        Pinger

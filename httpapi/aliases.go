@@ -23,6 +23,8 @@ var aliases = map[reflect.Type][]alias{
 	reflect.TypeOf(service.CreateGroupInput{}):  {{From: "group_name", To: "name"}, {From: "participants", To: "members"}},
 	reflect.TypeOf(service.AddMembersInput{}):   {{From: "user_id", To: "members", List: true}},
 	reflect.TypeOf(service.RemoveMemberInput{}): {{From: "user_id", To: "memberId"}},
+	reflect.TypeOf(service.CallInput{}):         {{From: "caller_id", To: "callerId"}, {From: "receiver_id", To: "receiverId"}},
+	reflect.TypeOf(service.AnswerInput{}):       {{From: "call_id", To: "callId"}, {From: "caller_id", To: "callerId"}, {From: "receiver_id", To: "receiverId"}},
 }
 
 // applyAliases rewrites the seed 001 spellings of v's type in data to

@@ -19,12 +19,18 @@ func asyncAPI() []byte {
 	channel := map[string]any{"$ref": "#/channels/user"}
 	for _, ev := range service.Events() {
 		payload := sc.of(reflect.TypeOf(ev.Payload))
-		messages[ev.Name] = map[string]any{"name": ev.Name, "title": ev.Name, "summary": ev.Summary, "payload": payload,
+		key := ev.Name
+		if _, taken := messages[key]; taken && ev.Client {
+			// An event that goes both ways with different payloads
+			// (call_signal): the client's is described under its own key.
+			key = ev.Name + "_send"
+		}
+		messages[key] = map[string]any{"name": ev.Name, "title": ev.Name, "summary": ev.Summary, "payload": payload,
 			"examples": []any{map[string]any{"name": ev.Name, "payload": sc.example(payload, "", 0)}}}
-		chanMessages[ev.Name] = map[string]any{"$ref": "#/components/messages/" + ev.Name}
+		chanMessages[key] = map[string]any{"$ref": "#/components/messages/" + key}
 		if !ev.Client {
 			operations["receive_"+ev.Name] = map[string]any{"action": "receive", "channel": channel, "summary": ev.Summary,
-				"messages": []any{ref(ev.Name)}}
+				"messages": []any{ref(key)}}
 			continue
 		}
 		env := map[string]any{"type": "object", "required": []string{"success"}, "additionalProperties": false,
@@ -39,7 +45,7 @@ func asyncAPI() []byte {
 			"examples": []any{map[string]any{"name": ev.Name + "_ack", "payload": sc.example(env, "", 0)}}}
 		chanMessages[ev.Name+"_ack"] = map[string]any{"$ref": "#/components/messages/" + ev.Name + "_ack"}
 		operations["send_"+ev.Name] = map[string]any{"action": "send", "channel": channel, "summary": ev.Summary,
-			"messages": []any{ref(ev.Name)},
+			"messages": []any{ref(key)},
 			"reply":    map[string]any{"channel": channel, "messages": []any{ref(ev.Name + "_ack")}}}
 	}
 	// The transport's own event: its answer to a frame it cannot read.

@@ -76,6 +76,17 @@ var enums = map[string][]string{
 	"ChatChannel.type":         parley.ChannelTypes,
 	"channelEvent.type":        parley.ChannelTypes,
 	"CreateChannelInput.type":  parley.ChannelTypes,
+	"CallInput.type":           callTypes,
+	"CallStarted.type":         callTypes,
+	"CallView.type":            callTypes,
+	"callIncoming.type":        callTypes,
+	"callAccepted.type":        callTypes,
+	"CallStarted.status":       {parley.CallRinging, parley.CallBusy, "call_initiated", "video_call_initiated"},
+	"AnswerResult.status":      {"call_accepted", "video_call_accepted", "call_rejected"},
+	"CallView.status":          callStates,
+	"EndResult.status":         callStates,
+	"callFinished.status":      callStates,
+	"CallView.direction":       {"outgoing", "incoming"},
 	"CreateStatusInput.type":   parley.StatusTypes,
 	"CreateStatusResult.type":  parley.StatusTypes,
 	"StatusView.type":          parley.StatusTypes,
@@ -84,6 +95,12 @@ var enums = map[string][]string{
 	"ActiveChat.type":          {parley.KindDirect, parley.KindGroup, parley.KindChannel},
 	"MessageCount.period":      {"day", "week", "month", "year"},
 }
+
+var (
+	callTypes  = []string{parley.CallVoice, parley.CallVideo}
+	callStates = []string{parley.CallRinging, parley.CallAccepted, parley.CallEnded, parley.CallRejected, parley.CallMissed,
+		parley.CallCanceled, parley.CallBusy, parley.CallFailed}
+)
 
 // queryParams gives the schema of each query parameter by name.
 var queryParams = map[string]map[string]any{

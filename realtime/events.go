@@ -51,5 +51,8 @@ func (h *Hub) clientEvents() map[string]Handler {
 		"message_status": handle(func(ctx context.Context, c *parley.Identity, in service.StatusInput) (any, error) {
 			return s.MarkStatus(ctx, c, in)
 		}),
+		"call_signal": handle(func(ctx context.Context, c *parley.Identity, in service.SignalInput) (any, error) {
+			return s.Signal(ctx, c, in)
+		}),
 	}
 }

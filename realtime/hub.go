@@ -389,9 +389,14 @@ func (h *Hub) deliver(ev *parley.Event) {
 	// that connection, and its disconnect callback takes h.mu.
 	var targets []*client
 	h.mu.RLock()
-	for _, uid := range ev.To {
+	for _, addr := range ev.To {
+		// An addressee is a user, or one device of a user (or all but
+		// one): parley.DeviceAddress.
+		uid, dev, except := parley.ParseAddress(addr)
 		for c := range h.users[uid] {
-			targets = append(targets, c)
+			if dev == "" || (c.id.DeviceID == dev) != except {
+				targets = append(targets, c)
+			}
 		}
 	}
 	h.mu.RUnlock()

@@ -30,6 +30,7 @@ import (
 	"github.com/parley-chat/parley/realtime"
 	"github.com/parley-chat/parley/service"
 	"github.com/parley-chat/parley/sqlstore"
+	"github.com/parley-chat/parley/turnserver"
 )
 
 // Config is the whole configuration of a node.
@@ -68,6 +69,20 @@ type Config struct {
 	DebugAddr         string               // pprof and expvar listener, loopback only; empty: off
 	MetricsAddr       string               // Prometheus GET /metrics listener; empty: off
 	Logger            *slog.Logger
+	// Calls (API.md §9): the STUN and TURN servers GET
+	// /api/calls/ice-servers hands out, and the embedded TURN server.
+	STUNURLs   []string // stun: URLs
+	TURNURLs   []string // turn:/turns: URLs of a TURN server that checks TURN REST API credentials made with TURNSecret
+	TURNSecret string   // the secret shared with that TURN server (coturn's static-auth-secret)
+	// TURNAddr, when set, starts the embedded TURN server on this UDP
+	// address (e.g. ":3478"); without TURNURLs, clients are pointed at it.
+	// Without TURNSecret it makes a random one (one node only).
+	TURNAddr     string
+	TURNPublicIP string // the IP put in relay candidates and in the TURN URL; default the host of TURNAddr
+	TURNPortMin  uint16 // relay port range; zero: 49152
+	TURNPortMax  uint16 // zero: 65535
+	TURNQuota    int    // relays one user may hold at once; zero: 10
+
 	// Clock is the time the node goes by (token expiry, leases, jobs,
 	// timestamps); nil: the wall clock. Tests pass a jobs.Fake to move
 	// time instead of sleeping.
@@ -91,7 +106,8 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	debug *debugServer // set by Start when DebugAddr is not empty
+	debug *debugServer       // set by Start when DebugAddr is not empty
+	turn  *turnserver.Server // set when TURNAddr is not empty
 
 	registry   *prometheus.Registry // this node's metrics
 	metrics    *metrics.Prometheus
@@ -165,12 +181,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("media: %w", err)
 	}
+	ice, err := s.startTURN()
+	if err != nil {
+		if s.nats != nil {
+			s.nats.Close()
+		}
+		s.db.Close()
+		return nil, fmt.Errorf("turn: %w", err)
+	}
 	s.registry, s.metrics = newRegistry(s.db)
 	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
 	s.svc = service.New(s.db.Stores(), s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
 		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log,
 		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease, StoreTimeout: cfg.DBTimeout,
-		Now: cfg.Clock.Now, Blobs: blobs, MediaQuota: cfg.MediaQuota, Metrics: s.metrics})
+		Now: cfg.Clock.Now, Blobs: blobs, MediaQuota: cfg.MediaQuota, Metrics: s.metrics, ICE: ice})
 	// Job leases live in the database that the nodes share. The embedded
 	// SQLite database is one node's own, so its leases stay in memory:
 	// a lease row renewed every few seconds would make each of SQLite's
@@ -217,6 +241,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.hub.Close()
 		s.jobs.Close()
 		s.svc.Close()
+		s.closeTURN()
 		if s.nats != nil {
 			s.nats.Close()
 		}
@@ -296,6 +321,7 @@ func (s *Server) Close() error {
 		}
 		s.jobs.Close() // waits for runs in progress and gives up this node's leases
 		s.svc.Close()
+		s.closeTURN()
 		if s.nats != nil {
 			err = errors.Join(err, s.nats.Close())
 		}

@@ -55,6 +55,12 @@ func Events() []EventDoc {
 		{Name: parley.EventPresence, Summary: "A contact or peer came online or went offline (lastSeen null where hidden).", Payload: Presence{}},
 		{Name: parley.EventProfileUpdated, Summary: "A contact changed their profile.", Payload: PublicProfile{}},
 		{Name: parley.EventKeyChanged, Summary: "A contact added or rotated a device key.", Payload: keyChangedEvent{}},
+		{Name: parley.EventCallIncoming, Summary: "To every device of the callee: a call rings (until call_accepted, call_rejected, call_ended or call_answered_elsewhere).", Payload: callIncoming{}},
+		{Name: parley.EventCallAccepted, Summary: "To the caller and the device that answered: the call is live.", Payload: callAccepted{}},
+		{Name: parley.EventCallAnsweredElsewhere, Summary: "To the callee's other devices: the call was answered on another device; stop ringing.", Payload: callElsewhere{}},
+		{Name: parley.EventCallRejected, Summary: "To both parties: the callee declined the call.", Payload: callFinished{}},
+		{Name: parley.EventCallEnded, Summary: "To both parties (busy: to the caller only): the call is over; reason hangup, canceled, missed or busy; duration in seconds.", Payload: callFinished{}},
+		{Name: parley.EventCallSignal, Summary: "A WebRTC signal (offer, answer, ICE candidate) from the other device of a call, relayed as it was sent.", Payload: callSignal{}},
 		{Name: parley.EventStatusCreated, Summary: "A contact posted a status the user may see (fetch it with GET /api/statuses/{statusId}).", Payload: statusCreatedEvent{}},
 		{Name: parley.EventStatusViewed, Summary: "Someone viewed one of the user's statuses for the first time.", Payload: statusViewedEvent{}},
 		{Name: "send_message", Summary: "Send a direct message (as POST /api/messages/send).", Payload: SendInput{}, Ack: SendResult{}, Client: true},
@@ -62,5 +68,6 @@ func Events() []EventDoc {
 		{Name: "send_channel_message", Summary: "Send a channel message (as POST /api/channel-messages/send).", Payload: ChannelSendInput{}, Ack: ChannelSendResult{}, Client: true},
 		{Name: "typing", Summary: "Tell a peer (recipientId) or a group (groupId) the user is typing.", Payload: TypingInput{}, Client: true},
 		{Name: "message_status", Summary: "Mark a direct message delivered or seen (as POST /api/status).", Payload: StatusInput{}, Ack: StatusResult{}, Client: true},
+		{Name: parley.EventCallSignal, Summary: "Relay a WebRTC signal (at most 64 KiB of JSON) to the other device of a ringing or live call (as POST /api/calls/signal).", Payload: SignalInput{}, Ack: SignalResult{}, Client: true},
 	}
 }

@@ -54,6 +54,17 @@ type Config struct {
 	// MediaCollectEvery is how often files nothing uses are looked for;
 	// default 10 minutes.
 	MediaCollectEvery time.Duration
+	// ICE is what GET /api/calls/ice-servers hands out: STUN and TURN
+	// servers, and the secret TURN credentials are made with.
+	ICE ICEConfig
+	// CallsTick is how often calls that rang unanswered too long are
+	// looked for; default 2s.
+	CallsTick time.Duration
+	// RingOffline, when set, is called as a call starts ringing for a
+	// callee with no connected socket on any node: it is where a push
+	// notification of the call is sent from. It runs on the request's
+	// goroutine, so it must queue its work rather than do it.
+	RingOffline func(ctx context.Context, c *parley.Call)
 	// StatusPurgeEvery is how often expired statuses are purged (they are
 	// never shown once expired, whenever this runs); default 5 minutes.
 	StatusPurgeEvery time.Duration
@@ -143,13 +154,16 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 
 // AddJobs registers the service's background jobs with r, which the
 // caller starts and closes (before Close): sending due scheduled messages
-// (leased), purging expired statuses (leased), removing the files nothing uses (leased), publishing this node's health and, with several nodes, this node's presence lease and the
+// (leased), purging expired statuses (leased), removing the files nothing
+// uses (leased), ending the calls nobody answered (leased), publishing this
+// node's health and, with several nodes, this node's presence lease and the
 // sweep of dead nodes' users (leased).
 func (s *Service) AddJobs(r *jobs.Runner) {
 	s.runner.Store(r)
 	r.Add(jobs.Job{Name: JobScheduled, Every: s.cfg.ScheduleTick, Leased: true, Timeout: time.Minute, Run: s.sched.runDue})
 	s.addStatusJobs(r)
 	s.addMediaJobs(r)
+	s.addCallJobs(r)
 	s.addAnalyticsJobs(r)
 	if s.presence.shared != nil {
 		every := s.cfg.PresenceLease / 3

@@ -165,7 +165,8 @@ func (db *DB) Close() error {
 // Stores returns db in every store role it plays.
 func (db *DB) Stores() parley.Stores {
 	return parley.Stores{Users: db, Sessions: db, Social: db, Conversations: db, Messages: db,
-		Receipts: db, Changes: db, Groups: db, Scheduled: db, Media: db, Communities: db, Statuses: db, Analytics: db, Health: db}
+		Receipts: db, Changes: db, Groups: db, Scheduled: db, Media: db, Communities: db, Statuses: db, Analytics: db, Calls: db,
+		Health: db}
 }
 
 // Ping checks that the database answers; used by the health check.

@@ -94,6 +94,14 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	mediaQuota := fs.Int64("media-quota", 1<<30, "`bytes` of uploaded files no message uses yet that one user may hold; past it an upload answers 413 quota_exceeded")
 
 	set := map[string]bool{}
+	stunURL := fs.String("stun-url", "", "comma-separated stun: `URLs` handed to clients for calls (default: the embedded TURN server's, with --turn-addr)")
+	turnURL := fs.String("turn-url", "", "comma-separated turn:/turns: `URLs` of a TURN server (coturn with use-auth-secret) handed to clients for calls; needs --turn-secret")
+	turnSecret := fs.String("turn-secret", "", "the `secret` shared with the TURN server (coturn's static-auth-secret); "+
+		"credentials are TURN REST API ones, valid one hour (prefer PARLEY_TURN_SECRET to keep it out of process lists)")
+	turnAddr := fs.String("turn-addr", "", "UDP `address` (e.g. :3478) to run the embedded TURN server on; off when empty")
+	turnIP := fs.String("turn-public-ip", "", "the public `IP` clients reach the embedded TURN server at, put in relay candidates (default the host of --turn-addr)")
+	turnPorts := fs.String("turn-ports", "49152-65535", "UDP `range` of the embedded TURN server's relay ports, MIN-MAX")
+	turnQuota := fs.Int("turn-quota", 10, "relays one user may hold at once on the embedded TURN server")
 	if err := fs.Parse(args); err != nil {
 		return cfg, 0, err
 	}
@@ -132,6 +140,13 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	if *authRate < 0 {
 		return cfg, 0, fmt.Errorf("--auth-rate-limit must be >= 0, not %s", strconv.Itoa(*authRate))
 	}
+	minPort, maxPort, err := portRange(*turnPorts)
+	if err != nil {
+		return cfg, 0, fmt.Errorf("--turn-ports: %w", err)
+	}
+	if *turnQuota <= 0 {
+		return cfg, 0, fmt.Errorf("--turn-quota must be positive, not %d", *turnQuota)
+	}
 	var trusted []netip.Prefix
 	for _, p := range split(*proxies) {
 		prefix, err := netip.ParsePrefix(p)
@@ -148,7 +163,9 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, TrustedProxies: trusted, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr, MetricsAddr: *metricsAddr,
 		PingInterval: *pingInterval, PingTimeout: *pingTimeout, BodyTimeout: *bodyTimeout, ConnectTimeout: *connectTimeout, DBTimeout: *dbTimeout,
 		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued,
-		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota}
+		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota,
+		STUNURLs: split(*stunURL), TURNURLs: split(*turnURL), TURNSecret: *turnSecret, TURNAddr: *turnAddr, TURNPublicIP: *turnIP,
+		TURNPortMin: minPort, TURNPortMax: maxPort, TURNQuota: *turnQuota}
 	return cfg, level, nil
 }
 
@@ -160,4 +177,15 @@ func split(s string) []string {
 		}
 	}
 	return out
+}
+
+// portRange parses MIN-MAX, two UDP ports with MIN <= MAX.
+func portRange(s string) (uint16, uint16, error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	a, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+	b, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+	if !ok || err1 != nil || err2 != nil || a == 0 || a > b {
+		return 0, 0, fmt.Errorf("%q is not a port range MIN-MAX with 1 <= MIN <= MAX <= 65535", s)
+	}
+	return uint16(a), uint16(b), nil
 }
