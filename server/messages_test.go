@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley-chat/parley/internal/apitest"
 	"github.com/parley-chat/parley/internal/testdb"
+	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/server"
 )
 
@@ -239,13 +240,7 @@ func testDirectMessages(t *testing.T, srv *server.Server) {
 			t.Fatalf("ack = %s", ack)
 		}
 		annWS.WaitEvent(t, "typing_indicator", `"isTyping":false`)
-		limited := false
-		for i := 0; i < 30 && !limited; i++ {
-			limited = eve.Do(t, "POST", "/api/messages/typing", map[string]any{"recipientId": bob.UserID}).Status == 429
-		}
-		if !limited {
-			t.Fatal("typing is not rate-limited")
-		}
+		// The rate limit is TestTypingRateLimit's, on a clock that stands still.
 	})
 
 	t.Run("ReactEditDelete", func(t *testing.T) {
@@ -521,4 +516,28 @@ func TestReadingHistoryMakesNoPeer(t *testing.T) {
 	send(t, zed, eve, "hello", nil)
 	zedWS.Close() // now a peer: going offline reaches eve after the grace period
 	eveWS.WaitEvent(t, "presence_update", zed.UserID)
+}
+
+// TestTypingRateLimit: typing indicators are limited per sender (a burst of
+// 10, then 5 a second), on the server's clock, which stands still here so
+// that a slow machine cannot refill the bucket between requests.
+func TestTypingRateLimit(t *testing.T) {
+	clock := jobs.NewFake(time.Now())
+	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.Clock = clock })
+	ann, bob := apitest.Register(t, srv.URL(), "ann"), apitest.Register(t, srv.URL(), "bob")
+	typing := func() int {
+		return ann.Do(t, "POST", "/api/messages/typing", map[string]any{"recipientId": bob.UserID}).Status
+	}
+	for i := 0; i < 10; i++ {
+		if st := typing(); st != 200 {
+			t.Fatalf("typing %d of the burst: %d", i+1, st)
+		}
+	}
+	if st := typing(); st != 429 {
+		t.Fatalf("typing past the burst: %d, want 429", st)
+	}
+	clock.Advance(time.Second)
+	if st := typing(); st != 200 {
+		t.Fatalf("typing a second later: %d, want 200", st)
+	}
 }

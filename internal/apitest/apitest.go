@@ -33,6 +33,10 @@ func MustStart(tb testing.TB, backend string, edit func(*server.Config)) *server
 		PasswordCost:  FastPasswords,
 		PresenceGrace: 300 * time.Millisecond,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// A request's store deadline is a timing too: on a loaded 2-core
+		// machine 30 concurrent registrations missed the default 5 s. Tests
+		// of the deadline itself set their own.
+		DBTimeout: 30 * time.Second,
 	}
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(tWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
