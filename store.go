@@ -18,6 +18,7 @@ type Stores struct {
 	Scheduled     ScheduleStore
 	Media         MediaStore
 	Communities   CommunityStore
+	Notify        NotifyStore
 	Health        Pinger
 }
 

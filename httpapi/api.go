@@ -96,6 +96,7 @@ func New(svc *service.Service, cfg Config) *API {
 	a := &API{svc: svc, timeout: cfg.RequestTimeout, shared: cfg.SharedLimits}
 	a.routes = append(append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...), a.mediaRoutes(cfg)...)
 	a.routes = append(a.routes, a.communityRoutes()...)
+	a.routes = append(a.routes, a.notificationRoutes()...)
 	return a
 }
 

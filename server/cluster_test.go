@@ -36,10 +36,10 @@ const (
 )
 
 // jobsPerNode is how many background jobs each node of the cluster runs:
-// scheduled messages, media collection, presence lease, presence sweep and
+// scheduled messages, media collection, the push outbox, presence lease, presence sweep and
 // shared rate-limit pruning. The clock barrier (cluster.settle) counts on
 // it and fails, naming it, if the nodes ever run more.
-const jobsPerNode = 5
+const jobsPerNode = 6
 
 // startNode starts one node of a cluster on the shared database dsn, NATS
 // server natsURL and clock; it is closed when tb ends (Close is idempotent).

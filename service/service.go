@@ -54,6 +54,18 @@ type Config struct {
 	// MediaCollectEvery is how often files nothing uses are looked for;
 	// default 10 minutes.
 	MediaCollectEvery time.Duration
+	// PushSenders deliver pushes, by platform (webpush, fcm, apns); a
+	// platform without one refuses registrations. None: no outbox job.
+	PushSenders map[string]parley.PushSender
+	// VAPIDPublicKey is the Web Push key served to browsers.
+	VAPIDPublicKey string
+	// PushAllowHTTP accepts http:// Web Push endpoints (tests on loopback).
+	PushAllowHTTP bool
+	// NotifyTick is how often the push outbox runs; default 1s.
+	NotifyTick time.Duration
+	// PushCollapse is the least time between two pushes to one device;
+	// the messages in between go out as one. Default 15s.
+	PushCollapse time.Duration
 }
 
 // Service implements Parley's use cases over the store roles, a Bus and a
@@ -111,6 +123,12 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	if cfg.MediaQuota <= 0 {
 		cfg.MediaQuota = 1 << 30
 	}
+	if cfg.NotifyTick <= 0 {
+		cfg.NotifyTick = time.Second
+	}
+	if cfg.PushCollapse <= 0 {
+		cfg.PushCollapse = 15 * time.Second
+	}
 	if cfg.MediaCollectEvery <= 0 {
 		cfg.MediaCollectEvery = 10 * time.Minute
 	}
@@ -129,12 +147,14 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 
 // AddJobs registers the service's background jobs with r, which the
 // caller starts and closes (before Close): sending due scheduled messages
-// (leased), removing the files nothing uses (leased) and, with several nodes, this node's presence lease and the
+// (leased), removing the files nothing uses (leased), the push outbox
+// (leased, when a push platform is configured) and, with several nodes, this node's presence lease and the
 // sweep of dead nodes' users (leased).
 func (s *Service) AddJobs(r *jobs.Runner) {
 	s.runner.Store(r)
 	r.Add(jobs.Job{Name: JobScheduled, Every: s.cfg.ScheduleTick, Leased: true, Timeout: time.Minute, Run: s.sched.runDue})
 	s.addMediaJobs(r)
+	s.addNotifyJobs(r)
 	if s.presence.shared != nil {
 		every := s.cfg.PresenceLease / 3
 		r.Add(jobs.Job{Name: JobPresenceLease, Every: every, Timeout: s.cfg.StoreTimeout, Run: s.presence.renew})

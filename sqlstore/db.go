@@ -155,7 +155,7 @@ func (db *DB) Close() error {
 // Stores returns db in every store role it plays.
 func (db *DB) Stores() parley.Stores {
 	return parley.Stores{Users: db, Sessions: db, Social: db, Conversations: db, Messages: db,
-		Receipts: db, Changes: db, Groups: db, Scheduled: db, Media: db, Communities: db, Health: db}
+		Receipts: db, Changes: db, Groups: db, Scheduled: db, Media: db, Communities: db, Notify: db, Health: db}
 }
 
 // Ping checks that the database answers; used by the health check.

@@ -89,6 +89,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	media := fs.String("media", "", "where uploaded files go: a `folder` (default <data>/media; with several nodes it must be shared storage) or "+
 		"s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=REGION (secure=false for plain HTTP; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	mediaRedirect := fs.Bool("media-redirect", false, "with S3 --media, downloads answer 302 to a presigned URL valid 5 minutes instead of streaming through the node")
+	pushContact := fs.String("push-contact", "", "contact push services see in Web Push's VAPID token: mailto:ADDRESS or an https `URL` (default: the --mail-from address)")
 	mediaQuota := fs.Int64("media-quota", 1<<30, "`bytes` of uploaded files no message uses yet that one user may hold; past it an upload answers 413 quota_exceeded")
 
 	set := map[string]bool{}
@@ -146,7 +147,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, TrustedProxies: trusted, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr,
 		PingInterval: *pingInterval, PingTimeout: *pingTimeout, BodyTimeout: *bodyTimeout, ConnectTimeout: *connectTimeout, DBTimeout: *dbTimeout,
 		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued,
-		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota}
+		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota,
+		PushContact: *pushContact}
 	return cfg, level, nil
 }
 
