@@ -26,6 +26,7 @@ import (
 	"golang.org/x/crypto/hkdf"
 
 	"github.com/parley-chat/parley/internal/apitest"
+	"github.com/parley-chat/parley/internal/natstest"
 	"github.com/parley-chat/parley/internal/testdb"
 	"github.com/parley-chat/parley/server"
 )
@@ -45,6 +46,7 @@ type pushReceiver struct {
 	mu     sync.Mutex
 	status int               // the answer to pushes; 201 by default
 	got    []json.RawMessage // decrypted payloads
+	tries  int               // requests, answered with any status
 	faults []string
 	wake   chan struct{}
 }
@@ -81,6 +83,12 @@ func (r *pushReceiver) setStatus(code int) {
 	r.mu.Unlock()
 }
 
+func (r *pushReceiver) attempts() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tries
+}
+
 func (r *pushReceiver) pushes() []json.RawMessage {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -109,6 +117,7 @@ func (r *pushReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	payload, err := r.check(req, body)
 	r.mu.Lock()
 	status := r.status
+	r.tries++
 	if err != nil {
 		r.faults = append(r.faults, err.Error())
 		status = http.StatusBadRequest
@@ -247,6 +256,98 @@ func decodePush(t testing.TB, raw json.RawMessage) pushPayload {
 	return p
 }
 
+// waitOutboxPast waits until the outbox has read the change log past the
+// message and sent every push it made: the barrier before checking that a
+// message caused no push.
+func waitOutboxPast(t *testing.T, db *sql.DB, messageID string) {
+	t.Helper()
+	eventually(t, "the outbox to pass message "+messageID, 15*time.Second, func() bool {
+		var pending int
+		var passed bool
+		err := db.QueryRow(`SELECT (SELECT last FROM push_cursor) >= (SELECT MAX(id) FROM changes WHERE message_id = $1),
+			(SELECT COUNT(*) FROM push_outbox)`, messageID).Scan(&passed, &pending)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return passed && pending == 0
+	})
+}
+
+// readPushKey points the receiver at the VAPID key the server serves.
+func readPushKey(t *testing.T, c *apitest.Client, rcv *pushReceiver) {
+	t.Helper()
+	var key struct{ PublicKey string }
+	c.Must(t, 200, "GET", "/api/notifications/vapid-public-key", nil).Decode(t, &key)
+	raw, err := base64.RawURLEncoding.DecodeString(key.PublicKey)
+	if err != nil {
+		t.Fatalf("vapid key %q: %v", key.PublicKey, err)
+	}
+	if rcv.vapid, err = ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw); err != nil {
+		t.Fatalf("vapid key: %v", err)
+	}
+	rcv.vapidS = key.PublicKey
+}
+
+// TestNotificationsTwoNodes checks that a socket on the node that does not
+// run the outbox still keeps pushes away, and that both nodes serve the
+// same VAPID key.
+func TestNotificationsTwoNodes(t *testing.T) {
+	dsn := testdb.DSN(t, "postgres")
+	ns := natstest.Start(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	node := func(name string) *server.Server {
+		return apitest.MustStart(t, "postgres", func(c *server.Config) {
+			c.DB, c.Bus, c.NodeID = dsn, ns.URL(), name
+			c.PushAllowHTTP = true
+			c.NotifyTick = 50 * time.Millisecond
+		})
+	}
+	nodes := map[string]*server.Server{"node-a": node("node-a"), "node-b": node("node-b")}
+	var holder string
+	eventually(t, "a node to take the push outbox", 15*time.Second, func() bool {
+		return db.QueryRow(`SELECT holder FROM job_leases WHERE name = 'push-outbox'`).Scan(&holder) == nil
+	})
+	runner, other := nodes[holder], nodes["node-a"]
+	if holder == "node-a" {
+		other = nodes["node-b"]
+	}
+
+	ann := apitest.Register(t, runner.URL(), apitest.Unique("ann"))
+	bob := apitest.Register(t, other.URL(), apitest.Unique("bob"))
+	ann.Must(t, 201, "POST", "/api/contacts", map[string]string{"contactId": bob.UserID}) // ann hears bob's presence
+	rcv := newPushReceiver(t)
+	readPushKey(t, ann, rcv)
+	var key struct{ PublicKey string }
+	bob.Must(t, 200, "GET", "/api/notifications/vapid-public-key", nil).Decode(t, &key)
+	if key.PublicKey != rcv.vapidS {
+		t.Fatalf("the nodes serve different VAPID keys: %s and %s", rcv.vapidS, key.PublicKey)
+	}
+	bob.Must(t, 201, "POST", "/api/notifications/devices", map[string]any{"deviceId": "bob-laptop", "platform": "webpush",
+		"subscription": rcv.subscription()})
+
+	annWS := apitest.DialWS(t, runner.URL(), ann.Token)
+	bobWS := apitest.DialWS(t, other.URL(), bob.Token)
+	annWS.WaitFor(t, func(f apitest.Frame) bool {
+		return f.Event == "presence_update" && strings.Contains(string(f.Data), bob.UserID) && strings.Contains(string(f.Data), `"online":true`)
+	})
+	m := send(t, ann, bob, "bob-is-on-the-other-node", nil)
+	bobWS.WaitEvent(t, "new_message", m.MessageID)
+	waitOutboxPast(t, db, m.MessageID)
+	if got := rcv.pushes(); len(got) != 0 {
+		t.Fatalf("pushes while bob has a socket on %s: %s", other.Addr(), got)
+	}
+	bobWS.Close()
+	annWS.WaitFor(t, func(f apitest.Frame) bool {
+		return f.Event == "presence_update" && strings.Contains(string(f.Data), bob.UserID) && strings.Contains(string(f.Data), `"online":false`)
+	})
+	send(t, ann, bob, "now-offline", nil)
+	decodePush(t, rcv.waitPushes(t, 1)[0])
+}
+
 func TestNotifications(t *testing.T) {
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) { testNotifications(t, backend) })
@@ -270,37 +371,13 @@ func testNotifications(t *testing.T, backend string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	// outboxPast waits until the outbox has read the change log past the
-	// message and sent every push it made (the barrier before checking
-	// that a message caused no push).
-	outboxPast := func(t *testing.T, messageID string) {
-		t.Helper()
-		eventually(t, "the outbox to pass message "+messageID, 15*time.Second, func() bool {
-			var pending int
-			var passed bool
-			err := db.QueryRow(`SELECT (SELECT last FROM push_cursor) >= (SELECT MAX(id) FROM changes WHERE message_id = $1),
-				(SELECT COUNT(*) FROM push_outbox)`, messageID).Scan(&passed, &pending)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return passed && pending == 0
-		})
-	}
+	outboxPast := func(t *testing.T, messageID string) { t.Helper(); waitOutboxPast(t, db, messageID) }
 
 	ann := apitest.Register(t, srv.URL(), apitest.Unique("ann"))
 	bob := apitest.Register(t, srv.URL(), apitest.Unique("bob"))
 	rcv := newPushReceiver(t)
 
-	var key struct{ PublicKey string }
-	bob.Must(t, 200, "GET", "/api/notifications/vapid-public-key", nil).Decode(t, &key)
-	raw, err := base64.RawURLEncoding.DecodeString(key.PublicKey)
-	if err != nil {
-		t.Fatalf("vapid key %q: %v", key.PublicKey, err)
-	}
-	if rcv.vapid, err = ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw); err != nil {
-		t.Fatalf("vapid key: %v", err)
-	}
-	rcv.vapidS = key.PublicKey
+	readPushKey(t, bob, rcv)
 
 	t.Run("Devices", func(t *testing.T) {
 		sub := rcv.subscription()
@@ -413,6 +490,21 @@ func testNotifications(t *testing.T, backend string) {
 		// One push per second (PushCollapse) at most, plus the first.
 		if total != burst || len(got) > 2+int(took/time.Second) {
 			t.Fatalf("%d pushes for %d messages sent in %v, counting %d", len(got), burst, took, total)
+		}
+	})
+
+	t.Run("RetriedUntilDelivered", func(t *testing.T) {
+		n, tries := len(rcv.pushes()), rcv.attempts()
+		rcv.setStatus(http.StatusServiceUnavailable)
+		send(t, ann, bob, "while-the-push-service-is-down", nil)
+		eventually(t, "two failed attempts", 15*time.Second, func() bool { return rcv.attempts() >= tries+2 })
+		if len(rcv.pushes()) != n {
+			t.Fatal("a push counted as delivered while the service answered 503")
+		}
+		rcv.setStatus(http.StatusCreated)
+		got := rcv.waitPushes(t, n+1)
+		if p := decodePush(t, got[n]); p.Count != 1 || p.ConversationID != conversationID {
+			t.Fatalf("push after retries %s", got[n])
 		}
 	})
 
