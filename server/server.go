@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,12 +15,14 @@ import (
 	"net/http"
 	"net/mail"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/apnspusher"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/localbus"
@@ -49,9 +52,13 @@ type Config struct {
 	// PushContact is the contact push services see in Web Push's VAPID
 	// token: a mailto: address or an https URL; zero: MailFrom's address.
 	PushContact   string
-	PushAllowHTTP bool          // accept http:// Web Push endpoints (tests on loopback)
-	NotifyTick    time.Duration // how often the push outbox runs; zero: 1s
-	PushCollapse  time.Duration // the least time between two pushes to one device; zero: 15s
+	PushAllowHTTP bool // accept http:// Web Push endpoints (tests on loopback)
+	// APNs, when APNsKeyFile is set: the .p8 key's file, its key id, the
+	// team id, the app's bundle id and the endpoint (zero: production).
+	APNsKeyFile, APNsKeyID, APNsTeamID, APNsTopic, APNsHost string
+	PushRootCAs                                             *x509.CertPool // trusted by the APNs sender; nil: the system's
+	NotifyTick                                              time.Duration  // how often the push outbox runs; zero: 1s
+	PushCollapse                                            time.Duration  // the least time between two pushes to one device; zero: 15s
 
 	AuthRatePerMinute int                  // per-address limit on register/login/reset; 0 disables
 	TrustedProxies    []netip.Prefix       // load balancers whose X-Forwarded-For names the client
@@ -173,12 +180,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("web push keys: %w", err)
 	}
+	senders := map[string]parley.PushSender{parley.PlatformWebPush: webPush}
+	if cfg.APNsKeyFile != "" {
+		key, err := os.ReadFile(cfg.APNsKeyFile)
+		var apns *apnspusher.Sender
+		if err == nil {
+			apns, err = apnspusher.New(apnspusher.Config{Key: key, KeyID: cfg.APNsKeyID, TeamID: cfg.APNsTeamID,
+				Topic: cfg.APNsTopic, Host: cfg.APNsHost, RootCAs: cfg.PushRootCAs})
+		}
+		if err != nil {
+			if s.nats != nil {
+				s.nats.Close()
+			}
+			s.db.Close()
+			return nil, fmt.Errorf("apns: %w", err)
+		}
+		senders[parley.PlatformAPNs] = apns
+	}
 	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
 	s.svc = service.New(s.db.Stores(), s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
 		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log,
 		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease, StoreTimeout: cfg.DBTimeout,
 		Now: cfg.Clock.Now, Blobs: blobs, MediaQuota: cfg.MediaQuota,
-		PushSenders: map[string]parley.PushSender{parley.PlatformWebPush: webPush}, VAPIDPublicKey: vapidPublic,
+		PushSenders: senders, VAPIDPublicKey: vapidPublic,
 		PushAllowHTTP: cfg.PushAllowHTTP, NotifyTick: cfg.NotifyTick, PushCollapse: cfg.PushCollapse})
 	// Job leases live in the database that the nodes share. The embedded
 	// SQLite database is one node's own, so its leases stay in memory:

@@ -129,8 +129,11 @@ func (s *Service) RegisterPushDevice(ctx context.Context, caller *parley.Identit
 			return nil, parley.Errorf(parley.EINVALID, "token must be at most %d bytes", parley.MaxPushTokenLen)
 		}
 		for _, c := range in.Token {
-			if c < 0x21 || c > 0x7e {
-				return nil, parley.Errorf(parley.EINVALID, "token must be printable ASCII without spaces")
+			if c < 0x21 || c > 0x7e || c == '/' || c == '?' || c == '#' || c == '%' {
+				return nil, parley.Errorf(parley.EINVALID, "token must be printable ASCII without spaces, '/', '?', '#' or '%%'")
+			}
+			if in.Platform == parley.PlatformAPNs && !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return nil, parley.Errorf(parley.EINVALID, "an apns token is hexadecimal")
 			}
 		}
 		d.Token = in.Token

@@ -90,6 +90,11 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		"s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=REGION (secure=false for plain HTTP; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	mediaRedirect := fs.Bool("media-redirect", false, "with S3 --media, downloads answer 302 to a presigned URL valid 5 minutes instead of streaming through the node")
 	pushContact := fs.String("push-contact", "", "contact push services see in Web Push's VAPID token: mailto:ADDRESS or an https `URL` (default: the --mail-from address)")
+	apnsKey := fs.String("apns-key", "", "`file` of the APNs .p8 signing key; with --apns-key-id, --apns-team-id and --apns-topic it turns on pushes to apns devices")
+	apnsKeyID := fs.String("apns-key-id", "", "the APNs signing key's `id`")
+	apnsTeam := fs.String("apns-team-id", "", "the Apple developer `team` id")
+	apnsTopic := fs.String("apns-topic", "", "the iOS app's `bundle id`")
+	apnsHost := fs.String("apns-host", "", "APNs `URL` (default https://api.push.apple.com; https://api.sandbox.push.apple.com for development builds)")
 	mediaQuota := fs.Int64("media-quota", 1<<30, "`bytes` of uploaded files no message uses yet that one user may hold; past it an upload answers 413 quota_exceeded")
 
 	set := map[string]bool{}
@@ -148,7 +153,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		PingInterval: *pingInterval, PingTimeout: *pingTimeout, BodyTimeout: *bodyTimeout, ConnectTimeout: *connectTimeout, DBTimeout: *dbTimeout,
 		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued,
 		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota,
-		PushContact: *pushContact}
+		PushContact: *pushContact, APNsKeyFile: *apnsKey, APNsKeyID: *apnsKeyID, APNsTeamID: *apnsTeam, APNsTopic: *apnsTopic,
+		APNsHost: *apnsHost}
 	return cfg, level, nil
 }
 
