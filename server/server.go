@@ -23,6 +23,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/apnspusher"
+	"github.com/parley-chat/parley/fcmpusher"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/localbus"
@@ -57,8 +58,11 @@ type Config struct {
 	// team id, the app's bundle id and the endpoint (zero: production).
 	APNsKeyFile, APNsKeyID, APNsTeamID, APNsTopic, APNsHost string
 	PushRootCAs                                             *x509.CertPool // trusted by the APNs sender; nil: the system's
-	NotifyTick                                              time.Duration  // how often the push outbox runs; zero: 1s
-	PushCollapse                                            time.Duration  // the least time between two pushes to one device; zero: 15s
+	// FCM, when FCMCredentialsFile (a service account's JSON key) is set;
+	// FCMEndpoint zero: https://fcm.googleapis.com.
+	FCMCredentialsFile, FCMEndpoint string
+	NotifyTick                      time.Duration // how often the push outbox runs; zero: 1s
+	PushCollapse                    time.Duration // the least time between two pushes to one device; zero: 15s
 
 	AuthRatePerMinute int                  // per-address limit on register/login/reset; 0 disables
 	TrustedProxies    []netip.Prefix       // load balancers whose X-Forwarded-For names the client
@@ -196,6 +200,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("apns: %w", err)
 		}
 		senders[parley.PlatformAPNs] = apns
+	}
+	if cfg.FCMCredentialsFile != "" {
+		creds, err := os.ReadFile(cfg.FCMCredentialsFile)
+		var fcm *fcmpusher.Sender
+		if err == nil {
+			fcm, err = fcmpusher.New(fcmpusher.Config{Credentials: creds, Endpoint: cfg.FCMEndpoint})
+		}
+		if err != nil {
+			if s.nats != nil {
+				s.nats.Close()
+			}
+			s.db.Close()
+			return nil, fmt.Errorf("fcm: %w", err)
+		}
+		senders[parley.PlatformFCM] = fcm
 	}
 	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
 	s.svc = service.New(s.db.Stores(), s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,

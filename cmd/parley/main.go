@@ -95,6 +95,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	apnsTeam := fs.String("apns-team-id", "", "the Apple developer `team` id")
 	apnsTopic := fs.String("apns-topic", "", "the iOS app's `bundle id`")
 	apnsHost := fs.String("apns-host", "", "APNs `URL` (default https://api.push.apple.com; https://api.sandbox.push.apple.com for development builds)")
+	fcmCreds := fs.String("fcm-credentials", "", "`file` of a Google service account's JSON key allowed to send through FCM; turns on pushes to fcm devices")
+	fcmEndpoint := fs.String("fcm-endpoint", "", "FCM API base `URL` (default https://fcm.googleapis.com)")
 	mediaQuota := fs.Int64("media-quota", 1<<30, "`bytes` of uploaded files no message uses yet that one user may hold; past it an upload answers 413 quota_exceeded")
 
 	set := map[string]bool{}
@@ -154,7 +156,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued,
 		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota,
 		PushContact: *pushContact, APNsKeyFile: *apnsKey, APNsKeyID: *apnsKeyID, APNsTeamID: *apnsTeam, APNsTopic: *apnsTopic,
-		APNsHost: *apnsHost}
+		APNsHost: *apnsHost, FCMCredentialsFile: *fcmCreds, FCMEndpoint: *fcmEndpoint}
 	return cfg, level, nil
 }
 
