@@ -31,6 +31,7 @@ import (
 	"github.com/parley-chat/parley/natsbus"
 	"github.com/parley-chat/parley/realtime"
 	"github.com/parley-chat/parley/service"
+	"github.com/parley-chat/parley/smtpmail"
 	"github.com/parley-chat/parley/sqlstore"
 	"github.com/parley-chat/parley/webpusher"
 )
@@ -44,6 +45,10 @@ type Config struct {
 	Admins         []string // usernames with admin rights
 	AllowedOrigins []string // origins allowed to open sockets cross-origin
 	MailFrom       string   // From address of e-mails
+	// SMTPURL, when set, sends e-mail through an SMTP server
+	// (smtp[s]://user:pass@host:port, see smtpmail.New); zero: .eml files
+	// in DataDir/mail.
+	SMTPURL string
 	// Media is where uploaded files' bytes go: a folder (default
 	// DataDir/media; shared storage with several nodes) or
 	// s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=R (see OpenBlobs).
@@ -216,7 +221,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		senders[parley.PlatformFCM] = fcm
 	}
-	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
+	var mailer parley.Mailer = &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
+	if cfg.SMTPURL != "" {
+		if mailer, err = smtpmail.New(cfg.SMTPURL, cfg.MailFrom); err != nil {
+			if s.nats != nil {
+				s.nats.Close()
+			}
+			s.db.Close()
+			return nil, err
+		}
+	}
 	s.svc = service.New(s.db.Stores(), s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
 		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log,
 		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease, StoreTimeout: cfg.DBTimeout,

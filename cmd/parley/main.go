@@ -97,6 +97,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	apnsHost := fs.String("apns-host", "", "APNs `URL` (default https://api.push.apple.com; https://api.sandbox.push.apple.com for development builds)")
 	fcmCreds := fs.String("fcm-credentials", "", "`file` of a Google service account's JSON key allowed to send through FCM; turns on pushes to fcm devices")
 	fcmEndpoint := fs.String("fcm-endpoint", "", "FCM API base `URL` (default https://fcm.googleapis.com)")
+	smtpURL := fs.String("smtp-url", "", "send e-mail through SMTP: `smtp://user:password@host:587` (STARTTLS required; ?starttls=optional or none) "+
+		"or smtps://…:465; unset, e-mails are written into <data>/mail")
 	mediaQuota := fs.Int64("media-quota", 1<<30, "`bytes` of uploaded files no message uses yet that one user may hold; past it an upload answers 413 quota_exceeded")
 
 	set := map[string]bool{}
@@ -156,7 +158,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued,
 		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota,
 		PushContact: *pushContact, APNsKeyFile: *apnsKey, APNsKeyID: *apnsKeyID, APNsTeamID: *apnsTeam, APNsTopic: *apnsTopic,
-		APNsHost: *apnsHost, FCMCredentialsFile: *fcmCreds, FCMEndpoint: *fcmEndpoint}
+		APNsHost: *apnsHost, FCMCredentialsFile: *fcmCreds, FCMEndpoint: *fcmEndpoint, SMTPURL: *smtpURL}
 	return cfg, level, nil
 }
 
