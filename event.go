@@ -66,6 +66,8 @@ const (
 	EventPresence             = "presence_update"
 	EventProfileUpdated       = "profile_updated"
 	EventKeyChanged           = "key_changed"
+	EventStatusCreated        = "status_created" // a status the user may see was posted
+	EventStatusViewed         = "status_viewed"  // to a status's owner, at each viewer's first view
 )
 
 // Mail is an e-mail to send.

@@ -120,6 +120,7 @@ type Message struct {
 	Type               string
 	MediaID            string
 	ReplyToID          string
+	ReplyToStatusID    string // direct messages: the status this answers
 	SentAt             time.Time
 	EditedAt           time.Time
 	DeletedForEveryone bool
@@ -165,7 +166,11 @@ type Chat struct {
 	PeerID       string // direct chats: the other member
 	LastMessage  *Message
 	Unread       int64
+	MutedUntil   time.Time // groups and channels: the member's own mute; zero when none
 }
+
+// MutedForever is the MutedUntil of a mute that lasts until it is lifted.
+var MutedForever = time.UnixMilli(1 << 62).UTC()
 
 // ConversationStore persists conversations and their members: what every kind of
 // conversation (direct, group, and kinds to come) shares.
@@ -183,6 +188,10 @@ type ConversationStore interface {
 	Chats(ctx context.Context, userID string, limit int) ([]*Chat, error)
 	// DirectPeers lists the users userID has exchanged direct messages with.
 	DirectPeers(ctx context.Context, userID string) ([]string, error)
+	// MuteConversation mutes a conversation for one member until until
+	// (MutedForever: until lifted; zero: lifts the mute); ENOTFOUND when
+	// userID is not a member.
+	MuteConversation(ctx context.Context, conversationID, userID string, until time.Time) error
 }
 
 // MessageStore persists messages and what happens to them after they are sent.

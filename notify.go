@@ -88,7 +88,8 @@ type NotifyStore interface {
 	// PushCandidates reads the new-message changes after the cursor that
 	// were made at or before upTo, at most limit of them, and returns the
 	// devices they may notify (not the sender's, not of recipients who
-	// muted the sender at now) and the cursor to continue from.
+	// muted the sender or the group or channel at now) and the cursor to
+	// continue from.
 	PushCandidates(ctx context.Context, upTo, now time.Time, limit int) ([]*PushCandidate, int64, int64, error)
 	// EnqueuePushes writes pushes into the outbox (collapsing each into a
 	// pending push of its device) and moves the cursor from "from" to "to",

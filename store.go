@@ -19,6 +19,8 @@ type Stores struct {
 	Media         MediaStore
 	Communities   CommunityStore
 	Notify        NotifyStore
+	Statuses      StatusStore
+	Analytics     AnalyticsStore
 	Health        Pinger
 }
 

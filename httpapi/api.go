@@ -67,6 +67,11 @@ type route struct {
 	// beside GET /api/communities/user/{userId}, which ServeMux would
 	// otherwise refuse as ambiguous.
 	shared string
+	// selfAuth routes are not public but authenticate in their handler.
+	selfAuth bool
+	// unhealthy routes may answer 503 with their data beside the error
+	// (their handler returns an unhealthy value).
+	unhealthy bool
 }
 
 type param struct{ Name, Desc string }
@@ -97,6 +102,8 @@ func New(svc *service.Service, cfg Config) *API {
 	a.routes = append(append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...), a.mediaRoutes(cfg)...)
 	a.routes = append(a.routes, a.communityRoutes()...)
 	a.routes = append(a.routes, a.notificationRoutes()...)
+	a.routes = append(a.routes, a.statusRoutes()...)
+	a.routes = append(a.routes, a.analyticsRoutes()...)
 	return a
 }
 
@@ -168,13 +175,14 @@ func (a *API) serve(rt *route) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
-		if !rt.Public {
+		if !rt.Public && !rt.selfAuth {
 			id, err := a.svc.Authenticate(ctx, bearerToken(r))
 			if err != nil {
 				writeError(w, r, err)
 				return
 			}
 			c.caller = id
+			noteUser(r, id.UserID)
 			if err := checkClaimedSelf(r, id); err != nil {
 				writeError(w, r, err)
 				return
@@ -187,6 +195,10 @@ func (a *API) serve(rt *route) http.HandlerFunc {
 		data, err := rt.handle(ctx, c)
 		if err != nil {
 			writeError(w, r, err)
+			return
+		}
+		if u, ok := data.(unhealthy); ok {
+			writeUnhealthy(w, u)
 			return
 		}
 		msg := ""

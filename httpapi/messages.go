@@ -103,6 +103,16 @@ func (a *API) messageRoutes() []route {
 				}
 				return s.Sync(ctx, c.caller, c.r.URL.Query().Get("cursor"), limit)
 			}},
+		{Method: "POST", Path: "/api/chats/mute", In: service.ChatMuteInput{}, Out: service.ChatMuteResult{},
+			Summary: "Mute a group or channel for duration seconds, or until unmuted: its /api/chats row says muted and pushes stop. A direct chat is muted by muting the user (POST /api/users/mute).",
+			handle: withBody(func(ctx context.Context, c *parley.Identity, in service.ChatMuteInput) (*service.ChatMuteResult, error) {
+				return s.MuteChat(ctx, c, in, true)
+			})},
+		{Method: "POST", Path: "/api/chats/unmute", In: service.ChatMuteInput{}, Out: service.ChatMuteResult{},
+			Summary: "Lift the caller's mute of a group or channel.",
+			handle: withBody(func(ctx context.Context, c *parley.Identity, in service.ChatMuteInput) (*service.ChatMuteResult, error) {
+				return s.MuteChat(ctx, c, in, false)
+			})},
 		{Method: "GET", Path: "/api/chats", Summary: "The caller's conversations, most recent activity first.",
 			Query: []param{{"limit", "page size, 1-200 (default 50)"}}, Out: []service.ChatView{},
 			handle: func(ctx context.Context, c *call) (any, error) {

@@ -12,14 +12,42 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/parley-chat/parley"
 )
 
 type ctxKey int
 
 const (
 	loggerKey ctxKey = iota
+	infoKey
 )
+
+// requestInfo is what the handler learns about a request that the
+// request's log line shows (the authenticated user), and where the
+// request's measurements go.
+type requestInfo struct {
+	user    atomic.Pointer[string]
+	metrics parley.Metrics
+}
+
+// securityEvent logs a security event of r at warn with its stable event
+// name (parley.Sec*) and the client's address, and counts it.
+func securityEvent(r *http.Request, event, msg string) {
+	loggerFrom(r).Warn(msg, "event", event, "remote", clientAddr(r), "path", r.URL.Path)
+	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		info.metrics.SecurityEvent(event)
+	}
+}
+
+// noteUser records the authenticated caller of r for its log line.
+func noteUser(r *http.Request, userID string) {
+	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		info.user.Store(&userID)
+	}
+}
 
 func loggerFrom(r *http.Request) *slog.Logger {
 	if l, ok := r.Context().Value(loggerKey).(*slog.Logger); ok {
@@ -95,15 +123,24 @@ func requestID(r *http.Request) string {
 
 // Middleware wraps next with what every request gets: a request id (the
 // X-Request-Id header), a structured access log (method, path, status,
-// duration; never the query string, which can hold a token, nor bodies),
+// duration, and the authenticated user's id; never the query string, which can hold a token, nor bodies),
 // and recovery from panics as a 500 in the envelope.
 func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
+	return MeasuredMiddleware(logger, parley.NopMetrics{}, next)
+}
+
+// MeasuredMiddleware is Middleware that also reports every request to m
+// (by the route pattern that served it, never the path, so no label holds
+// an id) and counts the security events requests meet: 429s and failed
+// logins, each also logged at warn with a stable "event" field.
+func MeasuredMiddleware(logger *slog.Logger, m parley.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r)
 		w.Header().Set("X-Request-Id", id)
 		l := logger.With("request_id", id)
-		r = r.WithContext(context.WithValue(r.Context(), loggerKey, l))
+		info := &requestInfo{metrics: m}
+		r = r.WithContext(context.WithValue(context.WithValue(r.Context(), loggerKey, l), infoKey, info))
 		rec := &statusRecorder{ResponseWriter: w, start: start}
 		defer func() {
 			if v := recover(); v != nil {
@@ -115,8 +152,18 @@ func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
 					writeError(rec, r, errors.New("panic"))
 				}
 			}
-			l.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-				"bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", clientAddr(r))
+			attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status,
+				"bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000, "remote", clientAddr(r)}
+			if u := info.user.Load(); u != nil {
+				attrs = append(attrs, "user", *u)
+			}
+			l.Info("request", attrs...)
+			// r.Pattern is the route that matched: the mux set it on this
+			// request value (empty when none did).
+			m.HTTPRequest(r.Pattern, rec.status, time.Since(start))
+			if rec.status == http.StatusTooManyRequests {
+				securityEvent(r, parley.SecRateLimited, "rate limited")
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -44,6 +44,8 @@ var requiredIn = map[reflect.Type][]string{
 	reflect.TypeOf(service.TypingInput{}):        {},
 	reflect.TypeOf(service.DeleteGroupInput{}):   {"groupId"},
 	reflect.TypeOf(service.GroupSendInput{}):     {"groupId"},
+	reflect.TypeOf(service.CreateStatusInput{}):  {"type"},
+	reflect.TypeOf(service.DeleteStatusInput{}):  {"statusId"},
 }
 
 // enums lists the closed sets of string values, by "Type.field" or, for
@@ -74,6 +76,13 @@ var enums = map[string][]string{
 	"ChatChannel.type":         parley.ChannelTypes,
 	"channelEvent.type":        parley.ChannelTypes,
 	"CreateChannelInput.type":  parley.ChannelTypes,
+	"CreateStatusInput.type":   parley.StatusTypes,
+	"CreateStatusResult.type":  parley.StatusTypes,
+	"StatusView.type":          parley.StatusTypes,
+	"statusCreatedEvent.type":  parley.StatusTypes,
+	"visibleTo":                parley.StatusAudiences,
+	"ActiveChat.type":          {parley.KindDirect, parley.KindGroup, parley.KindChannel},
+	"MessageCount.period":      {"day", "week", "month", "year"},
 }
 
 // queryParams gives the schema of each query parameter by name.
@@ -83,9 +92,12 @@ var queryParams = map[string]map[string]any{
 	"before": {"oneOf": []any{
 		map[string]any{"type": "integer", "description": "epoch milliseconds", "format": "int64"},
 		map[string]any{"type": "string", "format": "date-time"}}},
-	"cursor":    {"type": "string"},
-	"q":         {"type": "string", "minLength": 1},
-	"thumbnail": {"type": "string", "enum": []string{"true", "false"}},
+	"cursor":     {"type": "string"},
+	"q":          {"type": "string", "minLength": 1},
+	"thumbnail":  {"type": "string", "enum": []string{"true", "false"}},
+	"period":     {"type": "string", "enum": []string{"day", "week", "month", "year"}, "default": "day"},
+	"start_date": {"type": "string", "format": "date"},
+	"end_date":   {"type": "string", "format": "date"},
 }
 
 // schemas collects the component schemas of a document: one per named Go
@@ -420,6 +432,9 @@ func (a *API) openAPI() []byte {
 		for _, code := range errorStatuses(rt) {
 			responses[code] = map[string]any{"$ref": "#/components/responses/E" + code}
 		}
+		if rt.unhealthy {
+			responses["503"] = unhealthyResponse(sc.of(reflect.TypeOf(rt.Out)))
+		}
 		op["responses"] = responses
 		if paths[rt.Path] == nil {
 			paths[rt.Path] = map[string]any{}
@@ -490,6 +505,20 @@ func errorResponse(desc string) map[string]any {
 				"code": map[string]any{"type": "string"}, "message": map[string]any{"type": "string"}}},
 		}},
 		"example": map[string]any{"success": false, "error": map[string]any{"code": "invalid_argument", "message": "recipientId is required"}}}}}
+}
+
+// unhealthyResponse describes the 503 of a route that answers its data
+// beside the error (route.unhealthy).
+func unhealthyResponse(data map[string]any) map[string]any {
+	return map[string]any{"description": "unavailable: the node cannot reach the database; data, when the caller could be served, is the report that shows it",
+		"content": map[string]any{"application/json": map[string]any{
+			"schema": map[string]any{"type": "object", "required": []string{"success", "error"}, "additionalProperties": false,
+				"properties": map[string]any{
+					"success": map[string]any{"const": false},
+					"data":    data,
+					"error": map[string]any{"type": "object", "required": []string{"code", "message"}, "additionalProperties": false,
+						"properties": map[string]any{"code": map[string]any{"const": "unavailable"}, "message": map[string]any{"type": "string"}}},
+				}}}}}
 }
 
 // tagOf groups a route by its first path segment after /api/.

@@ -61,8 +61,11 @@ func writeJSON(w http.ResponseWriter, status int, data any, message string) {
 // request id and shown only as "internal error".
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := parley.ErrorCode(err)
-	if code == parley.EINTERNAL {
+	switch code {
+	case parley.EINTERNAL:
 		loggerFrom(r).Error("internal error", "err", err)
+	case parley.EINVALIDCREDENTIALS:
+		securityEvent(r, parley.SecLoginFailed, "login failed")
 	}
 	body, _ := json.Marshal(parley.ReplyOf(nil, err))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -127,19 +127,67 @@ func Connect(servers string, opts Options) (*Bus, error) {
 // an event name or addressee that cannot travel (dots, commas, spaces), or
 // the event could not be queued (connection closed, or disconnected with
 // the reconnect buffer full); other nodes then miss it.
+//
+// An event for more addressees than one NATS message holds (a post to a
+// channel of 100,000 members names them all) travels as several messages
+// with the same data and disjoint addressees, each within the server's
+// max payload.
 func (b *Bus) Publish(_ context.Context, ev *parley.Event) error {
-	payload, err := encode(ev)
+	payloads, err := encodeChunks(ev, b.maxPayload())
 	if err != nil {
 		return err
 	}
 	b.deliver(ev)
-	if err := b.nc.Publish(b.prefix+ev.Name, payload); err != nil {
-		if errors.Is(err, nats.ErrReconnectBufExceeded) {
-			b.dropped.Store(true)
+	for _, payload := range payloads {
+		if err := b.nc.Publish(b.prefix+ev.Name, payload); err != nil {
+			if errors.Is(err, nats.ErrReconnectBufExceeded) {
+				b.dropped.Store(true)
+			}
+			return fmt.Errorf("natsbus: publish %s: %w", ev.Name, err)
 		}
-		return fmt.Errorf("natsbus: publish %s: %w", ev.Name, err)
 	}
 	return nil
+}
+
+// maxPayload is the largest message this bus sends: the server's limit
+// (1 MiB by default) less room for the protocol line.
+func (b *Bus) maxPayload() int {
+	if n := int(b.nc.MaxPayload()); n > 4096 {
+		return n - 1024
+	}
+	return 1 << 20
+}
+
+// encodeChunks encodes ev as one payload or, when it would exceed limit,
+// as several with the same data and the addressees split between them.
+// An event whose data alone does not fit is refused.
+func encodeChunks(ev *parley.Event, limit int) ([][]byte, error) {
+	p, err := encode(ev)
+	if err != nil || len(p) <= limit {
+		return [][]byte{p}, err
+	}
+	room := limit - len(ev.Data) - 1
+	if room < 64 {
+		return nil, fmt.Errorf("natsbus: event %s of %d bytes does not fit in a message of %d", ev.Name, len(ev.Data), limit)
+	}
+	var out [][]byte
+	for to := ev.To; len(to) > 0; {
+		n, size := 0, 0
+		for n < len(to) && size+len(to[n])+1 <= room {
+			size += len(to[n]) + 1
+			n++
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("natsbus: addressee of %d bytes does not fit", len(to[0]))
+		}
+		part, err := encode(&parley.Event{Name: ev.Name, Data: ev.Data, To: to[:n]})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, part)
+		to = to[n:]
+	}
+	return out, nil
 }
 
 // Subscribe implements parley.Bus.

@@ -2,6 +2,7 @@ package natsbus_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -133,6 +134,40 @@ func TestBus(t *testing.T) {
 		}
 		if n := rother.count("presence_update"); n != 1 {
 			t.Fatalf("the other cluster got %d presence events, want only its own", n)
+		}
+	})
+	// A post to a channel of 100,000 members names them all: more than a
+	// NATS message holds. Every addressee arrives exactly once, with the data.
+	t.Run("OKManyAddressees", func(t *testing.T) {
+		to := make([]string, 100_000)
+		for i := range to {
+			to[i] = fmt.Sprintf("usr_%026d", i)
+		}
+		data := `{"messageId":"msg_many"}`
+		if err := a.Publish(ctx, &parley.Event{Name: "new_channel_message", Data: []byte(data), To: to}); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		waitFor(t, "every addressee", func() bool {
+			rb.mu.Lock()
+			defer rb.mu.Unlock()
+			clear(got)
+			for _, ev := range rb.events {
+				if ev.Name == "new_channel_message" && string(ev.Data) == data {
+					for _, id := range ev.To {
+						got[id]++
+					}
+				}
+			}
+			return len(got) == len(to)
+		})
+		for _, id := range to {
+			if got[id] != 1 {
+				t.Fatalf("%s got the event %d times", id, got[id])
+			}
+		}
+		if n := rb.count("new_channel_message"); n < 2 {
+			t.Fatalf("%d messages carried 3 MB of addressees", n)
 		}
 	})
 	t.Run("ErrCannotTravel", func(t *testing.T) {

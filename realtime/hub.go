@@ -77,6 +77,10 @@ type Config struct {
 	EventTimeout time.Duration
 	Now          func() time.Time // the clock of token expiry; default time.Now
 	Logger       *slog.Logger
+	// Metrics receives socket counts, disconnects by reason, queue
+	// overflows, fan-out deliveries, bus gaps and socket security events;
+	// default parley.NopMetrics.
+	Metrics parley.Metrics
 }
 
 // Handler answers one client event for an authenticated caller; the result
@@ -93,6 +97,7 @@ type Hub struct {
 	ws       *wsock.Upgrader
 	handlers map[string]Handler
 	unsub    func()
+	m        parley.Metrics
 
 	mu    sync.RWMutex
 	users map[string]map[*client]struct{}
@@ -136,9 +141,12 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	if cfg.PingTimeout <= 0 {
 		cfg.PingTimeout = 20 * time.Second
 	}
-	h := &Hub{svc: svc, bus: bus, log: cfg.Logger, cfg: cfg, users: map[string]map[*client]struct{}{}}
+	if cfg.Metrics == nil {
+		cfg.Metrics = parley.NopMetrics{}
+	}
+	h := &Hub{svc: svc, bus: bus, log: cfg.Logger, cfg: cfg, m: cfg.Metrics, users: map[string]map[*client]struct{}{}}
 	h.handlers = h.clientEvents()
-	check := originChecker(cfg.AllowedOrigins)
+	check := h.loggedOriginCheck(originChecker(cfg.AllowedOrigins))
 	budget := wsock.NewBudget(cfg.MaxQueuedBytes)
 	h.sio = socketio.NewServer(socketio.Options{ConnectTimeout: cfg.ConnectTimeout, EngineIO: engineio.Options{
 		MaxPending:        cfg.MaxPendingSockets,
@@ -195,7 +203,7 @@ func (h *Hub) Close() {
 	}
 	h.mu.Unlock()
 	for _, c := range all {
-		c.close()
+		c.closeFor("shutdown")
 	}
 }
 
@@ -233,6 +241,9 @@ type client struct {
 	id      *parley.Identity
 	sio     *socketio.Socket // set for Socket.IO clients
 	conn    *wsock.Conn      // set for plain WebSocket clients
+	// reason is why the hub closed it (a parley.CloseReasons value), set
+	// before closing; nil when the transport or the client closed it.
+	reason atomic.Pointer[string]
 }
 
 func (c *client) close() {
@@ -241,6 +252,47 @@ func (c *client) close() {
 	} else {
 		c.conn.Close()
 	}
+}
+
+// closeFor closes c, recording why (the first reason set wins).
+func (c *client) closeFor(reason string) {
+	c.reason.CompareAndSwap(nil, &reason)
+	c.close()
+}
+
+// transport names c's transport, the metrics' label.
+func (c *client) transport() string {
+	if c.sio != nil {
+		return "socketio"
+	}
+	return "ws"
+}
+
+// loggedOriginCheck wraps the origin check of both transports: a refused
+// origin is a security event.
+func (h *Hub) loggedOriginCheck(check func(*http.Request) bool) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		if check(r) {
+			return true
+		}
+		origin := r.Header.Get("Origin")
+		if len(origin) > 200 {
+			origin = origin[:200]
+		}
+		h.log.Warn("socket origin refused", "event", parley.SecOriginRefused, "origin", origin, "path", r.URL.Path)
+		h.m.SecurityEvent(parley.SecOriginRefused)
+		return false
+	}
+}
+
+// authFailed logs and counts a socket handshake whose token was refused
+// (not one that failed because the database did not answer).
+func (h *Hub) authFailed(transport string, err error) {
+	if parley.ErrorCode(err) != parley.EUNAUTHORIZED {
+		return
+	}
+	h.log.Warn("socket authentication failed", "event", parley.SecSocketAuth, "transport", transport)
+	h.m.SecurityEvent(parley.SecSocketAuth)
 }
 
 // frames is one event framed for each transport, lazily and once.
@@ -287,6 +339,8 @@ func (h *Hub) add(c *client) error {
 	cs[c] = struct{}{}
 	h.mu.Unlock()
 	h.svc.SocketConnected(c.id.UserID)
+	h.m.SocketOpened(c.transport())
+	h.log.Info("socket connected", "user", c.id.UserID, "transport", c.transport())
 	return nil
 }
 
@@ -302,7 +356,9 @@ func (h *Hub) confirm(c *client, token string) bool {
 	return err == nil
 }
 
-func (h *Hub) remove(c *client) {
+// remove takes c out of its user's room; reason is the transport's
+// (a parley.CloseReasons value), unless the hub closed c for its own.
+func (h *Hub) remove(c *client, reason string) {
 	h.mu.Lock()
 	cs := h.users[c.id.UserID]
 	_, ok := cs[c]
@@ -313,6 +369,11 @@ func (h *Hub) remove(c *client) {
 	h.mu.Unlock()
 	if ok {
 		h.svc.SocketDisconnected(c.id.UserID)
+		if r := c.reason.Load(); r != nil {
+			reason = *r
+		}
+		h.m.SocketClosed(c.transport(), reason)
+		h.log.Info("socket disconnected", "user", c.id.UserID, "transport", c.transport(), "reason", reason)
 	}
 }
 
@@ -334,14 +395,24 @@ func (h *Hub) deliver(ev *parley.Event) {
 		}
 	}
 	h.mu.RUnlock()
+	n := 0
 	for _, c := range targets {
-		c.send(f)
+		if c.send(f) {
+			n++
+		} else if full := "queue_full"; c.reason.CompareAndSwap(nil, &full) {
+			// A send fails when the queue overflowed (the transport then
+			// closes the socket) or, rarely, when the socket closed at
+			// this moment; a socket the hub closed already has a reason.
+			h.m.QueueOverflow(c.transport())
+		}
 	}
+	h.m.Delivered(n)
 }
 
 func (h *Hub) internal(ev *parley.Event) {
 	switch ev.Name {
 	case parley.EventBusGap:
+		h.m.BusGap()
 		h.resync()
 		return
 	case service.EventSessionRevoked:
@@ -367,7 +438,9 @@ func (h *Hub) internal(ev *parley.Event) {
 	}
 	h.mu.RUnlock()
 	for _, c := range doomed {
-		c.close()
+		h.log.Warn("socket closed: its session was revoked", "event", parley.SecSocketRevoked, "user", c.id.UserID, "transport", c.transport())
+		h.m.SecurityEvent(parley.SecSocketRevoked)
+		c.closeFor("revoked")
 	}
 }
 
@@ -389,7 +462,7 @@ func (h *Hub) resync() {
 		h.log.Warn("events from other nodes may have been missed; closing sockets so clients resynchronise", "sockets", len(all))
 	}
 	for _, c := range all {
-		c.close()
+		c.closeFor("bus_gap")
 	}
 }
 
@@ -426,11 +499,11 @@ func (h *Hub) call(c *client, name string, data json.RawMessage) parley.Reply {
 		return parley.ReplyOf(nil, parley.Errorf(parley.EINVALID, "unknown event %q", name))
 	}
 	if c.revoked.Load() {
-		go c.close()
+		go c.closeFor("revoked")
 		return parley.ReplyOf(nil, parley.Errorf(parley.EUNAUTHORIZED, "session revoked"))
 	}
 	if !h.cfg.Now().Before(c.id.ExpiresAt) {
-		go c.close()
+		go c.closeFor("expired")
 		return parley.ReplyOf(nil, parley.Errorf(parley.EUNAUTHORIZED, "token expired"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.EventTimeout)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/parley-chat/parley/engineio"
 	"github.com/parley-chat/parley/socketio"
 )
 
@@ -21,6 +22,7 @@ func (h *Hub) onSocketIOConnect(sock *socketio.Socket, auth json.RawMessage) err
 	// keep its headers and URL for life.
 	sock.ReleaseRequest()
 	if err != nil {
+		h.authFailed("socketio", err)
 		return errUnauthorized
 	}
 	c := &client{id: id, sio: sock}
@@ -28,9 +30,9 @@ func (h *Hub) onSocketIOConnect(sock *socketio.Socket, auth json.RawMessage) err
 	if err := h.add(c); err != nil {
 		return err
 	}
-	sock.OnDisconnect(func(string) { h.remove(c) })
+	sock.OnDisconnect(func(reason string) { h.remove(c, sioReason(reason)) })
 	if !h.confirm(c, token) {
-		h.remove(c)
+		h.remove(c, "revoked")
 		return errUnauthorized
 	}
 	return nil
@@ -53,4 +55,21 @@ func (h *Hub) onSocketIOEvent(name string) socketio.EventHandler {
 			_ = ack(reply)
 		}
 	}
+}
+
+// sioReason names why a Socket.IO socket left, for logs and metrics.
+func sioReason(reason string) string {
+	switch reason {
+	case socketio.ReasonClientDisconnect:
+		return "client"
+	case engineio.ReasonTransportClose:
+		return "transport_close"
+	case engineio.ReasonTransportError:
+		return "transport_error"
+	case engineio.ReasonPingTimeout:
+		return "ping_timeout"
+	case engineio.ReasonParseError:
+		return "parse_error"
+	}
+	return "other"
 }

@@ -2,10 +2,12 @@ package realtime
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
 
+	"github.com/lxzan/gws"
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/wsock"
 )
@@ -30,6 +32,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	token := tokenOf(nil, r)
 	id, err := h.authenticate(token)
 	if err != nil {
+		h.authFailed("ws", err)
 		writeReply(w, http.StatusUnauthorized, parley.Errorf(parley.EUNAUTHORIZED, "unauthorized"))
 		return
 	}
@@ -97,9 +100,25 @@ func (x *wsHandler) OnMessage(conn *wsock.Conn, t wsock.MessageType, data []byte
 	}
 }
 
-func (x *wsHandler) OnClose(*wsock.Conn, error) {
+func (x *wsHandler) OnClose(_ *wsock.Conn, err error) {
 	if x.added.Load() {
-		x.once.Do(func() { x.h.remove(x.c) })
+		x.once.Do(func() { x.h.remove(x.c, wsReason(err)) })
+	}
+}
+
+// wsReason names why a plain WebSocket closed, for logs and metrics.
+func wsReason(err error) string {
+	switch {
+	case err == nil:
+		return "client"
+	case errors.Is(err, wsock.ErrQueueFull):
+		return "queue_full"
+	default:
+		var ce *gws.CloseError
+		if errors.As(err, &ce) {
+			return "client"
+		}
+		return "transport_close"
 	}
 }
 

@@ -207,6 +207,36 @@ func testCommunities(t *testing.T, base string) {
 		if !found {
 			t.Fatalf("no channel in chats: %+v", chats)
 		}
+		// Muting the channel shows in the chat row, until unmuted.
+		muted := func() bool {
+			var rows []struct {
+				ConversationID string
+				Muted          bool
+			}
+			eve.Must(t, 200, "GET", "/api/chats", nil).Decode(t, &rows)
+			for _, r := range rows {
+				if r.ConversationID == general {
+					return r.Muted
+				}
+			}
+			t.Fatal("no channel row")
+			return false
+		}
+		eve.Must(t, 200, "POST", "/api/chats/mute", map[string]any{"conversationId": general, "duration": 3600})
+		if !muted() {
+			t.Fatal("a muted channel is not muted in chats")
+		}
+		eve.Must(t, 200, "POST", "/api/chats/unmute", map[string]any{"conversationId": general})
+		if muted() {
+			t.Fatal("an unmuted channel is still muted")
+		}
+		eve.Must(t, 200, "POST", "/api/chats/mute", map[string]any{"conversationId": general})
+		if !muted() {
+			t.Fatal("a channel muted until unmuted is not muted")
+		}
+		eve.Must(t, 200, "POST", "/api/chats/unmute", map[string]any{"conversationId": general})
+		eve.Must(t, 404, "POST", "/api/chats/mute", map[string]any{"conversationId": "chan_nope"})
+		eve.Must(t, 400, "POST", "/api/chats/mute", map[string]any{"conversationId": general, "duration": -1})
 		var sync struct {
 			Items []struct {
 				Event string

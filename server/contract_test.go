@@ -170,15 +170,20 @@ func TestDocumentsLint(t *testing.T) {
 		if jerr := json.Unmarshal(out, &res); jerr != nil {
 			t.Fatalf("redocly: %v, %v: %s", err, jerr, out)
 		}
+		accepted := 0
 		for _, p := range res.Problems {
+			if contractAmbiguity(p.RuleID, p.Message) {
+				accepted++
+				continue
+			}
 			where := ""
 			if len(p.Location) > 0 {
 				where = p.Location[0].Pointer
 			}
 			t.Errorf("%s: %s at %s", p.RuleID, p.Message, where)
 		}
-		if res.Totals.Errors+res.Totals.Warnings != 0 || err != nil {
-			t.Fatalf("redocly lint: %d errors, %d warnings (%v)", res.Totals.Errors, res.Totals.Warnings, err)
+		if res.Totals.Errors+res.Totals.Warnings != accepted || err != nil {
+			t.Fatalf("redocly lint: %d errors, %d warnings, %d of them accepted (%v)", res.Totals.Errors, res.Totals.Warnings, accepted, err)
 		}
 	})
 	t.Run("AsyncAPI", func(t *testing.T) {
@@ -190,4 +195,31 @@ func TestDocumentsLint(t *testing.T) {
 		}
 		t.Logf("%s", out)
 	})
+}
+
+// contractAmbiguities are the pairs of paths that API.md fixes although
+// both match one URL, which no-ambiguous-paths reports: §6's
+// /api/communities/user/{userId} beside /api/communities/{communityId}/channels
+// and .../requests, §7's /api/statuses/user/{userId} beside
+// /api/statuses/{statusId}/viewers. The server answers such a URL
+// (/api/statuses/user/viewers) as the route with the leftmost literal
+// segment, the user's (route.shared in httpapi; TestStatusPathOverlap).
+var contractAmbiguities = [][2]string{
+	{"/api/communities/user/{userId}", "/api/communities/{communityId}/channels"},
+	{"/api/communities/user/{userId}", "/api/communities/{communityId}/requests"},
+	{"/api/statuses/user/{userId}", "/api/statuses/{statusId}/viewers"},
+}
+
+// contractAmbiguity reports whether a lint problem is one of
+// contractAmbiguities.
+func contractAmbiguity(rule, msg string) bool {
+	if rule != "no-ambiguous-paths" {
+		return false
+	}
+	for _, pair := range contractAmbiguities {
+		if strings.Contains(msg, "`"+pair[0]+"`") && strings.Contains(msg, "`"+pair[1]+"`") {
+			return true
+		}
+	}
+	return false
 }

@@ -457,6 +457,24 @@ func testNotifications(t *testing.T, backend string) {
 		bob.Must(t, 200, "POST", "/api/users/unmute", map[string]any{"mutedUserId": ann.UserID})
 	})
 
+	t.Run("NoneForMutedGroup", func(t *testing.T) {
+		var g struct{ GroupID string }
+		ann.Must(t, 201, "POST", "/api/groups/create", map[string]any{"name": "Trip", "members": []string{bob.UserID}}).Decode(t, &g)
+		bob.Must(t, 200, "POST", "/api/chats/mute", map[string]any{"conversationId": g.GroupID})
+		n := len(rcv.pushes())
+		muted := groupSend(t, ann, g.GroupID, "group-while-muted")
+		outboxPast(t, muted.MessageID)
+		if got := rcv.pushes(); len(got) != n {
+			t.Fatalf("pushes for a muted group: %s", got[n:])
+		}
+		bob.Must(t, 200, "POST", "/api/chats/unmute", map[string]any{"conversationId": g.GroupID})
+		groupSend(t, ann, g.GroupID, "group-unmuted")
+		got := rcv.waitPushes(t, n+1)
+		if p := decodePush(t, got[n]); p.ConversationID == conversationID || strings.Contains(string(got[n]), "group-unmuted") {
+			t.Fatalf("group push %s", got[n])
+		}
+	})
+
 	t.Run("PreviewsOff", func(t *testing.T) {
 		var set struct{ PushPreviews bool }
 		bob.Must(t, 200, "PUT", "/api/notifications/settings", map[string]any{"pushPreviews": false}).Decode(t, &set)

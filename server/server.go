@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/apnspusher"
 	"github.com/parley-chat/parley/fcmpusher"
@@ -28,6 +30,7 @@ import (
 	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/localbus"
 	"github.com/parley-chat/parley/maildir"
+	"github.com/parley-chat/parley/metrics"
 	"github.com/parley-chat/parley/natsbus"
 	"github.com/parley-chat/parley/realtime"
 	"github.com/parley-chat/parley/service"
@@ -87,6 +90,7 @@ type Config struct {
 	ScheduleTick      time.Duration        // how often due scheduled messages are looked for; zero: 1s
 	ShutdownTimeout   time.Duration        // zero: 15s
 	DebugAddr         string               // pprof and expvar listener, loopback only; empty: off
+	MetricsAddr       string               // Prometheus GET /metrics listener; empty: off
 	Logger            *slog.Logger
 	// Clock is the time the node goes by (token expiry, leases, jobs,
 	// timestamps); nil: the wall clock. Tests pass a jobs.Fake to move
@@ -112,6 +116,10 @@ type Server struct {
 	closeErr  error
 
 	debug *debugServer // set by Start when DebugAddr is not empty
+
+	registry   *prometheus.Registry // this node's metrics
+	metrics    *metrics.Prometheus
+	metricsSrv *metricsServer // set by New when MetricsAddr is not empty
 }
 
 // New opens the database, builds every component and starts listening on
@@ -221,6 +229,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		senders[parley.PlatformFCM] = fcm
 	}
+	s.registry, s.metrics = newRegistry(s.db)
 	var mailer parley.Mailer = &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
 	if cfg.SMTPURL != "" {
 		if mailer, err = smtpmail.New(cfg.SMTPURL, cfg.MailFrom); err != nil {
@@ -234,7 +243,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.svc = service.New(s.db.Stores(), s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
 		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log,
 		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease, StoreTimeout: cfg.DBTimeout,
-		Now: cfg.Clock.Now, Blobs: blobs, MediaQuota: cfg.MediaQuota,
+		Now: cfg.Clock.Now, Blobs: blobs, MediaQuota: cfg.MediaQuota, Metrics: s.metrics,
 		PushSenders: senders, VAPIDPublicKey: vapidPublic,
 		PushAllowHTTP: cfg.PushAllowHTTP, NotifyTick: cfg.NotifyTick, PushCollapse: cfg.PushCollapse})
 	// Job leases live in the database that the nodes share. The embedded
@@ -258,16 +267,28 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, ConnectTimeout: cfg.ConnectTimeout,
 		MaxSocketsPerUser: cfg.MaxSocketsPerUser, MaxPendingSockets: cfg.MaxPending, MaxPendingSocketsPerAddr: cfg.MaxPendingPerAddr,
 		MaxQueuedBytes: cfg.MaxQueuedBytes, EventTimeout: cfg.DBTimeout, Now: cfg.Clock.Now,
-		ClientAddr: httpapi.ClientAddr(cfg.TrustedProxies)})
+		ClientAddr: httpapi.ClientAddr(cfg.TrustedProxies), Metrics: s.metrics})
 	s.hub.Mount(mux)
+	probe := service.NodeProbe{Connections: s.hub.Connections}
+	if s.nats != nil {
+		probe.BusOK = s.nats.Connected
+	}
+	s.svc.SetNodeProbe(probe)
 	s.http = &http.Server{
-		Handler:           bodyDeadline(cfg.BodyTimeout, httpapi.Middleware(s.log, httpapi.NotFound(mux))),
+		Handler:           bodyDeadline(cfg.BodyTimeout, httpapi.MeasuredMiddleware(s.log, s.metrics, httpapi.NotFound(mux))),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+	s.ln, err = net.Listen("tcp", cfg.Addr)
+	if err == nil {
+		if err = s.listenMetrics(); err != nil {
+			s.ln.Close()
+			err = fmt.Errorf("metrics %w", err)
+		}
+	}
+	if err != nil {
 		s.hub.Close()
 		s.jobs.Close()
 		s.svc.Close()
@@ -326,6 +347,7 @@ func (s *Server) Hub() *realtime.Hub { return s.hub }
 // stops both.
 func (s *Server) Start() {
 	s.startDebug()
+	s.startMetrics()
 	s.jobs.Start()
 	go func() {
 		err := s.http.Serve(s.ln)
@@ -374,6 +396,7 @@ func (s *Server) Close() error {
 			err = errors.Join(err, s.nats.Close())
 		}
 		s.closeDebug()
+		s.closeMetrics()
 		s.closeErr = errors.Join(err, s.db.Close())
 	})
 	return s.closeErr

@@ -16,7 +16,8 @@ const maxBatch = 256
 // acknowledges many messages, and nothing is acknowledged before its commit.
 type committer struct {
 	store   parley.MessageStore
-	timeout time.Duration // of each batch's transaction
+	metrics parley.Metrics // batch sizes and durations, messages sent by kind
+	timeout time.Duration  // of each batch's transaction
 	reqs    chan *commitReq
 	done    chan struct{}
 	start   sync.Once // the loop starts with the first send, not in New
@@ -27,8 +28,8 @@ type commitReq struct {
 	err  chan error
 }
 
-func newCommitter(store parley.MessageStore, timeout time.Duration) *committer {
-	return &committer{store: store, timeout: timeout, reqs: make(chan *commitReq, 4*maxBatch), done: make(chan struct{})}
+func newCommitter(store parley.MessageStore, m parley.Metrics, timeout time.Duration) *committer {
+	return &committer{store: store, metrics: m, timeout: timeout, reqs: make(chan *commitReq, 4*maxBatch), done: make(chan struct{})}
 }
 
 // commit queues s and waits until it is committed (or failed).
@@ -68,8 +69,13 @@ func (c *committer) loop() {
 			sends = append(sends, r.send)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		start := time.Now()
 		err := c.store.SendMessages(ctx, sends)
 		cancel()
+		c.metrics.CommitBatch(len(sends), time.Since(start))
+		if err == nil {
+			c.countSent(sends)
+		}
 		for _, r := range batch {
 			r.err <- err
 		}
@@ -82,4 +88,21 @@ func (c *committer) close() {
 	c.start.Do(func() { close(c.done) }) // never started: nothing to wait for
 	close(c.reqs)
 	<-c.done
+}
+
+// countSent reports the new messages of a committed batch by conversation
+// kind (repeats and refused sends are not new).
+func (c *committer) countSent(sends []*parley.Send) {
+	var byKind map[string]int
+	for _, s := range sends {
+		if s.Err == nil && !s.Duplicate {
+			if byKind == nil {
+				byKind = map[string]int{}
+			}
+			byKind[parley.KindOf(s.Message.ConversationID)]++
+		}
+	}
+	for kind, n := range byKind {
+		c.metrics.MessagesSent(kind, n)
+	}
 }

@@ -55,6 +55,8 @@ func Events() []EventDoc {
 		{Name: parley.EventPresence, Summary: "A contact or peer came online or went offline (lastSeen null where hidden).", Payload: Presence{}},
 		{Name: parley.EventProfileUpdated, Summary: "A contact changed their profile.", Payload: PublicProfile{}},
 		{Name: parley.EventKeyChanged, Summary: "A contact added or rotated a device key.", Payload: keyChangedEvent{}},
+		{Name: parley.EventStatusCreated, Summary: "A contact posted a status the user may see (fetch it with GET /api/statuses/{statusId}).", Payload: statusCreatedEvent{}},
+		{Name: parley.EventStatusViewed, Summary: "Someone viewed one of the user's statuses for the first time.", Payload: statusViewedEvent{}},
 		{Name: "send_message", Summary: "Send a direct message (as POST /api/messages/send).", Payload: SendInput{}, Ack: SendResult{}, Client: true},
 		{Name: "send_group_message", Summary: "Send a group message (as POST /api/group-messages/send).", Payload: GroupSendInput{}, Ack: GroupSendResult{}, Client: true},
 		{Name: "send_channel_message", Summary: "Send a channel message (as POST /api/channel-messages/send).", Payload: ChannelSendInput{}, Ack: ChannelSendResult{}, Client: true},

@@ -296,6 +296,9 @@ func (s *Service) readableMedia(ctx context.Context, caller *parley.Identity, id
 	}
 	if m.OwnerID != caller.UserID {
 		ok, err := s.store.Media.CanReadMedia(ctx, id, caller.UserID)
+		if err == nil && !ok {
+			ok, err = s.store.Statuses.CanReadStatusMedia(ctx, id, caller.UserID, s.now())
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -307,7 +310,7 @@ func (s *Service) readableMedia(ctx context.Context, caller *parley.Identity, id
 }
 
 // Media returns a file's metadata to its uploader and to anyone who can
-// see a message using it. Errors: ENOTFOUND.
+// see a message or a status using it. Errors: ENOTFOUND.
 func (s *Service) Media(ctx context.Context, caller *parley.Identity, id string) (*MediaInfo, error) {
 	m, err := s.readableMedia(ctx, caller, id)
 	if err != nil {

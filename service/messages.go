@@ -27,6 +27,7 @@ type MessageView struct {
 	Type               string            `json:"type"`
 	MediaID            string            `json:"mediaId"`   // "" when none
 	ReplyToID          string            `json:"replyToId"` // "" when none
+	ReplyToStatusID    string            `json:"replyToStatusId,omitempty"`
 	Status             string            `json:"status"`
 	SentAt             parley.Time       `json:"sentAt"`
 	DeliveredAt        parley.Time       `json:"deliveredAt"`
@@ -46,7 +47,10 @@ type SendInput struct {
 	Type             string `json:"type"`
 	MediaID          string `json:"mediaId"`
 	ReplyToID        string `json:"replyToId"`
-	ClientMessageID  string `json:"clientMessageId"`
+	// ReplyToStatusID makes the message a reply to a status of the
+	// recipient that the sender may see (immediate sends only).
+	ReplyToStatusID string `json:"replyToStatusId"`
+	ClientMessageID string `json:"clientMessageId"`
 }
 
 // SendResult is the answer to a send.
@@ -157,9 +161,12 @@ func (s *Service) prepareDirect(ctx context.Context, caller *parley.Identity, in
 			return nil, parley.Errorf(parley.EINVALID, "replyToId must name a message of this conversation")
 		}
 	}
+	if err := s.checkStatusReply(ctx, caller, in.ReplyToStatusID, in.RecipientID); err != nil {
+		return nil, err
+	}
 	return &parley.Message{ID: parley.NewID("msg"), ConversationID: convID, SenderID: caller.UserID,
 		RecipientID: in.RecipientID, ClientMessageID: in.ClientMessageID, Content: content, ContentHash: contentHash(content),
-		Type: typ, MediaID: in.MediaID, ReplyToID: in.ReplyToID, SentAt: now}, nil
+		Type: typ, MediaID: in.MediaID, ReplyToID: in.ReplyToID, ReplyToStatusID: in.ReplyToStatusID, SentAt: now}, nil
 }
 
 // SendMessage stores a direct message and delivers new_message to the
@@ -207,7 +214,7 @@ func (s *Service) commitDirect(ctx context.Context, m *parley.Message) (*SendRes
 func newView(m *parley.Message) *MessageView {
 	v := &MessageView{MessageID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, SenderID: m.SenderID, RecipientID: m.RecipientID,
 		ClientMessageID: m.ClientMessageID, ContentHash: m.ContentHash, Type: m.Type, MediaID: m.MediaID, ReplyToID: m.ReplyToID,
-		Status: parley.StatusSent, SentAt: parley.Time{Time: m.SentAt}, EditedAt: parley.Time{Time: m.EditedAt},
+		ReplyToStatusID: m.ReplyToStatusID, Status: parley.StatusSent, SentAt: parley.Time{Time: m.SentAt}, EditedAt: parley.Time{Time: m.EditedAt},
 		Reactions: m.Reactions, DeletedForEveryone: m.DeletedForEveryone}
 	if !m.DeletedForEveryone {
 		c := m.Content

@@ -72,6 +72,9 @@ func (s *Service) Schedule(ctx context.Context, caller *parley.Identity, in Sche
 	if at.Sub(now) > parley.MaxScheduleAhead {
 		return nil, parley.Errorf(parley.EINVALID, "scheduledAt must be at most one year ahead")
 	}
+	if in.ReplyToStatusID != "" {
+		return nil, parley.Errorf(parley.EINVALID, "replyToStatusId cannot be scheduled: the status may be gone by then; send the reply now")
+	}
 	m, err := s.prepareDirect(ctx, caller, in.SendInput) // the same checks as an immediate send
 	if err != nil {
 		return nil, err
@@ -177,6 +180,9 @@ func (sc *scheduler) runDue(parent context.Context) error {
 					cancel()
 					return err // leave it leased; it is retried when the lease ends
 				}
+			}
+			if status == "sent" {
+				sc.s.cfg.Metrics.SchedulerLag(sc.s.now().Sub(x.ScheduledAt))
 			}
 			if err := sc.s.store.Scheduled.FinishScheduled(ctx, x.ID, status); err != nil {
 				sc.s.log.Error("finish scheduled message", "id", x.ID, "err", err)

@@ -66,6 +66,12 @@ type Config struct {
 	// PushCollapse is the least time between two pushes to one device;
 	// the messages in between go out as one. Default 15s.
 	PushCollapse time.Duration
+	// StatusPurgeEvery is how often expired statuses are purged (they are
+	// never shown once expired, whenever this runs); default 5 minutes.
+	StatusPurgeEvery time.Duration
+	// Metrics receives the send path's and the scheduler's measurements;
+	// default parley.NopMetrics.
+	Metrics parley.Metrics
 }
 
 // Service implements Parley's use cases over the store roles, a Bus and a
@@ -88,6 +94,7 @@ type Service struct {
 	resets chan struct{}  // slots of password resets worked on in the background
 	closed sync.Once
 	runner atomic.Pointer[jobs.Runner] // set by AddJobs
+	ana    analytics                   // operations: node health (analytics.go)
 }
 
 // New returns a Service over store, every field of which must be set.
@@ -132,29 +139,38 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	if cfg.MediaCollectEvery <= 0 {
 		cfg.MediaCollectEvery = 10 * time.Minute
 	}
+	if cfg.StatusPurgeEvery <= 0 {
+		cfg.StatusPurgeEvery = 5 * time.Minute
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = parley.NopMetrics{}
+	}
 	s := &Service{store: store, bus: bus, mailer: mailer, cfg: cfg, log: cfg.Logger,
 		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}, resets: make(chan struct{}, maxPendingResets)}
 	for _, a := range cfg.Admins {
 		s.admins[normalizeUsername(a)] = true
 	}
 	s.presence = newPresence(s)
-	s.commit = newCommitter(store.Messages, cfg.StoreTimeout)
+	s.commit = newCommitter(store.Messages, cfg.Metrics, cfg.StoreTimeout)
 	s.facts = newFacts(maxFacts)
 	s.typing = newTypingLimiter()
 	s.sched = newScheduler(s, cfg.NodeID)
+	s.ana = analytics{started: time.Now(), reports: map[string]*NodeReport{}, seen: map[string]time.Time{}, admins: map[string]healthAdmin{}}
 	return s
 }
 
 // AddJobs registers the service's background jobs with r, which the
 // caller starts and closes (before Close): sending due scheduled messages
-// (leased), removing the files nothing uses (leased), the push outbox
-// (leased, when a push platform is configured) and, with several nodes, this node's presence lease and the
+// (leased), purging expired statuses (leased), removing the files nothing uses (leased), the
+// push outbox (leased, when a push platform is configured), publishing this node's health and, with several nodes, this node's presence lease and the
 // sweep of dead nodes' users (leased).
 func (s *Service) AddJobs(r *jobs.Runner) {
 	s.runner.Store(r)
 	r.Add(jobs.Job{Name: JobScheduled, Every: s.cfg.ScheduleTick, Leased: true, Timeout: time.Minute, Run: s.sched.runDue})
+	s.addStatusJobs(r)
 	s.addMediaJobs(r)
 	s.addNotifyJobs(r)
+	s.addAnalyticsJobs(r)
 	if s.presence.shared != nil {
 		every := s.cfg.PresenceLease / 3
 		r.Add(jobs.Job{Name: JobPresenceLease, Every: every, Timeout: s.cfg.StoreTimeout, Run: s.presence.renew})
@@ -167,6 +183,9 @@ func (s *Service) AddJobs(r *jobs.Runner) {
 // It is idempotent.
 func (s *Service) Close() {
 	s.closed.Do(func() {
+		if s.ana.unsub != nil {
+			s.ana.unsub()
+		}
 		s.presence.close()
 		s.commit.close()
 		s.bg.Wait()

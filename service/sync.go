@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/parley-chat/parley"
 )
@@ -205,7 +206,7 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 	out := make([]*ChatView, 0, len(chats))
 	for _, c := range chats {
 		cv := &ChatView{ConversationID: c.Conversation.ID, Type: c.Conversation.Kind, UnreadCount: c.Unread,
-			LastActivityAt: parley.Time{Time: c.Conversation.LastMessageAt}}
+			LastActivityAt: parley.Time{Time: c.Conversation.LastMessageAt}, Muted: c.MutedUntil.After(now)}
 		if c.LastMessage != nil {
 			if cv.LastMessage, err = v.view(ctx, c.LastMessage); err != nil {
 				return nil, err
@@ -281,4 +282,56 @@ func (s *Service) chatChannels(ctx context.Context, ids []string) (map[string]*C
 			Type: ch.Type, IsPrivate: ch.IsPrivate}
 	}
 	return out, nil
+}
+
+// ChatMuteInput is the body of POST /api/chats/mute and unmute.
+type ChatMuteInput struct {
+	ConversationID string `json:"conversationId"` // a group's or channel's id
+	Duration       *int64 `json:"duration"`       // seconds; nil: until unmuted
+	UserID         string `json:"userId"`         // optional; must be the caller
+}
+
+// ChatMuteResult answers a chat mute: expiresIn echoes the duration (null:
+// until unmuted, or unmuted).
+type ChatMuteResult struct {
+	ConversationID string `json:"conversationId"`
+	Muted          bool   `json:"muted"`
+	ExpiresIn      *int64 `json:"expiresIn"`
+}
+
+// MuteChat mutes (or with mute false unmutes) a group or channel for the
+// caller: its row in /api/chats says muted, and pushes stop. A direct chat
+// is muted by muting the other user (POST /api/users/mute).
+// Errors: EINVALID, ENOTFOUND (not a member).
+func (s *Service) MuteChat(ctx context.Context, caller *parley.Identity, in ChatMuteInput, mute bool) (*ChatMuteResult, error) {
+	if err := checkSelf(caller, in.UserID, "userId"); err != nil {
+		return nil, err
+	}
+	if err := required("conversationId", in.ConversationID); err != nil {
+		return nil, err
+	}
+	if len(in.ConversationID) > 64 || !hasMembers(in.ConversationID) {
+		if parley.KindOf(in.ConversationID) == parley.KindDirect {
+			return nil, parley.Errorf(parley.EINVALID, "mute a direct chat by muting the user (POST /api/users/mute)")
+		}
+		return nil, parley.Errorf(parley.ENOTFOUND, "conversation not found")
+	}
+	var until time.Time
+	if mute {
+		until = parley.MutedForever
+		if in.Duration != nil {
+			if *in.Duration <= 0 || *in.Duration > MaxMuteSeconds {
+				return nil, parley.Errorf(parley.EINVALID, "duration must be between 1 and %d seconds", MaxMuteSeconds)
+			}
+			until = s.now().Add(time.Duration(*in.Duration) * time.Second)
+		}
+	}
+	if err := s.store.Conversations.MuteConversation(ctx, in.ConversationID, caller.UserID, until); err != nil {
+		return nil, err
+	}
+	res := &ChatMuteResult{ConversationID: in.ConversationID, Muted: mute}
+	if mute {
+		res.ExpiresIn = in.Duration
+	}
+	return res, nil
 }

@@ -96,7 +96,8 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 			ORDER BY m.seq DESC LIMIT 1), ''),
 		(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id
 			AND m.seq > CASE WHEN mm.read_seq > mm.joined_seq THEN mm.read_seq ELSE mm.joined_seq END
-			AND m.sender_id <> mm.user_id AND m.deleted_for_everyone = ?)
+			AND m.sender_id <> mm.user_id AND m.deleted_for_everyone = ?),
+		mm.muted_until
 		FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
 		WHERE mm.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
 		ORDER BY CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END DESC, c.id LIMIT ?`, false, userID, limit)
@@ -109,12 +110,15 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	err = each(rows, err, func(s scanner) error {
 		var c parley.Conversation
 		var m parley.Member
-		var last, created, joined int64
+		var last, created, joined, muted int64
 		var lastID string
 		ch := &parley.Chat{Conversation: &c, Member: &m}
 		if err := s.Scan(&c.ID, &c.Kind, &c.LastSeq, &last, &created, &m.ConversationID, &m.UserID, &m.Role, &joined,
-			&m.JoinedSeq, &m.DeliveredSeq, &m.ReadSeq, &ch.PeerID, &lastID, &ch.Unread); err != nil {
+			&m.JoinedSeq, &m.DeliveredSeq, &m.ReadSeq, &ch.PeerID, &lastID, &ch.Unread, &muted); err != nil {
 			return err
+		}
+		if muted != 0 {
+			ch.MutedUntil = parley.FromMillis(muted)
 		}
 		c.LastMessageAt, c.CreatedAt, m.JoinedAt = parley.FromMillis(last), parley.FromMillis(created), parley.FromMillis(joined)
 		out = append(out, ch)
@@ -152,4 +156,20 @@ func (db *DB) DirectPeers(ctx context.Context, userID string) ([]string, error) 
 		JOIN conversations c ON c.id = mm.conversation_id AND c.kind = 'direct' AND c.last_seq > 0
 		JOIN conversation_members o ON o.conversation_id = mm.conversation_id AND o.user_id <> mm.user_id
 		WHERE mm.user_id = ? ORDER BY o.user_id`, userID)
+}
+
+// MuteConversation implements parley.ConversationStore.
+func (db *DB) MuteConversation(ctx context.Context, conversationID, userID string, until time.Time) error {
+	var ms int64
+	if !until.IsZero() {
+		ms = parley.Millis(until)
+	}
+	res, err := db.exec(ctx, `UPDATE conversation_members SET muted_until = ? WHERE conversation_id = ? AND user_id = ?`, ms, conversationID, userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return parley.Errorf(parley.ENOTFOUND, "conversation not found")
+	}
+	return nil
 }

@@ -136,6 +136,16 @@ func openPostgres(dsn string) (*DB, error) {
 	return &DB{dialect: Postgres, w: p, r: p}, nil
 }
 
+// Pools returns the connection pools by name, for their statistics:
+// "write" and "read" on SQLite (one writer connection, a pool of
+// readers), one "main" pool on PostgreSQL.
+func (db *DB) Pools() map[string]*sql.DB {
+	if db.r == db.w {
+		return map[string]*sql.DB{"main": db.w}
+	}
+	return map[string]*sql.DB{"write": db.w, "read": db.r}
+}
+
 // Dialect reports which database this is.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
@@ -155,7 +165,7 @@ func (db *DB) Close() error {
 // Stores returns db in every store role it plays.
 func (db *DB) Stores() parley.Stores {
 	return parley.Stores{Users: db, Sessions: db, Social: db, Conversations: db, Messages: db,
-		Receipts: db, Changes: db, Groups: db, Scheduled: db, Media: db, Communities: db, Notify: db, Health: db}
+		Receipts: db, Changes: db, Groups: db, Scheduled: db, Media: db, Communities: db, Statuses: db, Analytics: db, Notify: db, Health: db}
 }
 
 // Ping checks that the database answers; used by the health check.

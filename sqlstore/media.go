@@ -83,7 +83,8 @@ func (db *DB) CollectableMedia(ctx context.Context, now time.Time, limit int) ([
 	return collect(rows, err, scanMedia)
 }
 
-// DeleteMediaIfUnused implements parley.MediaStore. The file's row is
+// DeleteMediaIfUnused implements parley.MediaStore; a status (expired or
+// not, until it is purged) keeps its file too. The file's row is
 // locked first (a send that uses the file locks it too); the check that
 // follows is a new statement, which under PostgreSQL's read committed sees
 // a send that committed while this waited. A file still in use is not
@@ -102,7 +103,8 @@ func (db *DB) DeleteMediaIfUnused(ctx context.Context, id string, now time.Time)
 		res, err = tx.exec(ctx, `DELETE FROM media WHERE id = ?
 			AND NOT EXISTS (SELECT 1 FROM messages x WHERE x.media_id = media.id)
 			AND NOT EXISTS (SELECT 1 FROM scheduled_messages s WHERE s.media_id = media.id AND s.status IN ('pending', 'sending'))
-			AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar = media.id)`, id)
+			AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar = media.id)
+			AND NOT EXISTS (SELECT 1 FROM statuses st WHERE st.media_id = media.id)`, id)
 		if err != nil {
 			return err
 		}

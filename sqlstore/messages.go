@@ -11,13 +11,13 @@ import (
 )
 
 const messageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, m.recipient_id, COALESCE(m.client_message_id, ''), m.content,
-	m.content_hash, m.type, m.media_id, m.reply_to_id, m.sent_at, m.edited_at, m.deleted_for_everyone`
+	m.content_hash, m.type, m.media_id, m.reply_to_id, m.sent_at, m.edited_at, m.deleted_for_everyone, m.reply_to_status_id`
 
 func scanMessage(s scanner) (*parley.Message, error) {
 	var m parley.Message
 	var sent, edited int64
 	err := s.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.SenderID, &m.RecipientID, &m.ClientMessageID, &m.Content,
-		&m.ContentHash, &m.Type, &m.MediaID, &m.ReplyToID, &sent, &edited, &m.DeletedForEveryone)
+		&m.ContentHash, &m.Type, &m.MediaID, &m.ReplyToID, &sent, &edited, &m.DeletedForEveryone, &m.ReplyToStatusID)
 	if err != nil {
 		return nil, err
 	}

@@ -121,10 +121,10 @@ func (db *DB) PushCandidates(ctx context.Context, upTo, now time.Time, limit int
 		JOIN push_devices d ON d.user_id = mm.user_id
 		JOIN users u ON u.id = mm.user_id
 		LEFT JOIN users su ON su.id = m.sender_id
-		WHERE c.id > ? AND c.id <= ? AND c.event IN `+newMessageEvents+` AND c.only_user = ''
+		WHERE c.id > ? AND c.id <= ? AND c.event IN `+newMessageEvents+` AND c.only_user = '' AND mm.muted_until <= ?
 			AND NOT EXISTS (SELECT 1 FROM mutes x WHERE x.user_id = mm.user_id AND x.muted_id = m.sender_id
 				AND (x.until = 0 OR x.until > ?))
-		ORDER BY c.id, mm.user_id, d.device_id`, from, to, parley.Millis(now))
+		ORDER BY c.id, mm.user_id, d.device_id`, from, to, parley.Millis(now), parley.Millis(now))
 	out, err := collect(rows, err, func(s scanner) (*parley.PushCandidate, error) {
 		var p parley.PushCandidate
 		var last int64

@@ -50,7 +50,8 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 // batch rather than per message: one duplicate lookup, what each kind's
 // send policy reads, one seq update per conversation (in id order, so
 // concurrent committers lock rows in the same order), and multi-row
-// inserts of the messages and their changes.
+// inserts of the messages and their changes, then the analytics counters
+// (one upsert per user and day, countSends).
 func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	prev, err := tx.existingClientIDs(ctx, batch)
 	if err != nil {
@@ -144,7 +145,10 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	if err := tx.insertMessages(ctx, msgs); err != nil {
 		return err
 	}
-	return tx.addChanges(ctx, changes...)
+	if err := tx.addChanges(ctx, changes...); err != nil {
+		return err
+	}
+	return tx.countSends(ctx, batch)
 }
 
 // errClientIDReused refuses a send whose clientMessageId the sender already
@@ -192,7 +196,7 @@ func chunk(n int) int {
 
 // insertMessages stores msgs with multi-row inserts.
 func (tx *Tx) insertMessages(ctx context.Context, msgs []*parley.Message) error {
-	const cols = 12
+	const cols = 13
 	row := "(" + placeholders(cols) + ")"
 	for len(msgs) > 0 {
 		n := chunk(len(msgs))
@@ -203,10 +207,10 @@ func (tx *Tx) insertMessages(ctx context.Context, msgs []*parley.Message) error 
 				cmid = m.ClientMessageID
 			}
 			args = append(args, m.ID, m.ConversationID, m.Seq, m.SenderID, m.RecipientID, cmid, m.Content, m.ContentHash, m.Type,
-				m.MediaID, m.ReplyToID, parley.Millis(m.SentAt))
+				m.MediaID, m.ReplyToID, m.ReplyToStatusID, parley.Millis(m.SentAt))
 		}
 		if _, err := tx.exec(ctx, `INSERT INTO messages (id, conversation_id, seq, sender_id, recipient_id, client_message_id, content,
-			content_hash, type, media_id, reply_to_id, sent_at) VALUES `+strings.TrimSuffix(strings.Repeat(row+",", n), ","), args...); err != nil {
+			content_hash, type, media_id, reply_to_id, reply_to_status_id, sent_at) VALUES `+strings.TrimSuffix(strings.Repeat(row+",", n), ","), args...); err != nil {
 			return err
 		}
 		msgs = msgs[n:]

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -28,7 +29,8 @@ type groupConfig struct {
 	load
 	senders int
 	channel bool
-	online  int // channel: members with a socket; the others only belong
+	online  int      // channel: members with a socket; the others only belong
+	second  *url.URL // channel: another node; every other member's socket connects there
 }
 
 // parseChannel parses the flags of the channel scenario.
@@ -38,6 +40,7 @@ func parseChannel(args []string, out io.Writer) (groupConfig, error) {
 	fs.SetOutput(out)
 	rawURL, debugURL := c.register(fs, 10_000)
 	fs.IntVar(&c.online, "online", 2000, "members with a socket (the first ones); the others are members offline")
+	second := fs.String("url2", "", "base `URL` of a second node of the same cluster (loopback only): every other member's socket connects there, so half the deliveries cross the bus")
 	fs.IntVar(&c.senders, "senders", 20, "online members that post (the community's owner makes them admins' peers: any member posts in a text channel)")
 	c.load.addFlags(fs, 100, 8, "sender")
 	if err := parseArgs(fs, args); err != nil {
@@ -45,6 +48,13 @@ func parseChannel(args []string, out io.Writer) (groupConfig, error) {
 	}
 	if err := c.check(*rawURL, *debugURL); err != nil {
 		return c, err
+	}
+	if *second != "" {
+		u, err := loopbackURL(*second)
+		if err != nil {
+			return c, fmt.Errorf("--url2: %w", err)
+		}
+		c.second = u
 	}
 	switch {
 	case c.users < 2 || c.users > 100_000:
@@ -191,7 +201,11 @@ func runGroup(ctx context.Context, c groupConfig, out, progress io.Writer) (*gro
 	stop := everySecond(ctx, progress, func(time.Duration) string { return fmt.Sprintf("connected %d/%d", connected.Load(), len(members)) })
 	err = forEach(ctx, c.concurrency, len(members), func(i int) error {
 		m := members[i]
-		s, err := dialSIO(ctx, dialOptions{base: c.base, token: m.user.Token, sourceIP: c.sourceIP(i), timeout: c.timeout, onRaw: onRaw(m)})
+		base := c.base
+		if c.second != nil && i%2 == 1 {
+			base = c.second
+		}
+		s, err := dialSIO(ctx, dialOptions{base: base, token: m.user.Token, sourceIP: c.sourceIP(i), timeout: c.timeout, onRaw: onRaw(m)})
 		if err != nil {
 			return fmt.Errorf("connect %s: %w", m.user.Name, err)
 		}
@@ -399,8 +413,12 @@ func (c *groupConfig) setupTarget(ctx context.Context, rest *restClient, users [
 
 func printGroup(w io.Writer, c groupConfig, r *groupResult) {
 	if c.channel {
-		fmt.Fprintf(w, "\n== channel: %d members, %d online, %d senders, offered %d msg/s for %s, %d-byte padding ==\n",
-			c.users, r.Members, c.senders, c.rate, c.duration, c.size)
+		nodes := "one node"
+		if c.second != nil {
+			nodes = "two nodes (every other socket on --url2)"
+		}
+		fmt.Fprintf(w, "\n== channel: %d members, %d online on %s, %d senders, offered %d msg/s for %s, %d-byte padding ==\n",
+			c.users, r.Members, nodes, c.senders, c.rate, c.duration, c.size)
 	} else {
 		fmt.Fprintf(w, "\n== group: %d members all online, %d senders, offered %d msg/s for %s, %d-byte padding ==\n",
 			r.Members, c.senders, c.rate, c.duration, c.size)

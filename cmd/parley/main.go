@@ -75,6 +75,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	debugAddr := fs.String("debug-addr", "", "`address` of an opt-in diagnostics listener serving net/http/pprof and expvar (/debug/vars); "+
 		"keep it on loopback (e.g. 127.0.0.1:6060): it exposes heap profiles. Empty (default) turns it off")
+	metricsAddr := fs.String("metrics-addr", "", "`address` of an opt-in listener serving Prometheus metrics at GET /metrics (e.g. 127.0.0.1:9090); "+
+		"it has no authentication, so keep it where only your monitoring reaches it. Empty (default) turns it off")
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown")
 	pingInterval := fs.Duration("ping-interval", 25*time.Second, "how often sockets (Socket.IO and /ws) are pinged")
 	pingTimeout := fs.Duration("ping-timeout", 20*time.Second, "how long a socket may take to answer a ping before it is closed (and its user goes offline)")
@@ -153,7 +155,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		trusted = append(trusted, prefix.Masked())
 	}
 	cfg = server.Config{Addr: *addr, DataDir: *data, DB: *db, Bus: *bus, Admins: split(*admins), AllowedOrigins: split(*origins),
-		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, TrustedProxies: trusted, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr,
+		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, TrustedProxies: trusted, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr, MetricsAddr: *metricsAddr,
 		PingInterval: *pingInterval, PingTimeout: *pingTimeout, BodyTimeout: *bodyTimeout, ConnectTimeout: *connectTimeout, DBTimeout: *dbTimeout,
 		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued,
 		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota,

@@ -25,6 +25,7 @@ type Contract struct {
 
 type docRoute struct {
 	method string
+	path   string
 	re     *regexp.Regexp
 	params int
 	op     map[string]any
@@ -57,11 +58,26 @@ func LoadContract(hc *http.Client, base string) (*Contract, error) {
 	for p, item := range paths {
 		re := regexp.MustCompile("^" + quotedParam.ReplaceAllString(regexp.QuoteMeta(p), `[^/]+`) + "$")
 		for m, op := range item.(map[string]any) {
-			c.routes = append(c.routes, docRoute{method: strings.ToUpper(m), re: re, params: strings.Count(p, "{"), op: op.(map[string]any)})
+			c.routes = append(c.routes, docRoute{method: strings.ToUpper(m), path: p, re: re, params: strings.Count(p, "{"), op: op.(map[string]any)})
 		}
 	}
-	// Literal segments win over parameters, as in net/http's mux.
-	sort.Slice(c.routes, func(i, j int) bool { return c.routes[i].params < c.routes[j].params })
+	// Literal segments win over parameters, as in net/http's mux; between
+	// two paths with as many parameters that match one URL (the pair
+	// API.md §7 fixes), the leftmost literal wins, as the server decides.
+	sort.Slice(c.routes, func(i, j int) bool {
+		a, b := c.routes[i], c.routes[j]
+		if a.params != b.params {
+			return a.params < b.params
+		}
+		sa, sb := strings.Split(a.path, "/"), strings.Split(b.path, "/")
+		for k := 0; k < len(sa) && k < len(sb); k++ {
+			pa, pb := strings.HasPrefix(sa[k], "{"), strings.HasPrefix(sb[k], "{")
+			if pa != pb {
+				return pb
+			}
+		}
+		return a.path < b.path
+	})
 	return c, nil
 }
 

@@ -1,0 +1,230 @@
+package sqlstore
+
+// Analytics counters (parley.AnalyticsStore): kept by the send path, one
+// upsert per (user, day) and per day for each committed batch, and read
+// without touching the messages table.
+
+import (
+	"context"
+	"database/sql"
+	"sort"
+	"strings"
+
+	"github.com/parley-chat/parley"
+)
+
+// userDay is one (user, day) row of a batch's counts.
+type userDay struct {
+	user     string
+	day      parley.Day
+	sent     int64
+	received int64
+	lastSent int64 // epoch ms
+}
+
+// countSends adds a batch's new messages to the daily counters: sent for
+// each sender, received for each recipient other than the sender (as the
+// send policy of its kind filled Recipients), messages_sent and
+// active_users for each day. Repeats and refused sends count nothing.
+//
+// Rows are written in key order so that concurrent batches (other nodes)
+// lock them in the same order; it runs last in the transaction, so the
+// day's row, which every batch updates, is held for as short a time as
+// possible.
+func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
+	rows := map[[2]string]*userDay{}
+	row := func(user string, day parley.Day) *userDay {
+		k := [2]string{user, day.String()}
+		r := rows[k]
+		if r == nil {
+			r = &userDay{user: user, day: day}
+			rows[k] = r
+		}
+		return r
+	}
+	days := map[parley.Day]int64{} // messages sent per day
+	for _, s := range batch {
+		if s.Err != nil || s.Duplicate {
+			continue
+		}
+		m := s.Message
+		day := parley.DayOf(m.SentAt)
+		r := row(m.SenderID, day)
+		r.sent++
+		r.lastSent = max(r.lastSent, parley.Millis(m.SentAt))
+		days[day]++
+		for _, u := range s.Recipients {
+			if u != m.SenderID {
+				row(u, day).received++
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	list := make([]*userDay, 0, len(rows))
+	for _, r := range rows {
+		list = append(list, r)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].user != list[j].user {
+			return list[i].user < list[j].user
+		}
+		return list[i].day < list[j].day
+	})
+	newlyActive := map[parley.Day]int64{}
+	var firsts []any // user, day, ...: the rows that are their user's first send of the day
+	const cols = 5
+	for len(list) > 0 {
+		n := chunk(len(list))
+		args := make([]any, 0, n*cols)
+		sentBy := map[[2]any]int64{} // what this statement adds to each row's sent
+		for _, r := range list[:n] {
+			args = append(args, r.user, int64(r.day), r.sent, r.received, r.lastSent)
+			sentBy[[2]any{r.user, int64(r.day)}] = r.sent
+		}
+		// RETURNING the new sent: a row whose sent equals what this
+		// statement added had none before, so its user became active that
+		// day. The upsert holds the row's lock, so two batches cannot both
+		// see it as new.
+		q := `INSERT INTO user_daily_stats (user_id, day, sent, received, last_sent_at) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("("+placeholders(cols)+"),", n), ",") + `
+			ON CONFLICT (user_id, day) DO UPDATE SET sent = user_daily_stats.sent + excluded.sent,
+				received = user_daily_stats.received + excluded.received,
+				last_sent_at = CASE WHEN excluded.last_sent_at > user_daily_stats.last_sent_at
+					THEN excluded.last_sent_at ELSE user_daily_stats.last_sent_at END
+			RETURNING user_id, day, sent`
+		rs, err := tx.query(ctx, q, args...)
+		err = each(rs, err, func(s scanner) error {
+			var user string
+			var day, sent int64
+			if err := s.Scan(&user, &day, &sent); err != nil {
+				return err
+			}
+			if add := sentBy[[2]any{user, day}]; add > 0 && sent == add {
+				newlyActive[parley.Day(day)]++
+				firsts = append(firsts, user, day)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		list = list[n:]
+	}
+	if err := tx.countSenderGaps(ctx, firsts); err != nil {
+		return err
+	}
+	order := make([]parley.Day, 0, len(days))
+	for d := range days {
+		order = append(order, d)
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	for _, d := range order {
+		if _, err := tx.exec(ctx, `INSERT INTO daily_stats (day, messages_sent, active_users) VALUES (?, ?, ?)
+			ON CONFLICT (day) DO UPDATE SET messages_sent = daily_stats.messages_sent + excluded.messages_sent,
+				active_users = daily_stats.active_users + excluded.active_users`,
+			int64(d), days[d], newlyActive[d]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxGap is the gap of daily_sender_gaps that stands for "more than the
+// longest range of days asked for, or never".
+const maxGap = 367
+
+// countSenderGaps adds the users who sent for the first time on a day
+// (pairs: user, day, ...) to daily_sender_gaps, by the days since their
+// previous day with a send. It runs after this batch's upserts, so a user
+// whose first sends of two days are in the same batch gets a gap of one
+// day for the second. (Two nodes committing a user's last message of a
+// day and first of the next at the same moment may both see no previous
+// send; that user is then counted twice in ranges holding both days.)
+func (tx *Tx) countSenderGaps(ctx context.Context, firsts []any) error {
+	gaps := map[[2]int64]int64{} // (day, gap) -> senders
+	for len(firsts) > 0 {
+		n := chunk(len(firsts) / 2)
+		rows, err := tx.query(ctx, `SELECT u.column2, (SELECT MAX(s.day) FROM user_daily_stats s
+				WHERE s.user_id = u.column1 AND s.day < u.column2 AND s.sent > 0)
+			FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT)),", n), ",")+`) u`, firsts[:2*n]...)
+		err = each(rows, err, func(s scanner) error {
+			var day int64
+			var prev sql.NullInt64
+			if err := s.Scan(&day, &prev); err != nil {
+				return err
+			}
+			gap := int64(maxGap)
+			if prev.Valid && day-prev.Int64 < maxGap {
+				gap = day - prev.Int64
+			}
+			gaps[[2]int64{day, gap}]++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		firsts = firsts[2*n:]
+	}
+	keys := make([][2]int64, 0, len(gaps))
+	for k := range gaps {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i][0] != keys[j][0] {
+			return keys[i][0] < keys[j][0]
+		}
+		return keys[i][1] < keys[j][1]
+	})
+	for _, k := range keys {
+		if _, err := tx.exec(ctx, `INSERT INTO daily_sender_gaps (day, gap, senders) VALUES (?, ?, ?)
+			ON CONFLICT (day, gap) DO UPDATE SET senders = daily_sender_gaps.senders + excluded.senders`, k[0], k[1], gaps[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UserCounts implements parley.AnalyticsStore.
+func (db *DB) UserCounts(ctx context.Context, userID string, from, to parley.Day) (parley.UserCounts, error) {
+	var c parley.UserCounts
+	var last int64
+	err := db.queryRow(ctx, `SELECT COALESCE(SUM(sent), 0), COALESCE(SUM(received), 0), COALESCE(MAX(last_sent_at), 0)
+		FROM user_daily_stats WHERE user_id = ? AND day >= ? AND day <= ?`, userID, int64(from), int64(to)).Scan(&c.Sent, &c.Received, &last)
+	c.LastSentAt = parley.FromMillis(last)
+	return c, err
+}
+
+// ActiveChatsCount implements parley.AnalyticsStore.
+func (db *DB) ActiveChatsCount(ctx context.Context, userID string) (int64, error) {
+	var n int64
+	err := db.queryRow(ctx, `SELECT COUNT(*) FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id
+		WHERE cm.user_id = ? AND c.last_seq > cm.joined_seq`, userID).Scan(&n)
+	return n, err
+}
+
+// DailyStats implements parley.AnalyticsStore: the days from daily_stats,
+// the distinct senders from daily_sender_gaps (each sender counted on
+// their first day in the range: the day whose gap reaches back before
+// from). Ranges longer than 366 days would need a larger maxGap.
+func (db *DB) DailyStats(ctx context.Context, from, to parley.Day) ([]parley.DayStats, int64, error) {
+	rows, err := db.query(ctx, `SELECT day, messages_sent, active_users FROM daily_stats WHERE day >= ? AND day <= ? ORDER BY day`,
+		int64(from), int64(to))
+	days, err := collect(rows, err, func(s scanner) (parley.DayStats, error) {
+		var d parley.DayStats
+		var day int64
+		err := s.Scan(&day, &d.MessagesSent, &d.ActiveUsers)
+		d.Day = parley.Day(day)
+		return d, err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var users int64
+	if len(days) > 0 {
+		err = db.queryRow(ctx, `SELECT COALESCE(SUM(senders), 0) FROM daily_sender_gaps WHERE day >= ? AND day <= ? AND gap > day - ?`,
+			int64(from), int64(to), int64(from)).Scan(&users)
+	}
+	return days, users, err
+}
