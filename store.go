@@ -19,6 +19,7 @@ type Stores struct {
 	Media         MediaStore
 	Communities   CommunityStore
 	Calls         CallStore
+	Notify        NotifyStore
 	Statuses      StatusStore
 	Analytics     AnalyticsStore
 	Health        Pinger

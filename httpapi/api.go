@@ -102,6 +102,7 @@ func New(svc *service.Service, cfg Config) *API {
 	a.routes = append(append(append(a.table(cfg), a.messageRoutes()...), a.groupRoutes()...), a.mediaRoutes(cfg)...)
 	a.routes = append(a.routes, a.communityRoutes()...)
 	a.routes = append(a.routes, a.callRoutes()...)
+	a.routes = append(a.routes, a.notificationRoutes()...)
 	a.routes = append(a.routes, a.statusRoutes()...)
 	a.routes = append(a.routes, a.analyticsRoutes()...)
 	return a

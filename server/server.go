@@ -6,13 +6,16 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/mail"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/apnspusher"
+	"github.com/parley-chat/parley/fcmpusher"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/localbus"
@@ -29,8 +34,10 @@ import (
 	"github.com/parley-chat/parley/natsbus"
 	"github.com/parley-chat/parley/realtime"
 	"github.com/parley-chat/parley/service"
+	"github.com/parley-chat/parley/smtpmail"
 	"github.com/parley-chat/parley/sqlstore"
 	"github.com/parley-chat/parley/turnserver"
+	"github.com/parley-chat/parley/webpusher"
 )
 
 // Config is the whole configuration of a node.
@@ -42,12 +49,29 @@ type Config struct {
 	Admins         []string // usernames with admin rights
 	AllowedOrigins []string // origins allowed to open sockets cross-origin
 	MailFrom       string   // From address of e-mails
+	// SMTPURL, when set, sends e-mail through an SMTP server
+	// (smtp[s]://user:pass@host:port, see smtpmail.New); zero: .eml files
+	// in DataDir/mail.
+	SMTPURL string
 	// Media is where uploaded files' bytes go: a folder (default
 	// DataDir/media; shared storage with several nodes) or
 	// s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=R (see OpenBlobs).
 	Media         string
 	MediaRedirect bool  // downloads redirect to a presigned storage URL (S3 only)
 	MediaQuota    int64 // bytes of unused uploads per user; zero: 1 GiB
+	// PushContact is the contact push services see in Web Push's VAPID
+	// token: a mailto: address or an https URL; zero: MailFrom's address.
+	PushContact   string
+	PushAllowHTTP bool // accept http:// Web Push endpoints (tests on loopback)
+	// APNs, when APNsKeyFile is set: the .p8 key's file, its key id, the
+	// team id, the app's bundle id and the endpoint (zero: production).
+	APNsKeyFile, APNsKeyID, APNsTeamID, APNsTopic, APNsHost string
+	PushRootCAs                                             *x509.CertPool // trusted by the APNs sender; nil: the system's
+	// FCM, when FCMCredentialsFile (a service account's JSON key) is set;
+	// FCMEndpoint zero: https://fcm.googleapis.com.
+	FCMCredentialsFile, FCMEndpoint string
+	NotifyTick                      time.Duration // how often the push outbox runs; zero: 1s
+	PushCollapse                    time.Duration // the least time between two pushes to one device; zero: 15s
 
 	AuthRatePerMinute int                  // per-address limit on register/login/reset; 0 disables
 	TrustedProxies    []netip.Prefix       // load balancers whose X-Forwarded-For names the client
@@ -181,6 +205,46 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("media: %w", err)
 	}
+	webPush, vapidPublic, err := s.webPusher(ctx)
+	if err != nil {
+		if s.nats != nil {
+			s.nats.Close()
+		}
+		s.db.Close()
+		return nil, fmt.Errorf("web push keys: %w", err)
+	}
+	senders := map[string]parley.PushSender{parley.PlatformWebPush: webPush}
+	if cfg.APNsKeyFile != "" {
+		key, err := os.ReadFile(cfg.APNsKeyFile)
+		var apns *apnspusher.Sender
+		if err == nil {
+			apns, err = apnspusher.New(apnspusher.Config{Key: key, KeyID: cfg.APNsKeyID, TeamID: cfg.APNsTeamID,
+				Topic: cfg.APNsTopic, Host: cfg.APNsHost, RootCAs: cfg.PushRootCAs})
+		}
+		if err != nil {
+			if s.nats != nil {
+				s.nats.Close()
+			}
+			s.db.Close()
+			return nil, fmt.Errorf("apns: %w", err)
+		}
+		senders[parley.PlatformAPNs] = apns
+	}
+	if cfg.FCMCredentialsFile != "" {
+		creds, err := os.ReadFile(cfg.FCMCredentialsFile)
+		var fcm *fcmpusher.Sender
+		if err == nil {
+			fcm, err = fcmpusher.New(fcmpusher.Config{Credentials: creds, Endpoint: cfg.FCMEndpoint})
+		}
+		if err != nil {
+			if s.nats != nil {
+				s.nats.Close()
+			}
+			s.db.Close()
+			return nil, fmt.Errorf("fcm: %w", err)
+		}
+		senders[parley.PlatformFCM] = fcm
+	}
 	ice, err := s.startTURN()
 	if err != nil {
 		if s.nats != nil {
@@ -190,11 +254,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("turn: %w", err)
 	}
 	s.registry, s.metrics = newRegistry(s.db)
-	mailer := &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
+	var mailer parley.Mailer = &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
+	if cfg.SMTPURL != "" {
+		if mailer, err = smtpmail.New(cfg.SMTPURL, cfg.MailFrom); err != nil {
+			if s.nats != nil {
+				s.nats.Close()
+			}
+			s.db.Close()
+			return nil, err
+		}
+	}
 	s.svc = service.New(s.db.Stores(), s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
 		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log,
 		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease, StoreTimeout: cfg.DBTimeout,
-		Now: cfg.Clock.Now, Blobs: blobs, MediaQuota: cfg.MediaQuota, Metrics: s.metrics, ICE: ice})
+		Now: cfg.Clock.Now, Blobs: blobs, MediaQuota: cfg.MediaQuota, Metrics: s.metrics, ICE: ice,
+		PushSenders: senders, VAPIDPublicKey: vapidPublic,
+		PushAllowHTTP: cfg.PushAllowHTTP, NotifyTick: cfg.NotifyTick, PushCollapse: cfg.PushCollapse})
 	// Job leases live in the database that the nodes share. The embedded
 	// SQLite database is one node's own, so its leases stay in memory:
 	// a lease row renewed every few seconds would make each of SQLite's
@@ -249,6 +324,27 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	return s, nil
+}
+
+// webPusher builds the Web Push sender with the VAPID key pair that every
+// node shares, generated by the first node to start.
+func (s *Server) webPusher(ctx context.Context) (*webpusher.Sender, string, error) {
+	pair, err := s.db.ServerKey(ctx, webpusher.KeyName, webpusher.GenerateKeys)
+	if err != nil {
+		return nil, "", err
+	}
+	private, public, err := webpusher.SplitKeys(pair)
+	if err != nil {
+		return nil, "", err
+	}
+	contact := s.cfg.PushContact
+	if contact == "" {
+		contact = "mailto:no-reply@parley.local"
+		if a, err := mail.ParseAddress(s.cfg.MailFrom); err == nil {
+			contact = "mailto:" + a.Address
+		}
+	}
+	return &webpusher.Sender{PrivateKey: private, PublicKey: public, Subscriber: contact}, public, nil
 }
 
 // Addr is the address the server listens on (the real port when cfg.Addr used port 0).

@@ -65,6 +65,18 @@ type Config struct {
 	// notification of the call is sent from. It runs on the request's
 	// goroutine, so it must queue its work rather than do it.
 	RingOffline func(ctx context.Context, c *parley.Call)
+	// PushSenders deliver pushes, by platform (webpush, fcm, apns); a
+	// platform without one refuses registrations. None: no outbox job.
+	PushSenders map[string]parley.PushSender
+	// VAPIDPublicKey is the Web Push key served to browsers.
+	VAPIDPublicKey string
+	// PushAllowHTTP accepts http:// Web Push endpoints (tests on loopback).
+	PushAllowHTTP bool
+	// NotifyTick is how often the push outbox runs; default 1s.
+	NotifyTick time.Duration
+	// PushCollapse is the least time between two pushes to one device;
+	// the messages in between go out as one. Default 15s.
+	PushCollapse time.Duration
 	// StatusPurgeEvery is how often expired statuses are purged (they are
 	// never shown once expired, whenever this runs); default 5 minutes.
 	StatusPurgeEvery time.Duration
@@ -129,6 +141,12 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	if cfg.MediaQuota <= 0 {
 		cfg.MediaQuota = 1 << 30
 	}
+	if cfg.NotifyTick <= 0 {
+		cfg.NotifyTick = time.Second
+	}
+	if cfg.PushCollapse <= 0 {
+		cfg.PushCollapse = 15 * time.Second
+	}
 	if cfg.MediaCollectEvery <= 0 {
 		cfg.MediaCollectEvery = 10 * time.Minute
 	}
@@ -155,8 +173,9 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 // AddJobs registers the service's background jobs with r, which the
 // caller starts and closes (before Close): sending due scheduled messages
 // (leased), purging expired statuses (leased), removing the files nothing
-// uses (leased), ending the calls nobody answered (leased), publishing this
-// node's health and, with several nodes, this node's presence lease and the
+// uses (leased), ending the calls nobody answered (leased), the push outbox
+// (leased, when a push platform is configured), publishing this node's
+// health and, with several nodes, this node's presence lease and the
 // sweep of dead nodes' users (leased).
 func (s *Service) AddJobs(r *jobs.Runner) {
 	s.runner.Store(r)
@@ -164,6 +183,7 @@ func (s *Service) AddJobs(r *jobs.Runner) {
 	s.addStatusJobs(r)
 	s.addMediaJobs(r)
 	s.addCallJobs(r)
+	s.addNotifyJobs(r)
 	s.addAnalyticsJobs(r)
 	if s.presence.shared != nil {
 		every := s.cfg.PresenceLease / 3

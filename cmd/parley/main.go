@@ -91,6 +91,16 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	media := fs.String("media", "", "where uploaded files go: a `folder` (default <data>/media; with several nodes it must be shared storage) or "+
 		"s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=REGION (secure=false for plain HTTP; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	mediaRedirect := fs.Bool("media-redirect", false, "with S3 --media, downloads answer 302 to a presigned URL valid 5 minutes instead of streaming through the node")
+	pushContact := fs.String("push-contact", "", "contact push services see in Web Push's VAPID token: mailto:ADDRESS or an https `URL` (default: the --mail-from address)")
+	apnsKey := fs.String("apns-key", "", "`file` of the APNs .p8 signing key; with --apns-key-id, --apns-team-id and --apns-topic it turns on pushes to apns devices")
+	apnsKeyID := fs.String("apns-key-id", "", "the APNs signing key's `id`")
+	apnsTeam := fs.String("apns-team-id", "", "the Apple developer `team` id")
+	apnsTopic := fs.String("apns-topic", "", "the iOS app's `bundle id`")
+	apnsHost := fs.String("apns-host", "", "APNs `URL` (default https://api.push.apple.com; https://api.sandbox.push.apple.com for development builds)")
+	fcmCreds := fs.String("fcm-credentials", "", "`file` of a Google service account's JSON key allowed to send through FCM; turns on pushes to fcm devices")
+	fcmEndpoint := fs.String("fcm-endpoint", "", "FCM API base `URL` (default https://fcm.googleapis.com)")
+	smtpURL := fs.String("smtp-url", "", "send e-mail through SMTP: `smtp://user:password@host:587` (STARTTLS required; ?starttls=optional or none) "+
+		"or smtps://…:465; unset, e-mails are written into <data>/mail")
 	mediaQuota := fs.Int64("media-quota", 1<<30, "`bytes` of uploaded files no message uses yet that one user may hold; past it an upload answers 413 quota_exceeded")
 
 	set := map[string]bool{}
@@ -165,7 +175,9 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued,
 		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota,
 		STUNURLs: split(*stunURL), TURNURLs: split(*turnURL), TURNSecret: *turnSecret, TURNAddr: *turnAddr, TURNPublicIP: *turnIP,
-		TURNPortMin: minPort, TURNPortMax: maxPort, TURNQuota: *turnQuota}
+		TURNPortMin: minPort, TURNPortMax: maxPort, TURNQuota: *turnQuota,
+		PushContact: *pushContact, APNsKeyFile: *apnsKey, APNsKeyID: *apnsKeyID, APNsTeamID: *apnsTeam, APNsTopic: *apnsTopic,
+		APNsHost: *apnsHost, FCMCredentialsFile: *fcmCreds, FCMEndpoint: *fcmEndpoint, SMTPURL: *smtpURL}
 	return cfg, level, nil
 }
 

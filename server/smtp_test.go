@@ -1,0 +1,139 @@
+package server_test
+
+import (
+	"bufio"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/internal/apitest"
+	"github.com/parley-chat/parley/server"
+)
+
+// smtpReceiver is a small SMTP server on loopback (RFC 5321 without
+// extensions) that keeps every message it is given.
+type smtpReceiver struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	msgs []smtpMessage
+	wg   sync.WaitGroup
+}
+
+type smtpMessage struct {
+	from string
+	to   []string
+	data string
+}
+
+func startSMTP(t *testing.T) *smtpReceiver {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &smtpReceiver{ln: ln}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				r.session(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); r.wg.Wait() })
+	return r
+}
+
+func (r *smtpReceiver) session(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	in := bufio.NewReader(c)
+	say := func(s string) { _, _ = c.Write([]byte(s + "\r\n")) }
+	say("220 loopback ESMTP")
+	var m smtpMessage
+	for {
+		line, err := in.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		verb := strings.ToUpper(strings.SplitN(line, " ", 2)[0])
+		switch verb {
+		case "EHLO", "HELO":
+			say("250-loopback")
+			say("250 8BITMIME")
+		case "MAIL":
+			m = smtpMessage{from: line}
+			say("250 OK")
+		case "RCPT":
+			m.to = append(m.to, line)
+			say("250 OK")
+		case "DATA":
+			say("354 go ahead")
+			var b strings.Builder
+			for {
+				l, err := in.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+				b.WriteString(strings.TrimPrefix(l, "."))
+			}
+			m.data = b.String()
+			r.mu.Lock()
+			r.msgs = append(r.msgs, m)
+			r.mu.Unlock()
+			say("250 queued")
+		case "QUIT":
+			say("221 bye")
+			return
+		default:
+			say("250 OK")
+		}
+	}
+}
+
+// TestSMTPReset checks that with --smtp-url a password reset e-mail goes to
+// the SMTP server, and the token in it works.
+func TestSMTPReset(t *testing.T) {
+	smtp := startSMTP(t)
+	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) {
+		c.SMTPURL = "smtp://" + smtp.ln.Addr().String() + "?starttls=none"
+		c.MailFrom = "Parley <no-reply@parley.test>"
+	})
+	name := apitest.Unique("erin")
+	erin := apitest.Register(t, srv.URL(), name)
+	anon := apitest.NewClient(srv.URL())
+	anon.Must(t, 200, "POST", "/api/auth/password/forgot", map[string]string{"email": name + "@example.test"})
+	var m smtpMessage
+	eventually(t, "the reset e-mail at the SMTP server", 20*time.Second, func() bool {
+		smtp.mu.Lock()
+		defer smtp.mu.Unlock()
+		if len(smtp.msgs) > 0 {
+			m = smtp.msgs[0]
+		}
+		return len(smtp.msgs) > 0
+	})
+	if !strings.Contains(m.from, "no-reply@parley.test") || len(m.to) != 1 || !strings.Contains(m.to[0], name+"@example.test") ||
+		!strings.Contains(m.data, "Reset your Parley password") {
+		t.Fatalf("e-mail from %q to %q:\n%s", m.from, m.to, m.data)
+	}
+	token := regexp.MustCompile(`prl_[A-Za-z0-9_-]+`).FindString(m.data)
+	if token == "" {
+		t.Fatalf("no token in:\n%s", m.data)
+	}
+	anon.Must(t, 200, "POST", "/api/auth/password/reset", map[string]string{"token": token, "newPassword": "new-password-1"})
+	erin.Must(t, 401, "GET", "/api/users/me", nil)
+	anon.Must(t, 200, "POST", "/api/auth/login", map[string]string{"username": name, "password": "new-password-1"})
+}
