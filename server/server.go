@@ -245,14 +245,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		senders[parley.PlatformFCM] = fcm
 	}
-	ice, err := s.startTURN()
-	if err != nil {
-		if s.nats != nil {
-			s.nats.Close()
-		}
-		s.db.Close()
-		return nil, fmt.Errorf("turn: %w", err)
-	}
 	s.registry, s.metrics = newRegistry(s.db)
 	var mailer parley.Mailer = &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
 	if cfg.SMTPURL != "" {
@@ -263,6 +255,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			s.db.Close()
 			return nil, err
 		}
+	}
+	// Last of what can fail: once started, the TURN server runs until Close.
+	ice, err := s.startTURN()
+	if err != nil {
+		if s.nats != nil {
+			s.nats.Close()
+		}
+		s.db.Close()
+		return nil, fmt.Errorf("turn: %w", err)
 	}
 	s.svc = service.New(s.db.Stores(), s.bus, mailer, service.Config{Admins: cfg.Admins, PasswordCost: cfg.PasswordCost,
 		PresenceGrace: cfg.PresenceGrace, ScheduleTick: cfg.ScheduleTick, Logger: s.log,
