@@ -247,11 +247,9 @@ func testCalls(t *testing.T, srv *server.Server, clock *jobs.Fake) {
 		clock.Advance(46 * time.Second)
 		// The job may have been between runs as the clock moved: move it
 		// on in small steps until the call was missed.
-		deadline := time.Now().Add(10 * time.Second)
-		for countEvents(annWS, "call_ended", c.CallID) == 0 && time.Now().Before(deadline) {
-			clock.Advance(time.Second)
-			time.Sleep(20 * time.Millisecond)
-		}
+		advanceUntil(t, clock, time.Second, "the unanswered call to be missed", func() bool {
+			return countEvents(annWS, "call_ended", c.CallID) > 0
+		})
 		for _, ws := range []*apitest.WS{annWS, bobWS, bob2WS} {
 			if e := eventOf(t, ws.WaitEvent(t, "call_ended", c.CallID)); e.Reason != "missed" || e.Status != "missed" {
 				t.Fatalf("call_ended = %+v", e)

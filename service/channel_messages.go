@@ -41,31 +41,12 @@ func (s *Service) SendChannelMessage(ctx context.Context, caller *parley.Identit
 	if err := checkSelf(caller, in.SenderID, "senderId"); err != nil {
 		return nil, err
 	}
-	if err := required("channelId", in.ChannelID); err != nil {
-		return nil, err
-	}
-	if !isChannel(in.ChannelID) {
-		return nil, parley.Errorf(parley.ENOTFOUND, "channel not found")
-	}
-	content, typ, err := validateBody(in.EncryptedContent, in.Content, in.Type, in.ClientMessageID, in.MediaID)
+	send, err := s.postToMembers(ctx, caller, parley.KindChannel, "channelId", in.ChannelID, memberPost{encrypted: in.EncryptedContent,
+		content: in.Content, typ: in.Type, mediaID: in.MediaID, replyToID: in.ReplyToID, clientMessageID: in.ClientMessageID})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkMediaOwner(ctx, caller, in.MediaID); err != nil {
-		return nil, err
-	}
-	if in.ReplyToID != "" {
-		if orig, _, err := s.visibleMessage(ctx, caller, in.ReplyToID); err != nil || orig.ConversationID != in.ChannelID {
-			return nil, parley.Errorf(parley.EINVALID, "replyToId must name a message of this channel")
-		}
-	}
-	m := &parley.Message{ID: parley.NewID("msg"), ConversationID: in.ChannelID, SenderID: caller.UserID, ClientMessageID: in.ClientMessageID,
-		Content: content, ContentHash: contentHash(content), Type: typ, MediaID: in.MediaID, ReplyToID: in.ReplyToID, SentAt: s.now()}
-	send, err := s.post(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	m = send.Message
+	m := send.Message
 	return &ChannelSendResult{MessageID: m.ID, ChannelID: m.ConversationID, ConversationID: m.ConversationID, Status: parley.StatusSent,
 		SentAt: parley.Time{Time: m.SentAt}, Seq: m.Seq, ClientMessageID: m.ClientMessageID, Duplicate: send.Duplicate}, nil
 }

@@ -368,7 +368,7 @@ func (s *Service) RemoveChannelMember(ctx context.Context, caller *parley.Identi
 	if !ch.IsPrivate {
 		return nil, parley.Errorf(parley.EINVALID, "every member of the community reads a public channel")
 	}
-	if err := required("memberId", in.MemberID); err != nil {
+	if err := userIDArg("memberId", in.MemberID); err != nil {
 		return nil, err
 	}
 	if err := s.store.Communities.RemoveChannelReader(ctx, ch.ID, in.MemberID); err != nil {

@@ -459,7 +459,7 @@ func (s *Service) AnswerJoin(ctx context.Context, caller *parley.Identity, in Jo
 	if err != nil {
 		return nil, err
 	}
-	if err := required("userId", in.UserID); err != nil {
+	if err := userIDArg("userId", in.UserID); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -535,7 +535,7 @@ func (s *Service) RemoveCommunityMember(ctx context.Context, caller *parley.Iden
 	if err != nil {
 		return nil, err
 	}
-	if err := required("memberId", in.MemberID); err != nil {
+	if err := userIDArg("memberId", in.MemberID); err != nil {
 		return nil, err
 	}
 	target, err := s.store.Communities.CommunityMember(ctx, c.ID, in.MemberID)
@@ -618,7 +618,7 @@ func (s *Service) SetCommunityRole(ctx context.Context, caller *parley.Identity,
 	if err != nil {
 		return nil, err
 	}
-	if err := required("memberId", in.MemberID); err != nil {
+	if err := userIDArg("memberId", in.MemberID); err != nil {
 		return nil, err
 	}
 	if in.Role != parley.RoleAdmin && in.Role != parley.RoleMember {
@@ -766,4 +766,15 @@ func (s *Service) SearchCommunities(ctx context.Context, caller *parley.Identity
 		out = append(out, communityView(c, nil))
 	}
 	return out, nil
+}
+
+// userIDArg checks a user id given as the target of an admin action.
+func userIDArg(field, id string) error {
+	if err := required(field, id); err != nil {
+		return err
+	}
+	if len(id) > 64 {
+		return parley.Errorf(parley.EINVALID, "%s must be a user id", field)
+	}
+	return nil
 }

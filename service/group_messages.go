@@ -44,31 +44,12 @@ func (s *Service) SendGroupMessage(ctx context.Context, caller *parley.Identity,
 	if err := checkSelf(caller, in.SenderID, "senderId"); err != nil {
 		return nil, err
 	}
-	if err := required("groupId", in.GroupID); err != nil {
-		return nil, err
-	}
-	if !isGroup(in.GroupID) || len(in.GroupID) > 64 {
-		return nil, parley.Errorf(parley.ENOTFOUND, "group not found")
-	}
-	content, typ, err := validateBody(in.EncryptedContent, in.Content, in.Type, in.ClientMessageID, in.MediaID)
+	send, err := s.postToMembers(ctx, caller, parley.KindGroup, "groupId", in.GroupID, memberPost{encrypted: in.EncryptedContent,
+		content: in.Content, typ: in.Type, mediaID: in.MediaID, replyToID: in.ReplyToID, clientMessageID: in.ClientMessageID})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkMediaOwner(ctx, caller, in.MediaID); err != nil {
-		return nil, err
-	}
-	if in.ReplyToID != "" {
-		if orig, _, err := s.visibleMessage(ctx, caller, in.ReplyToID); err != nil || orig.ConversationID != in.GroupID {
-			return nil, parley.Errorf(parley.EINVALID, "replyToId must name a message of this group")
-		}
-	}
-	m := &parley.Message{ID: parley.NewID("msg"), ConversationID: in.GroupID, SenderID: caller.UserID, ClientMessageID: in.ClientMessageID,
-		Content: content, ContentHash: contentHash(content), Type: typ, MediaID: in.MediaID, ReplyToID: in.ReplyToID, SentAt: s.now()}
-	send, err := s.post(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	m = send.Message
+	m := send.Message
 	return &GroupSendResult{MessageID: m.ID, GroupID: m.ConversationID, ConversationID: m.ConversationID, Status: parley.StatusSent,
 		SentAt: parley.Time{Time: m.SentAt}, Seq: m.Seq, ClientMessageID: m.ClientMessageID, Duplicate: send.Duplicate}, nil
 }
@@ -395,4 +376,37 @@ func (s *Service) groupTyping(ctx context.Context, caller *parley.Identity, grou
 	}
 	s.publish(ctx, parley.EventTyping, typingEvent{SenderID: caller.UserID, GroupID: groupID, IsTyping: typing, Timestamp: parley.Time{Time: s.now()}}, to)
 	return nil
+}
+
+// memberPost is the body of a post to a group or channel.
+type memberPost struct {
+	encrypted, content, typ, mediaID, replyToID, clientMessageID string
+}
+
+// postToMembers validates and commits a post to a conversation of kind
+// (a group or channel) named by field: the id must be of that kind, the
+// media the caller's own, a reply to a message of the same conversation.
+// Who may post and who receives is the kind's send policy, in the commit.
+func (s *Service) postToMembers(ctx context.Context, caller *parley.Identity, kind, field, convID string, in memberPost) (*parley.Send, error) {
+	if err := required(field, convID); err != nil {
+		return nil, err
+	}
+	if parley.KindOf(convID) != kind || len(convID) > 64 {
+		return nil, parley.Errorf(parley.ENOTFOUND, "%s not found", kind)
+	}
+	content, typ, err := validateBody(in.encrypted, in.content, in.typ, in.clientMessageID, in.mediaID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkMediaOwner(ctx, caller, in.mediaID); err != nil {
+		return nil, err
+	}
+	if in.replyToID != "" {
+		if orig, _, err := s.visibleMessage(ctx, caller, in.replyToID); err != nil || orig.ConversationID != convID {
+			return nil, parley.Errorf(parley.EINVALID, "replyToId must name a message of this %s", kind)
+		}
+	}
+	return s.post(ctx, &parley.Message{ID: parley.NewID("msg"), ConversationID: convID, SenderID: caller.UserID,
+		ClientMessageID: in.clientMessageID, Content: content, ContentHash: contentHash(content), Type: typ, MediaID: in.mediaID,
+		ReplyToID: in.replyToID, SentAt: s.now()})
 }

@@ -721,13 +721,25 @@ func (tx *Tx) setChannelKeys(ctx context.Context, channelID string, keys map[str
 
 // WithoutChannelKey implements parley.CommunityStore.
 func (db *DB) WithoutChannelKey(ctx context.Context, userID string, channelIDs []string) ([]string, error) {
-	var out []string
-	for _, id := range channelIDs {
-		key, err := db.ChannelKey(ctx, id, userID)
+	held := map[string]bool{}
+	for ids := channelIDs; len(ids) > 0; {
+		n := chunk(len(ids))
+		args := []any{userID}
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		got, err := db.ids(ctx, `SELECT channel_id FROM channel_keys WHERE user_id = ? AND channel_id IN (`+placeholders(n)+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
-		if key == "" {
+		for _, id := range got {
+			held[id] = true
+		}
+		ids = ids[n:]
+	}
+	var out []string
+	for _, id := range channelIDs {
+		if !held[id] {
 			out = append(out, id)
 		}
 	}
