@@ -29,7 +29,10 @@ func TestClusterBusLoss(t *testing.T) {
 	ns := natstest.Start(t)
 	clock := jobs.NewFake(time.Now())
 	nodeA := startNode(t, "node-a", dsn, ns.URL(), clock)
-	nodeB := startNode(t, "node-b", dsn, ns.URL(), clock, func(c *server.Config) { c.BusQueueLen = 1 })
+	nodeB := startNode(t, "node-b", dsn, ns.URL(), clock, func(c *server.Config) {
+		c.BusQueueLen = 1
+		c.MetricsAddr = "127.0.0.1:0"
+	})
 	busB, ok := nodeB.Bus().(*natsbus.Bus)
 	if !ok {
 		t.Fatalf("node B's bus is a %T", nodeB.Bus())
@@ -108,6 +111,13 @@ func TestClusterBusLoss(t *testing.T) {
 	}
 	if st := busB.Stats(); st.Dropped < 2 {
 		t.Errorf("B's bus stats %+v: at least m3 and m4 dropped and counted", st)
+	}
+	fams := scrape(t, nodeB)
+	if n := total(fams, "parley_bus_events_lost_total", map[string]string{"reason": "behind"}); n < 2 {
+		t.Errorf("parley_bus_events_lost_total{reason=behind} = %v at B, want at least 2", n)
+	}
+	if n := total(fams, "parley_bus_gaps_total", nil); n < 1 {
+		t.Errorf("parley_bus_gaps_total = %v at B", n)
 	}
 
 	// What a client does once closed: reconnect and catch up.
