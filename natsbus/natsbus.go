@@ -204,6 +204,9 @@ func Connect(servers string, opts Options) (*Bus, error) {
 		return nil, fmt.Errorf("natsbus: subscribe: %w", err)
 	}
 	go b.run()
+	if !nc.HeadersSupported() {
+		b.log.Warn("the NATS server does not support headers (older than 2.2): events lost between nodes cannot be detected")
+	}
 	b.log.Info("bus connected", "server", nc.ConnectedUrlRedacted(), "subjects", b.prefix+">")
 	return b, nil
 }
@@ -241,6 +244,9 @@ func (b *Bus) publish(subject string, payload []byte) error {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
 	b.pubSeq++
+	if !b.nc.HeadersSupported() { // a NATS server older than 2.2
+		return b.nc.Publish(subject, payload)
+	}
 	m := &nats.Msg{Subject: subject, Data: payload, Header: nats.Header{}}
 	m.Header.Set(seqHeader, b.pubID+":"+strconv.FormatUint(b.pubSeq, 10))
 	return b.nc.PublishMsg(m)
