@@ -27,8 +27,9 @@ type Bus interface {
 // EventBusGap is an internal event (never sent to clients) that a bus
 // delivers to its subscribers when events from other nodes may have been
 // lost: its connection to them was interrupted, or it could not keep up.
-// Transports then close their sockets, so that clients reconnect and catch
-// up through sync as they do after any reconnection.
+// Transports then close their sockets (those of the users in To, or every
+// socket when To is empty), so that clients reconnect and catch up through
+// sync as they do after any reconnection.
 const EventBusGap = "_bus_gap"
 
 // The names of the events the server sends (API.md §12), each named once.

@@ -14,19 +14,33 @@
 // to its subscribers directly (its connection does not echo them back), so
 // they keep flowing on that node while NATS is away. Publishes made while
 // disconnected are buffered by the client (8 MiB) and sent on reconnection.
-// Whenever events from other nodes may have been lost (the connection was
-// interrupted, a publish overflowed that buffer, or this node could not keep
-// up), subscribers get parley.EventBusGap so transports can make clients
-// resynchronise.
+//
+// No event from another node is lost silently. Events received wait in a
+// bounded queue (Options.QueueLen, QueueBytes) for this node's subscribers;
+// when the node is too far behind, an event that does not fit is dropped,
+// logged and counted, and its addressees get parley.EventBusGap with To
+// set to them, after the drop, so transports close those users' sockets
+// and their clients catch up through sync. Every message a node publishes
+// carries its sequence number (header Parley-Seq: "<publisher>:<n>"); a
+// receiver that sees a publisher's numbers jump lost messages somewhere
+// between the nodes (a NATS server or route dropped them, or they were in
+// flight when a connection broke) without knowing whose they were, and
+// delivers parley.EventBusGap with no addressee: every socket of the node
+// resynchronises. The same happens after this node's connection was
+// interrupted, and on the other nodes when a publish overflowed the
+// reconnect buffer.
 package natsbus
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,8 +63,40 @@ type Options struct {
 	ReconnectWait time.Duration
 	// DrainTimeout bounds how long Close waits for in-flight events; default 5s.
 	DrainTimeout time.Duration
-	Logger       *slog.Logger
+	// QueueLen and QueueBytes bound the events received from other nodes
+	// that wait for this node's subscribers; an event past either bound
+	// is dropped (see the package comment). Defaults 65,536 events and
+	// 64 MiB; one event larger than QueueBytes still passes an empty queue.
+	QueueLen   int
+	QueueBytes int64
+	Logger     *slog.Logger
 }
+
+// Stats counts the events from other nodes this node lost, by cause.
+type Stats struct {
+	// Dropped: received but dropped because this node's queue was full.
+	Dropped uint64
+	// Missing: never received, found by a publisher's sequence jumping.
+	Missing uint64
+	// ClientDropped: dropped by the NATS client itself (its subscription's
+	// pending limits) before this package saw them.
+	ClientDropped uint64
+	// Queued is the number of events waiting for the subscribers now.
+	Queued int
+}
+
+// seqHeader carries "<publisher>:<n>": the publishing connection's random
+// id and the message's number, from 1, counting every message it sent.
+const seqHeader = "Parley-Seq"
+
+// maxPublishers bounds the publishers whose sequence a receiver tracks;
+// past it the table starts again (the next message of each is taken as its
+// first).
+const maxPublishers = 1024
+
+// maxLostUsers bounds the addressees of dropped events remembered until
+// the worker closes their sockets; past it every socket is closed.
+const maxLostUsers = 100_000
 
 // Bus is a parley.Bus over NATS. It is safe for concurrent use.
 type Bus struct {
@@ -62,6 +108,33 @@ type Bus struct {
 	dropped atomic.Bool // a publish failed while disconnected: tell the others after reconnecting
 	closed  chan struct{}
 	local   *localbus.Bus // this node's subscribers
+
+	// Publishing: pubMu orders the sequence numbers as the messages go out.
+	pubID  string
+	pubMu  sync.Mutex
+	pubSeq uint64
+
+	// Receiving: receive (NATS's subscription goroutine) checks sequences
+	// and queues; run (the worker) hands events to the subscribers.
+	seen       map[string]uint64 // publisher → last sequence number; receive only
+	queue      chan *nats.Msg
+	queuedSize atomic.Int64
+	queueBytes int64
+	wake       chan struct{} // lost events to handle
+	quit       chan struct{} // closed by Close: run returns
+	stopped    chan struct{} // run returned
+	// run's log of losses: at most one line a second, with the totals.
+	logAt              time.Time
+	logEvents, logGaps int
+	logUsers           int
+	logAll             bool
+
+	lostMu    sync.Mutex
+	lostUsers map[string]struct{} // addressees of dropped events, not yet resynchronised
+	lostAll   bool                // and everyone
+	lostCount int                 // events dropped or missing since the worker last handled them
+
+	dropped64, missing64 atomic.Uint64
 
 	closeOnce sync.Once
 }
@@ -86,8 +159,20 @@ func Connect(servers string, opts Options) (*Bus, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.QueueLen <= 0 {
+		opts.QueueLen = 65_536
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = 64 << 20
+	}
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("natsbus: publisher id: %w", err)
+	}
 	b := &Bus{prefix: opts.Prefix + ".ev.", log: opts.Logger.With("component", "natsbus"), drain: opts.DrainTimeout,
-		closed: make(chan struct{}), local: localbus.New()}
+		closed: make(chan struct{}), local: localbus.New(), pubID: hex.EncodeToString(id[:]), seen: map[string]uint64{},
+		queue: make(chan *nats.Msg, opts.QueueLen), queueBytes: opts.QueueBytes, wake: make(chan struct{}, 1),
+		quit: make(chan struct{}), stopped: make(chan struct{}), lostUsers: map[string]struct{}{}}
 	nc, err := nats.Connect(servers,
 		nats.Name(opts.Name),
 		nats.NoEcho(), // this node's events reach its subscribers in Publish
@@ -118,6 +203,10 @@ func Connect(servers string, opts Options) (*Bus, error) {
 		nc.Close()
 		return nil, fmt.Errorf("natsbus: subscribe: %w", err)
 	}
+	go b.run()
+	if !nc.HeadersSupported() {
+		b.log.Warn("the NATS server does not support headers (older than 2.2): events lost between nodes cannot be detected")
+	}
 	b.log.Info("bus connected", "server", nc.ConnectedUrlRedacted(), "subjects", b.prefix+">")
 	return b, nil
 }
@@ -139,7 +228,7 @@ func (b *Bus) Publish(_ context.Context, ev *parley.Event) error {
 	}
 	b.deliver(ev)
 	for _, payload := range payloads {
-		if err := b.nc.Publish(b.prefix+ev.Name, payload); err != nil {
+		if err := b.publish(b.prefix+ev.Name, payload); err != nil {
 			if errors.Is(err, nats.ErrReconnectBufExceeded) {
 				b.dropped.Store(true)
 			}
@@ -147,6 +236,20 @@ func (b *Bus) Publish(_ context.Context, ev *parley.Event) error {
 		}
 	}
 	return nil
+}
+
+// publish sends one message numbered with the next sequence number. A
+// message that fails to go out keeps its number: receivers see the jump.
+func (b *Bus) publish(subject string, payload []byte) error {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	b.pubSeq++
+	if !b.nc.HeadersSupported() { // a NATS server older than 2.2
+		return b.nc.Publish(subject, payload)
+	}
+	m := &nats.Msg{Subject: subject, Data: payload, Header: nats.Header{}}
+	m.Header.Set(seqHeader, b.pubID+":"+strconv.FormatUint(b.pubSeq, 10))
+	return b.nc.PublishMsg(m)
 }
 
 // maxPayload is the largest message this bus sends: the server's limit
@@ -196,6 +299,15 @@ func (b *Bus) Subscribe(fn func(*parley.Event)) func() { return b.local.Subscrib
 // Connected reports whether the bus is connected to a NATS server now.
 func (b *Bus) Connected() bool { return b.nc.IsConnected() }
 
+// Stats returns how many events from other nodes this node lost so far.
+func (b *Bus) Stats() Stats {
+	st := Stats{Dropped: b.dropped64.Load(), Missing: b.missing64.Load(), Queued: len(b.queue)}
+	if n, err := b.sub.Dropped(); err == nil && n > 0 {
+		st.ClientDropped = uint64(n)
+	}
+	return st
+}
+
 // Close stops receiving, sends what is still queued (waiting up to the
 // drain timeout) and closes the connection.
 func (b *Bus) Close() error {
@@ -212,20 +324,169 @@ func (b *Bus) Close() error {
 			b.nc.Close()
 			err = errors.New("natsbus: drain timed out")
 		}
+		close(b.quit)
+		select { // run may be inside a subscriber
+		case <-b.stopped:
+		case <-time.After(b.drain):
+		}
 	})
 	return err
 }
 
 func (b *Bus) deliver(ev *parley.Event) { _ = b.local.Publish(context.Background(), ev) }
 
-// receive runs on the subscription's own goroutine, one event at a time.
+// receive runs on the subscription's own goroutine, one message at a time
+// in the order they arrived: it checks the publisher's sequence and queues
+// the message for run, or drops it when the queue is full. It never waits,
+// so the NATS client's own pending limits are not reached.
 func (b *Bus) receive(m *nats.Msg) {
-	ev, err := decode(strings.TrimPrefix(m.Subject, b.prefix), m.Data)
-	if err != nil {
-		b.log.Warn("dropped an event that does not decode", "subject", m.Subject, "bytes", len(m.Data))
+	b.checkSeq(m.Header.Get(seqHeader))
+	size := int64(len(m.Data))
+	if n := b.queuedSize.Add(size); n > b.queueBytes && n != size {
+		b.queuedSize.Add(-size)
+		b.drop(m)
 		return
 	}
-	b.deliver(ev)
+	select {
+	case b.queue <- m:
+	default:
+		b.queuedSize.Add(-size)
+		b.drop(m)
+	}
+}
+
+// checkSeq notes a message's "<publisher>:<n>" and reports the messages of
+// that publisher never received. Messages of publishers that do not number
+// them (older versions) pass unchecked.
+func (b *Bus) checkSeq(v string) {
+	i := strings.LastIndexByte(v, ':')
+	if i <= 0 {
+		return
+	}
+	n, err := strconv.ParseUint(v[i+1:], 10, 64)
+	if err != nil {
+		return
+	}
+	pub := v[:i]
+	last, known := b.seen[pub]
+	if !known && len(b.seen) >= maxPublishers {
+		clear(b.seen)
+	}
+	if known && n <= last {
+		return // out of order after a reconnection; its place was counted
+	}
+	b.seen[pub] = n
+	if known && n > last+1 {
+		missing := n - last - 1
+		b.missing64.Add(missing)
+		b.log.Warn("events from another node never arrived; closing every socket so clients resynchronise",
+			"publisher", pub, "missing", missing)
+		b.lose(nil, int(min(missing, 1<<20)))
+	}
+}
+
+// drop records a received message this node had no room for: its
+// addressees' sockets are closed once run gets to it.
+func (b *Bus) drop(m *nats.Msg) {
+	b.dropped64.Add(1)
+	var to []string // none: an event for every node's users, everyone resynchronises
+	if i := bytes.IndexByte(m.Data, '\n'); i > 0 {
+		to = strings.Split(string(m.Data[:i]), ",")
+	}
+	b.lose(to, 1)
+}
+
+// lose marks the sockets of addressees to (nil or empty: all) as having
+// missed n events and wakes run.
+func (b *Bus) lose(to []string, n int) {
+	b.lostMu.Lock()
+	if len(to) == 0 || len(b.lostUsers)+len(to) > maxLostUsers {
+		b.lostAll = true
+		clear(b.lostUsers)
+	} else if !b.lostAll {
+		for _, addr := range to {
+			uid, _, _ := parley.ParseAddress(addr)
+			b.lostUsers[uid] = struct{}{}
+		}
+	}
+	b.lostCount += n
+	b.lostMu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run hands queued events to this node's subscribers, and after events
+// were lost, parley.EventBusGap to the subscribers of the users concerned.
+// A gap is handled after the loss it reports, so the clients' catch-up
+// starts after the events they missed were committed.
+func (b *Bus) run() {
+	defer close(b.stopped)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case m := <-b.queue:
+			b.queuedSize.Add(-int64(len(m.Data)))
+			b.resync()
+			ev, err := decode(strings.TrimPrefix(m.Subject, b.prefix), m.Data)
+			if err != nil {
+				b.log.Warn("dropped an event that does not decode", "subject", m.Subject, "bytes", len(m.Data))
+				continue
+			}
+			b.deliver(ev)
+		case <-b.wake:
+			b.resync()
+		case <-tick.C:
+			if b.logGaps > 0 {
+				b.logLoss(0, 0, false)
+			}
+		case <-b.quit:
+			return
+		}
+	}
+}
+
+// resync delivers the gap of the events lost since it last ran, if any.
+func (b *Bus) resync() {
+	b.lostMu.Lock()
+	n, all := b.lostCount, b.lostAll
+	var users []string
+	if n > 0 && !all {
+		users = make([]string, 0, len(b.lostUsers))
+		for uid := range b.lostUsers {
+			users = append(users, uid)
+		}
+	}
+	b.lostCount, b.lostAll = 0, false
+	clear(b.lostUsers)
+	b.lostMu.Unlock()
+	if n == 0 {
+		return
+	}
+	b.logLoss(n, len(users), all)
+	if all {
+		b.deliver(&parley.Event{Name: parley.EventBusGap})
+		return
+	}
+	b.deliver(&parley.Event{Name: parley.EventBusGap, To: users})
+}
+
+// logLoss logs what resync did, at most once a second: under a sustained
+// overload it runs for nearly every event.
+func (b *Bus) logLoss(events, users int, all bool) {
+	b.logEvents += events
+	if events > 0 {
+		b.logGaps++
+	}
+	b.logUsers += users
+	b.logAll = b.logAll || all
+	if now := time.Now(); now.Sub(b.logAt) >= time.Second {
+		b.log.Warn("events from other nodes were lost; closed the sockets of their addressees so clients resynchronise",
+			"events", b.logEvents, "gaps", b.logGaps, "users", b.logUsers, "everyone", b.logAll)
+		b.logAt, b.logEvents, b.logGaps, b.logUsers, b.logAll = now, 0, 0, 0, false
+	}
 }
 
 func (b *Bus) onDisconnect(_ *nats.Conn, err error) {
@@ -252,7 +513,7 @@ func (b *Bus) onReconnect(nc *nats.Conn) {
 		// And some of this node's events never reached the others.
 		b.log.Warn("events published while disconnected were dropped; asking every node to resynchronise its clients")
 		payload, _ := encode(gap)
-		if err := nc.Publish(b.prefix+gap.Name, payload); err != nil {
+		if err := b.publish(b.prefix+gap.Name, payload); err != nil {
 			b.log.Warn("publish bus gap", "err", err)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/natstest"
 	"github.com/parley-chat/parley/internal/testenv"
@@ -29,6 +31,13 @@ func (r *recorder) add(ev *parley.Event) {
 	r.mu.Lock()
 	r.events = append(r.events, ev)
 	r.mu.Unlock()
+}
+
+// all returns the events received so far.
+func (r *recorder) all() []*parley.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
 }
 
 // count returns how many events named name it got.
@@ -277,7 +286,8 @@ func TestDroppedPublishesReachOthersAsGap(t *testing.T) {
 }
 
 // TestSlowSubscriber blocks one node's subscriber: the publishing node is
-// not slowed down, and the slow node drops events and says so with a gap.
+// not slowed down, and the slow node drops events, counts them and, once
+// its subscribers move again, names their addressees in a gap event.
 func TestSlowSubscriber(t *testing.T) {
 	ns := natstest.Start(t)
 	a, _ := mustConnect(t, ns.URL(), natsbus.Options{Name: "a"})
@@ -294,7 +304,7 @@ func TestSlowSubscriber(t *testing.T) {
 	ctx := context.Background()
 	data := []byte(`"` + strings.Repeat("x", 8<<10) + `"`)
 	start := time.Now()
-	// 10,000 × 8 KiB is beyond the client's 64 MiB of pending messages.
+	// 10,000 × 8 KiB is beyond the 64 MiB queued for subscribers.
 	for i := 0; i < 10000; i++ {
 		if err := a.Publish(ctx, &parley.Event{Name: "new_message", Data: data, To: []string{"usr_b"}}); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
@@ -303,8 +313,157 @@ func TestSlowSubscriber(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("publishing to a stuck subscriber took %v", d)
 	}
-	waitFor(t, "the slow node's gap event", func() bool { return rb.count(parley.EventBusGap) >= 1 })
+	waitFor(t, "the slow node to drop events", func() bool { return b.Stats().Dropped > 0 })
 	unblock()
+	waitFor(t, "the slow node's gap event", func() bool { return rb.count(parley.EventBusGap) >= 1 })
+	for _, ev := range rb.all() {
+		if ev.Name == parley.EventBusGap && !slices.Equal(ev.To, []string{"usr_b"}) {
+			t.Fatalf("gap for %v, want the dropped events' addressee usr_b only", ev.To)
+		}
+	}
+	if st := b.Stats(); st.Missing != 0 || st.ClientDropped != 0 {
+		t.Fatalf("stats %+v: only drops of a full queue expected", st)
+	}
+}
+
+// TestDropThenGap fills a one-event queue: the events that do not fit are
+// dropped, and their addressees' gap reaches the subscribers after the
+// event being delivered when they were dropped and before the queued one,
+// so a client closed by it catches up on everything it missed.
+func TestDropThenGap(t *testing.T) {
+	ns := natstest.Start(t)
+	a, _ := mustConnect(t, ns.URL(), natsbus.Options{Name: "a"})
+	b, rb := mustConnect(t, ns.URL(), natsbus.Options{Name: "b", QueueLen: 1})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock()
+	b.Subscribe(func(ev *parley.Event) {
+		if ev.Name == "new_message" && string(ev.Data) == `"1"` {
+			close(entered)
+			<-release
+		}
+	})
+	ctx := context.Background()
+	pub := func(n int, to ...string) {
+		t.Helper()
+		if err := a.Publish(ctx, &parley.Event{Name: "new_message", Data: fmt.Appendf(nil, `"%d"`, n), To: to}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub(1, "usr_1")
+	<-entered // b's worker is in the first event
+	pub(2, "usr_2")
+	waitFor(t, "the second event queued", func() bool { return b.Stats().Queued == 1 })
+	pub(3, "usr_3", parley.DeviceAddress("usr_x", "dev1"))
+	pub(4, "usr_4")
+	waitFor(t, "two events dropped", func() bool { return b.Stats().Dropped == 2 })
+	unblock()
+	rb.wait(t, "new_message", `"2"`)
+	var got []string
+	for _, ev := range rb.all() {
+		got = append(got, ev.Name+string(ev.Data)+fmt.Sprint(sorted(ev.To)))
+	}
+	want := []string{`new_message"1"[usr_1]`, `_bus_gap[usr_3 usr_4 usr_x]`, `new_message"2"[usr_2]`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events at b:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestSequenceGap sends numbered messages as another node would, one of
+// them missing: the receiver cannot know whose it was and makes every
+// socket resynchronise; unnumbered messages (older nodes) pass unchecked.
+func TestSequenceGap(t *testing.T) {
+	ns := natstest.Start(t)
+	b, rb := mustConnect(t, ns.URL(), natsbus.Options{Name: "b"})
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	send := func(seq, data string) {
+		t.Helper()
+		m := &nats.Msg{Subject: "parley.ev.new_message", Data: []byte("usr_1\n" + data), Header: nats.Header{}}
+		if seq != "" {
+			m.Header.Set("Parley-Seq", seq)
+		}
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("p1:1", `"a"`)
+	send("p1:2", `"b"`)
+	send("", `"old"`)
+	send("p2:7", `"other publisher"`) // first heard of: no gap
+	send("p1:4", `"d"`)               // p1:3 never came
+	rb.wait(t, "new_message", `"d"`)
+	waitFor(t, "the gap", func() bool { return rb.count(parley.EventBusGap) == 1 })
+	for _, ev := range rb.all() {
+		if ev.Name == parley.EventBusGap && len(ev.To) != 0 {
+			t.Fatalf("gap for %v, want everyone", ev.To)
+		}
+	}
+	if st := b.Stats(); st.Missing != 1 || st.Dropped != 0 {
+		t.Fatalf("stats %+v, want one missing", st)
+	}
+	if n := rb.count("new_message"); n != 5 {
+		t.Fatalf("%d events delivered, want 5", n)
+	}
+}
+
+// TestPublishNumbers checks that a bus numbers what it publishes, so the
+// others can see a gap.
+func TestPublishNumbers(t *testing.T) {
+	ns := natstest.Start(t)
+	a, _ := mustConnect(t, ns.URL(), natsbus.Options{Name: "a"})
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("parley.ev.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// An event too big for one message travels as several, each numbered.
+	to := make([]string, 0, 60_000)
+	for i := range cap(to) {
+		to = append(to, fmt.Sprintf("usr_%020d", i))
+	}
+	if err := a.Publish(context.Background(), &parley.Event{Name: "new_message", Data: []byte(`{}`), To: to}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Publish(context.Background(), &parley.Event{Name: "typing", Data: []byte(`{}`), To: to[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	var pub string
+	for want := 1; ; want++ {
+		m, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("message %d: %v", want, err)
+		}
+		v := m.Header.Get("Parley-Seq")
+		i := strings.LastIndexByte(v, ':')
+		if i <= 0 || (pub != "" && v[:i] != pub) || v[i+1:] != fmt.Sprint(want) {
+			t.Fatalf("message %d numbered %q", want, v)
+		}
+		pub = v[:i]
+		if strings.HasSuffix(m.Subject, ".typing") {
+			if want < 3 {
+				t.Fatalf("the big event went as %d message(s)", want-1)
+			}
+			return
+		}
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
 
 // TestCloseDrains checks that events published just before Close still

@@ -418,7 +418,7 @@ func (h *Hub) internal(ev *parley.Event) {
 	switch ev.Name {
 	case parley.EventBusGap:
 		h.m.BusGap()
-		h.resync()
+		h.resync(ev.To)
 		return
 	case service.EventSessionRevoked:
 	default:
@@ -449,22 +449,30 @@ func (h *Hub) internal(ev *parley.Event) {
 	}
 }
 
-// resync closes every socket of this node after the bus may have lost
-// events from other nodes. Their clients reconnect (the connection drops,
-// so Socket.IO clients do it by themselves) and, as after any reconnection,
-// catch up through /api/sync; sockets opened with a token revoked meanwhile
-// are refused then.
-func (h *Hub) resync() {
+// resync closes the sockets of users (every socket of this node when
+// users is empty) after the bus lost events from other nodes addressed to
+// them. Their clients reconnect (the connection drops, so Socket.IO
+// clients do it by themselves) and, as after any reconnection, catch up
+// through /api/sync; sockets opened with a token revoked meanwhile are
+// refused then.
+func (h *Hub) resync(users []string) {
 	h.mu.RLock()
 	var all []*client
-	for _, cs := range h.users {
-		for c := range cs {
+	if len(users) == 0 {
+		for _, cs := range h.users {
+			for c := range cs {
+				all = append(all, c)
+			}
+		}
+	}
+	for _, uid := range users {
+		for c := range h.users[uid] {
 			all = append(all, c)
 		}
 	}
 	h.mu.RUnlock()
 	if len(all) > 0 {
-		h.log.Warn("events from other nodes may have been missed; closing sockets so clients resynchronise", "sockets", len(all))
+		h.log.Warn("events from other nodes may have been missed; closing sockets so clients resynchronise", "sockets", len(all), "everyone", len(users) == 0)
 	}
 	for _, c := range all {
 		c.closeFor("bus_gap")

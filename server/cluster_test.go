@@ -44,13 +44,13 @@ const jobsPerNode = 9
 
 // startNode starts one node of a cluster on the shared database dsn, NATS
 // server natsURL and clock; it is closed when tb ends (Close is idempotent).
-func startNode(tb testing.TB, name, dsn, natsURL string, clock jobs.Clock) *server.Server {
+func startNode(tb testing.TB, name, dsn, natsURL string, clock jobs.Clock, tune ...func(*server.Config)) *server.Server {
 	tb.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(testLog{tb, name}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	s, err := server.New(context.Background(), server.Config{
+	cfg := server.Config{
 		Addr:              "127.0.0.1:0",
 		DataDir:           tb.TempDir(),
 		DB:                dsn,
@@ -64,7 +64,11 @@ func startNode(tb testing.TB, name, dsn, natsURL string, clock jobs.Clock) *serv
 		ShutdownTimeout:   5 * time.Second,
 		Logger:            logger,
 		Clock:             clock,
-	})
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	s, err := server.New(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("start node %s: %v", name, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parley-chat/parley/metrics"
+	"github.com/parley-chat/parley/natsbus"
 	"github.com/parley-chat/parley/sqlstore"
 )
 
@@ -31,6 +32,25 @@ func newRegistry(db *sqlstore.DB) (*prometheus.Registry, *metrics.Prometheus) {
 		metrics.RegisterDB(reg, name, pool)
 	}
 	return reg, m
+}
+
+// registerBusLoss counts the events from other nodes the NATS bus lost,
+// by cause: parley_bus_events_lost_total{reason="behind"} were received
+// but dropped because this node's queue was full, "missing" never
+// arrived (a publisher's sequence jumped), "client" were dropped by the
+// NATS client's own pending limits. Each loss closed the affected sockets
+// (parley_bus_gaps_total counts those resynchronisations).
+func registerBusLoss(reg prometheus.Registerer, bus *natsbus.Bus) {
+	for reason, get := range map[string]func(natsbus.Stats) uint64{
+		"behind":  func(st natsbus.Stats) uint64 { return st.Dropped },
+		"missing": func(st natsbus.Stats) uint64 { return st.Missing },
+		"client":  func(st natsbus.Stats) uint64 { return st.ClientDropped },
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_bus_events_lost_total",
+			Help:        "Events from other nodes this node lost (it then closed the sockets of their addressees, or every socket, so clients resync), by cause.",
+			ConstLabels: prometheus.Labels{"reason": reason}},
+			func() float64 { return float64(get(bus.Stats())) }))
+	}
 }
 
 // listenMetrics opens the metrics listener when MetricsAddr is set; Start

@@ -88,11 +88,17 @@ type Config struct {
 	MaxPending        int                  // Socket.IO connections not yet authenticated, overall; zero: 10,000
 	MaxPendingPerAddr int                  // the same, per client IP address; zero: 64
 	MaxQueuedBytes    int64                // bytes queued for all sockets of the node together; zero: 256 MiB
-	ScheduleTick      time.Duration        // how often due scheduled messages are looked for; zero: 1s
-	ShutdownTimeout   time.Duration        // zero: 15s
-	DebugAddr         string               // pprof and expvar listener, loopback only; empty: off
-	MetricsAddr       string               // Prometheus GET /metrics listener; empty: off
-	Logger            *slog.Logger
+	// BusQueueLen and BusQueueBytes bound the events from other nodes
+	// waiting for this node's sockets (NATS bus); past them events are
+	// dropped and their addressees' sockets closed (natsbus.Options).
+	// Zero: 65,536 events, 64 MiB.
+	BusQueueLen     int
+	BusQueueBytes   int64
+	ScheduleTick    time.Duration // how often due scheduled messages are looked for; zero: 1s
+	ShutdownTimeout time.Duration // zero: 15s
+	DebugAddr       string        // pprof and expvar listener, loopback only; empty: off
+	MetricsAddr     string        // Prometheus GET /metrics listener; empty: off
+	Logger          *slog.Logger
 	// Calls (API.md §9): the STUN and TURN servers GET
 	// /api/calls/ice-servers hands out, and the embedded TURN server.
 	STUNURLs   []string // stun: URLs
@@ -181,7 +187,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	case cfg.Bus == "local":
 		s.bus = localbus.New()
 	case natsbus.IsURL(cfg.Bus):
-		if s.nats, err = natsbus.Connect(cfg.Bus, natsbus.Options{Name: "parley " + cfg.NodeID, Logger: s.log}); err != nil {
+		if s.nats, err = natsbus.Connect(cfg.Bus, natsbus.Options{Name: "parley " + cfg.NodeID, Logger: s.log,
+			QueueLen: cfg.BusQueueLen, QueueBytes: cfg.BusQueueBytes}); err != nil {
 			s.db.Close()
 			return nil, fmt.Errorf("bus: %w", err)
 		}
@@ -246,6 +253,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		senders[parley.PlatformFCM] = fcm
 	}
 	s.registry, s.metrics = newRegistry(s.db)
+	if s.nats != nil {
+		registerBusLoss(s.registry, s.nats)
+	}
 	var mailer parley.Mailer = &maildir.Sender{Dir: filepath.Join(cfg.DataDir, "mail"), From: cfg.MailFrom, Logger: s.log}
 	if cfg.SMTPURL != "" {
 		if mailer, err = smtpmail.New(cfg.SMTPURL, cfg.MailFrom); err != nil {

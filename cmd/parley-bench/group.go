@@ -116,6 +116,13 @@ type groupResult struct {
 	Offered, Sent, Acked, Failed, Skipped            int64
 	Deliveries, Expected, Missing, Duplicated, Stray int64
 	Dropped                                          int
+	// Missing split by where: at sockets still open when the run ended
+	// (the server lost them: a real defect), and at sockets the server
+	// closed (slow consumer, ping timeout, bus gap), which a client
+	// catches up on after reconnecting. Recovered is how many of the
+	// latter the history route returned to their member afterwards;
+	// Unchecked those not looked up (more closed sockets than checkMax).
+	MissingOpen, MissingClosed, Recovered, Unchecked int64
 	Took                                             time.Duration // first send to last delivery
 	LastDelivery, Delivery                           []time.Duration
 	Errors                                           map[string]int
@@ -329,7 +336,18 @@ dispatch:
 	senderWG.Wait()
 	ackWG.Wait() // every ack answered (or its socket closed)
 	expected := acked.Load() * int64(len(members))
-	for end := time.Now().Add(c.grace); deliveries.Load() < expected && time.Now().Before(end) && ctx.Err() == nil; {
+	// Wait until every acked message reached every member, or until no
+	// delivery at all arrived for --grace: a node far behind is still
+	// delivering, and a message it delivers later is late, not missing.
+	// Deliveries of messages whose ack failed are not counted here (the
+	// server may have stored and delivered a message whose ack was lost).
+	idleSince, seen := time.Now(), deliveries.Load()
+	for ctx.Err() == nil && ackedDeliveries(msgs[:offered]) < expected {
+		if d := deliveries.Load(); d != seen {
+			idleSince, seen = time.Now(), d
+		} else if time.Since(idleSince) >= c.grace {
+			break
+		}
 		sleep(ctx, 20*time.Millisecond)
 	}
 	stop()
@@ -366,6 +384,9 @@ dispatch:
 		m.mu.Unlock()
 	}
 	res.Took = lastAt - sendStart
+	if res.Missing > 0 {
+		classifyMissing(ctx, rest, target, c.channel, prefix, msgs[:offered], members, res)
+	}
 	slices.Sort(res.LastDelivery)
 	slices.Sort(res.Delivery)
 	printGroup(out, c, res)
@@ -429,6 +450,10 @@ func printGroup(w io.Writer, c groupConfig, r *groupResult) {
 	fmt.Fprintln(w, latencyLine("send→last member", r.LastDelivery))
 	fmt.Fprintln(w, latencyLine("send→each member", r.Delivery))
 	fmt.Fprintf(w, "missing (acked, not delivered to a member) %d; duplicated %d; stray events %d\n", r.Missing, r.Duplicated, r.Stray)
+	if r.Missing > 0 {
+		fmt.Fprintf(w, "  at sockets still open (lost) %d; at sockets the server closed %d (found in their member's history afterwards: %d, not checked: %d)\n",
+			r.MissingOpen, r.MissingClosed, r.Recovered, r.Unchecked)
+	}
 	if r.Dropped > 0 {
 		fmt.Fprintf(w, "sockets closed by the server during the run: %d\n", r.Dropped)
 	}
@@ -440,4 +465,98 @@ func printGroup(w io.Writer, c groupConfig, r *groupResult) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "  error x%d: %s\n", r.Errors[k], k)
 	}
+}
+
+// ackedDeliveries counts the deliveries of the acked messages.
+func ackedDeliveries(msgs []groupMsg) int64 {
+	var n int64
+	for i := range msgs {
+		if msgs[i].acked.Load() {
+			n += msgs[i].deliveries.Load()
+		}
+	}
+	return n
+}
+
+// checkMax bounds how many closed sockets' members classifyMissing looks
+// up in the history.
+const checkMax = 50
+
+// classifyMissing splits the acked messages members did not receive into
+// those at sockets still open and those at sockets the server closed, and
+// checks that the latter are what a reconnecting client catches up on:
+// each such member reads the conversation's history with its own token
+// and must find every message it missed there.
+func classifyMissing(ctx context.Context, rest *restClient, target string, channel bool, prefix string, msgs []groupMsg,
+	members []*groupMember, res *groupResult) {
+	history := "/api/group-messages/"
+	if channel {
+		history = "/api/channel-messages/"
+	}
+	checked := 0
+	for _, m := range members {
+		closed := false
+		select {
+		case <-m.sock.Done():
+			closed = true
+		default:
+		}
+		var missed []int
+		m.mu.Lock()
+		for i := range msgs {
+			if msgs[i].acked.Load() && m.seen[i/64]&(1<<(i%64)) == 0 {
+				missed = append(missed, i)
+			}
+		}
+		m.mu.Unlock()
+		if len(missed) == 0 {
+			continue
+		}
+		if !closed {
+			res.MissingOpen += int64(len(missed))
+			continue
+		}
+		res.MissingClosed += int64(len(missed))
+		if checked >= checkMax {
+			res.Unchecked += int64(len(missed))
+			continue
+		}
+		checked++
+		found, err := historyHas(ctx, rest, history+url.PathEscape(target), m.user.Token, prefix, missed)
+		if err != nil {
+			res.Errors["history: "+errKey(err)]++
+		}
+		res.Recovered += int64(found)
+	}
+}
+
+// historyHas pages through a conversation's history as one member and
+// counts how many of the messages numbered want it holds.
+func historyHas(ctx context.Context, rest *restClient, path, token, prefix string, want []int) (int, error) {
+	need := map[string]bool{}
+	for _, n := range want {
+		need[prefix+strconv.Itoa(n)] = true
+	}
+	found := 0
+	before := ""
+	for found < len(want) {
+		var page []struct {
+			ClientMessageID string `json:"clientMessageId"`
+			Seq             int64  `json:"seq"`
+		}
+		if err := rest.call(ctx, "GET", path+"?limit=200"+before, token, nil, &page); err != nil {
+			return found, err
+		}
+		for _, v := range page {
+			if need[v.ClientMessageID] {
+				delete(need, v.ClientMessageID)
+				found++
+			}
+		}
+		if len(page) < 200 {
+			break
+		}
+		before = "&beforeSeq=" + strconv.FormatInt(page[len(page)-1].Seq, 10)
+	}
+	return found, nil
 }
