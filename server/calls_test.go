@@ -30,8 +30,8 @@ type callView struct {
 
 type callEventData struct {
 	CallID, CallerID, ReceiverID, Type, Status, Reason, From, EndedBy, CreatedAt, EndedAt string
-	Duration                                                                            int64
-	Signal                                                                              json.RawMessage
+	Duration                                                                              int64
+	Signal                                                                                json.RawMessage
 }
 
 // secondDevice signs c's user in again as another device.
