@@ -149,22 +149,29 @@ func (d *callDevices) enqueue(k callDevice) {
 	}
 }
 
-// work writes queued devices until close, then what is still queued.
+// work writes queued devices until close, then what is still queued, for
+// at most StoreTimeout in all: a node closing thousands of sockets at
+// shutdown does not hold up its exit for them (a live call whose party is
+// then online nowhere is marked by the lost-calls job anyway).
 func (d *callDevices) work() {
 	defer close(d.done)
 	for {
 		select {
 		case <-d.stop:
-			d.drain()
+			ctx, cancel := context.WithTimeout(context.Background(), d.s.cfg.StoreTimeout)
+			defer cancel()
+			d.drain(ctx)
 			return
 		case <-d.wake:
 		}
-		d.drain()
+		d.drain(context.Background())
 	}
 }
 
-func (d *callDevices) drain() {
-	for {
+// drain writes the queued devices, oldest first, until none is left or
+// ctx ends.
+func (d *callDevices) drain(ctx context.Context) {
+	for ctx.Err() == nil {
 		d.mu.Lock()
 		if len(d.order) == 0 {
 			d.mu.Unlock()
@@ -174,17 +181,39 @@ func (d *callDevices) drain() {
 		d.order = d.order[1:]
 		delete(d.queued, k)
 		d.mu.Unlock()
-		d.write(k)
+		d.write(ctx, k)
 	}
 }
 
 // write records k's current state on this node in its calls: cleared when
-// this node holds a socket of it, marked lost otherwise.
-func (d *callDevices) write(k callDevice) {
+// this node holds a socket of it, marked lost otherwise. Most sockets come
+// and go with no call of theirs live, so the calls are read first (a read
+// on the live-call indexes, which takes no write lock) and written only
+// when that changes something. A mark another node commits after the read
+// is announced by it, and this node then writes k again.
+func (d *callDevices) write(ctx context.Context, k callDevice) {
 	s := d.s
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
-	if d.holds(k) {
+	calls, err := s.store.Calls.LiveCallsOf(ctx, k.user)
+	if err != nil {
+		s.log.Error("read a call device's calls", "user", k.user, "err", err)
+		return
+	}
+	held := d.holds(k)
+	change := false
+	for _, c := range calls {
+		switch {
+		case c.CallerID == k.user && c.CallerDevice == k.device:
+			change = change || held != c.CallerLostAt.IsZero()
+		case c.CalleeID == k.user && c.CalleeDevice == k.device:
+			change = change || held != c.CalleeLostAt.IsZero()
+		}
+	}
+	if !change {
+		return
+	}
+	if held {
 		if err := s.store.Calls.ClearDeviceLost(ctx, k.user, k.device); err != nil {
 			s.log.Error("clear a call device's lost mark", "user", k.user, "err", err)
 		}
