@@ -496,6 +496,35 @@ func testCalls(t *testing.T, srv *server.Server, clock *jobs.Fake, calls *callsD
 		halWS.WaitEvent(t, "call_ended", kept.CallID)
 	})
 
+	// A party with no socket anywhere (here one that never had one, as
+	// after a node died or restarted) is lost too: a live call ends past
+	// the grace period.
+	t.Run("OfflineParty", func(t *testing.T) {
+		mia, ned := apitest.Register(t, base, apitest.Unique("mia")), apitest.Register(t, base, apitest.Unique("ned"))
+		miaWS := apitest.DialWS(t, base, mia.Token)
+		c := startCall(t, mia, ned, "voice")
+		answer(t, ned, miaWS, c.CallID)
+		advanceUntil(t, clock, time.Second, "the job to mark the offline callee lost", func() bool {
+			_, callee := calls.lost(t, c.CallID)
+			return callee != 0
+		})
+		if caller, _ := calls.lost(t, c.CallID); caller != 0 {
+			t.Fatal("the caller, online, was marked lost")
+		}
+		_, lostAt := calls.lost(t, c.CallID)
+		clock.Advance(19 * time.Second)
+		advanceUntil(t, clock, time.Second, "the call of the offline callee to end", func() bool {
+			return countEvents(miaWS, "call_ended", c.CallID) > 0
+		})
+		e := eventOf(t, miaWS.WaitEvent(t, "call_ended", c.CallID))
+		if e.Reason != "connection_lost" || e.Status != "ended" {
+			t.Fatalf("call_ended = %+v", e)
+		}
+		if waited := millisOf(t, e.EndedAt) - lostAt; waited < 20_000 {
+			t.Fatalf("the call ended %d ms after its callee was marked lost, before the 20 s grace", waited)
+		}
+	})
+
 	// The caller's device loses its socket while the call rings: past the
 	// grace period the call fails, and the callee's ringing stops.
 	t.Run("FailedWhileRinging", func(t *testing.T) {
