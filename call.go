@@ -60,6 +60,11 @@ type Call struct {
 	CreatedAt    time.Time
 	AnsweredAt   time.Time // zero unless it was accepted
 	EndedAt      time.Time // zero while ringing or live
+	// CallerLostAt and CalleeLostAt are when the party's device of the
+	// call lost its last socket on every node, while the call was live;
+	// zero while it has one (or reconnected since).
+	CallerLostAt time.Time
+	CalleeLostAt time.Time
 }
 
 // Live reports whether the call still rings or is in progress.
@@ -104,6 +109,31 @@ type CallStore interface {
 	// RingingSince lists up to limit calls still ringing that were created
 	// at or before since, oldest first.
 	RingingSince(ctx context.Context, since time.Time, limit int) ([]*Call, error)
+
+	// MarkDeviceLost records that userID's device deviceID has no socket
+	// on any node since at, in each call still ringing or live that it
+	// takes part in (as the caller's device, or the callee's answering
+	// one) and that does not record it lost already; it returns how many
+	// calls it marked.
+	MarkDeviceLost(ctx context.Context, userID, deviceID string, at time.Time) (int, error)
+	// ClearDeviceLost records that userID's device deviceID has a socket
+	// again, in every call still ringing or live that records it lost.
+	ClearDeviceLost(ctx context.Context, userID, deviceID string) error
+	// MarkPartyLost records userID's device in call id lost since at, if
+	// the call is still in state and does not record it lost already.
+	MarkPartyLost(ctx context.Context, id, userID, state string, at time.Time) (bool, error)
+	// LiveCallsOf lists the calls still ringing or live that userID
+	// takes part in.
+	LiveCallsOf(ctx context.Context, userID string) ([]*Call, error)
+	// CallsIn lists up to limit calls in state whose id sorts after
+	// after, by id.
+	CallsIn(ctx context.Context, state, after string, limit int) ([]*Call, error)
+	// LostSince lists up to limit calls still ringing or live with a
+	// device lost at or before since, oldest first.
+	LostSince(ctx context.Context, since time.Time, limit int) ([]*Call, error)
+	// EndLostCall is MoveCall, conditioned also on the call still having a
+	// device lost at or before since (a reconnect clears it).
+	EndLostCall(ctx context.Context, c *Call, from string, since time.Time, changes ...*Change) (bool, error)
 }
 
 // Event addressees (Event.To) are user ids, which reach every socket of the

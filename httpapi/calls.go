@@ -51,7 +51,8 @@ func (a *API) callRoutes() []route {
 		}
 	}
 	const initiated = "Ring receiverId's devices (call_incoming on each of their sockets); status busy, ended at once, when they are in another call. " +
-		"403 blocked when either blocked the other. Unanswered calls end as missed after 45 s."
+		"403 blocked when either blocked the other. Unanswered calls end as missed after 45 s; a call whose caller's device has no socket " +
+		"for 20 s while it rings ends as failed, and a live call one of whose two devices has none for 20 s ends with reason connection_lost."
 	const answered = "Accept (answer: true) or decline a ringing call on this device; the first device to answer wins, the callee's " +
 		"other devices get call_answered_elsewhere, and 409 answers a device that came second. Without callId (seed 001), answers the newest " +
 		"call still ringing from callerId (caller_id)."
@@ -82,7 +83,8 @@ func (a *API) callRoutes() []route {
 			handle: withBody(s.Signal)},
 		{Method: "GET", Path: "/api/calls/history", Query: []param{{"limit", "page size, 1-200 (default 50)"},
 			{"before", "only calls started before this time (epoch ms or ISO 8601)"}}, Out: []service.CallView{},
-			Summary: "The caller's calls, newest first, with state, type, duration and the other party.",
+			Summary: "The caller's calls, newest first, with state (ringing, accepted, ended, rejected, missed, canceled, busy, failed), " +
+				"reason, type, duration and the other party.",
 			handle: func(ctx context.Context, c *call) (any, error) {
 				limit, err := queryInt(c.r, "limit", service.DefaultPageSize, 1, service.MaxPageSize)
 				if err != nil {

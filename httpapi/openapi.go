@@ -86,6 +86,9 @@ var enums = map[string][]string{
 	"CallView.status":          callStates,
 	"EndResult.status":         callStates,
 	"callFinished.status":      callStates,
+	"callFinished.reason":      callReasons,
+	"EndResult.reason":         callReasons,
+	"CallView.reason":          callReasons,
 	"CallView.direction":       {"outgoing", "incoming"},
 	"CreateStatusInput.type":   parley.StatusTypes,
 	"CreateStatusResult.type":  parley.StatusTypes,
@@ -100,6 +103,8 @@ var (
 	callTypes  = []string{parley.CallVoice, parley.CallVideo}
 	callStates = []string{parley.CallRinging, parley.CallAccepted, parley.CallEnded, parley.CallRejected, parley.CallMissed,
 		parley.CallCanceled, parley.CallBusy, parley.CallFailed}
+	callReasons = []string{service.ReasonHangup, service.ReasonCanceled, service.ReasonRejected, service.ReasonMissed,
+		service.ReasonBusy, service.ReasonConnectionLost, service.ReasonFailed}
 )
 
 // queryParams gives the schema of each query parameter by name.

@@ -339,6 +339,7 @@ func (h *Hub) add(c *client) error {
 	cs[c] = struct{}{}
 	h.mu.Unlock()
 	h.svc.SocketConnected(c.id.UserID)
+	h.joined(c)
 	h.m.SocketOpened(c.transport())
 	h.log.Info("socket connected", "user", c.id.UserID, "transport", c.transport())
 	return nil
@@ -369,6 +370,7 @@ func (h *Hub) remove(c *client, reason string) {
 	h.mu.Unlock()
 	if ok {
 		h.svc.SocketDisconnected(c.id.UserID)
+		h.svc.DeviceSocketClosed(c.id)
 		if r := c.reason.Load(); r != nil {
 			reason = *r
 		}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"crypto/hmac"
 	"crypto/sha1"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/apitest"
 	"github.com/parley-chat/parley/internal/testdb"
 	"github.com/parley-chat/parley/jobs"
@@ -27,9 +29,9 @@ type callView struct {
 }
 
 type callEventData struct {
-	CallID, CallerID, ReceiverID, Type, Status, Reason, From, EndedBy string
-	Duration                                                          int64
-	Signal                                                            json.RawMessage
+	CallID, CallerID, ReceiverID, Type, Status, Reason, From, EndedBy, CreatedAt, EndedAt string
+	Duration                                                                              int64
+	Signal                                                                                json.RawMessage
 }
 
 // secondDevice signs c's user in again as another device.
@@ -78,13 +80,67 @@ func TestCalls(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			clock := jobs.NewFake(time.Now())
-			srv := apitest.MustStart(t, backend, func(c *server.Config) { c.Clock = clock })
-			testCalls(t, srv, clock)
+			dsn := testdb.DSN(t, backend)
+			srv := apitest.MustStart(t, backend, func(c *server.Config) { c.Clock, c.DB = clock, dsn })
+			testCalls(t, srv, clock, rawCalls(t, dsn))
 		})
 	}
 }
 
-func testCalls(t *testing.T, srv *server.Server, clock *jobs.Fake) {
+// callsDB reads the calls table of a server's database, for what no
+// client sees: when a call's device was marked lost.
+type callsDB struct {
+	db  *sql.DB
+	arg string // the placeholder of the dialect
+}
+
+func rawCalls(t *testing.T, dsn string) *callsDB {
+	arg := "?"
+	if !strings.HasPrefix(dsn, "sqlite:") {
+		arg = "$1"
+	}
+	return &callsDB{db: openRaw(t, dsn), arg: arg}
+}
+
+// lost returns the lost marks of a call's caller and callee devices in
+// epoch milliseconds, 0 for none.
+func (c *callsDB) lost(t *testing.T, callID string) (caller, callee int64) {
+	t.Helper()
+	if err := c.db.QueryRow(`SELECT caller_lost_at, callee_lost_at FROM calls WHERE id = `+c.arg, callID).Scan(&caller, &callee); err != nil {
+		t.Fatalf("read the lost marks of %s: %v", callID, err)
+	}
+	return caller, callee
+}
+
+// state returns a call's stored state.
+func (c *callsDB) state(t *testing.T, callID string) string {
+	t.Helper()
+	var s string
+	if err := c.db.QueryRow(`SELECT state FROM calls WHERE id = `+c.arg, callID).Scan(&s); err != nil {
+		t.Fatalf("read the state of %s: %v", callID, err)
+	}
+	return s
+}
+
+// answer accepts call on c's device and waits until the caller's socket
+// heard it.
+func answer(t *testing.T, c *apitest.Client, callerWS *apitest.WS, callID string) {
+	t.Helper()
+	c.Must(t, 200, "POST", "/api/calls/answer", map[string]any{"callId": callID, "answer": true})
+	callerWS.WaitEvent(t, "call_accepted", callID)
+}
+
+// millisOf parses an event's time.
+func millisOf(t *testing.T, s string) int64 {
+	t.Helper()
+	at, ok := parley.ParseTime(s)
+	if !ok {
+		t.Fatalf("bad time %q", s)
+	}
+	return at.UnixMilli()
+}
+
+func testCalls(t *testing.T, srv *server.Server, clock *jobs.Fake, calls *callsDB) {
 	base := srv.URL()
 	ann := apitest.Register(t, base, apitest.Unique("ann"))
 	bob := apitest.Register(t, base, apitest.Unique("bob"))
@@ -358,6 +414,174 @@ func testCalls(t *testing.T, srv *server.Server, clock *jobs.Fake) {
 			t.Fatalf("video/answer = %+v", ans)
 		}
 		cat.Must(t, 200, "POST", "/api/calls/end", map[string]string{"callId": c.CallID})
+	})
+
+	// A device of a live call loses its socket: within the grace period
+	// it reconnects and the call goes on; past it the call ends with
+	// reason connection_lost, once.
+	t.Run("ConnectionLost", func(t *testing.T) {
+		eve, fay := apitest.Register(t, base, apitest.Unique("eve")), apitest.Register(t, base, apitest.Unique("fay"))
+		gus, hal := apitest.Register(t, base, apitest.Unique("gus")), apitest.Register(t, base, apitest.Unique("hal"))
+		eveWS, fayWS := apitest.DialWS(t, base, eve.Token), apitest.DialWS(t, base, fay.Token)
+		gusWS, halWS := apitest.DialWS(t, base, gus.Token), apitest.DialWS(t, base, hal.Token)
+
+		// kept starts first: the job ends lost calls oldest first, so once
+		// lost is over, a run that would have ended kept is over too.
+		kept := startCall(t, gus, hal, "voice")
+		answer(t, hal, gusWS, kept.CallID)
+		clock.Advance(time.Second)
+		lost := startCall(t, eve, fay, "video")
+		answer(t, fay, eveWS, lost.CallID)
+
+		halWS.Close()
+		fayWS.Close()
+		waitUntil(t, "the dropped devices to be marked lost", func() bool {
+			_, k := calls.lost(t, kept.CallID)
+			_, l := calls.lost(t, lost.CallID)
+			return k != 0 && l != 0
+		})
+		_, lostAt := calls.lost(t, lost.CallID)
+		if caller, _ := calls.lost(t, lost.CallID); caller != 0 {
+			t.Fatal("the caller's device, still connected, was marked lost")
+		}
+		halWS = apitest.DialWS(t, base, hal.Token) // the same device, back in time
+		waitUntil(t, "the reconnected device's mark to be cleared", func() bool {
+			_, k := calls.lost(t, kept.CallID)
+			return k == 0
+		})
+
+		clock.Advance(19 * time.Second)
+		advanceUntil(t, clock, time.Second, "the call whose device stayed away to end", func() bool {
+			return countEvents(eveWS, "call_ended", lost.CallID) > 0
+		})
+		e := eventOf(t, eveWS.WaitEvent(t, "call_ended", lost.CallID))
+		if e.Reason != "connection_lost" || e.Status != "ended" {
+			t.Fatalf("call_ended = %+v", e)
+		}
+		if waited := millisOf(t, e.EndedAt) - lostAt; waited < 20_000 {
+			t.Fatalf("the call ended %d ms after its device was lost, before the 20 s grace", waited)
+		}
+		if e.Duration < 20 {
+			t.Fatalf("duration %d s: the call was live for at least the grace period", e.Duration)
+		}
+		if st := calls.state(t, kept.CallID); st != "accepted" {
+			t.Fatalf("the call whose device reconnected in time is %s", st)
+		}
+		gus.Must(t, 200, "POST", "/api/calls/signal", map[string]any{"callId": kept.CallID, "signal": "after-reconnect"})
+		halWS.WaitEvent(t, "call_signal", "after-reconnect")
+
+		clock.Advance(30 * time.Second)
+		var hist []callView
+		fay.Must(t, 200, "GET", "/api/calls/history?limit=1", nil).Decode(t, &hist)
+		if len(hist) != 1 || hist[0].CallID != lost.CallID || hist[0].Status != "ended" || hist[0].Reason != "connection_lost" {
+			t.Fatalf("fay's history = %+v", hist)
+		}
+		var sync struct {
+			Items []struct {
+				Event string
+				Data  json.RawMessage
+			}
+		}
+		eve.Must(t, 200, "GET", "/api/sync?cursor=0&limit=200", nil).Decode(t, &sync)
+		ended := 0
+		for _, it := range sync.Items {
+			if it.Event == "call_ended" && strings.Contains(string(it.Data), lost.CallID) {
+				ended++
+			}
+		}
+		if ended != 1 {
+			t.Fatalf("the lost call was ended %d times in eve's sync log", ended)
+		}
+		gus.Must(t, 200, "POST", "/api/calls/end", map[string]string{"callId": kept.CallID})
+		halWS.WaitEvent(t, "call_ended", kept.CallID)
+	})
+
+	// A party with no socket anywhere (here one that never had one, as
+	// after a node died or restarted) is lost too: a live call ends past
+	// the grace period.
+	t.Run("OfflineParty", func(t *testing.T) {
+		mia, ned := apitest.Register(t, base, apitest.Unique("mia")), apitest.Register(t, base, apitest.Unique("ned"))
+		miaWS := apitest.DialWS(t, base, mia.Token)
+		c := startCall(t, mia, ned, "voice")
+		answer(t, ned, miaWS, c.CallID)
+		advanceUntil(t, clock, time.Second, "the job to mark the offline callee lost", func() bool {
+			_, callee := calls.lost(t, c.CallID)
+			return callee != 0
+		})
+		if caller, _ := calls.lost(t, c.CallID); caller != 0 {
+			t.Fatal("the caller, online, was marked lost")
+		}
+		_, lostAt := calls.lost(t, c.CallID)
+		clock.Advance(19 * time.Second)
+		advanceUntil(t, clock, time.Second, "the call of the offline callee to end", func() bool {
+			return countEvents(miaWS, "call_ended", c.CallID) > 0
+		})
+		e := eventOf(t, miaWS.WaitEvent(t, "call_ended", c.CallID))
+		if e.Reason != "connection_lost" || e.Status != "ended" {
+			t.Fatalf("call_ended = %+v", e)
+		}
+		if waited := millisOf(t, e.EndedAt) - lostAt; waited < 20_000 {
+			t.Fatalf("the call ended %d ms after its callee was marked lost, before the 20 s grace", waited)
+		}
+	})
+
+	// The caller's device loses its socket while the call rings: past the
+	// grace period the call fails, and the callee's ringing stops.
+	t.Run("FailedWhileRinging", func(t *testing.T) {
+		ivy, jon := apitest.Register(t, base, apitest.Unique("ivy")), apitest.Register(t, base, apitest.Unique("jon"))
+		ivyWS, jonWS := apitest.DialWS(t, base, ivy.Token), apitest.DialWS(t, base, jon.Token)
+		c := startCall(t, ivy, jon, "voice")
+		jonWS.WaitEvent(t, "call_incoming", c.CallID)
+		ivyWS.Close()
+		waitUntil(t, "the caller's device to be marked lost", func() bool {
+			caller, _ := calls.lost(t, c.CallID)
+			return caller != 0
+		})
+		lostAt, _ := calls.lost(t, c.CallID)
+		clock.Advance(19 * time.Second)
+		advanceUntil(t, clock, time.Second, "the ringing call to fail", func() bool {
+			return countEvents(jonWS, "call_ended", c.CallID) > 0
+		})
+		e := eventOf(t, jonWS.WaitEvent(t, "call_ended", c.CallID))
+		if e.Reason != "failed" || e.Status != "failed" || e.Duration != 0 {
+			t.Fatalf("call_ended = %+v", e)
+		}
+		if waited := millisOf(t, e.EndedAt) - lostAt; waited < 20_000 {
+			t.Fatalf("the call failed %d ms after its caller's device was lost, before the 20 s grace", waited)
+		}
+		jon.Must(t, 409, "POST", "/api/calls/answer", map[string]any{"callId": c.CallID, "answer": true})
+		var hist []callView
+		ivy.Must(t, 200, "GET", "/api/calls/history?limit=1", nil).Decode(t, &hist)
+		if len(hist) != 1 || hist[0].CallID != c.CallID || hist[0].Status != "failed" || hist[0].Reason != "failed" {
+			t.Fatalf("ivy's history = %+v", hist)
+		}
+	})
+
+	// A callee with no socket when the call starts rings as soon as one
+	// connects; a socket that connects once it stopped ringing does not.
+	t.Run("RingOnConnect", func(t *testing.T) {
+		kay, leo := apitest.Register(t, base, apitest.Unique("kay")), apitest.Register(t, base, apitest.Unique("leo"))
+		kayWS := apitest.DialWS(t, base, kay.Token)
+		c := startCall(t, kay, leo, "video")
+		clock.Advance(10 * time.Second)
+		leoWS := apitest.DialWS(t, base, leo.Token)
+		in := eventOf(t, leoWS.WaitEvent(t, "call_incoming", c.CallID))
+		if in.CallerID != kay.UserID || in.Type != "video" || in.CreatedAt != c.CreatedAt {
+			t.Fatalf("call_incoming on connect = %+v, call %+v", in, c)
+		}
+		answer(t, leo, kayWS, c.CallID)
+		laptop := secondDevice(t, leo, "leo-laptop")
+		laptopWS := apitest.DialWS(t, base, laptop.Token)
+		var m struct{ MessageID string }
+		kay.Must(t, 201, "POST", "/api/messages/send", map[string]any{"recipientId": leo.UserID, "encryptedContent": "marker", "type": "text"}).Decode(t, &m)
+		laptopWS.WaitEvent(t, "new_message", m.MessageID)
+		if n := countEvents(laptopWS, "call_incoming", c.CallID); n != 0 {
+			t.Fatalf("a socket that connected after the call was answered rang %d times", n)
+		}
+		if n := countEvents(leoWS, "call_incoming", c.CallID); n != 1 {
+			t.Fatalf("the socket that connected while it rang got call_incoming %d times", n)
+		}
+		kay.Must(t, 200, "POST", "/api/calls/end", map[string]string{"callId": c.CallID})
 	})
 }
 

@@ -522,13 +522,17 @@ func (s *Service) ICEServers(ctx context.Context, caller *parley.Identity) []ICE
 	return out
 }
 
-// addCallJobs registers the job that ends unanswered calls.
+// addCallJobs registers the jobs that end unanswered calls and calls that
+// lost a device's connection (call_devices.go), and listens to the other
+// nodes' lost devices.
 func (s *Service) addCallJobs(r *jobs.Runner) {
 	every := s.cfg.CallsTick
 	if every <= 0 {
 		every = defaultCallsTick
 	}
 	r.Add(jobs.Job{Name: JobMissedCalls, Every: every, Leased: true, Timeout: time.Minute, Run: s.endMissedCalls})
+	r.Add(jobs.Job{Name: JobLostCalls, Every: every, Leased: true, Timeout: time.Minute, Run: s.endLostCalls})
+	s.callDevices.unsub = s.bus.Subscribe(s.callDevices.onBusEvent)
 }
 
 // endMissedCalls moves the calls that rang for parley.CallRingTimeout to

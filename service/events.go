@@ -55,11 +55,14 @@ func Events() []EventDoc {
 		{Name: parley.EventPresence, Summary: "A contact or peer came online or went offline (lastSeen null where hidden).", Payload: Presence{}},
 		{Name: parley.EventProfileUpdated, Summary: "A contact changed their profile.", Payload: PublicProfile{}},
 		{Name: parley.EventKeyChanged, Summary: "A contact added or rotated a device key.", Payload: keyChangedEvent{}},
-		{Name: parley.EventCallIncoming, Summary: "To every device of the callee: a call rings (until call_accepted, call_rejected, call_ended or call_answered_elsewhere).", Payload: callIncoming{}},
+		{Name: parley.EventCallIncoming, Summary: "To every device of the callee: a call rings (until call_accepted, call_rejected, call_ended or call_answered_elsewhere). " +
+			"A socket of the callee that connects while the call still rings gets it on connecting (possibly twice if it connects as the call starts: same callId).", Payload: callIncoming{}},
 		{Name: parley.EventCallAccepted, Summary: "To the caller and the device that answered: the call is live.", Payload: callAccepted{}},
 		{Name: parley.EventCallAnsweredElsewhere, Summary: "To the callee's other devices: the call was answered on another device; stop ringing.", Payload: callElsewhere{}},
 		{Name: parley.EventCallRejected, Summary: "To both parties: the callee declined the call.", Payload: callFinished{}},
-		{Name: parley.EventCallEnded, Summary: "To both parties (busy: to the caller only): the call is over; reason hangup, canceled, missed or busy; duration in seconds.", Payload: callFinished{}},
+		{Name: parley.EventCallEnded, Summary: "To both parties (busy: to the caller only): the call is over; reason hangup, canceled, missed, busy, " +
+			"connection_lost (status ended: a device of the live call had no socket for 20 s) or failed (status failed: the caller's device of the ringing call " +
+			"had no socket for 20 s); duration in seconds.", Payload: callFinished{}},
 		{Name: parley.EventCallSignal, Summary: "A WebRTC signal (offer, answer, ICE candidate) from the other device of a call, relayed as it was sent.", Payload: callSignal{}},
 		{Name: parley.EventStatusCreated, Summary: "A contact posted a status the user may see (fetch it with GET /api/statuses/{statusId}).", Payload: statusCreatedEvent{}},
 		{Name: parley.EventStatusViewed, Summary: "Someone viewed one of the user's statuses for the first time.", Payload: statusViewedEvent{}},

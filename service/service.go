@@ -57,9 +57,13 @@ type Config struct {
 	// ICE is what GET /api/calls/ice-servers hands out: STUN and TURN
 	// servers, and the secret TURN credentials are made with.
 	ICE ICEConfig
-	// CallsTick is how often calls that rang unanswered too long are
-	// looked for; default 2s.
+	// CallsTick is how often calls that rang unanswered too long, or lost
+	// a device's connection for too long, are looked for; default 2s.
 	CallsTick time.Duration
+	// CallLostGrace is how long a device of a call may be without a socket
+	// (on any node) before the call ends: connection_lost when it was
+	// live, failed when it still rang. Default 20s.
+	CallLostGrace time.Duration
 	// RingOffline, when set, is called as a call starts ringing for a
 	// callee with no connected socket on any node: it is where a push
 	// notification of the call is sent from. It runs on the request's
@@ -106,6 +110,8 @@ type Service struct {
 	closed sync.Once
 	runner atomic.Pointer[jobs.Runner] // set by AddJobs
 	ana    analytics                   // operations: node health (analytics.go)
+
+	callDevices *callDevices // this node's sockets per device, for calls (call_devices.go)
 }
 
 // New returns a Service over store, every field of which must be set.
@@ -156,12 +162,16 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	if cfg.Metrics == nil {
 		cfg.Metrics = parley.NopMetrics{}
 	}
+	if cfg.CallLostGrace <= 0 {
+		cfg.CallLostGrace = defaultCallLostGrace
+	}
 	s := &Service{store: store, bus: bus, mailer: mailer, cfg: cfg, log: cfg.Logger,
 		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}, resets: make(chan struct{}, maxPendingResets)}
 	for _, a := range cfg.Admins {
 		s.admins[normalizeUsername(a)] = true
 	}
 	s.presence = newPresence(s)
+	s.callDevices = newCallDevices(s)
 	s.commit = newCommitter(store.Messages, cfg.Metrics, cfg.StoreTimeout)
 	s.facts = newFacts(maxFacts)
 	s.typing = newTypingLimiter()
@@ -173,7 +183,8 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 // AddJobs registers the service's background jobs with r, which the
 // caller starts and closes (before Close): sending due scheduled messages
 // (leased), purging expired statuses (leased), removing the files nothing
-// uses (leased), ending the calls nobody answered (leased), the push outbox
+// uses (leased), ending the calls nobody answered and those that lost a
+// device's connection (both leased), the push outbox
 // (leased, when a push platform is configured), publishing this node's
 // health and, with several nodes, this node's presence lease and the
 // sweep of dead nodes' users (leased).
@@ -201,6 +212,7 @@ func (s *Service) Close() {
 			s.ana.unsub()
 		}
 		s.presence.close()
+		s.callDevices.close()
 		s.commit.close()
 		s.bg.Wait()
 	})

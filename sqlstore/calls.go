@@ -10,14 +10,16 @@ import (
 	"github.com/parley-chat/parley"
 )
 
-const callColumns = `id, caller_id, callee_id, type, state, reason, caller_device, callee_device, created_at, answered_at, ended_at`
+const callColumns = `id, caller_id, callee_id, type, state, reason, caller_device, callee_device, created_at, answered_at, ended_at,
+	caller_lost_at, callee_lost_at`
 
 func scanCall(s scanner) (*parley.Call, error) {
 	var c parley.Call
-	var created, answered, ended int64
+	var created, answered, ended, callerLost, calleeLost int64
 	err := s.Scan(&c.ID, &c.CallerID, &c.CalleeID, &c.Type, &c.State, &c.Reason, &c.CallerDevice, &c.CalleeDevice,
-		&created, &answered, &ended)
+		&created, &answered, &ended, &callerLost, &calleeLost)
 	c.CreatedAt, c.AnsweredAt, c.EndedAt = parley.FromMillis(created), parley.FromMillis(answered), parley.FromMillis(ended)
+	c.CallerLostAt, c.CalleeLostAt = parley.FromMillis(callerLost), parley.FromMillis(calleeLost)
 	return &c, err
 }
 
@@ -35,9 +37,10 @@ func (db *DB) CreateCall(ctx context.Context, c *parley.Call, build func(c *parl
 		if n > 0 {
 			c.State, c.Reason, c.EndedAt = parley.CallBusy, parley.CallBusy, c.CreatedAt
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO calls (`+callColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.exec(ctx, `INSERT INTO calls (`+callColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.CallerID, c.CalleeID, c.Type, c.State, c.Reason, c.CallerDevice, c.CalleeDevice,
-			parley.Millis(c.CreatedAt), parley.Millis(c.AnsweredAt), parley.Millis(c.EndedAt)); err != nil {
+			parley.Millis(c.CreatedAt), parley.Millis(c.AnsweredAt), parley.Millis(c.EndedAt),
+			parley.Millis(c.CallerLostAt), parley.Millis(c.CalleeLostAt)); err != nil {
 			return err
 		}
 		return tx.addChanges(ctx, build(c)...)
@@ -55,10 +58,25 @@ func (db *DB) CallByID(ctx context.Context, id string) (*parley.Call, error) {
 // find the state changed (PostgreSQL re-checks the WHERE clause on the
 // new row version), so it updates nothing.
 func (db *DB) MoveCall(ctx context.Context, c *parley.Call, from string, changes ...*parley.Change) (bool, error) {
+	return db.moveCall(ctx, c, from, ``, nil, changes)
+}
+
+// EndLostCall implements parley.CallStore: MoveCall with the lost mark in
+// the condition, so a device that reconnected after the job read the call
+// keeps it.
+func (db *DB) EndLostCall(ctx context.Context, c *parley.Call, from string, since time.Time, changes ...*parley.Change) (bool, error) {
+	b := parley.Millis(since)
+	return db.moveCall(ctx, c, from, ` AND (caller_lost_at BETWEEN 1 AND ? OR callee_lost_at BETWEEN 1 AND ?)`, []any{b, b}, changes)
+}
+
+// moveCall moves c from state from, under the further condition cond
+// (with its arguments), and records changes if it did.
+func (db *DB) moveCall(ctx context.Context, c *parley.Call, from, cond string, condArgs []any, changes []*parley.Change) (bool, error) {
 	won := false
+	args := append([]any{c.State, c.Reason, c.CalleeDevice, parley.Millis(c.AnsweredAt), parley.Millis(c.EndedAt), c.ID, from}, condArgs...)
 	err := db.inTx(ctx, func(tx *Tx) error {
 		res, err := tx.exec(ctx, `UPDATE calls SET state = ?, reason = ?, callee_device = ?, answered_at = ?, ended_at = ?
-			WHERE id = ? AND state = ?`, c.State, c.Reason, c.CalleeDevice, parley.Millis(c.AnsweredAt), parley.Millis(c.EndedAt), c.ID, from)
+			WHERE id = ? AND state = ?`+cond, args...)
 		if err != nil {
 			return err
 		}
@@ -94,4 +112,89 @@ func (db *DB) RingingCall(ctx context.Context, callerID, calleeID string) (*parl
 	c, err := scanCall(db.queryRow(ctx, `SELECT `+callColumns+` FROM calls WHERE caller_id = ? AND callee_id = ? AND state = 'ringing'
 		ORDER BY created_at DESC LIMIT 1`, callerID, calleeID))
 	return c, notFound(err, "ringing call")
+}
+
+// liveCalls is the condition of a call still ringing or live, written as
+// the partial indexes calls_live_caller and calls_live_callee are, so that
+// both databases use them.
+const liveCalls = `state IN ('ringing', 'accepted')`
+
+// MarkDeviceLost implements parley.CallStore. The callee's device is
+// empty until the call is answered, so a ringing call is marked for its
+// caller's device only.
+func (db *DB) MarkDeviceLost(ctx context.Context, userID, deviceID string, at time.Time) (int, error) {
+	if deviceID == "" {
+		return 0, nil
+	}
+	ms := parley.Millis(at)
+	n := 0
+	err := db.inTx(ctx, func(tx *Tx) error {
+		for _, side := range []string{"caller", "callee"} {
+			res, err := tx.exec(ctx, `UPDATE calls SET `+side+`_lost_at = ? WHERE `+side+`_id = ? AND `+liveCalls+`
+				AND `+side+`_device = ? AND `+side+`_lost_at = 0`, ms, userID, deviceID)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += int(k)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// ClearDeviceLost implements parley.CallStore.
+func (db *DB) ClearDeviceLost(ctx context.Context, userID, deviceID string) error {
+	if deviceID == "" {
+		return nil
+	}
+	return db.inTx(ctx, func(tx *Tx) error {
+		for _, side := range []string{"caller", "callee"} {
+			if _, err := tx.exec(ctx, `UPDATE calls SET `+side+`_lost_at = 0 WHERE `+side+`_id = ? AND `+liveCalls+`
+				AND `+side+`_device = ? AND `+side+`_lost_at <> 0`, userID, deviceID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// MarkPartyLost implements parley.CallStore.
+func (db *DB) MarkPartyLost(ctx context.Context, id, userID, state string, at time.Time) (bool, error) {
+	ms := parley.Millis(at)
+	res, err := db.exec(ctx, `UPDATE calls SET
+		caller_lost_at = CASE WHEN caller_id = ? AND caller_lost_at = 0 THEN ? ELSE caller_lost_at END,
+		callee_lost_at = CASE WHEN callee_id = ? AND callee_lost_at = 0 THEN ? ELSE callee_lost_at END
+		WHERE id = ? AND state = ? AND ((caller_id = ? AND caller_lost_at = 0) OR (callee_id = ? AND callee_lost_at = 0))`,
+		userID, ms, userID, ms, id, state, userID, userID)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// LiveCallsOf implements parley.CallStore.
+func (db *DB) LiveCallsOf(ctx context.Context, userID string) ([]*parley.Call, error) {
+	rows, err := db.query(ctx, `SELECT `+callColumns+` FROM calls WHERE caller_id = ? AND `+liveCalls+`
+		UNION ALL
+		SELECT `+callColumns+` FROM calls WHERE callee_id = ? AND `+liveCalls+``, userID, userID)
+	return collect(rows, err, scanCall)
+}
+
+// CallsIn implements parley.CallStore.
+func (db *DB) CallsIn(ctx context.Context, state, after string, limit int) ([]*parley.Call, error) {
+	rows, err := db.query(ctx, `SELECT `+callColumns+` FROM calls WHERE state = ? AND id > ? ORDER BY id LIMIT ?`, state, after, limit)
+	return collect(rows, err, scanCall)
+}
+
+// LostSince implements parley.CallStore.
+func (db *DB) LostSince(ctx context.Context, since time.Time, limit int) ([]*parley.Call, error) {
+	b := parley.Millis(since)
+	rows, err := db.query(ctx, `SELECT `+callColumns+` FROM calls WHERE `+liveCalls+`
+		AND (caller_lost_at BETWEEN 1 AND ? OR callee_lost_at BETWEEN 1 AND ?) ORDER BY created_at LIMIT ?`, b, b, limit)
+	return collect(rows, err, scanCall)
 }
