@@ -301,7 +301,7 @@ type frames struct {
 	sioOnce sync.Once
 	sio     *socketio.Prepared
 	wsOnce  sync.Once
-	ws      []byte
+	ws      wsock.Message
 }
 
 func (f *frames) forSocketIO() *socketio.Prepared {
@@ -309,8 +309,14 @@ func (f *frames) forSocketIO() *socketio.Prepared {
 	return f.sio
 }
 
-func (f *frames) forWS() []byte {
-	f.wsOnce.Do(func() { f.ws, _ = json.Marshal(wsFrame{Event: f.ev.Name, Data: f.ev.Data}) })
+// forWS is the event's /ws frame, framed as a WebSocket message once, so
+// every /ws socket is queued the same bytes.
+func (f *frames) forWS() wsock.Message {
+	f.wsOnce.Do(func() {
+		b, _ := json.Marshal(wsFrame{Event: f.ev.Name, Data: f.ev.Data})
+		f.ws = wsock.NewMessage(false, len(b))
+		copy(f.ws.Data, b)
+	})
 	return f.ws
 }
 
@@ -318,7 +324,7 @@ func (c *client) send(f *frames) bool {
 	if c.sio != nil {
 		return c.sio.SendPrepared(f.forSocketIO())
 	}
-	return c.conn.Send(wsock.Text, f.forWS())
+	return c.conn.SendMessages(f.forWS())
 }
 
 // errTooManySockets refuses a socket past Config.MaxSocketsPerUser.
