@@ -19,9 +19,9 @@
 // handlers, bus subscribers) run with no lock of their caller held, except
 // engineio's recvMu (documented there); queue overflows close on another
 // goroutine or by closing the network connection, never by calling back
-// under a lock; wsock takes only its Conn.mu (alone, never while writing to
-// the network or calling back) to queue frames for the connection's
-// writer; localbus calls subscribers after releasing its lock. The remaining
+// under a lock; wsock's Conn.mu, which guards a connection's outgoing
+// queue, is a leaf (no other lock, no network write and no callback under
+// it); localbus calls subscribers after releasing its lock. The remaining
 // nesting is socketio Socket.mu → engineio Session.mu → engineio Server.mu,
 // each documented where it is taken.
 package realtime

@@ -238,8 +238,10 @@ type Conn struct {
 	// not a goroutine, so an idle connection costs no extra stack.
 	heartbeat *time.Timer
 
-	// mu guards the outgoing queue (writer.go); it is taken alone, and
-	// never held while writing to the network.
+	// mu guards the outgoing queue (writer.go). It is a leaf: callers may
+	// hold their own locks when they send (engineio's Session.mu,
+	// socketio's Socket.mu), and nothing else is taken, nothing written
+	// to the network and no callback run while it is held.
 	mu          sync.Mutex
 	queue       *[][]byte // frames waiting for the writer; nil while idle
 	pending     int       // frames queued or being written
@@ -298,6 +300,9 @@ func (c *Conn) Send(t MessageType, data []byte) bool {
 func (c *Conn) SendMessages(ms ...Message) bool {
 	if c.closed.Load() {
 		return false
+	}
+	if len(ms) == 0 {
+		return true
 	}
 	size := 0
 	encoded := true
