@@ -19,7 +19,9 @@
 // close frame always follows what was queued before it. The only frames
 // gws itself still writes are the close frames of its read loop (a
 // protocol error, or the answer to the peer's close), each in one Write
-// call, which a net.Conn never interleaves with another.
+// call, which a net.Conn never interleaves with another. Frames are written
+// uncompressed: the upgrader leaves permessage-deflate off (gws's default),
+// so no extension is ever negotiated.
 package wsock
 
 import (
@@ -130,7 +132,8 @@ type Options struct {
 	// queue is full is closed, so a client that stops reading never slows
 	// down senders.
 	QueueSize int
-	// WriteTimeout bounds each frame write, so a stuck peer is dropped.
+	// WriteTimeout bounds each write of a batch of queued frames, so a
+	// stuck peer is dropped.
 	WriteTimeout time.Duration
 	// PingInterval is how often the server pings an idle peer; zero turns
 	// heartbeats off. A peer that sends nothing at all (no message, ping
