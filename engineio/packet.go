@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+
+	"github.com/parley-chat/parley/wsock"
 )
 
 // PacketType is the Engine.IO packet type, the first character of a text packet.
@@ -36,29 +38,36 @@ type Packet struct {
 }
 
 // Frame is one encoded Engine.IO packet, ready to be written on any
-// transport. Its bytes are never modified after creation, so a Frame can be
-// shared by many sessions (encode once, fan out).
-type Frame struct {
-	// Data is the whole text packet (type character included), or the raw
-	// bytes of a binary message.
-	Data []byte
-	// Binary marks a binary message.
-	Binary bool
-}
+// transport: Data is the whole text packet (type character included), or
+// the raw bytes of a binary message (Binary set). Its bytes are never
+// modified after creation, so a Frame can be shared by many sessions
+// (encode once, fan out). It is a wsock.Message: frames made by this
+// package's constructors (and NewTextFrame) also carry their WebSocket
+// frame, encoded once, so a fan-out to WebSocket sessions writes the same
+// bytes everywhere without framing or copying them per session.
+type Frame = wsock.Message
+
+// NewTextFrame returns a text frame of n bytes for the caller to fill in
+// (Data[0] is the packet type), before it is sent.
+func NewTextFrame(n int) Frame { return wsock.NewMessage(false, n) }
 
 // TextMessage returns the frame of a text message packet ("4" + payload).
 func TextMessage(payload []byte) Frame {
-	b := make([]byte, 1+len(payload))
-	b[0] = byte(PacketMessage)
-	copy(b[1:], payload)
-	return Frame{Data: b}
+	f := NewTextFrame(1 + len(payload))
+	f.Data[0] = byte(PacketMessage)
+	copy(f.Data[1:], payload)
+	return f
 }
 
-// BinaryMessage returns the frame of a binary message; data is not copied.
+// BinaryMessage returns the frame of a binary message; data is not copied
+// (it is framed when sent on a WebSocket).
 func BinaryMessage(data []byte) Frame { return Frame{Data: data, Binary: true} }
 
 func controlFrame(t PacketType, data string) Frame {
-	return Frame{Data: append([]byte{byte(t)}, data...)}
+	f := NewTextFrame(1 + len(data))
+	f.Data[0] = byte(t)
+	copy(f.Data[1:], data)
+	return f
 }
 
 // DecodePacket decodes one text packet as carried by a WebSocket text frame

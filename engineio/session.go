@@ -114,16 +114,9 @@ func (s *Session) Send(frames ...Frame) bool {
 	if s.isWS {
 		ws := s.ws
 		s.mu.Unlock()
-		for _, f := range frames {
-			t := wsock.Text
-			if f.Binary {
-				t = wsock.Binary
-			}
-			if !ws.Send(t, f.Data) {
-				return false // the read loop's OnClose closes the session
-			}
-		}
-		return true
+		// One call keeps the frames of a packet (text, then attachments)
+		// together; false: the read loop's OnClose closes the session.
+		return ws.SendMessages(frames...)
 	}
 	if s.overflowed {
 		s.mu.Unlock()
@@ -478,13 +471,7 @@ func (s *Session) onProbeMessage(c *wsock.Conn, t wsock.MessageType, data []byte
 		s.probe = nil
 		s.isWS = true
 		s.ws = c
-		for _, f := range s.takeQueueLocked() {
-			mt := wsock.Text
-			if f.Binary {
-				mt = wsock.Binary
-			}
-			c.Send(mt, f.Data)
-		}
+		c.SendMessages(s.takeQueueLocked()...)
 		s.wakePollLocked() // the pending GET ends with a noop
 	default:
 		s.probe = nil

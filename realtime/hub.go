@@ -19,8 +19,9 @@
 // handlers, bus subscribers) run with no lock of their caller held, except
 // engineio's recvMu (documented there); queue overflows close on another
 // goroutine or by closing the network connection, never by calling back
-// under a lock; wsock uses atomics only and writes on gws's per-connection
-// queue; localbus calls subscribers after releasing its lock. The remaining
+// under a lock; wsock's Conn.mu, which guards a connection's outgoing
+// queue, is a leaf (no other lock, no network write and no callback under
+// it); localbus calls subscribers after releasing its lock. The remaining
 // nesting is socketio Socket.mu → engineio Session.mu → engineio Server.mu,
 // each documented where it is taken.
 package realtime
@@ -301,7 +302,7 @@ type frames struct {
 	sioOnce sync.Once
 	sio     *socketio.Prepared
 	wsOnce  sync.Once
-	ws      []byte
+	ws      wsock.Message
 }
 
 func (f *frames) forSocketIO() *socketio.Prepared {
@@ -309,8 +310,14 @@ func (f *frames) forSocketIO() *socketio.Prepared {
 	return f.sio
 }
 
-func (f *frames) forWS() []byte {
-	f.wsOnce.Do(func() { f.ws, _ = json.Marshal(wsFrame{Event: f.ev.Name, Data: f.ev.Data}) })
+// forWS is the event's /ws frame, framed as a WebSocket message once, so
+// every /ws socket is queued the same bytes.
+func (f *frames) forWS() wsock.Message {
+	f.wsOnce.Do(func() {
+		b, _ := json.Marshal(wsFrame{Event: f.ev.Name, Data: f.ev.Data})
+		f.ws = wsock.NewMessage(false, len(b))
+		copy(f.ws.Data, b)
+	})
 	return f.ws
 }
 
@@ -318,7 +325,7 @@ func (c *client) send(f *frames) bool {
 	if c.sio != nil {
 		return c.sio.SendPrepared(f.forSocketIO())
 	}
-	return c.conn.Send(wsock.Text, f.forWS())
+	return c.conn.SendMessages(f.forWS())
 }
 
 // errTooManySockets refuses a socket past Config.MaxSocketsPerUser.

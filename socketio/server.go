@@ -205,12 +205,12 @@ func encodePacket(t PacketType, nsp string, prefix []byte, args []any, id int64,
 	if len(atts) > 0 {
 		t += BinaryEvent - Event // EVENT→BINARY_EVENT, ACK→BINARY_ACK
 	}
-	b := make([]byte, 0, len(body)+len(nsp)+24)
-	b = append(b, '4')
-	b = appendHeader(b, t, len(atts), nsp, id, hasID)
-	b = append(b, body...)
+	var hdr [48]byte
+	h := appendHeader(append(hdr[:0], '4'), t, len(atts), nsp, id, hasID)
+	f := engineio.NewTextFrame(len(h) + len(body))
+	copy(f.Data[copy(f.Data, h):], body)
 	frames := make([]engineio.Frame, 0, 1+len(atts))
-	frames = append(frames, engineio.Frame{Data: b})
+	frames = append(frames, f)
 	for _, a := range atts {
 		frames = append(frames, engineio.BinaryMessage(a))
 	}
@@ -218,8 +218,11 @@ func encodePacket(t PacketType, nsp string, prefix []byte, args []any, id int64,
 }
 
 func controlPacket(t PacketType, nsp string, payload []byte) engineio.Frame {
-	b := append([]byte{'4'}, appendHeader(nil, t, 0, nsp, 0, false)...)
-	return engineio.Frame{Data: append(b, payload...)}
+	var hdr [48]byte
+	h := appendHeader(append(hdr[:0], '4'), t, 0, nsp, 0, false)
+	f := engineio.NewTextFrame(len(h) + len(payload))
+	copy(f.Data[copy(f.Data, h):], payload)
+	return f
 }
 
 // conn is the Socket.IO state of one Engine.IO session.

@@ -1,19 +1,27 @@
 // Package wsock is a WebSocket connection with a bounded, non-blocking
 // outgoing queue and a small idle footprint, built on github.com/lxzan/gws.
 //
-// Why gws: its asynchronous write queue starts a goroutine only while there
-// is something to write, it drops the hijacked net/http bufio buffers and
-// reads through a pooled reader whose size we choose (1 KiB here), so an idle
-// connection is one read goroutine plus small structs. coder/websocket keeps
-// the 4 KiB + 4 KiB hijacked bufio buffers for the connection's life and
-// needs a caller-owned writer goroutine; it was ruled out on that design
-// basis, not measured side by side.
+// Why gws: it drops the hijacked net/http bufio buffers and reads through a
+// pooled reader whose size we choose (1 KiB here), so an idle connection is
+// one read goroutine plus small structs. coder/websocket keeps the 4 KiB +
+// 4 KiB hijacked bufio buffers for the connection's life and needs a
+// caller-owned writer goroutine; it was ruled out on that design basis, not
+// measured side by side.
 //
-// Measured (cmd/socketio-testserver --memstats / --clients 10000, separate
-// client process, pingInterval 25 s): 10,000 idle Socket.IO WebSocket
-// connections cost 5.1 KiB heap + 4.0 KiB goroutine stack = 9.1 KiB each
-// (10.5 KiB RSS each), this whole stack included (wsock, engineio session,
-// socketio socket, retained handshake request).
+// gws reads; wsock writes. gws writes each message with its own write(2)
+// and frames it again for every connection, which made write(2) 60 % of
+// the server's CPU in a fan-out to 2,000 sockets. So each Conn keeps its own
+// bounded queue of frames already encoded (a Message built by NewMessage
+// is framed once and the same bytes are queued on every connection), and a
+// writer goroutine, started only while there is something to write, takes
+// everything queued and writes it with one write(2). Control frames (ping,
+// pong, close) go through the same queue, so nothing interleaves and a
+// close frame always follows what was queued before it. The only frames
+// gws itself still writes are the close frames of its read loop (a
+// protocol error, or the answer to the peer's close), each in one Write
+// call, which a net.Conn never interleaves with another. Frames are written
+// uncompressed: the upgrader leaves permessage-deflate off (gws's default),
+// so no extension is ever negotiated.
 package wsock
 
 import (
@@ -22,6 +30,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -123,7 +132,8 @@ type Options struct {
 	// queue is full is closed, so a client that stops reading never slows
 	// down senders.
 	QueueSize int
-	// WriteTimeout bounds each frame write, so a stuck peer is dropped.
+	// WriteTimeout bounds each write of a batch of queued frames, so a
+	// stuck peer is dropped.
 	WriteTimeout time.Duration
 	// PingInterval is how often the server pings an idle peer; zero turns
 	// heartbeats off. A peer that sends nothing at all (no message, ping
@@ -219,18 +229,29 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, h Handler) (*
 	return c, nil
 }
 
-// Conn is one server-side WebSocket connection. Send and Close are safe for
-// concurrent use.
+// Conn is one server-side WebSocket connection. Send, SendMessages, Close
+// and CloseNow are safe for concurrent use.
 type Conn struct {
-	ws      *gws.Conn
-	h       Handler
-	u       *Upgrader
-	pending atomic.Int32 // messages queued and not yet written
-	closed  atomic.Bool  // set once by Close/CloseNow/overflow
-	reason  atomic.Value // error that made us close, for OnClose
+	ws     *gws.Conn
+	h      Handler
+	u      *Upgrader
+	closed atomic.Bool  // set once by CloseNow/overflow/write error/end of reading
+	reason atomic.Value // error that made us close, for OnClose
 	// heartbeat pings the peer every PingInterval; it is a runtime timer,
 	// not a goroutine, so an idle connection costs no extra stack.
 	heartbeat *time.Timer
+
+	// mu guards the outgoing queue (writer.go). It is a leaf: callers may
+	// hold their own locks when they send (engineio's Session.mu,
+	// socketio's Socket.mu), and nothing else is taken, nothing written
+	// to the network and no callback run while it is held.
+	mu          sync.Mutex
+	queue       *[][]byte // frames waiting for the writer; nil while idle
+	pending     int       // frames queued or being written
+	queuedBytes int       // bytes of queue taken from the Budget
+	writing     bool      // the writer goroutine runs
+	closing     bool      // Close was called: no more frames, then a close frame
+	closeSent   bool      // the writer wrote the close frame
 }
 
 // Start begins reading in a new goroutine; call it exactly once. The HTTP
@@ -254,78 +275,64 @@ func (c *Conn) alive() {
 }
 
 // ping queues a WebSocket ping behind pending messages and re-arms the
-// timer. It runs on the timer's goroutine and takes no lock.
+// timer. It runs on the timer's goroutine.
 func (c *Conn) ping() {
-	if c.closed.Load() {
-		return
+	if c.enqueue(0, pingFrame) {
+		c.heartbeat.Reset(c.u.opts.PingInterval)
 	}
-	if int(c.pending.Add(1)) > c.u.opts.QueueSize {
-		c.pending.Add(-1)
-		c.abort(ErrQueueFull)
-		return
-	}
-	c.ws.Async(func() {
-		defer c.pending.Add(-1)
-		if c.closed.Load() {
-			return
-		}
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.u.opts.WriteTimeout))
-		_ = c.ws.WritePing(nil)
-	})
-	c.heartbeat.Reset(c.u.opts.PingInterval)
 }
 
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
 
 // Send enqueues data as one message and never blocks. data is not modified
-// and may be shared by many connections. It returns false when the
-// connection is closed or its queue was full (the connection is then closed).
+// and may be shared by many connections, but it is framed (copied) for this
+// one: to send the same bytes to many connections, build a Message once with
+// NewMessage and use SendMessages. It returns false when the connection is
+// closed or its queue was full (the connection is then closed).
 func (c *Conn) Send(t MessageType, data []byte) bool {
+	return c.SendMessages(Message{Data: data, Binary: t == Binary})
+}
+
+// SendMessages enqueues messages, kept together and in order, and never
+// blocks; each counts as one message against QueueSize, and their payloads
+// against the Budget. Messages made by NewMessage are queued as they are (no
+// copy, no allocation); others are framed first. It returns false when the
+// connection is closed or its queue was full (the connection is then
+// closed).
+func (c *Conn) SendMessages(ms ...Message) bool {
 	if c.closed.Load() {
 		return false
 	}
-	if int(c.pending.Add(1)) > c.u.opts.QueueSize {
-		c.pending.Add(-1)
-		c.abort(ErrQueueFull)
-		return false
+	if len(ms) == 0 {
+		return true
 	}
-	budget := c.u.opts.Budget
-	if !budget.Take(len(data)) {
-		c.pending.Add(-1)
-		c.abort(ErrQueueFull)
-		return false
+	size := 0
+	encoded := true
+	for i := range ms {
+		size += len(ms[i].Data)
+		encoded = encoded && ms[i].wire != nil
 	}
-	op := gws.OpcodeText
-	if t == Binary {
-		op = gws.OpcodeBinary
+	if encoded && len(ms) == 1 {
+		return c.enqueue(size, ms[0].wire)
 	}
-	c.ws.Async(func() {
-		defer budget.Give(len(data))
-		defer c.pending.Add(-1)
-		if c.closed.Load() {
-			return
-		}
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.u.opts.WriteTimeout))
-		_ = c.ws.WriteMessage(op, data)
-	})
-	return true
+	frames := make([][]byte, len(ms))
+	for i := range ms {
+		frames[i] = ms[i].frame()
+	}
+	return c.enqueue(size, frames...)
 }
 
 // Close sends a normal close frame after the messages already queued, then
-// closes the connection. It is idempotent.
+// closes the connection. Later sends are refused. It is idempotent.
 func (c *Conn) Close() {
-	if c.closed.Load() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.closed.Load() {
 		return
 	}
-	c.ws.Async(func() {
-		if c.closed.Swap(true) {
-			return
-		}
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.u.opts.WriteTimeout))
-		_ = c.ws.WriteClose(1000, nil)
-		_ = c.ws.NetConn().Close()
-	})
+	c.closing = true
+	c.startWriterLocked()
 }
 
 // CloseNow closes the network connection at once, dropping queued messages.
@@ -339,7 +346,8 @@ func (c *Conn) abort(err error) {
 		c.reason.Store(err)
 	}
 	// Closing the socket unblocks a writer stuck on a peer that does not
-	// read, and makes the read loop return, which calls OnClose.
+	// read (it then drops the queue), and makes the read loop return,
+	// which calls OnClose.
 	_ = c.ws.NetConn().Close()
 }
 
@@ -367,17 +375,25 @@ func (eventBridge) OnClose(ws *gws.Conn, err error) {
 	if r, ok := c.reason.Load().(error); ok {
 		err = r
 	}
+	// Anything still queued is dropped by the writer, or now if none runs.
+	c.mu.Lock()
+	if !c.writing {
+		c.dropQueueLocked()
+	}
+	c.mu.Unlock()
 	c.h.OnClose(c, err)
 }
 
 func (eventBridge) OnPing(ws *gws.Conn, payload []byte) {
-	if c := connOf(ws); c != nil {
-		c.alive()
+	c := connOf(ws)
+	if c == nil {
+		return
 	}
-	// The pong is written synchronously from the read goroutine; control
-	// frames are tiny and a peer that pings also reads.
-	_ = ws.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = ws.WritePong(payload)
+	c.alive()
+	// The pong goes through the queue, behind what is queued: a peer that
+	// pings without reading fills the queue like one that only reads
+	// nothing. gws caps a control frame's payload at 125 bytes.
+	c.enqueue(0, controlFrame(opPong, payload))
 }
 
 func (eventBridge) OnPong(ws *gws.Conn, _ []byte) {

@@ -31,6 +31,9 @@ type groupConfig struct {
 	channel bool
 	online  int      // channel: members with a socket; the others only belong
 	second  *url.URL // channel: another node; every other member's socket connects there
+	// serverPID, when not 0, is the server's process: its CPU time over
+	// the measured phase is read from /proc and divided by deliveries.
+	serverPID int
 }
 
 // parseChannel parses the flags of the channel scenario.
@@ -43,6 +46,7 @@ func parseChannel(args []string, out io.Writer) (groupConfig, error) {
 	second := fs.String("url2", "", "base `URL` of a second node of the same cluster (loopback only): every other member's socket connects there, so half the deliveries cross the bus")
 	fs.IntVar(&c.senders, "senders", 20, "online members that post (the community's owner makes them admins' peers: any member posts in a text channel)")
 	c.load.addFlags(fs, 100, 8, "sender")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "`pid` of the server, to read its CPU time from /proc (CPU per delivery)")
 	if err := parseArgs(fs, args); err != nil {
 		return c, err
 	}
@@ -74,6 +78,7 @@ func parseGroup(args []string, out io.Writer) (groupConfig, error) {
 	rawURL, debugURL := c.register(fs, 1000)
 	fs.IntVar(&c.senders, "senders", 20, "members that send (the others only receive)")
 	c.load.addFlags(fs, 100, 8, "sender")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "`pid` of the server, to read its CPU time from /proc (CPU per delivery)")
 	if err := parseArgs(fs, args); err != nil {
 		return c, err
 	}
@@ -124,6 +129,8 @@ type groupResult struct {
 	// Unchecked those not looked up (more closed sockets than checkMax).
 	MissingOpen, MissingClosed, Recovered, Unchecked int64
 	Took                                             time.Duration // first send to last delivery
+	ServerCPU                                        time.Duration // of --server-pid over the measured phase; 0 without it
+	LoadBefore, LoadAfter                            string        // /proc/loadavg at the start and end of sending
 	LastDelivery, Delivery                           []time.Duration
 	Errors                                           map[string]int
 }
@@ -310,6 +317,13 @@ func runGroup(ctx context.Context, c groupConfig, out, progress io.Writer) (*gro
 	sendCtx, stopSending := context.WithTimeout(ctx, c.duration)
 	defer stopSending()
 	sendStart := time.Since(start)
+	res.LoadBefore = loadAverage()
+	var cpuBefore time.Duration
+	if c.serverPID != 0 {
+		if cpuBefore, err = readCPU(c.serverPID); err != nil {
+			return nil, fmt.Errorf("--server-pid: %w", err)
+		}
+	}
 	waitProfile := c.profileServer(ctx, c.duration, progress)
 	tick := time.NewTicker(time.Millisecond)
 	var offered int
@@ -350,6 +364,14 @@ dispatch:
 		}
 		sleep(ctx, 20*time.Millisecond)
 	}
+	if c.serverPID != 0 {
+		cpuAfter, err := readCPU(c.serverPID)
+		if err != nil {
+			return nil, fmt.Errorf("--server-pid: %w", err)
+		}
+		res.ServerCPU = cpuAfter - cpuBefore
+	}
+	res.LoadAfter = loadAverage()
 	stop()
 	if err := waitProfile(); err != nil {
 		fmt.Fprintln(progress, "warning:", err)
@@ -447,6 +469,11 @@ func printGroup(w io.Writer, c groupConfig, r *groupResult) {
 	fmt.Fprintf(w, "offered %d, skipped %d (sender queue full), sent %d, acked %d, failed %d\n", r.Offered, r.Skipped, r.Sent, r.Acked, r.Failed)
 	fmt.Fprintf(w, "deliveries         %d of %d expected (%.0f deliveries/s over %s, first send to last delivery)\n",
 		r.Deliveries, r.Expected, r.DeliveriesPerSecond(), r.Took.Round(time.Millisecond))
+	if r.ServerCPU > 0 && r.Deliveries > 0 {
+		fmt.Fprintf(w, "server CPU         %.2f s, %.2f µs per delivery (/proc/<pid>/stat, first send to last delivery)\n",
+			r.ServerCPU.Seconds(), float64(r.ServerCPU.Microseconds())/float64(r.Deliveries))
+	}
+	fmt.Fprintf(w, "load average       %s at the start, %s at the end\n", r.LoadBefore, r.LoadAfter)
 	fmt.Fprintln(w, latencyLine("send→last member", r.LastDelivery))
 	fmt.Fprintln(w, latencyLine("send→each member", r.Delivery))
 	fmt.Fprintf(w, "missing (acked, not delivered to a member) %d; duplicated %d; stray events %d\n", r.Missing, r.Duplicated, r.Stray)

@@ -1,0 +1,260 @@
+package wsock
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+)
+
+// Message is one outgoing message. A Message made by NewMessage carries
+// its WebSocket frame, encoded once, so queuing it on many connections (a
+// fan-out) neither frames nor allocates per connection. A Message written
+// as a literal ({Data, Binary}) is framed when it is queued.
+type Message struct {
+	// Data is the payload; it must not be modified once the message is
+	// queued.
+	Data []byte
+	// Binary marks a binary (opcode 2) message; otherwise it is text.
+	Binary bool
+	// wire is Data with its frame header in front (Data aliases its
+	// tail), or nil.
+	wire []byte
+}
+
+// NewMessage returns a message whose Data has n bytes for the caller to fill
+// in before queuing it; its frame header is already written in front of
+// them.
+func NewMessage(binary bool, n int) Message {
+	op := byte(opText)
+	if binary {
+		op = opBinary
+	}
+	h := headerLen(n)
+	b := make([]byte, h+n)
+	putHeader(b, op, n)
+	return Message{Data: b[h:], Binary: binary, wire: b}
+}
+
+// frame returns the bytes to write for m.
+func (m *Message) frame() []byte {
+	if m.wire != nil {
+		return m.wire
+	}
+	op := byte(opText)
+	if m.Binary {
+		op = opBinary
+	}
+	return controlFrame(op, m.Data)
+}
+
+// WebSocket opcodes (RFC 6455 §5.2).
+const (
+	opText   = 0x1
+	opBinary = 0x2
+	opClose  = 0x8
+	opPing   = 0x9
+	opPong   = 0xA
+)
+
+// headerLen is the length of an unmasked (server) frame header for a
+// payload of n bytes.
+func headerLen(n int) int {
+	switch {
+	case n < 126:
+		return 2
+	case n <= 0xFFFF:
+		return 4
+	}
+	return 10
+}
+
+// putHeader writes the header of a final, unmasked frame at the start of b.
+func putHeader(b []byte, op byte, n int) {
+	b[0] = 0x80 | op
+	switch {
+	case n < 126:
+		b[1] = byte(n)
+	case n <= 0xFFFF:
+		b[1] = 126
+		binary.BigEndian.PutUint16(b[2:], uint16(n))
+	default:
+		b[1] = 127
+		binary.BigEndian.PutUint64(b[2:], uint64(n))
+	}
+}
+
+// controlFrame returns a frame of op carrying payload (copied).
+func controlFrame(op byte, payload []byte) []byte {
+	h := headerLen(len(payload))
+	b := make([]byte, h+len(payload))
+	putHeader(b, op, len(payload))
+	copy(b[h:], payload)
+	return b
+}
+
+var (
+	pingFrame  = controlFrame(opPing, nil)
+	closeFrame = controlFrame(opClose, []byte{0x03, 0xE8}) // 1000, normal closure
+)
+
+// bigFrame is the size from which a frame is written on its own rather than
+// copied into the batch buffer.
+const bigFrame = 32 << 10
+
+// queues and batches recycle the queue slices and write buffers of busy
+// connections, so that an idle connection holds neither and a busy one
+// allocates neither per message.
+var (
+	queues  = sync.Pool{New: func() any { q := make([][]byte, 0, 16); return &q }}
+	batches = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+)
+
+// enqueue queues frames (each counted as one message against QueueSize and,
+// with size bytes in all, against the Budget) and starts the writer if it
+// is not running. It never blocks. It returns false when the connection is
+// closed or closing, or when the frames do not fit (the connection is then
+// aborted with ErrQueueFull).
+func (c *Conn) enqueue(size int, frames ...[]byte) bool {
+	c.mu.Lock()
+	if c.closing || c.closed.Load() {
+		c.mu.Unlock()
+		return false
+	}
+	if c.pending+len(frames) > c.u.opts.QueueSize || !c.u.opts.Budget.Take(size) {
+		c.mu.Unlock()
+		c.abort(ErrQueueFull)
+		return false
+	}
+	c.pending += len(frames)
+	c.queuedBytes += size
+	if c.queue == nil {
+		c.queue = queues.Get().(*[][]byte)
+	}
+	*c.queue = append(*c.queue, frames...)
+	c.startWriterLocked()
+	c.mu.Unlock()
+	return true
+}
+
+// startWriterLocked starts the writer goroutine unless it runs already.
+func (c *Conn) startWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+// writeLoop writes what is queued, one batch per write, until the queue is
+// empty; then it returns its buffers to the pools and exits. After a
+// Close it writes the close frame behind the last batch and closes the
+// connection. If the connection is closed under it, it drops the queue.
+func (c *Conn) writeLoop() {
+	var spare *[][]byte
+	var buf *[]byte
+	c.mu.Lock()
+	for {
+		if c.closed.Load() || c.closeSent {
+			c.dropQueueLocked()
+			break
+		}
+		batch := c.queue
+		n := 0
+		if batch != nil {
+			n = len(*batch)
+		}
+		if n == 0 && !c.closing {
+			break
+		}
+		c.queue = spare
+		spare = nil
+		size := c.queuedBytes
+		c.queuedBytes = 0
+		closeAfter := c.closing // Send refuses new frames once closing
+		c.closeSent = closeAfter
+		c.mu.Unlock()
+
+		if buf == nil {
+			buf = batches.Get().(*[]byte)
+		}
+		var frames [][]byte
+		if batch != nil {
+			frames = *batch
+		}
+		err := c.writeBatch(buf, frames, closeAfter)
+		c.u.opts.Budget.Give(size)
+		if batch != nil {
+			clear(*batch)
+			*batch = (*batch)[:0]
+			spare = batch
+		}
+		if err != nil {
+			c.abort(err)
+		} else if closeAfter {
+			_ = c.ws.NetConn().Close()
+		}
+		c.mu.Lock()
+		c.pending -= n
+	}
+	// Idle or dead: keep nothing.
+	if c.queue != nil && len(*c.queue) == 0 {
+		queues.Put(c.queue)
+		c.queue = nil
+	}
+	c.writing = false
+	c.mu.Unlock()
+	if spare != nil {
+		queues.Put(spare)
+	}
+	if buf != nil && cap(*buf) <= 256<<10 {
+		*buf = (*buf)[:0]
+		batches.Put(buf)
+	}
+}
+
+// dropQueueLocked forgets what is queued on a closed connection and gives
+// its bytes back to the budget.
+func (c *Conn) dropQueueLocked() {
+	if c.queue != nil {
+		c.pending -= len(*c.queue)
+		clear(*c.queue)
+		*c.queue = (*c.queue)[:0]
+	}
+	c.u.opts.Budget.Give(c.queuedBytes)
+	c.queuedBytes = 0
+}
+
+// writeBatch writes frames (and a close frame after them when closeAfter)
+// with as few writes as it can: one, unless a frame is bigger than
+// bigFrame, which is written on its own instead of being copied.
+func (c *Conn) writeBatch(buf *[]byte, frames [][]byte, closeAfter bool) error {
+	nc := c.ws.NetConn()
+	if err := nc.SetWriteDeadline(time.Now().Add(c.u.opts.WriteTimeout)); err != nil {
+		return err
+	}
+	b := (*buf)[:0]
+	defer func() { *buf = b[:0] }()
+	for _, f := range frames {
+		if len(f) >= bigFrame {
+			if len(b) > 0 {
+				if _, err := nc.Write(b); err != nil {
+					return err
+				}
+				b = b[:0]
+			}
+			if _, err := nc.Write(f); err != nil {
+				return err
+			}
+			continue
+		}
+		b = append(b, f...)
+	}
+	if closeAfter {
+		b = append(b, closeFrame...)
+	}
+	if len(b) > 0 {
+		if _, err := nc.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package wsock_test
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/parley-chat/parley/wsock"
+)
+
+// gateConn counts the writes on a server connection and, once gated,
+// holds the next write (only that one) until the test opens the gate: a
+// barrier that lets frames pile up behind the writer.
+type gateConn struct {
+	net.Conn
+	writes atomic.Int64
+	gated  atomic.Bool
+	held   chan struct{} // closed when a write is being held
+	open   chan struct{} // closed by the test to let it go
+}
+
+func (g *gateConn) Write(b []byte) (int, error) {
+	if g.gated.CompareAndSwap(true, false) {
+		close(g.held)
+		<-g.open
+	}
+	g.writes.Add(1)
+	return g.Conn.Write(b)
+}
+
+type gateListener struct {
+	net.Listener
+	conns chan *gateConn
+}
+
+func (l gateListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	g := &gateConn{Conn: c, held: make(chan struct{}), open: make(chan struct{})}
+	l.conns <- g
+	return g, nil
+}
+
+// recorder is a client that records the messages it reads, in order.
+type recorder struct {
+	gws.BuiltinEventHandler
+	mu     sync.Mutex
+	got    []string
+	closed chan struct{}
+	code   atomic.Int64 // close code received
+	more   chan struct{}
+}
+
+func newRecorder() *recorder {
+	return &recorder{closed: make(chan struct{}), more: make(chan struct{}, 1)}
+}
+
+func (r *recorder) OnMessage(_ *gws.Conn, m *gws.Message) {
+	r.mu.Lock()
+	r.got = append(r.got, string(m.Bytes()))
+	r.mu.Unlock()
+	m.Close()
+	select {
+	case r.more <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) OnClose(_ *gws.Conn, err error) {
+	if ce, ok := err.(*gws.CloseError); ok {
+		r.code.Store(int64(ce.Code))
+	}
+	close(r.closed)
+}
+
+func (r *recorder) waitFor(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		got := append([]string(nil), r.got...)
+		r.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-r.more:
+		case <-deadline:
+			t.Fatalf("received %d of %d messages", len(got), n)
+		}
+	}
+}
+
+// serveGated starts a server whose connections are gateConns and returns
+// the server-side Conn and its gateConn once a client (h) is connected.
+func serveGated(t *testing.T, opts wsock.Options, h gws.Event) (*wsock.Conn, *gateConn) {
+	t.Helper()
+	conns := make(chan *wsock.Conn, 1)
+	up := wsock.NewUpgrader(opts)
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := up.Upgrade(w, r, nil); err == nil {
+			conns <- c
+		}
+	}))
+	gl := gateListener{Listener: ts.Listener, conns: make(chan *gateConn, 1)}
+	ts.Listener = gl
+	ts.Start()
+	t.Cleanup(ts.Close)
+	client, _ := dial(t, "ws"+strings.TrimPrefix(ts.URL, "http"), "", h)
+	go client.ReadLoop()
+	g := <-gl.conns
+	return <-conns, g
+}
+
+// TestSendCoalesced checks that frames queued while a write is in progress
+// go out together, in one write, in order.
+func TestSendCoalesced(t *testing.T) {
+	rec := newRecorder()
+	c, g := serveGated(t, wsock.Options{}, rec)
+	g.gated.Store(true)
+	c.Start()
+	c.Send(wsock.Text, []byte("m0"))
+	<-g.held // the writer is inside its first write, holding m0
+	before := g.writes.Load()
+	const n = 100
+	shared := wsock.NewMessage(false, 2)
+	copy(shared.Data, "sh")
+	for i := 1; i < n; i++ {
+		if i%10 == 0 {
+			if !c.SendMessages(shared) {
+				t.Fatalf("SendMessages %d refused", i)
+			}
+			continue
+		}
+		if !c.Send(wsock.Text, []byte(fmt.Sprintf("m%d", i))) {
+			t.Fatalf("Send %d refused", i)
+		}
+	}
+	close(g.open)
+	got := rec.waitFor(t, n)
+	for i, m := range got {
+		want := fmt.Sprintf("m%d", i)
+		if i%10 == 0 && i > 0 {
+			want = "sh"
+		}
+		if m != want {
+			t.Fatalf("message %d is %q, want %q", i, m, want)
+		}
+	}
+	// The held write (m0), then one for the 99 queued behind it.
+	if w := g.writes.Load() - before; w != 2 {
+		t.Fatalf("%d writes for %d messages, want 2", w, n)
+	}
+}
+
+// TestCloseAfterQueued checks that Close writes what was queued, then a
+// normal close frame, and refuses later sends.
+func TestCloseAfterQueued(t *testing.T) {
+	rec := newRecorder()
+	c, g := serveGated(t, wsock.Options{}, rec)
+	g.gated.Store(true)
+	c.Start()
+	c.Send(wsock.Text, []byte("a"))
+	<-g.held
+	c.Send(wsock.Binary, []byte("b"))
+	c.Close()
+	if c.Send(wsock.Text, []byte("late")) {
+		t.Fatal("Send after Close returned true")
+	}
+	close(g.open)
+	select {
+	case <-rec.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("client never saw the close")
+	}
+	if got := rec.waitFor(t, 2); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Fatalf("got %q, want [a b]", got)
+	}
+	if code := rec.code.Load(); code != 1000 {
+		t.Fatalf("close code %d, want 1000", code)
+	}
+}
+
+// TestBudgetReturned checks that bytes queued on a connection that dies
+// with a full queue are given back to the shared budget.
+func TestBudgetReturned(t *testing.T) {
+	budget := wsock.NewBudget(1 << 20)
+	closed := make(chan error, 1)
+	rec := newRecorder()
+	c, g := serveGated(t, wsock.Options{Budget: budget, QueueSize: 16,
+		OnClose: func(_ *wsock.Conn, err error) { closed <- err }}, rec)
+	g.gated.Store(true)
+	c.Start()
+	payload := bytes.Repeat([]byte("x"), 1000)
+	c.Send(wsock.Text, payload)
+	<-g.held
+	for c.Send(wsock.Text, payload) {
+	}
+	if err := <-closed; err != wsock.ErrQueueFull {
+		t.Fatalf("closed with %v, want ErrQueueFull", err)
+	}
+	close(g.open) // the held write fails on the closed socket
+	deadline := time.Now().Add(10 * time.Second)
+	for budget.Used() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("budget still holds %d bytes", budget.Used())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSendPreparedAllocs checks that queuing a prepared message (what a
+// fan-out does for every socket) allocates nothing.
+func TestSendPreparedAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	rec := newRecorder()
+	c, g := serveGated(t, wsock.Options{QueueSize: 1 << 20}, rec)
+	g.gated.Store(true)
+	c.Start()
+	m := wsock.NewMessage(false, 300)
+	c.SendMessages(m)
+	<-g.held // the writer is busy: everything below only queues
+	for range 2000 {
+		c.SendMessages(m) // grow the queue first
+	}
+	allocs := testing.AllocsPerRun(1000, func() { c.SendMessages(m) })
+	close(g.open)
+	// Growing the queue's slice is amortised over many sends; one
+	// allocation per send (framing or copying the message) would show as
+	// 1.0.
+	if allocs >= 0.05 {
+		t.Fatalf("%.2f allocations per prepared send, want 0", allocs)
+	}
+	rec.waitFor(t, 1+2000+1001) // AllocsPerRun calls it once more to warm up
+}
