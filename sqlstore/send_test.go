@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -167,4 +168,82 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestSendLargeBatch commits a batch larger than one multi-row statement
+// takes on SQLite (300 sends over three conversations, sizes that leave a
+// remainder): seqs follow the batch order in each conversation with no gap,
+// sends without a clientMessageId never collide, a repeat of a stored
+// clientMessageId answers with the stored message, its reuse in another
+// conversation conflicts, and every message has its sync-log change and
+// its count in the sender's daily counters.
+func TestSendLargeBatch(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ann := mustUser(t, db, "ann")
+		var convs []*parley.Conversation
+		var peers []*parley.User
+		for _, name := range []string{"bob", "cat", "dan"} {
+			peer := mustUser(t, db, name)
+			conv, err := db.DirectConversation(ctx, ann.ID, peer.ID, now)
+			must(t, err)
+			convs, peers = append(convs, conv), append(peers, peer)
+		}
+		send := func(k int, cmid string) *parley.Send {
+			return &parley.Send{Message: &parley.Message{ID: parley.NewID("msg"), ConversationID: convs[k].ID, SenderID: ann.ID,
+				RecipientID: peers[k].ID, ClientMessageID: cmid, Content: fmt.Sprintf("c%s", cmid), ContentHash: "h", Type: "text",
+				SentAt: now}}
+		}
+		stored := send(0, "stored")
+		must(t, db.SendMessages(ctx, []*parley.Send{stored}))
+
+		var batch []*parley.Send
+		for i := range 300 {
+			cmid := fmt.Sprintf("k%d", i)
+			if i%7 == 0 {
+				cmid = "" // none given
+			}
+			batch = append(batch, send(i%3, cmid))
+		}
+		repeat, reused := send(0, "stored"), send(1, "stored")
+		batch = append(batch, repeat, reused)
+		must(t, db.SendMessages(ctx, batch))
+
+		if repeat.Err != nil || !repeat.Duplicate || repeat.Message.ID != stored.Message.ID {
+			t.Fatalf("repeat of a stored clientMessageId: err %v, duplicate %v", repeat.Err, repeat.Duplicate)
+		}
+		if parley.ErrorCode(reused.Err) != parley.ECONFLICT {
+			t.Fatalf("stored clientMessageId reused in another conversation: err %v", reused.Err)
+		}
+		next := []int64{2, 1, 1} // the stored message took seq 1 of the first conversation
+		for i, s := range batch[:300] {
+			k := i % 3
+			if s.Err != nil || s.Duplicate || s.Message.Seq != next[k] {
+				t.Fatalf("send %d: err %v, duplicate %v, seq %d; want seq %d", i, s.Err, s.Duplicate, s.Message.Seq, next[k])
+			}
+			next[k]++
+		}
+		for k, conv := range convs {
+			msgs, err := db.History(ctx, conv.ID, ann.ID, 0, time.Time{}, 200)
+			must(t, err)
+			if want := int(next[k] - 1); len(msgs) != want {
+				t.Fatalf("conversation %d holds %d messages, want %d", k, len(msgs), want)
+			}
+		}
+		changes, msgs, err := db.Changes(ctx, ann.ID, 0, 1000)
+		must(t, err)
+		if len(changes) != 301 || len(msgs) != 301 {
+			t.Fatalf("%d changes, %d messages in the sync log; want 301", len(changes), len(msgs))
+		}
+		for _, c := range changes {
+			if m := msgs[c.MessageID]; m == nil || m.Seq != c.Seq || m.ConversationID != c.ConversationID {
+				t.Fatalf("change %d does not match its message", c.ID)
+			}
+		}
+		counts, err := db.UserCounts(ctx, ann.ID, parley.DayOf(now), parley.DayOf(now))
+		must(t, err)
+		if counts.Sent != 301 {
+			t.Fatalf("sender's daily count %d, want 301", counts.Sent)
+		}
+	})
 }
