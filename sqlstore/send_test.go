@@ -2,6 +2,8 @@ package sqlstore_test
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,6 +246,100 @@ func TestSendLargeBatch(t *testing.T) {
 		must(t, err)
 		if counts.Sent != 301 {
 			t.Fatalf("sender's daily count %d, want 301", counts.Sent)
+		}
+	})
+}
+
+// TestSendConcurrentBatches commits batches from several goroutines at
+// once, as several nodes do, over conversations they share (every pair of
+// six users, in both directions): every send commits, each conversation's
+// seqs are 1..n with no gap or repeat, and the sync log holds each message
+// once. On PostgreSQL the batches lock the same conversation rows (in id
+// order), the change counter and the daily counters.
+func TestSendConcurrentBatches(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		var users []*parley.User
+		for i := range 6 {
+			users = append(users, mustUser(t, db, fmt.Sprintf("u%d", i)))
+		}
+		conv := map[[2]int]string{}
+		for i := range users {
+			for j := range users {
+				if i < j {
+					c, err := db.DirectConversation(ctx, users[i].ID, users[j].ID, now)
+					must(t, err)
+					conv[[2]int{i, j}], conv[[2]int{j, i}] = c.ID, c.ID
+				}
+			}
+		}
+		const workers, batches, size = 4, 10, 30
+		var wg sync.WaitGroup
+		results := make(chan []*parley.Send, workers*batches)
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for b := range batches {
+					var batch []*parley.Send
+					for i := range size {
+						from, to := (w+i)%len(users), (w+i+1+b%5)%len(users)
+						batch = append(batch, &parley.Send{Message: &parley.Message{ID: parley.NewID("msg"),
+							ConversationID: conv[[2]int{from, to}], SenderID: users[from].ID, RecipientID: users[to].ID,
+							ClientMessageID: fmt.Sprintf("w%d-b%d-%d", w, b, i), Content: "c", ContentHash: "h", Type: "text", SentAt: now}})
+					}
+					if err := db.SendMessages(ctx, batch); err != nil {
+						errs <- err
+						return
+					}
+					results <- batch
+				}
+			}()
+		}
+		wg.Wait()
+		close(results)
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		seqs := map[string][]int64{}
+		for batch := range results {
+			for _, s := range batch {
+				if s.Err != nil || s.Duplicate {
+					t.Fatalf("send: err %v, duplicate %v", s.Err, s.Duplicate)
+				}
+				seqs[s.Message.ConversationID] = append(seqs[s.Message.ConversationID], s.Message.Seq)
+			}
+		}
+		total := 0
+		for c, list := range seqs {
+			slices.Sort(list)
+			for i, seq := range list {
+				if seq != int64(i+1) {
+					t.Fatalf("conversation %s: seqs %v, want 1..%d", c, list, len(list))
+				}
+			}
+			total += len(list)
+		}
+		if total != workers*batches*size {
+			t.Fatalf("%d messages committed, want %d", total, workers*batches*size)
+		}
+		inLog := 0
+		for _, u := range users {
+			changes, _, err := db.Changes(ctx, u.ID, 0, 10*total)
+			must(t, err)
+			seen := map[string]bool{}
+			for _, c := range changes {
+				if seen[c.MessageID] {
+					t.Fatalf("message %s twice in the sync log of %s", c.MessageID, u.ID)
+				}
+				seen[c.MessageID] = true
+			}
+			inLog += len(seen)
+		}
+		if inLog != 2*total { // each message is in its sender's and its recipient's log
+			t.Fatalf("%d entries in the users' sync logs, want %d", inLog, 2*total)
 		}
 	})
 }
