@@ -196,11 +196,12 @@ func (tx *Tx) existingClientIDs(ctx context.Context, batch []*parley.Send) (map[
 // time in ms), returning the new last_seq of each. On PostgreSQL the rows
 // are first locked in id order, the order every committer takes them in
 // (see sendMessages), since one UPDATE over many rows locks them in
-// whatever order its plan visits them; SQLite has one writer.
+// whatever order its plan visits them (a batch to one conversation, the
+// usual one at low load, skips that statement); SQLite has one writer.
 func (tx *Tx) advanceSeqs(ctx context.Context, rows *rowSet) (map[string]int64, error) {
 	last := map[string]int64{}
 	err := rows.each(tx.db.dialect, func(table string, args []any) error {
-		if tx.db.dialect == Postgres {
+		if tx.db.dialect == Postgres && rows.len() > 1 { // one row: the UPDATE's own lock is all there is
 			// COLLATE "C": the byte order of sort.Strings.
 			rs, err := tx.queryAll(ctx, `SELECT id FROM conversations WHERE id IN (SELECT v.column1 FROM `+table+`)
 				ORDER BY id COLLATE "C" FOR UPDATE`, args...)
