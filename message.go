@@ -164,9 +164,12 @@ type Chat struct {
 	Conversation *Conversation
 	Member       *Member
 	PeerID       string // direct chats: the other member
-	LastMessage  *Message
-	Unread       int64
-	MutedUntil   time.Time // groups and channels: the member's own mute; zero when none
+	// Members are both members of a direct chat with their cursors (the
+	// receipt state of its last message comes from them); nil otherwise.
+	Members     []*Member
+	LastMessage *Message
+	Unread      int64
+	MutedUntil  time.Time // groups and channels: the member's own mute; zero when none
 }
 
 // MutedForever is the MutedUntil of a mute that lasts until it is lifted.

@@ -6,7 +6,8 @@ import "sync"
 const maxFacts = 1 << 15
 
 // facts remembers answers of the store that, once true, stay true, so the
-// send path need not read them on every message:
+// send path need not read them on every message, nor history on every
+// page:
 //
 //   - a user id names an account (accounts are never deleted);
 //   - two users' direct conversation has a given id (direct conversations

@@ -399,18 +399,29 @@ func (s *Service) DirectHistory(ctx context.Context, caller *parley.Identity, us
 	if userID != caller.UserID {
 		return nil, parley.Errorf(parley.EFORBIDDEN, "you can only read your own conversations")
 	}
-	if _, err := s.store.Users.UserByID(ctx, recipientID); err != nil {
-		return nil, err
+	// The peer's account and the conversation's id never change once they
+	// exist (see facts): a page of history then reads only its messages
+	// and their receipt state.
+	if _, ok := s.facts.get(userFact(recipientID)); !ok {
+		if _, err := s.store.Users.UserByID(ctx, recipientID); err != nil {
+			return nil, err
+		}
+		s.facts.put(userFact(recipientID), "")
 	}
-	// Reading never creates the conversation: an empty one would make the
-	// two users direct-chat peers (who hear each other's presence).
-	conv, err := s.store.Conversations.FindDirectConversation(ctx, caller.UserID, recipientID)
-	if parley.ErrorCode(err) == parley.ENOTFOUND {
-		return []*MessageView{}, nil
-	} else if err != nil {
-		return nil, err
+	convID, ok := s.facts.get(directFact(caller.UserID, recipientID))
+	if !ok {
+		// Reading never creates the conversation: an empty one would make
+		// the two users direct-chat peers (who hear each other's presence).
+		conv, err := s.store.Conversations.FindDirectConversation(ctx, caller.UserID, recipientID)
+		if parley.ErrorCode(err) == parley.ENOTFOUND {
+			return []*MessageView{}, nil
+		} else if err != nil {
+			return nil, err
+		}
+		convID = conv.ID
+		s.facts.put(directFact(caller.UserID, recipientID), convID)
 	}
-	return s.history(ctx, caller, conv.ID, q)
+	return s.history(ctx, caller, convID, q)
 }
 
 // history returns a page of a conversation's messages as the caller sees them.

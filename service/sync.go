@@ -202,7 +202,22 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 			return nil, err
 		}
 	}
+	// The viewer starts with what the page already read: the members of
+	// each direct chat and the read-receipt settings of the peers, so
+	// that viewing the last messages reads nothing per row for them.
 	v := s.newViewer()
+	for _, c := range chats {
+		if len(c.Members) > 0 {
+			ms := make(map[string]*parley.Member, len(c.Members))
+			for _, m := range c.Members {
+				ms[m.UserID] = m
+			}
+			v.members[c.Conversation.ID] = ms
+		}
+	}
+	for _, u := range users {
+		v.receipt[u.ID] = u.Settings.ReadReceipts
+	}
 	out := make([]*ChatView, 0, len(chats))
 	for _, c := range chats {
 		cv := &ChatView{ConversationID: c.Conversation.ID, Type: c.Conversation.Kind, UnreadCount: c.Unread,

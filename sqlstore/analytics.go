@@ -8,7 +8,6 @@ import (
 	"context"
 	"database/sql"
 	"sort"
-	"strings"
 
 	"github.com/parley-chat/parley"
 )
@@ -20,6 +19,12 @@ type userDay struct {
 	sent     int64
 	received int64
 	lastSent int64 // epoch ms
+}
+
+// userDayKey names a row of user_daily_stats.
+type userDayKey struct {
+	user string
+	day  int64
 }
 
 // countSends adds a batch's new messages to the daily counters: sent for
@@ -73,44 +78,41 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 		return list[i].day < list[j].day
 	})
 	newlyActive := map[parley.Day]int64{}
-	var firsts []any // user, day, ...: the rows that are their user's first send of the day
-	const cols = 5
-	for len(list) > 0 {
-		n := chunk(len(list))
-		args := make([]any, 0, n*cols)
-		sentBy := map[[2]any]int64{} // what this statement adds to each row's sent
-		for _, r := range list[:n] {
-			args = append(args, r.user, int64(r.day), r.sent, r.received, r.lastSent)
-			sentBy[[2]any{r.user, int64(r.day)}] = r.sent
-		}
-		// RETURNING the new sent: a row whose sent equals what this
-		// statement added had none before, so its user became active that
-		// day. The upsert holds the row's lock, so two batches cannot both
-		// see it as new.
-		q := `INSERT INTO user_daily_stats (user_id, day, sent, received, last_sent_at) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("("+placeholders(cols)+"),", n), ",") + `
+	firsts := newRowSet("text", "bigint") // user, day: the rows that are their user's first send of the day
+	upserts := newRowSet("text", "bigint", "bigint", "bigint", "bigint")
+	added := make(map[userDayKey]int64, len(list)) // what the upsert adds to each row's sent
+	for _, r := range list {
+		upserts.add(r.user, int64(r.day), r.sent, r.received, r.lastSent)
+		added[userDayKey{r.user, int64(r.day)}] = r.sent
+	}
+	// RETURNING the new sent: a row whose sent equals what this statement
+	// added had none before, so its user became active that day. The
+	// upsert holds the row's lock, so two batches cannot both see it as
+	// new. (WHERE true: SQLite's parser needs it before ON CONFLICT after
+	// a SELECT.)
+	err := upserts.each(tx.db.dialect, func(table string, args []any) error {
+		rs, err := tx.queryAll(ctx, `INSERT INTO user_daily_stats (user_id, day, sent, received, last_sent_at)
+			SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM `+table+` WHERE true
 			ON CONFLICT (user_id, day) DO UPDATE SET sent = user_daily_stats.sent + excluded.sent,
 				received = user_daily_stats.received + excluded.received,
 				last_sent_at = CASE WHEN excluded.last_sent_at > user_daily_stats.last_sent_at
 					THEN excluded.last_sent_at ELSE user_daily_stats.last_sent_at END
-			RETURNING user_id, day, sent`
-		rs, err := tx.query(ctx, q, args...)
-		err = each(rs, err, func(s scanner) error {
+			RETURNING user_id, day, sent`, args...)
+		return each(rs, err, func(s scanner) error {
 			var user string
 			var day, sent int64
 			if err := s.Scan(&user, &day, &sent); err != nil {
 				return err
 			}
-			if add := sentBy[[2]any{user, day}]; add > 0 && sent == add {
+			if add := added[userDayKey{user, day}]; add > 0 && sent == add {
 				newlyActive[parley.Day(day)]++
-				firsts = append(firsts, user, day)
+				firsts.add(user, day)
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		list = list[n:]
+	})
+	if err != nil {
+		return err
 	}
 	if err := tx.countSenderGaps(ctx, firsts); err != nil {
 		return err
@@ -136,20 +138,19 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 const maxGap = 367
 
 // countSenderGaps adds the users who sent for the first time on a day
-// (pairs: user, day, ...) to daily_sender_gaps, by the days since their
+// (rows: user, day) to daily_sender_gaps, by the days since their
 // previous day with a send. It runs after this batch's upserts, so a user
 // whose first sends of two days are in the same batch gets a gap of one
 // day for the second. (Two nodes committing a user's last message of a
 // day and first of the next at the same moment may both see no previous
 // send; that user is then counted twice in ranges holding both days.)
-func (tx *Tx) countSenderGaps(ctx context.Context, firsts []any) error {
+func (tx *Tx) countSenderGaps(ctx context.Context, firsts *rowSet) error {
 	gaps := map[[2]int64]int64{} // (day, gap) -> senders
-	for len(firsts) > 0 {
-		n := chunk(len(firsts) / 2)
-		rows, err := tx.query(ctx, `SELECT u.column2, (SELECT MAX(s.day) FROM user_daily_stats s
-				WHERE s.user_id = u.column1 AND s.day < u.column2 AND s.sent > 0)
-			FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT)),", n), ",")+`) u`, firsts[:2*n]...)
-		err = each(rows, err, func(s scanner) error {
+	err := firsts.each(tx.db.dialect, func(table string, args []any) error {
+		rows, err := tx.queryAll(ctx, `SELECT v.column2, (SELECT MAX(s.day) FROM user_daily_stats s
+				WHERE s.user_id = v.column1 AND s.day < v.column2 AND s.sent > 0)
+			FROM `+table, args...)
+		return each(rows, err, func(s scanner) error {
 			var day int64
 			var prev sql.NullInt64
 			if err := s.Scan(&day, &prev); err != nil {
@@ -162,10 +163,9 @@ func (tx *Tx) countSenderGaps(ctx context.Context, firsts []any) error {
 			gaps[[2]int64{day, gap}]++
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		firsts = firsts[2*n:]
+	})
+	if err != nil {
+		return err
 	}
 	keys := make([][2]int64, 0, len(gaps))
 	for k := range gaps {

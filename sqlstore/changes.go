@@ -5,7 +5,6 @@ package sqlstore
 
 import (
 	"context"
-	"strings"
 
 	"github.com/parley-chat/parley"
 )
@@ -29,29 +28,19 @@ func (tx *Tx) addChanges(ctx context.Context, changes ...*parley.Change) error {
 		return err
 	}
 	id := last - int64(n)
-	list := make([]*parley.Change, 0, n)
+	rows := newRowSet("bigint", "text", "bigint", "text", "text", "text", "text", "text", "bigint")
 	for _, c := range changes {
 		if c != nil {
 			id++
 			c.ID = id
-			list = append(list, c)
+			rows.add(c.ID, c.ConversationID, c.Seq, c.Event, c.MessageID, c.OnlyUser, c.ToUser, string(c.Payload), parley.Millis(c.CreatedAt))
 		}
 	}
-	const cols = 9
-	row := "(" + placeholders(cols) + ")"
-	for len(list) > 0 {
-		k := chunk(len(list))
-		args := make([]any, 0, k*cols)
-		for _, c := range list[:k] {
-			args = append(args, c.ID, c.ConversationID, c.Seq, c.Event, c.MessageID, c.OnlyUser, c.ToUser, string(c.Payload), parley.Millis(c.CreatedAt))
-		}
-		if _, err := tx.exec(ctx, `INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at)
-			VALUES `+strings.TrimSuffix(strings.Repeat(row+",", k), ","), args...); err != nil {
-			return err
-		}
-		list = list[k:]
-	}
-	return nil
+	return rows.each(tx.db.dialect, func(table string, args []any) error {
+		_, err := tx.exec(ctx, `INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at)
+			SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 FROM `+table, args...)
+		return err
+	})
 }
 
 func scanChange(s scanner) (*parley.Change, error) {

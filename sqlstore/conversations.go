@@ -87,20 +87,27 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	// One statement for the page with each chat's peer, last visible
 	// message id and unread count (index probes per row, no round trip
 	// per row), and one for those last messages: a fixed number of
-	// queries for any page size.
-	rows, err := db.query(ctx, `SELECT c.id, c.kind, c.last_seq, c.last_message_at, c.created_at,
-		mm.conversation_id, mm.user_id, mm.role, mm.joined_at, mm.joined_seq, mm.delivered_seq, mm.read_seq,
-		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = c.id AND o.user_id <> mm.user_id LIMIT 1), ''),
-		COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = c.id AND m.seq > mm.joined_seq
-			AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = mm.user_id AND h.message_id = m.id)
+	// queries for any page size. The page is chosen first (p) and only its
+	// rows run the per-row subqueries: a sort computes every column of
+	// every row it sorts, so with them in the same SELECT a page of 200
+	// chats of a user with 1,000 conversations ran them 1,000 times.
+	rows, err := db.query(ctx, `SELECT p.id, p.kind, p.last_seq, p.last_message_at, p.created_at,
+		p.conversation_id, p.user_id, p.role, p.joined_at, p.joined_seq, p.delivered_seq, p.read_seq,
+		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = p.id AND o.user_id <> p.user_id LIMIT 1), ''),
+		COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = p.id AND m.seq > p.joined_seq
+			AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = p.user_id AND h.message_id = m.id)
 			ORDER BY m.seq DESC LIMIT 1), ''),
-		(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id
-			AND m.seq > CASE WHEN mm.read_seq > mm.joined_seq THEN mm.read_seq ELSE mm.joined_seq END
-			AND m.sender_id <> mm.user_id AND m.deleted_for_everyone = ?),
-		mm.muted_until
-		FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
-		WHERE mm.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
-		ORDER BY CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END DESC, c.id LIMIT ?`, false, userID, limit)
+		(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = p.id
+			AND m.seq > CASE WHEN p.read_seq > p.joined_seq THEN p.read_seq ELSE p.joined_seq END
+			AND m.sender_id <> p.user_id AND m.deleted_for_everyone = ?),
+		p.muted_until
+		FROM (SELECT c.id, c.kind, c.last_seq, c.last_message_at, c.created_at,
+				mm.conversation_id, mm.user_id, mm.role, mm.joined_at, mm.joined_seq, mm.delivered_seq, mm.read_seq, mm.muted_until,
+				CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END AS activity
+			FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
+			WHERE mm.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
+			ORDER BY activity DESC, c.id LIMIT ?) p
+		ORDER BY p.activity DESC, p.id`, false, userID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +154,41 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 		}
 		ids = ids[n:]
 	}
+	if err := db.directChatMembers(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, db.withReactions(ctx, lasts)
+}
+
+// directChatMembers fills the Members of the direct chats of a page, in
+// one query per chunk of chats rather than one per chat.
+func (db *DB) directChatMembers(ctx context.Context, chats []*parley.Chat) error {
+	byID := map[string]*parley.Chat{}
+	var ids []any
+	for _, ch := range chats {
+		if ch.Conversation.Kind == parley.KindDirect {
+			byID[ch.Conversation.ID] = ch
+			ids = append(ids, ch.Conversation.ID)
+		}
+	}
+	for len(ids) > 0 {
+		n := chunk(len(ids))
+		rows, err := db.query(ctx, `SELECT `+memberColumns+` FROM conversation_members WHERE conversation_id IN (`+placeholders(n)+`)`,
+			ids[:n]...)
+		err = each(rows, err, func(s scanner) error {
+			m, err := scanMember(s)
+			if err == nil {
+				ch := byID[m.ConversationID]
+				ch.Members = append(ch.Members, m)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // DirectPeers implements parley.ConversationStore.

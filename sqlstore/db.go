@@ -92,7 +92,14 @@ func openSQLite(path string) (*DB, error) {
 	// throughput comes from grouping commits, not from weaker syncing.
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
-	w, err := sql.Open("sqlite", base+"?"+pragmas+"&_txlock=immediate")
+	// temp_store=MEMORY on the writer keeps each statement's journal in
+	// memory: a multi-row INSERT that could fail a constraint halfway
+	// saves the pages it changes so that it can be undone alone, and with
+	// the default those copies went to a temporary file, two write system
+	// calls per page (7 % of the server's CPU at 2,000 direct messages/s,
+	// BENCHMARKS.md issue #23). It holds at most the pages one statement
+	// of the transaction changes.
+	w, err := sql.Open("sqlite", base+"?"+pragmas+"&_pragma=temp_store(2)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}

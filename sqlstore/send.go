@@ -6,7 +6,6 @@ package sqlstore
 import (
 	"context"
 	"sort"
-	"strings"
 
 	"github.com/parley-chat/parley"
 )
@@ -47,11 +46,12 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 }
 
 // sendMessages commits a batch with a fixed number of statements per
-// batch rather than per message: one duplicate lookup, what each kind's
-// send policy reads, one seq update per conversation (in id order, so
-// concurrent committers lock rows in the same order), and multi-row
-// inserts of the messages and their changes, then the analytics counters
-// (one upsert per user and day, countSends).
+// batch rather than per message or per conversation (on PostgreSQL each is
+// a round trip the committer waits for): one duplicate lookup, what each
+// kind's send policy reads, one seq update of all the conversations
+// (locked in id order, so concurrent committers lock rows in the same
+// order), one insert of the messages and one of their changes, then the
+// analytics counters (countSends). See rowSet.
 func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	prev, err := tx.existingClientIDs(ctx, batch)
 	if err != nil {
@@ -107,25 +107,36 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	}
 	var msgs []*parley.Message
 	var changes []*parley.Change
+	posted := map[string][]*parley.Send{} // by conversation: the sends that get a seq
+	seqs := newRowSet("text", "bigint", "bigint")
 	for _, convID := range convs {
-		sends := byConv[convID][:0:0]
+		var sends []*parley.Send
 		for _, s := range byConv[convID] {
 			if s.Err == nil {
 				sends = append(sends, s)
 			}
 		}
+		if len(sends) > 0 {
+			posted[convID] = sends
+			seqs.add(convID, int64(len(sends)), parley.Millis(sends[len(sends)-1].Message.SentAt))
+		}
+	}
+	last, err := tx.advanceSeqs(ctx, seqs)
+	if err != nil {
+		return err
+	}
+	for _, convID := range convs {
+		sends := posted[convID]
 		if len(sends) == 0 {
 			continue
 		}
-		event := parley.MessageEvent(parley.KindOf(convID))
-		var last int64
-		lastAt := sends[len(sends)-1].Message.SentAt
-		if err := tx.queryRow(ctx, `UPDATE conversations SET last_seq = last_seq + ?, last_message_at = ? WHERE id = ? RETURNING last_seq`,
-			len(sends), parley.Millis(lastAt), convID).Scan(&last); err != nil {
-			return notFound(err, "conversation")
+		end, ok := last[convID]
+		if !ok {
+			return parley.Errorf(parley.ENOTFOUND, "conversation not found")
 		}
+		event := parley.MessageEvent(parley.KindOf(convID))
 		for i, s := range sends {
-			s.Message.Seq = last - int64(len(sends)-1-i)
+			s.Message.Seq = end - int64(len(sends)-1-i)
 			msgs = append(msgs, s.Message)
 			changes = append(changes, &parley.Change{ConversationID: convID, Seq: s.Message.Seq, Event: event,
 				MessageID: s.Message.ID, CreatedAt: s.Message.SentAt})
@@ -159,27 +170,56 @@ var errClientIDReused = parley.Errorf(parley.ECONFLICT, "clientMessageId was alr
 // existingClientIDs returns the stored messages that the batch's
 // clientMessageIds repeat, by sender and clientMessageId.
 func (tx *Tx) existingClientIDs(ctx context.Context, batch []*parley.Send) (map[string]*parley.Message, error) {
-	var pairs []any // sender, clientMessageId, ...
+	keys := newRowSet("text", "text") // sender, clientMessageId
 	for _, s := range batch {
 		if s.Message.ClientMessageID != "" {
-			pairs = append(pairs, s.Message.SenderID, s.Message.ClientMessageID)
+			keys.add(s.Message.SenderID, s.Message.ClientMessageID)
 		}
 	}
 	out := map[string]*parley.Message{}
-	for len(pairs) > 0 {
-		n := chunk(len(pairs) / 2)
-		rows, err := tx.query(ctx, `SELECT `+messageColumns+` FROM messages m WHERE (m.sender_id, m.client_message_id) IN (VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?),", n), ",")+`)`, pairs[:2*n]...)
-		list, err := collect(rows, err, scanMessage)
-		if err != nil {
-			return nil, err
+	err := keys.each(tx.db.dialect, func(table string, args []any) error {
+		rows, err := tx.queryAll(ctx, `SELECT `+messageColumns+` FROM `+table+`
+			JOIN messages m ON m.sender_id = v.column1 AND m.client_message_id = v.column2`, args...)
+		return each(rows, err, func(s scanner) error {
+			m, err := scanMessage(s)
+			if err == nil {
+				out[m.SenderID+"\x00"+m.ClientMessageID] = m
+			}
+			return err
+		})
+	})
+	return out, err
+}
+
+// advanceSeqs adds to each conversation's last_seq the number of messages
+// the batch posts to it and sets its last_message_at (rows: id, count,
+// time in ms), returning the new last_seq of each. On PostgreSQL the rows
+// are first locked in id order, the order every committer takes them in
+// (see sendMessages), since one UPDATE over many rows locks them in
+// whatever order its plan visits them (a batch to one conversation, the
+// usual one at low load, skips that statement); SQLite has one writer.
+func (tx *Tx) advanceSeqs(ctx context.Context, rows *rowSet) (map[string]int64, error) {
+	last := map[string]int64{}
+	err := rows.each(tx.db.dialect, func(table string, args []any) error {
+		if tx.db.dialect == Postgres && rows.len() > 1 { // one row: the UPDATE's own lock is all there is
+			// COLLATE "C": the byte order of sort.Strings.
+			rs, err := tx.queryAll(ctx, `SELECT id FROM conversations WHERE id IN (SELECT v.column1 FROM `+table+`)
+				ORDER BY id COLLATE "C" FOR UPDATE`, args...)
+			if err := each(rs, err, func(scanner) error { return nil }); err != nil {
+				return err
+			}
 		}
-		for _, m := range list {
-			out[m.SenderID+"\x00"+m.ClientMessageID] = m
-		}
-		pairs = pairs[2*n:]
-	}
-	return out, nil
+		rs, err := tx.queryAll(ctx, `UPDATE conversations SET last_seq = last_seq + v.column2, last_message_at = v.column3
+			FROM `+table+` WHERE conversations.id = v.column1 RETURNING id, last_seq`, args...)
+		return each(rs, err, func(s scanner) error {
+			var id string
+			var seq int64
+			err := s.Scan(&id, &seq)
+			last[id] = seq
+			return err
+		})
+	})
+	return last, err
 }
 
 // chunk picks how many of n rows one multi-row statement takes. A few
@@ -194,26 +234,20 @@ func chunk(n int) int {
 	return 1
 }
 
-// insertMessages stores msgs with multi-row inserts.
+// insertMessages stores msgs, in one statement per rowSet chunk.
 func (tx *Tx) insertMessages(ctx context.Context, msgs []*parley.Message) error {
-	const cols = 13
-	row := "(" + placeholders(cols) + ")"
-	for len(msgs) > 0 {
-		n := chunk(len(msgs))
-		args := make([]any, 0, n*cols)
-		for _, m := range msgs[:n] {
-			var cmid any
-			if m.ClientMessageID != "" {
-				cmid = m.ClientMessageID
-			}
-			args = append(args, m.ID, m.ConversationID, m.Seq, m.SenderID, m.RecipientID, cmid, m.Content, m.ContentHash, m.Type,
-				m.MediaID, m.ReplyToID, m.ReplyToStatusID, parley.Millis(m.SentAt))
-		}
-		if _, err := tx.exec(ctx, `INSERT INTO messages (id, conversation_id, seq, sender_id, recipient_id, client_message_id, content,
-			content_hash, type, media_id, reply_to_id, reply_to_status_id, sent_at) VALUES `+strings.TrimSuffix(strings.Repeat(row+",", n), ","), args...); err != nil {
-			return err
-		}
-		msgs = msgs[n:]
+	rows := newRowSet("text", "text", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "text", "bigint")
+	for _, m := range msgs {
+		rows.add(m.ID, m.ConversationID, m.Seq, m.SenderID, m.RecipientID, m.ClientMessageID, m.Content, m.ContentHash, m.Type,
+			m.MediaID, m.ReplyToID, m.ReplyToStatusID, parley.Millis(m.SentAt))
 	}
-	return nil
+	return rows.each(tx.db.dialect, func(table string, args []any) error {
+		// No clientMessageId is stored as NULL: the unique key
+		// (sender_id, client_message_id) then never compares it.
+		_, err := tx.exec(ctx, `INSERT INTO messages (id, conversation_id, seq, sender_id, recipient_id, client_message_id, content,
+			content_hash, type, media_id, reply_to_id, reply_to_status_id, sent_at)
+			SELECT v.column1, v.column2, v.column3, v.column4, v.column5, NULLIF(v.column6, ''), v.column7, v.column8, v.column9,
+				v.column10, v.column11, v.column12, v.column13 FROM `+table, args...)
+		return err
+	})
 }

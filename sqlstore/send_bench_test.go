@@ -54,3 +54,68 @@ func BenchmarkSendMessages(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSendMessagesConcurrent is BenchmarkSendMessages with several
+// committers at once (as several nodes, or several commit goroutines of
+// one node, would run), each committing batches of 64 sends over its own
+// 100 conversations: whether a second transaction in flight adds
+// throughput on this database.
+//
+//	go test -run '^$' -bench SendMessagesConcurrent -benchtime 200x ./sqlstore
+func BenchmarkSendMessagesConcurrent(b *testing.B) {
+	for _, backend := range testdb.Backends {
+		for _, workers := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("%s/workers=%d", backend, workers), func(b *testing.B) {
+				db := testdb.MustOpen(b, backend)
+				now := time.Now().UTC().Truncate(time.Millisecond)
+				type conv struct{ id, sender, peer string }
+				convs := make([][]conv, workers)
+				for w := range workers {
+					for i := range 100 {
+						a, c := mustUser(b, db, fmt.Sprintf("a%d_%d", w, i)), mustUser(b, db, fmt.Sprintf("b%d_%d", w, i))
+						cv, err := db.DirectConversation(ctx, a.ID, c.ID, now)
+						if err != nil {
+							b.Fatal(err)
+						}
+						convs[w] = append(convs[w], conv{cv.ID, a.ID, c.ID})
+					}
+				}
+				content := `{"message":"` + strings.Repeat("A", 256) + `","key":"k","iv":"iv"}`
+				const batch = 64
+				batches := make(chan int)
+				errs := make(chan error, workers)
+				for w := range workers {
+					go func() {
+						var err error
+						for n := range batches {
+							if err != nil {
+								continue // drain
+							}
+							sends := make([]*parley.Send, batch)
+							for i := range sends {
+								c := convs[w][(n*batch+i)%len(convs[w])]
+								sends[i] = &parley.Send{Message: &parley.Message{ID: parley.NewID("msg"), ConversationID: c.id,
+									SenderID: c.sender, RecipientID: c.peer, ClientMessageID: fmt.Sprintf("c%d_%d", n, i), Content: content,
+									ContentHash: "0000", Type: "text", SentAt: now}}
+							}
+							err = db.SendMessages(ctx, sends)
+						}
+						errs <- err
+					}()
+				}
+				n := 0
+				for b.Loop() {
+					batches <- n
+					n++
+				}
+				close(batches)
+				for range workers {
+					if err := <-errs; err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(n*batch)/b.Elapsed().Seconds(), "msgs/s")
+			})
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package sqlstore_test
 
 import (
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -167,4 +170,176 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestSendLargeBatch commits a batch larger than one multi-row statement
+// takes on SQLite (300 sends over three conversations, sizes that leave a
+// remainder): seqs follow the batch order in each conversation with no gap,
+// sends without a clientMessageId never collide, a repeat of a stored
+// clientMessageId answers with the stored message, its reuse in another
+// conversation conflicts, and every message has its sync-log change and
+// its count in the sender's daily counters.
+func TestSendLargeBatch(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ann := mustUser(t, db, "ann")
+		var convs []*parley.Conversation
+		var peers []*parley.User
+		for _, name := range []string{"bob", "cat", "dan"} {
+			peer := mustUser(t, db, name)
+			conv, err := db.DirectConversation(ctx, ann.ID, peer.ID, now)
+			must(t, err)
+			convs, peers = append(convs, conv), append(peers, peer)
+		}
+		send := func(k int, cmid string) *parley.Send {
+			return &parley.Send{Message: &parley.Message{ID: parley.NewID("msg"), ConversationID: convs[k].ID, SenderID: ann.ID,
+				RecipientID: peers[k].ID, ClientMessageID: cmid, Content: fmt.Sprintf("c%s", cmid), ContentHash: "h", Type: "text",
+				SentAt: now}}
+		}
+		stored := send(0, "stored")
+		must(t, db.SendMessages(ctx, []*parley.Send{stored}))
+
+		var batch []*parley.Send
+		for i := range 300 {
+			cmid := fmt.Sprintf("k%d", i)
+			if i%7 == 0 {
+				cmid = "" // none given
+			}
+			batch = append(batch, send(i%3, cmid))
+		}
+		repeat, reused := send(0, "stored"), send(1, "stored")
+		batch = append(batch, repeat, reused)
+		must(t, db.SendMessages(ctx, batch))
+
+		if repeat.Err != nil || !repeat.Duplicate || repeat.Message.ID != stored.Message.ID {
+			t.Fatalf("repeat of a stored clientMessageId: err %v, duplicate %v", repeat.Err, repeat.Duplicate)
+		}
+		if parley.ErrorCode(reused.Err) != parley.ECONFLICT {
+			t.Fatalf("stored clientMessageId reused in another conversation: err %v", reused.Err)
+		}
+		next := []int64{2, 1, 1} // the stored message took seq 1 of the first conversation
+		for i, s := range batch[:300] {
+			k := i % 3
+			if s.Err != nil || s.Duplicate || s.Message.Seq != next[k] {
+				t.Fatalf("send %d: err %v, duplicate %v, seq %d; want seq %d", i, s.Err, s.Duplicate, s.Message.Seq, next[k])
+			}
+			next[k]++
+		}
+		for k, conv := range convs {
+			msgs, err := db.History(ctx, conv.ID, ann.ID, 0, time.Time{}, 200)
+			must(t, err)
+			if want := int(next[k] - 1); len(msgs) != want {
+				t.Fatalf("conversation %d holds %d messages, want %d", k, len(msgs), want)
+			}
+		}
+		changes, msgs, err := db.Changes(ctx, ann.ID, 0, 1000)
+		must(t, err)
+		if len(changes) != 301 || len(msgs) != 301 {
+			t.Fatalf("%d changes, %d messages in the sync log; want 301", len(changes), len(msgs))
+		}
+		for _, c := range changes {
+			if m := msgs[c.MessageID]; m == nil || m.Seq != c.Seq || m.ConversationID != c.ConversationID {
+				t.Fatalf("change %d does not match its message", c.ID)
+			}
+		}
+		counts, err := db.UserCounts(ctx, ann.ID, parley.DayOf(now), parley.DayOf(now))
+		must(t, err)
+		if counts.Sent != 301 {
+			t.Fatalf("sender's daily count %d, want 301", counts.Sent)
+		}
+	})
+}
+
+// TestSendConcurrentBatches commits batches from several goroutines at
+// once, as several nodes do, over conversations they share (every pair of
+// six users, in both directions): every send commits, each conversation's
+// seqs are 1..n with no gap or repeat, and the sync log holds each message
+// once. On PostgreSQL the batches lock the same conversation rows (in id
+// order), the change counter and the daily counters.
+func TestSendConcurrentBatches(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		var users []*parley.User
+		for i := range 6 {
+			users = append(users, mustUser(t, db, fmt.Sprintf("u%d", i)))
+		}
+		conv := map[[2]int]string{}
+		for i := range users {
+			for j := range users {
+				if i < j {
+					c, err := db.DirectConversation(ctx, users[i].ID, users[j].ID, now)
+					must(t, err)
+					conv[[2]int{i, j}], conv[[2]int{j, i}] = c.ID, c.ID
+				}
+			}
+		}
+		const workers, batches, size = 4, 10, 30
+		var wg sync.WaitGroup
+		results := make(chan []*parley.Send, workers*batches)
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for b := range batches {
+					var batch []*parley.Send
+					for i := range size {
+						from, to := (w+i)%len(users), (w+i+1+b%5)%len(users)
+						batch = append(batch, &parley.Send{Message: &parley.Message{ID: parley.NewID("msg"),
+							ConversationID: conv[[2]int{from, to}], SenderID: users[from].ID, RecipientID: users[to].ID,
+							ClientMessageID: fmt.Sprintf("w%d-b%d-%d", w, b, i), Content: "c", ContentHash: "h", Type: "text", SentAt: now}})
+					}
+					if err := db.SendMessages(ctx, batch); err != nil {
+						errs <- err
+						return
+					}
+					results <- batch
+				}
+			}()
+		}
+		wg.Wait()
+		close(results)
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		seqs := map[string][]int64{}
+		for batch := range results {
+			for _, s := range batch {
+				if s.Err != nil || s.Duplicate {
+					t.Fatalf("send: err %v, duplicate %v", s.Err, s.Duplicate)
+				}
+				seqs[s.Message.ConversationID] = append(seqs[s.Message.ConversationID], s.Message.Seq)
+			}
+		}
+		total := 0
+		for c, list := range seqs {
+			slices.Sort(list)
+			for i, seq := range list {
+				if seq != int64(i+1) {
+					t.Fatalf("conversation %s: seqs %v, want 1..%d", c, list, len(list))
+				}
+			}
+			total += len(list)
+		}
+		if total != workers*batches*size {
+			t.Fatalf("%d messages committed, want %d", total, workers*batches*size)
+		}
+		inLog := 0
+		for _, u := range users {
+			changes, _, err := db.Changes(ctx, u.ID, 0, 10*total)
+			must(t, err)
+			seen := map[string]bool{}
+			for _, c := range changes {
+				if seen[c.MessageID] {
+					t.Fatalf("message %s twice in the sync log of %s", c.MessageID, u.ID)
+				}
+				seen[c.MessageID] = true
+			}
+			inLog += len(seen)
+		}
+		if inLog != 2*total { // each message is in its sender's and its recipient's log
+			t.Fatalf("%d entries in the users' sync logs, want %d", inLog, 2*total)
+		}
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/parley-chat/parley"
@@ -96,7 +95,7 @@ func pairKey(a, b string) string {
 // blockedPairs returns the pairs (by pairKey) of the batch's direct senders
 // and recipients where either blocked the other.
 func (tx *Tx) blockedPairs(ctx context.Context, batch []*parley.Send) (map[string]bool, error) {
-	var pairs []any // blocker, blocked, ...: both directions of each pair
+	pairs := newRowSet("text", "text") // blocker, blocked: both directions of each pair
 	asked := map[string]bool{}
 	for _, s := range batch {
 		m := s.Message
@@ -104,25 +103,21 @@ func (tx *Tx) blockedPairs(ctx context.Context, batch []*parley.Send) (map[strin
 			continue
 		}
 		asked[pairKey(m.SenderID, m.RecipientID)] = true
-		pairs = append(pairs, m.SenderID, m.RecipientID, m.RecipientID, m.SenderID)
+		pairs.add(m.SenderID, m.RecipientID)
+		pairs.add(m.RecipientID, m.SenderID)
 	}
 	out := map[string]bool{}
-	for len(pairs) > 0 {
-		n := chunk(len(pairs) / 2)
-		rows, err := tx.query(ctx, `SELECT user_id, blocked_id FROM blocks WHERE (user_id, blocked_id) IN (VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?),", n), ",")+`)`, pairs[:2*n]...)
-		err = each(rows, err, func(s scanner) error {
+	err := pairs.each(tx.db.dialect, func(table string, args []any) error {
+		rows, err := tx.queryAll(ctx, `SELECT b.user_id, b.blocked_id FROM `+table+`
+			JOIN blocks b ON b.user_id = v.column1 AND b.blocked_id = v.column2`, args...)
+		return each(rows, err, func(s scanner) error {
 			var a, b string
 			err := s.Scan(&a, &b)
 			out[pairKey(a, b)] = true
 			return err
 		})
-		if err != nil {
-			return nil, err
-		}
-		pairs = pairs[2*n:]
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // groupSends is the policy of groups: members post (only admins when the
