@@ -14,7 +14,7 @@ const SocketTicketTTL = 30 * time.Second
 
 // SocketTicket is the answer of POST /api/auth/ws-ticket.
 type SocketTicket struct {
-	Ticket    string    `json:"ticket"`
+	Ticket    string      `json:"ticket"`
 	ExpiresAt parley.Time `json:"expiresAt"`
 }
 
