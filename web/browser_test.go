@@ -90,7 +90,7 @@ func TestBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "browser", "scenario.mjs"), srv.URL(), artifacts, canary)
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "browser", "scenario.mjs"), srv.URL(), artifacts, canary, filepath.Join(data, "mail"))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1", "PARLEY_CHROMIUM="+chromium)
 	out, err := cmd.CombinedOutput()

@@ -6,14 +6,14 @@
 // every WebSocket frame the pages send is captured, to prove the plaintext
 // canary never leaves the browser.
 import { chromium } from 'playwright-core';
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, mkdirSync, writeFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 
-const [base, artifacts, canary] = process.argv.slice(2);
-if (!base || !artifacts || !canary) {
-  console.error('usage: node scenario.mjs BASE_URL ARTIFACTS_DIR CANARY');
+const [base, artifacts, canary, mailDir] = process.argv.slice(2);
+if (!base || !artifacts || !canary || !mailDir) {
+  console.error('usage: node scenario.mjs BASE_URL ARTIFACTS_DIR CANARY MAIL_DIR');
   process.exit(2);
 }
 mkdirSync(artifacts, { recursive: true });
@@ -70,6 +70,7 @@ async function newUser(label) {
 async function register(u, username) {
   await u.page.goto(base + '/register');
   await u.page.fill('input[name=username]', username);
+  await u.page.fill('input[name=email]', username + '@example.test');
   await u.page.fill('input[name=name]', username[0].toUpperCase() + username.slice(1, 5));
   await u.page.fill('input[name=password]', 'correct horse ' + username);
   await u.page.click('button[type=submit]');
@@ -77,10 +78,10 @@ async function register(u, username) {
   u.username = username;
 }
 
-async function login(u, username) {
+async function login(u, username, password = 'correct horse ' + username) {
   await u.page.goto(base + '/login');
   await u.page.fill('input[name=username]', username);
-  await u.page.fill('input[name=password]', 'correct horse ' + username);
+  await u.page.fill('input[name=password]', password);
   await u.page.click('button[type=submit]');
   await u.page.waitForSelector('#chat-list');
   u.username = username;
@@ -105,6 +106,12 @@ async function send(u, text) {
 /** The status of the sender's own bubble that holds text. */
 function bubble(u, text) {
   return u.page.locator('li.msg', { hasText: text });
+}
+
+/** Opens a message's action menu and picks an item. */
+async function action(u, text, item) {
+  await bubble(u, text).locator('button[aria-label="Message actions"]').click();
+  await u.page.locator('[role=menuitem]', { hasText: item }).click();
 }
 
 async function waitStatus(u, text, status) {
@@ -249,6 +256,46 @@ try {
     }
   });
 
+  await stage('reply, react, edit, delete for everyone', async () => {
+    await action(bob, 'missed one', 'Reply');
+    await send(bob, 'answering the first');
+    await ann.page.locator('li.msg.in', { hasText: 'answering the first' }).locator('blockquote', { hasText: 'missed one' }).waitFor();
+    await action(ann, 'answering the first', 'React 👍');
+    await bob.page.locator('li.msg.out', { hasText: 'answering the first' }).locator('.reactions', { hasText: '👍' }).waitFor();
+    await action(ann, 'missed two', 'Edit');
+    await ann.page.fill('#composer', 'missed two, corrected');
+    await ann.page.press('#composer', 'Enter');
+    await bob.page.locator('li.msg.in', { hasText: 'missed two, corrected' }).locator('.edited').waitFor();
+    await action(ann, 'missed three', 'Delete for everyone');
+    await bob.page.waitForSelector('li.msg.in >> text=This message was deleted');
+    if (await bubble(bob, 'missed three').count()) fail('a message deleted for everyone is still shown');
+  });
+
+  await stage('block: a refused send keeps a Retry that resends once', async () => {
+    await bob.page.click('button[aria-label="Details"]');
+    await bob.page.click('.details button:has-text("Block")');
+    await bob.page.waitForSelector('.details button:has-text("Unblock")');
+    await send(ann, 'while blocked');
+    await ann.page.waitForSelector('li.msg.out[data-status="failed"] >> text=while blocked');
+    await ann.page.waitForSelector('.composer .form-error:not(:empty)');
+    await bob.page.click('.details button:has-text("Unblock")');
+    await bob.page.waitForSelector('.details button:has-text("Block")');
+    await bob.page.keyboard.press('Escape');
+    await bubble(ann, 'while blocked').locator('button.retry').click();
+    await bob.page.waitForSelector('li.msg.in >> text=while blocked');
+    await ann.page.locator('li.msg.out:is([data-status="delivered"], [data-status="seen"])', { hasText: 'while blocked' }).waitFor();
+    if ((await bubble(ann, 'while blocked').count()) !== 1 || (await bubble(bob, 'while blocked').count()) !== 1) fail('the retried message is shown twice');
+  });
+
+  await stage('profile name reaches the contact', async () => {
+    await ann.page.click('button[aria-label="Your profile"]');
+    await ann.page.fill('input[name=name]', 'Ann Renamed');
+    await ann.page.click('.pane button[type=submit]');
+    await ann.page.waitForSelector('.pane [role=status] >> text=Saved.');
+    await bob.page.waitForSelector('#chat-list .chat-title >> text=Ann Renamed');
+    await ann.page.keyboard.press('Escape');
+  });
+
   await stage('group of three with an encrypted image', async () => {
     await ann.page.click('button[aria-label="New group"]');
     await ann.page.fill('dialog input[aria-label="Group name"]', 'Trio');
@@ -299,6 +346,33 @@ try {
     await ann.page.waitForSelector('select[name=lastSeenVisibility]');
     await shot(ann, '05-settings');
     await axe(ann, 'settings');
+  });
+
+  await stage('forgot and reset password, sign in with the new one', async () => {
+    const u = await newUser('reset');
+    await u.page.goto(base + '/forgot');
+    await u.page.fill('input[name=email]', names.carol + '@example.test');
+    await u.page.click('button[type=submit]');
+    await u.page.waitForSelector('#auth-error >> text=reset code is on its way');
+    let token = '';
+    for (let i = 0; i < 100 && !token; i++) {
+      for (const f of readdirSync(mailDir).sort().reverse()) {
+        const mail = readFileSync(join(mailDir, f), 'utf8').replace(/=\r?\n/g, '');
+        const m = /Reset your Parley password[\s\S]*?reset token[^\n]*\n\s*\n\s*(\S+)/.exec(mail);
+        if (m && mail.includes(names.carol + '@example.test')) { token = m[1]; break; }
+      }
+      if (!token) await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!token) fail('no reset e-mail in ' + mailDir);
+    await u.page.click('a:has-text("I have a reset code")');
+    await u.page.fill('input[name=token]', token);
+    await u.page.fill('input[name=newPassword]', 'a brand new password');
+    await u.page.click('button[type=submit]');
+    await u.page.waitForSelector('#auth-error >> text=Password changed');
+    await login(u, names.carol, 'a brand new password');
+    // The reset signed carol's other sessions out.
+    await carol.page.reload();
+    await carol.page.waitForSelector('input[name=username]');
   });
 
   await stage('the canary never left the browser in clear', async () => {

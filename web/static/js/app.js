@@ -41,6 +41,8 @@ export class ParleyApp extends HTMLElement {
     this.users = new Map();
     /** @type {Map<string, Promise<e2e.DeviceKey[]>>} */
     this.keyCache = new Map();
+    /** @type {Map<string, Promise<string>>} fileId -> object URL of the decrypted image (thumbnail) */
+    this.mediaURLs = new Map();
     /** @type {Map<string, {online: boolean, lastSeen: string}>} */
     this.presence = new Map();
     /** @type {Set<string>} message ids already shown, to drop duplicates from sync and socket */
@@ -728,13 +730,20 @@ export class ParleyApp extends HTMLElement {
     if (m.type === 'image') {
       const img = /** @type {HTMLImageElement} */ (el('img', { class: 'photo', alt: media.name ? `Photo ${media.name}` : 'Photo', 'data-state': 'loading' }));
       const fig = el('button', { class: 'photo-btn', 'aria-label': 'Open photo', onclick: () => this.openMedia(m, true) }, img);
-      const which = media.thumb ? '?thumbnail=true' : '';
-      this.api.bytes('/api/media/' + encodeURIComponent(media.fileId) + '/content' + which)
-        .then((b) => e2e.decryptFile(b, media.key, media.thumb ? media.thumbIv : media.iv))
-        .then((plain) => {
-          img.src = URL.createObjectURL(new Blob([plain], { type: media.thumb ? 'image/jpeg' : media.mime }));
-          img.dataset.state = 'decrypted';
-        }).catch(() => { img.alt = 'Photo could not be decrypted'; img.dataset.state = 'failed'; });
+      let url = this.mediaURLs.get(media.fileId);
+      if (!url) {
+        // Downloaded and decrypted once per file, not on every render.
+        const which = media.thumb ? '?thumbnail=true' : '';
+        url = this.api.bytes('/api/media/' + encodeURIComponent(media.fileId) + '/content' + which)
+          .then((b) => e2e.decryptFile(b, media.key, media.thumb ? media.thumbIv : media.iv))
+          .then((plain) => URL.createObjectURL(new Blob([plain], { type: media.thumb ? 'image/jpeg' : media.mime })));
+        url.catch(() => this.mediaURLs.delete(media.fileId));
+        this.mediaURLs.set(media.fileId, url);
+      }
+      url.then((u) => {
+        img.src = u;
+        img.dataset.state = 'decrypted';
+      }).catch(() => { img.alt = 'Photo could not be decrypted'; img.dataset.state = 'failed'; });
       return fig;
     }
     return el('button', { class: 'file', onclick: () => this.openMedia(m, false) }, '📄 ', media.name || 'File', el('span', { class: 'fine' }, ` ${Math.ceil((media.size || 0) / 1024)} KB`));
@@ -775,7 +784,17 @@ export class ParleyApp extends HTMLElement {
    */
   messageMenu(chat, m, anchor) {
     const mine = m.senderId === this.session.userId;
-    const close = () => { menu.remove(); anchor.focus(); };
+    // The menu lives outside the message list, which re-renders on every
+    // event; focus returns to the message's button as it is then.
+    for (const old of this.querySelectorAll('.menu')) old.remove();
+    let open = true;
+    const close = () => {
+      if (!open) return;
+      open = false;
+      menu.remove();
+      const btn = /** @type {HTMLElement | null} */ (this.querySelector(`li.msg[data-mid="${CSS.escape(m.id)}"] .msg-menu`));
+      if (btn) btn.focus();
+    };
     const item = (/** @type {string} */ label, /** @type {() => void} */ fn) => el('button', { role: 'menuitem', onclick: () => { close(); fn(); } }, label);
     const menu = el('div', { class: 'menu', role: 'menu', 'aria-label': 'Message actions', onkeydown: (/** @type {KeyboardEvent} */ ev) => {
       const items = /** @type {HTMLElement[]} */ ([...menu.querySelectorAll('[role=menuitem]')]);
@@ -791,10 +810,18 @@ export class ParleyApp extends HTMLElement {
     mine && chat.kind === 'direct' && !m.media && item('Edit', () => this.startEdit(m)),
     item('Delete for me', () => this.deleteMessage(chat, m, false)),
     mine && item('Delete for everyone', () => this.deleteMessage(chat, m, true)));
-    anchor.after(menu);
+    const r = anchor.getBoundingClientRect();
+    menu.style.top = Math.min(r.bottom + 4, innerHeight - 330) + 'px';
+    if (mine) menu.style.right = Math.max(8, innerWidth - r.right) + 'px';
+    else menu.style.left = Math.max(8, r.left) + 'px';
+    this.append(menu);
     /** @type {HTMLElement} */ (menu.querySelector('[role=menuitem]')).focus();
     menu.addEventListener('focusout', (ev) => {
-      if (!menu.contains(/** @type {Node} */ (ev.relatedTarget))) menu.remove();
+      // Removing the menu blurs its focused item: close runs once.
+      if (open && !menu.contains(/** @type {Node} */ (ev.relatedTarget))) {
+        open = false;
+        queueMicrotask(() => menu.remove());
+      }
     });
   }
 
@@ -1130,7 +1157,10 @@ export class ParleyApp extends HTMLElement {
         if (event === 'new_message') {
           const peer = d.senderId === me ? d.recipientId : d.senderId;
           chat = this.ensureChat('direct', peer, d.conversationId);
-          if (!chat.title) chat.title = this.nameOf(peer) === 'Someone' ? (await this.profile(peer).catch(() => ({ username: '…' }))).username : this.nameOf(peer);
+          if (!chat.title) {
+            const p = await this.profile(peer).catch(() => null);
+            chat.title = p ? p.name || p.username : 'Unknown';
+          }
         } else {
           chat = this.ensureChat('group', d.groupId, d.conversationId);
           if (!chat.title) {
