@@ -103,9 +103,10 @@ async function send(u, text) {
   await u.page.press('#composer', 'Enter');
 }
 
-/** The status of the sender's own bubble that holds text. */
+/** The messages whose text is exactly text. */
 function bubble(u, text) {
-  return u.page.locator('li.msg', { hasText: text });
+  const exact = new RegExp('^' + text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '$');
+  return u.page.locator('li.msg', { has: u.page.locator('.text', { hasText: exact }) });
 }
 
 /** Opens a message's action menu and picks an item. */
@@ -287,6 +288,45 @@ try {
     if ((await bubble(ann, 'while blocked').count()) !== 1 || (await bubble(bob, 'while blocked').count()) !== 1) fail('the retried message is shown twice');
   });
 
+  await stage('history loads as you scroll up', async () => {
+    // 52 more messages (the first page holds 50) from ann's page, through the client's own send path.
+    await ann.page.evaluate(async () => {
+      const app = /** @type {any} */ (document.querySelector('parley-app'));
+      const chat = app.chats.get(app.current);
+      for (let i = 0; i < 52; i++) await app.send(chat, { text: `bulk ${i}` }, 'text', '', '');
+    });
+    await bob.page.waitForSelector('li.msg.in >> text=bulk 51');
+    await bob.page.reload();
+    await openChatNamed(bob, 'Ann');
+    await bob.page.waitForSelector('li.msg.in >> text=bulk 51');
+    if (await bubble(bob, first).count()) fail('the whole history loaded at once');
+    for (let i = 0; i < 5 && !(await bubble(bob, first).count()); i++) {
+      await bob.page.locator('.messages').evaluate((e) => { e.scrollTop = 0; });
+      await bob.page.waitForTimeout(300);
+    }
+    await bob.page.waitForSelector(`li.msg.in >> text=${first}`);
+    for (const m of ['bulk 0', 'bulk 30', 'bulk 51', first]) {
+      if ((await bubble(bob, m).count()) !== 1) fail(`"${m}" not shown exactly once after paging`);
+    }
+  });
+
+  await stage('a scheduled message is listed and cancelled', async () => {
+    const at = new Date(Date.now() + 3600_000);
+    const pad = (n) => String(n).padStart(2, '0');
+    const local = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
+    await ann.page.click('button[aria-label="Schedule"]');
+    await ann.page.fill('input[aria-label="Send at"]', local);
+    await ann.page.fill('#composer', 'see you in an hour');
+    await ann.page.click('button[aria-label="Send"]');
+    await ann.page.waitForSelector('.composer .form-error >> text=Scheduled for');
+    await ann.page.click('button[aria-label="Settings"]');
+    const row = ann.page.locator('.pane li', { hasText: 'To Bob' });
+    await row.waitFor();
+    await row.locator('button', { hasText: 'Cancel' }).click();
+    await ann.page.waitForSelector('.pane li >> text=None.');
+    await openChatNamed(ann, 'Bob');
+  });
+
   await stage('profile name reaches the contact', async () => {
     await ann.page.click('button[aria-label="Your profile"]');
     await ann.page.fill('input[name=name]', 'Ann Renamed');
@@ -318,6 +358,10 @@ try {
     }
     await send(carol, 'nice picture');
     await ann.page.waitForSelector('li.msg.in >> text=nice picture');
+    // Per-member receipts of ann's group message.
+    await action(ann, 'welcome to the trio', 'Info');
+    await ann.page.locator('.details section', { hasText: 'Seen by' }).locator('li', { hasText: 'Carol' }).waitFor();
+    await ann.page.keyboard.press('Escape');
     await ann.page.waitForSelector('img.photo[data-state="decrypted"]');
     await shot(bob, '04-group-image');
     await axe(bob, 'group');
