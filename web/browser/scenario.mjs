@@ -191,6 +191,7 @@ try {
     await openChatNamed(bob, 'Ann');
     await bob.page.waitForSelector(`li.msg.in >> text=${first}`);
     await waitStatus(ann, first, 'seen');
+    await ann.page.waitForSelector('.subtitle >> text=online');
   });
 
   await stage('typing and a reply', async () => {
@@ -281,6 +282,9 @@ try {
     await ann.page.waitForSelector('.composer .form-error:not(:empty)');
     await bob.page.click('.details button:has-text("Unblock")');
     await bob.page.waitForSelector('.details button:has-text("Block")');
+    await bob.page.click('.details button:has-text("Mute notifications")');
+    await bob.page.waitForSelector('.details button:has-text("Unmute notifications")');
+    await bob.page.waitForSelector('#chat-list .muted-icon');
     await bob.page.keyboard.press('Escape');
     await bubble(ann, 'while blocked').locator('button.retry').click();
     await bob.page.waitForSelector('li.msg.in >> text=while blocked');
@@ -289,23 +293,29 @@ try {
   });
 
   await stage('history loads as you scroll up', async () => {
-    // 52 more messages (the first page holds 50) from ann's page, through the client's own send path.
+    const t0 = Date.now();
+    // 32 more messages (a history page holds 30) from ann's page, through the client's own send path.
     await ann.page.evaluate(async () => {
       const app = /** @type {any} */ (document.querySelector('parley-app'));
       const chat = app.chats.get(app.current);
-      for (let i = 0; i < 52; i++) await app.send(chat, { text: `bulk ${i}` }, 'text', '', '');
+      for (let i = 0; i < 32; i += 8) {
+        await Promise.all(Array.from({ length: 8 }, (_, j) => app.send(chat, { text: `bulk ${i + j}` }, 'text', '', '')));
+      }
     });
-    await bob.page.waitForSelector('li.msg.in >> text=bulk 51');
+    console.log(`    sent in ${Date.now() - t0} ms`);
+    await bob.page.waitForSelector('li.msg.in >> text=bulk 31');
+    console.log(`    received in ${Date.now() - t0} ms`);
     await bob.page.reload();
     await openChatNamed(bob, 'Ann');
-    await bob.page.waitForSelector('li.msg.in >> text=bulk 51');
+    await bob.page.waitForSelector('li.msg.in >> text=bulk 31');
+    console.log(`    reloaded in ${Date.now() - t0} ms`);
     if (await bubble(bob, first).count()) fail('the whole history loaded at once');
     for (let i = 0; i < 5 && !(await bubble(bob, first).count()); i++) {
       await bob.page.locator('.messages').evaluate((e) => { e.scrollTop = 0; });
       await bob.page.waitForTimeout(300);
     }
     await bob.page.waitForSelector(`li.msg.in >> text=${first}`);
-    for (const m of ['bulk 0', 'bulk 30', 'bulk 51', first]) {
+    for (const m of ['bulk 0', 'bulk 15', 'bulk 31', first]) {
       if ((await bubble(bob, m).count()) !== 1) fail(`"${m}" not shown exactly once after paging`);
     }
   });
@@ -330,9 +340,12 @@ try {
   await stage('profile name reaches the contact', async () => {
     await ann.page.click('button[aria-label="Your profile"]');
     await ann.page.fill('input[name=name]', 'Ann Renamed');
+    await ann.page.setInputFiles('input[aria-label="Profile photo"]', { name: 'me.png', mimeType: 'image/png', buffer: png(200, 200) });
     await ann.page.click('.pane button[type=submit]');
     await ann.page.waitForSelector('.pane [role=status] >> text=Saved.');
     await bob.page.waitForSelector('#chat-list .chat-title >> text=Ann Renamed');
+    await bob.page.reload();
+    await bob.page.locator('#chat-list .chat-item', { hasText: 'Ann Renamed' }).locator('.avatar img').waitFor();
     await ann.page.keyboard.press('Escape');
   });
 
@@ -363,6 +376,14 @@ try {
     await ann.page.locator('.details section', { hasText: 'Seen by' }).locator('li', { hasText: 'Carol' }).waitFor();
     await ann.page.keyboard.press('Escape');
     await ann.page.waitForSelector('img.photo[data-state="decrypted"]');
+    // Roles: ann makes bob an admin; bob's details show it.
+    await ann.page.click('button[aria-label="Details"]');
+    await ann.page.locator('.members li', { hasText: 'Bob' }).locator('button', { hasText: 'Make admin' }).click();
+    await ann.page.locator('.members li', { hasText: 'Bob' }).locator('button', { hasText: 'Make member' }).waitFor();
+    await ann.page.keyboard.press('Escape');
+    await bob.page.click('button[aria-label="Details"]');
+    await bob.page.locator('.members li', { hasText: 'You' }).locator('.role', { hasText: 'admin' }).waitFor();
+    await bob.page.keyboard.press('Escape');
     await shot(bob, '04-group-image');
     await axe(bob, 'group');
   });

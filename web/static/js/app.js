@@ -11,7 +11,7 @@ import { el, fill, clock, initials, randomId } from './dom.js';
  *   title: string, last: string, lastAt: string, unread: number, muted: boolean,
  *   messages: Msg[], loaded: boolean, complete: boolean, typingUntil: number, typingWho: string,
  *   notices: {at: string, text: string}[], group?: any, loading?: boolean, olderRequested?: boolean, seenUpTo?: string,
- *   typingTimer?: ReturnType<typeof setTimeout>, readOnly?: boolean}} Chat
+ *   typingTimer?: ReturnType<typeof setTimeout>, readOnly?: boolean, countedSeq?: number}} Chat
  * @typedef {{id: string, clientMessageId: string, seq: number, senderId: string, sentAt: string, status: string,
  *   text: string, media: any, replyToId: string, reactions: {userId: string, reaction: string}[], editedAt: string,
  *   deleted: boolean, pending: boolean, failed: boolean, undecryptable: boolean, type: string,
@@ -19,6 +19,8 @@ import { el, fill, clock, initials, randomId } from './dom.js';
  */
 
 const STATUS_RANK = { pending: 0, sent: 1, delivered: 2, seen: 3 };
+/** Messages per history page: a screenful or two; scrolling up loads the next. */
+const PAGE = 30;
 
 /** @param {any} e */
 function errorText(e) {
@@ -41,6 +43,8 @@ export class ParleyApp extends HTMLElement {
     this.users = new Map();
     /** @type {Map<string, Promise<e2e.DeviceKey[]>>} */
     this.keyCache = new Map();
+    /** @type {Map<string, {m: Msg, status: 'delivered' | 'seen'}>} receipts about to be sent, by chat and sender */
+    this.receipts = new Map();
     /** @type {Map<string, Promise<string>>} fileId -> object URL of the decrypted image (thumbnail) */
     this.mediaURLs = new Map();
     /** @type {Map<string, {online: boolean, lastSeen: string}>} */
@@ -283,10 +287,17 @@ export class ParleyApp extends HTMLElement {
   avatar(p, cls) {
     const name = p ? p.name || p.username : '?';
     const a = el('span', { class: cls, 'aria-hidden': 'true' }, initials(name));
-    if (p && p.avatar && p.avatar.startsWith('file_')) {
-      this.api.bytes('/api/media/' + encodeURIComponent(p.avatar) + '/content').then((b) => {
-        fill(a, el('img', { src: URL.createObjectURL(new Blob([b])), alt: '' }));
-      }).catch(() => {});
+    // An avatar that is a file id is fetched with the token; a URL (another
+    // client's choice) would be a third-party request, which the CSP refuses.
+    if (p && p.avatar && /^[A-Za-z0-9_-]{1,128}$/.test(p.avatar)) {
+      let url = this.mediaURLs.get(p.avatar);
+      if (!url) {
+        // Fetched once per photo, not on every render of the chat list.
+        url = this.api.bytes('/api/media/' + encodeURIComponent(p.avatar) + '/content').then((b) => URL.createObjectURL(new Blob([b])));
+        url.catch(() => this.mediaURLs.delete(p.avatar));
+        this.mediaURLs.set(p.avatar, url);
+      }
+      url.then((u) => fill(a, el('img', { src: u, alt: '' }))).catch(() => {});
     }
     return a;
   }
@@ -310,6 +321,8 @@ export class ParleyApp extends HTMLElement {
       chat.muted = !!c.muted;
       chat.lastAt = c.lastActivityAt || (c.lastMessage && c.lastMessage.sentAt) || '';
       if (c.lastMessage) {
+        // unreadCount already counts what came before: sync must not count it again.
+        chat.countedSeq = c.lastMessage.seq;
         const m = await this.toMsg(c.lastMessage);
         chat.last = this.preview(m);
       }
@@ -549,7 +562,7 @@ export class ParleyApp extends HTMLElement {
     chat.loading = true;
     try {
       const oldest = chat.messages.find((m) => m.seq > 0);
-      const q = new URLSearchParams({ limit: '50' });
+      const q = new URLSearchParams({ limit: String(PAGE) });
       if (chat.loaded && oldest) q.set('beforeSeq', String(oldest.seq));
       const path = chat.kind === 'direct'
         ? `/api/messages/${encodeURIComponent(this.session.userId)}/${encodeURIComponent(chat.peerId)}?${q}`
@@ -559,10 +572,15 @@ export class ParleyApp extends HTMLElement {
         if (raw.conversationId) this.ensureChat(chat.kind, chat.key, raw.conversationId);
         await this.addMessage(chat, raw, false);
       }
-      if (page.length < 50) chat.complete = true;
+      if (page.length < PAGE) chat.complete = true;
       chat.loaded = true;
       if (chat.kind === 'group' && !(chat.group && chat.group.members)) {
         chat.group = await this.api.get('/api/groups/' + encodeURIComponent(chat.groupId));
+      }
+      if (chat.kind === 'group') {
+        // Names for the header and the senders.
+        await Promise.all(chat.group.members.filter((/** @type {any} */ x) => !this.users.has(x.userId))
+          .map((/** @type {any} */ x) => this.profile(x.userId).catch(() => {})));
       }
     } catch (e) {
       if (this.sendError && this.current === chat.key) this.sendError.textContent = errorText(e);
@@ -634,7 +652,7 @@ export class ParleyApp extends HTMLElement {
     }
     if (live && m.senderId !== this.session.userId) {
       const visible = this.current === chat.key && document.visibilityState === 'visible';
-      if (!visible) chat.unread++;
+      if (!visible && m.seq > (chat.countedSeq || 0)) chat.unread++;
       this.receipt(chat, m, visible ? 'seen' : 'delivered');
     }
     return m;
@@ -647,8 +665,23 @@ export class ParleyApp extends HTMLElement {
    */
   receipt(chat, m, status) {
     if (!m.id || m.senderId === this.session.userId) return;
-    const path = chat.kind === 'direct' ? '/api/status' : '/api/group-messages/status';
-    this.api.post(path, { messageId: m.id, status }).catch(() => {});
+    // Marking a message marks every earlier one from its sender: a burst
+    // (a sync page, a busy group) sends one receipt per chat and sender,
+    // for its latest message, with the strongest status asked for.
+    const key = chat.key + ' ' + m.senderId;
+    const due = this.receipts.get(key);
+    if (due) {
+      if (m.seq > due.m.seq) due.m = m;
+      if (status === 'seen') due.status = 'seen';
+      return;
+    }
+    this.receipts.set(key, { m, status });
+    setTimeout(() => {
+      const { m: last, status: st } = this.receipts.get(key);
+      this.receipts.delete(key);
+      const path = chat.kind === 'direct' ? '/api/status' : '/api/group-messages/status';
+      this.api.post(path, { messageId: last.id, status: st }).catch(() => {});
+    }, 50);
   }
 
   markSeen() {
