@@ -3,7 +3,7 @@
 import { Api, ApiError } from './api.js';
 import * as e2e from './e2e.js';
 import { Live } from './live.js';
-import { el, fill, clock, initials, randomId } from './dom.js';
+import { el, fill, clock, initials, randomId, icon } from './dom.js';
 
 /**
  * @typedef {{userId: string, username: string, name?: string, about?: string, avatar?: string, devices?: e2e.DeviceKey[]}} Profile
@@ -259,9 +259,9 @@ export class ParleyApp extends HTMLElement {
       el('header', { class: 'bar' },
         el('button', { class: 'avatar-btn', 'aria-label': 'Your profile', onclick: () => this.showProfile(true) }, this.avatar(me, 'avatar')),
         el('span', { class: 'bar-title' }, me.name || me.username),
-        el('button', { class: 'icon', 'aria-label': 'New group', title: 'New group', onclick: () => this.showNewGroup() }, '👥'),
-        el('button', { class: 'icon', 'aria-label': 'Settings', title: 'Settings', onclick: () => this.showSettings(true) }, '⚙'),
-        el('button', { class: 'icon', 'aria-label': 'Log out', title: 'Log out', onclick: () => this.logout() }, '⎋')),
+        el('button', { class: 'icon', 'aria-label': 'New group', title: 'New group', onclick: () => this.showNewGroup() }, icon('group')),
+        el('button', { class: 'icon', 'aria-label': 'Settings', title: 'Settings', onclick: () => this.showSettings(true) }, icon('settings')),
+        el('button', { class: 'icon', 'aria-label': 'Log out', title: 'Log out', onclick: () => this.logout() }, icon('logout'))),
       this.conn,
       el('div', { class: 'search-box' }, this.search),
       this.searchResults,
@@ -496,17 +496,17 @@ export class ParleyApp extends HTMLElement {
         chat.kind === 'group' ? el('span', { class: 'avatar group', 'aria-hidden': 'true' }, initials(chat.title)) : this.avatar(peer, 'avatar'),
         el('button', { class: 'conv-title', onclick: () => this.showDetails() },
           el('h2', { id: 'conv-title' }, chat.title), this.subtitle),
-        el('button', { class: 'icon', 'aria-label': 'Details', title: 'Details', onclick: () => this.showDetails() }, 'ⓘ')),
+        el('button', { class: 'icon', 'aria-label': 'Details', title: 'Details', onclick: () => this.showDetails() }, icon('info'))),
       this.log,
       el('footer', { class: 'composer' },
         this.replyBar, this.sendError,
         el('div', { class: 'composer-row' },
-          el('button', { class: 'icon', 'aria-label': 'Attach a file', title: 'Attach', onclick: () => file.click() }, '📎'), file,
+          el('button', { class: 'icon', 'aria-label': 'Attach a file', title: 'Attach', onclick: () => file.click() }, icon('attach')), file,
           this.composer,
           chat.kind === 'direct' && el('button', { class: 'icon', 'aria-label': 'Schedule', title: 'Send later', onclick: () => {
             schedule.hidden = !schedule.hidden;
             if (!schedule.hidden) schedule.focus();
-          } }, '⏰'),
+          } }, icon('clock')),
           schedule,
           el('button', { class: 'send primary', 'aria-label': 'Send', onclick: () => {
             if (!schedule.hidden && schedule.value) {
@@ -925,7 +925,7 @@ export class ParleyApp extends HTMLElement {
         el('ul', { class: 'plain' }, (xs || []).length ? xs.map((x) => el('li', null, `${this.nameOf(x.userId)} · ${new Date(x.at).toLocaleTimeString()}`)) : el('li', null, 'No one yet')));
       this.details.hidden = false;
       fill(this.details, el('header', { class: 'bar' }, el('h2', null, 'Message info'),
-        el('button', { class: 'icon', 'aria-label': 'Close details', onclick: () => { this.details.hidden = true; } }, '✕')),
+        el('button', { class: 'icon', 'aria-label': 'Close details', onclick: () => { this.details.hidden = true; } }, icon('close'))),
       el('div', { class: 'details-body' }, list('Seen by', st.seen), list('Delivered to', st.delivered)));
     } catch (e) {
       this.sendError.textContent = errorText(e);
@@ -1315,7 +1315,7 @@ export class ParleyApp extends HTMLElement {
     const chat = this.chats.get(this.current);
     if (!chat) return;
     this.details.hidden = false;
-    const close = el('button', { class: 'icon', 'aria-label': 'Close details', onclick: () => { this.details.hidden = true; this.composer && this.composer.focus(); } }, '✕');
+    const close = el('button', { class: 'icon', 'aria-label': 'Close details', onclick: () => { this.details.hidden = true; this.composer && this.composer.focus(); } }, icon('close'));
     const body = el('div', { class: 'details-body' });
     fill(this.details, el('header', { class: 'bar' }, el('h2', null, chat.kind === 'group' ? 'Group info' : 'Contact info'), close), body);
     const status = el('p', { class: 'form-error', role: 'alert' });
