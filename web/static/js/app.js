@@ -351,7 +351,7 @@ export class ParleyApp extends HTMLElement {
   /** @param {Msg} m */
   preview(m) {
     if (m.deleted) return 'This message was deleted';
-    if (m.undecryptable) return '🔒 Encrypted message';
+    if (m.undecryptable) return 'Encrypted message';
     if (m.media) return (m.type === 'image' ? '📷 ' : '📎 ') + (m.text || (m.type === 'image' ? 'Photo' : m.media.name || 'File'));
     return m.text;
   }
@@ -370,7 +370,7 @@ export class ParleyApp extends HTMLElement {
         el('span', { class: 'chat-top' }, el('span', { class: 'chat-title' }, c.title || '…'), el('time', null, clock(c.lastAt))),
         el('span', { class: 'chat-bottom' },
           el('span', { class: 'chat-last' + (typing ? ' typing' : '') }, typing ? 'typing…' : c.last),
-          c.muted && el('span', { class: 'muted-icon', title: 'Muted', 'aria-label': 'Muted' }, '🔕'),
+          c.muted && el('span', { class: 'muted-icon', title: 'Muted' }, icon('muted'), el('span', { class: 'sr-only' }, 'muted')),
           c.unread > 0 && el('span', { class: 'badge' }, String(c.unread), el('span', { class: 'sr-only' }, ' unread'))))));
     }));
   }
@@ -706,7 +706,7 @@ export class ParleyApp extends HTMLElement {
     const byId = new Map(chat.messages.map((m) => [m.id, m]));
     /** @type {(HTMLElement)[]} */
     const items = [];
-    if (chat.loaded && chat.complete) items.push(el('li', { class: 'notice' }, '🔒 Messages are end-to-end encrypted. No one outside this chat, not even Parley, can read them.'));
+    if (chat.loaded && chat.complete) items.push(el('li', { class: 'notice' }, 'Messages are end-to-end encrypted. No one outside this chat, not even Parley, can read them.'));
     let day = '';
     const notices = [...chat.notices];
     for (const m of chat.messages) {
@@ -739,7 +739,7 @@ export class ParleyApp extends HTMLElement {
     if (chat.kind === 'group' && !mine) body.push(el('span', { class: 'sender' }, this.nameOf(m.senderId)));
     if (m.replyToId) body.push(el('blockquote', { class: 'quote' }, quoted ? `${this.nameOf(quoted.senderId)}: ${this.preview(quoted)}` : 'Earlier message'));
     if (m.deleted) body.push(el('em', { class: 'deleted' }, 'This message was deleted'));
-    else if (m.undecryptable) body.push(el('em', { class: 'deleted' }, '🔒 This message was not encrypted for this device.'));
+    else if (m.undecryptable) body.push(el('em', { class: 'deleted' }, 'This message was not encrypted for this device.'));
     else {
       if (m.media) body.push(this.renderMedia(m));
       if (m.text) body.push(el('span', { class: 'text' }, m.text));
@@ -1276,7 +1276,7 @@ export class ParleyApp extends HTMLElement {
         if (d.userId === me) break;
         const chat = this.chats.get(d.userId);
         if (chat) {
-          chat.notices.push({ at: new Date().toISOString(), text: `🔐 ${this.nameOf(d.userId)}'s security key changed (a new or reinstalled device). Compare the safety code in the details if you want to be sure.` });
+          chat.notices.push({ at: new Date().toISOString(), text: `${this.nameOf(d.userId)}'s security key changed (a new or reinstalled device). Compare the safety code in the details if you want to be sure.` });
           if (this.current === chat.key) this.renderMessages(false);
         }
         break;
