@@ -22,6 +22,7 @@ type Stores struct {
 	Notify        NotifyStore
 	Statuses      StatusStore
 	Analytics     AnalyticsStore
+	Tickets       TicketStore
 	Health        Pinger
 }
 

@@ -105,6 +105,7 @@ func New(svc *service.Service, cfg Config) *API {
 	a.routes = append(a.routes, a.notificationRoutes()...)
 	a.routes = append(a.routes, a.statusRoutes()...)
 	a.routes = append(a.routes, a.analyticsRoutes()...)
+	a.routes = append(a.routes, a.ticketRoutes()...)
 	return a
 }
 

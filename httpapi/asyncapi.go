@@ -69,7 +69,7 @@ func asyncAPI() []byte {
 			"socketio": map[string]any{"host": "127.0.0.1:8080", "protocol": "ws", "pathname": "/socket.io/", "security": security,
 				"description": "Socket.IO v5 over Engine.IO v4 (long-polling and WebSocket). Keep the trailing slash (the client default): /socket.io without it answers a 307 redirect to /socket.io/."},
 			"ws": map[string]any{"host": "127.0.0.1:8080", "protocol": "ws", "pathname": "/ws", "security": security,
-				"description": "Plain WebSocket with JSON text frames."},
+				"description": "Plain WebSocket with JSON text frames. Instead of ?token=, a browser passes ?ticket= with a single-use ticket from POST /api/auth/ws-ticket (valid 30 seconds), so its token never appears in a URL."},
 		},
 		"channels": map[string]any{"user": map[string]any{"address": "user", "title": "The user's sockets",
 			"description": "Every socket of the authenticated user, on any node, receives the events addressed to that user.",

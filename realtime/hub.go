@@ -356,12 +356,13 @@ func (h *Hub) add(c *client) error {
 // committed before the add was published before it too, so its
 // revocation event missed c. Re-reading the session after the add makes
 // revocation win every race.
-func (h *Hub) confirm(c *client, token string) bool {
+func (h *Hub) confirm(c *client) bool {
 	if c.revoked.Load() {
 		return false
 	}
-	_, err := h.authenticate(token)
-	return err == nil
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return h.svc.SessionLive(ctx, c.id) == nil
 }
 
 // remove takes c out of its user's room; reason is the transport's
@@ -512,6 +513,12 @@ func (h *Hub) authenticate(token string) (*parley.Identity, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return h.svc.Authenticate(ctx, token)
+}
+
+func (h *Hub) authenticateTicket(ticket string) (*parley.Identity, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return h.svc.AuthenticateTicket(ctx, ticket)
 }
 
 // call runs a client event's handler and returns the ack envelope.

@@ -31,7 +31,7 @@ func (h *Hub) onSocketIOConnect(sock *socketio.Socket, auth json.RawMessage) err
 		return err
 	}
 	sock.OnDisconnect(func(reason string) { h.remove(c, sioReason(reason)) })
-	if !h.confirm(c, token) {
+	if !h.confirm(c) {
 		h.remove(c, "revoked")
 		return errUnauthorized
 	}

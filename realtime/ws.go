@@ -26,11 +26,17 @@ type wsAck struct {
 	Data parley.Reply `json:"data"`
 }
 
-// serveWS upgrades /ws?token= (or an Authorization header) to a plain
-// WebSocket. A bad token is refused with 401 before the upgrade.
+// serveWS upgrades /ws?token= (or an Authorization header, or a
+// single-use ?ticket= from POST /api/auth/ws-ticket) to a plain WebSocket.
+// A bad token or ticket is refused with 401 before the upgrade.
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
-	token := tokenOf(nil, r)
-	id, err := h.authenticate(token)
+	var id *parley.Identity
+	var err error
+	if ticket := r.URL.Query().Get("ticket"); ticket != "" {
+		id, err = h.authenticateTicket(ticket)
+	} else {
+		id, err = h.authenticate(tokenOf(nil, r))
+	}
 	if err != nil {
 		h.authFailed("ws", err)
 		writeReply(w, http.StatusUnauthorized, parley.Errorf(parley.EUNAUTHORIZED, "unauthorized"))
@@ -57,7 +63,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	handler.added.Store(true)
-	if !h.confirm(c, token) {
+	if !h.confirm(c) {
 		conn.CloseNow()
 	}
 	conn.Start()

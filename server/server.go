@@ -37,6 +37,7 @@ import (
 	"github.com/parley-chat/parley/smtpmail"
 	"github.com/parley-chat/parley/sqlstore"
 	"github.com/parley-chat/parley/turnserver"
+	"github.com/parley-chat/parley/web"
 	"github.com/parley-chat/parley/webpusher"
 )
 
@@ -304,6 +305,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		MaxQueuedBytes: cfg.MaxQueuedBytes, EventTimeout: cfg.DBTimeout, Now: cfg.Clock.Now,
 		ClientAddr: httpapi.ClientAddr(cfg.TrustedProxies), Metrics: s.metrics})
 	s.hub.Mount(mux)
+	web.New().Mount(mux)
 	probe := service.NodeProbe{Connections: s.hub.Connections}
 	if s.nats != nil {
 		probe.BusOK = s.nats.Connected

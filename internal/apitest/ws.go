@@ -99,12 +99,18 @@ func DialWS(tb testing.TB, base, token string) *WS {
 // TryDialWS connects to base's /ws with token and extra request headers; on
 // failure it returns the server's HTTP response, if there was one.
 func TryDialWS(tb testing.TB, base, token string, header http.Header) (*WS, *http.Response, error) {
+	return TryDialWSQuery(tb, base, "token="+token, header)
+}
+
+// TryDialWSQuery connects to base's /ws with the given query string (e.g.
+// "ticket=..."); on failure it returns the server's HTTP response, if any.
+func TryDialWSQuery(tb testing.TB, base, query string, header http.Header) (*WS, *http.Response, error) {
 	ct, err := LoadContract(&http.Client{Timeout: 20 * time.Second}, base)
 	if err != nil {
 		return nil, nil, fmt.Errorf("contract: %v", err)
 	}
 	c := &WS{tb: tb, closed: make(chan struct{}), notify: make(chan struct{}, 1), contract: ct, calls: map[int64]string{}, allowed: map[string]bool{}}
-	conn, resp, err := gws.NewClient(c, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(base, "http") + "/ws?token=" + token,
+	conn, resp, err := gws.NewClient(c, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(base, "http") + "/ws?" + query,
 		RequestHeader: header})
 	if err != nil {
 		return nil, resp, err

@@ -1,0 +1,146 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/internal/apitest"
+	"github.com/parley-chat/parley/internal/testenv"
+	"github.com/parley-chat/parley/server"
+)
+
+// chromium is Debian's Chromium; the suite never downloads a browser.
+const chromium = "/usr/bin/chromium"
+
+// devTools returns web/'s folder once node, Chromium and the npm dev
+// dependencies (playwright-core, axe-core, typescript) are there; locally
+// it skips with the reason, under CI=true it fails.
+func devTools(t *testing.T, need ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		testenv.Unavailable(t, "node not found: the web client's browser and type checks need Node")
+	}
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range need {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", p)); err != nil {
+			testenv.Unavailable(t, "npm dev dependencies missing: run npm ci --prefix web")
+		}
+	}
+	return dir
+}
+
+// lockedBuffer collects the server's log lines from every goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestBrowser runs the web client's scenarios in a real Chromium
+// (browser/scenario.mjs, driven by playwright-core) against a whole
+// server: two users exchanging messages with ticks, typing and a reload;
+// a second device; offline then online; a group of three with an image;
+// safety codes; an accessibility scan of the main screens. Then it checks
+// that the plaintext canary typed in the UI is nowhere in the database
+// files, the media folder or the server's logs (the script checks every
+// request body and socket frame). Screenshots and axe reports go to
+// $PARLEY_ARTIFACTS (default web/testdata/artifacts).
+func TestBrowser(t *testing.T) {
+	dir := devTools(t, "playwright-core", "axe-core")
+	if _, err := os.Stat(chromium); err != nil {
+		testenv.Unavailable(t, "chromium not found at "+chromium+": apt-get install chromium")
+	}
+	artifacts := os.Getenv("PARLEY_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = filepath.Join(dir, "testdata", "artifacts")
+	}
+	data := t.TempDir()
+	logs := &lockedBuffer{}
+	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) {
+		c.DataDir = data
+		c.DB = "sqlite:" + filepath.Join(data, "parley.db")
+		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		// Three users register in one run; sign-in limits are not under test.
+		c.AuthRatePerMinute = 0
+	})
+	canary := "canary-" + parley.NewID("x")[2:]
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "browser", "scenario.mjs"), srv.URL(), artifacts, canary, filepath.Join(data, "mail"))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1", "PARLEY_CHROMIUM="+chromium)
+	out, err := cmd.CombinedOutput()
+	t.Logf("scenario output:\n%s", out)
+	if err != nil {
+		t.Fatalf("browser scenario failed: %v (screenshots in %s)", err, artifacts)
+	}
+
+	// The canary typed in the UI is in no file the server wrote and in no
+	// log line. The database did receive the (encrypted) messages.
+	files := 0
+	err = filepath.WalkDir(data, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		if bytes.Contains(b, []byte(canary)) {
+			t.Errorf("plaintext canary found in %s", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatal("the server wrote no files: the check above checked nothing")
+	}
+	l := logs.String()
+	if !strings.Contains(l, "/api/messages/send") {
+		t.Fatal("the server logged no message send: the log check checks nothing")
+	}
+	if strings.Contains(l, canary) {
+		t.Error("plaintext canary found in the server's logs")
+	}
+}
+
+// TestTypeCheck runs the TypeScript compiler over the client's JSDoc types
+// (tsc --checkJs --noEmit, web/tsconfig.json). TypeScript is a dev tool
+// only: nothing it produces is served.
+func TestTypeCheck(t *testing.T) {
+	dir := devTools(t, "typescript")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tsc --checkJs: %v\n%s", err, out)
+	}
+}
