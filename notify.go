@@ -135,8 +135,13 @@ type NotifyStore interface {
 	// in one transaction; it does nothing and reports false when the cursor
 	// is no longer at from (another node did the work).
 	EnqueuePushes(ctx context.Context, from, to int64, pushes []*Push) (bool, error)
-	// DuePushes returns up to limit pushes whose NextAt is at or before now.
+	// DuePushes returns up to limit pushes whose NextAt is at or before now
+	// and that no node has claimed (or whose claim ended by now).
 	DuePushes(ctx context.Context, now time.Time, limit int) ([]*Push, error)
+	// ClaimPush claims p for the caller until until, so that no other node
+	// sends it meanwhile; false when it is claimed, gone, or changed since
+	// it was read (Version). PushSent and PushFailed end the claim.
+	ClaimPush(ctx context.Context, p *Push, now, until time.Time) (bool, error)
 	// PushSent removes a sent push unless a message collapsed into it since
 	// (Version changed): then it is kept, due at next.
 	PushSent(ctx context.Context, p *Push, now, next time.Time) error
@@ -243,9 +248,14 @@ type MailStore interface {
 	// queues alert in the same transaction. It reports whether the device
 	// is new.
 	AddDevice(ctx context.Context, d *Device, alert *OutboxMail) (bool, error)
-	// DueMail returns up to limit e-mails whose NextAt is at or before now,
-	// oldest first.
+	// DueMail returns up to limit e-mails whose NextAt is at or before now
+	// and that no node has claimed (or whose claim ended by now), oldest
+	// first.
 	DueMail(ctx context.Context, now time.Time, limit int) ([]*OutboxMail, error)
+	// ClaimMail claims an e-mail for the caller until until, so that no
+	// other node sends it meanwhile; false when it is claimed or gone.
+	// MailDone and MailFailed end the claim.
+	ClaimMail(ctx context.Context, id string, now, until time.Time) (bool, error)
 	// MailDone removes a sent (or dropped) e-mail.
 	MailDone(ctx context.Context, id string) error
 	// MailFailed records a failed attempt; it is next tried at next.

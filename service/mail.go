@@ -33,6 +33,7 @@ const (
 	maxMailAttempts = 60               // about two and a half days of retries
 	maxMailBackoff  = time.Hour        // the longest wait between attempts
 	mailSendTimeout = 30 * time.Second // one SMTP conversation
+	mailClaim       = 2 * time.Minute  // how long a node sending an e-mail keeps others off it
 )
 
 // addMailJobs registers the mail outbox job.
@@ -83,6 +84,12 @@ func (s *Service) sendDueMail(ctx context.Context) error {
 // name the kind and the attempt, never the address, subject or body.
 func (s *Service) sendOutboxMail(ctx context.Context, m *parley.OutboxMail) error {
 	log := s.log.With("mail", m.ID, "kind", m.Kind)
+	// The claim keeps other nodes off the e-mail while it is made and
+	// sent; if this node dies, it is sent again once the claim ends.
+	now := s.now()
+	if ok, err := s.store.Mail.ClaimMail(ctx, m.ID, now, now.Add(mailClaim)); err != nil || !ok {
+		return err
+	}
 	mail := &parley.Mail{To: m.To, Subject: m.Subject, Body: m.Body}
 	if m.Kind == parley.MailReset {
 		var err error

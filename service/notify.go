@@ -71,6 +71,7 @@ const (
 	maxPushAttempts = 15               // about 9 hours of retries
 	maxPushBackoff  = time.Hour        // the longest wait between attempts
 	pushSendTimeout = 15 * time.Second // one provider request
+	pushClaim       = time.Minute      // how long a node sending a push keeps others off it
 )
 
 // PushDeviceInput is the body of POST /api/notifications/devices.
@@ -503,10 +504,17 @@ func (s *Service) sendPush(ctx context.Context, p *parley.Push) error {
 		log.Warn("push dropped: provider not configured")
 		return s.store.Notify.PushFailed(ctx, p, time.Time{})
 	}
+	// The claim keeps other nodes off the push while it is sent, even if
+	// this node loses the job's lease meanwhile; if this node dies, the
+	// push is sent again once the claim ends.
+	now := s.now()
+	if ok, err := s.store.Notify.ClaimPush(ctx, p, now, now.Add(pushClaim)); err != nil || !ok {
+		return err
+	}
 	sctx, cancel := context.WithTimeout(ctx, pushSendTimeout)
 	err := sender.Send(sctx, p)
 	cancel()
-	now := s.now()
+	now = s.now()
 	switch {
 	case err == nil:
 		log.Info("push sent", "events", p.Count, "attempt", p.Attempts+1)

@@ -39,7 +39,7 @@ func (db *DB) AddDevice(ctx context.Context, d *parley.Device, alert *parley.Out
 // DueMail implements parley.MailStore.
 func (db *DB) DueMail(ctx context.Context, now time.Time, limit int) ([]*parley.OutboxMail, error) {
 	rows, err := db.query(ctx, `SELECT id, kind, to_addr, subject, body, attempts, next_at, created_at FROM mail_outbox
-		WHERE next_at <= ? ORDER BY next_at, id LIMIT ?`, parley.Millis(now), limit)
+		WHERE next_at <= ? AND claim_until <= ? ORDER BY next_at, id LIMIT ?`, parley.Millis(now), parley.Millis(now), limit)
 	return collect(rows, err, func(s scanner) (*parley.OutboxMail, error) {
 		var m parley.OutboxMail
 		var next, created int64
@@ -47,6 +47,17 @@ func (db *DB) DueMail(ctx context.Context, now time.Time, limit int) ([]*parley.
 		m.NextAt, m.CreatedAt = parley.FromMillis(next), parley.FromMillis(created)
 		return &m, err
 	})
+}
+
+// ClaimMail implements parley.MailStore.
+func (db *DB) ClaimMail(ctx context.Context, id string, now, until time.Time) (bool, error) {
+	res, err := db.exec(ctx, `UPDATE mail_outbox SET claim_until = ? WHERE id = ? AND claim_until <= ?`,
+		parley.Millis(until), id, parley.Millis(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 // MailDone implements parley.MailStore.
@@ -57,6 +68,6 @@ func (db *DB) MailDone(ctx context.Context, id string) error {
 
 // MailFailed implements parley.MailStore.
 func (db *DB) MailFailed(ctx context.Context, id string, next time.Time) error {
-	_, err := db.exec(ctx, `UPDATE mail_outbox SET attempts = attempts + 1, next_at = ? WHERE id = ?`, parley.Millis(next), id)
+	_, err := db.exec(ctx, `UPDATE mail_outbox SET attempts = attempts + 1, next_at = ?, claim_until = 0 WHERE id = ?`, parley.Millis(next), id)
 	return err
 }

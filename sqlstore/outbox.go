@@ -238,7 +238,7 @@ func (db *DB) DuePushes(ctx context.Context, now time.Time, limit int) ([]*parle
 	rows, err := db.query(ctx, `SELECT o.user_id, o.device_id, d.platform, d.token, d.subscription, o.topic, o.kind, o.notification_id,
 			o.conversation_id, o.sender_name, o.data, o.count, o.version, o.attempts, o.next_at
 		FROM push_outbox o JOIN push_devices d ON d.user_id = o.user_id AND d.device_id = o.device_id
-		WHERE o.next_at <= ? ORDER BY o.next_at LIMIT ?`, parley.Millis(now), limit)
+		WHERE o.next_at <= ? AND o.claim_until <= ? ORDER BY o.next_at LIMIT ?`, parley.Millis(now), parley.Millis(now), limit)
 	return collect(rows, err, func(s scanner) (*parley.Push, error) {
 		var p parley.Push
 		var next int64
@@ -251,6 +251,18 @@ func (db *DB) DuePushes(ctx context.Context, now time.Time, limit int) ([]*parle
 		p.NextAt = parley.FromMillis(next)
 		return &p, err
 	})
+}
+
+// ClaimPush implements parley.NotifyStore.
+func (db *DB) ClaimPush(ctx context.Context, p *parley.Push, now, until time.Time) (bool, error) {
+	res, err := db.exec(ctx, `UPDATE push_outbox SET claim_until = ?
+		WHERE user_id = ? AND device_id = ? AND topic = ? AND version = ? AND claim_until <= ?`,
+		parley.Millis(until), p.Device.UserID, p.Device.DeviceID, p.Topic, p.Version, parley.Millis(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 // PushSent implements parley.NotifyStore.
@@ -266,7 +278,7 @@ func (db *DB) PushSent(ctx context.Context, p *parley.Push, now, next time.Time)
 		} else if n == 0 {
 			// Events came in while it was being sent: they go out as
 			// one more push, not before next.
-			if _, err := tx.exec(ctx, `UPDATE push_outbox SET attempts = 0, count = count - ?, next_at = ?
+			if _, err := tx.exec(ctx, `UPDATE push_outbox SET attempts = 0, count = count - ?, next_at = ?, claim_until = 0
 				WHERE user_id = ? AND device_id = ? AND topic = ?`,
 				p.Count, parley.Millis(next), p.Device.UserID, p.Device.DeviceID, p.Topic); err != nil {
 				return err
@@ -288,7 +300,8 @@ func (db *DB) PushFailed(ctx context.Context, p *parley.Push, next time.Time) er
 			p.Device.UserID, p.Device.DeviceID, p.Topic, p.Version)
 		return err
 	}
-	_, err := db.exec(ctx, `UPDATE push_outbox SET attempts = attempts + 1, next_at = ? WHERE user_id = ? AND device_id = ? AND topic = ?`,
+	_, err := db.exec(ctx, `UPDATE push_outbox SET attempts = attempts + 1, next_at = ?, claim_until = 0
+		WHERE user_id = ? AND device_id = ? AND topic = ?`,
 		parley.Millis(next), p.Device.UserID, p.Device.DeviceID, p.Topic)
 	return err
 }

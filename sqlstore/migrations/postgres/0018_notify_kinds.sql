@@ -11,7 +11,8 @@ CREATE INDEX push_devices_session ON push_devices (session_hash);
 -- device's message pushes share the topic 'm' (and collapse), a call has
 -- its own, join and key requests one per community. kind says what the
 -- push is about, data holds its fields other than the conversation and the
--- sender's name (JSON, never message content).
+-- sender's name (JSON, never message content). A node sending a push
+-- claims it until claim_until, so no other node sends it meanwhile.
 CREATE TABLE push_outbox_topics (
     user_id         TEXT NOT NULL,
     device_id       TEXT NOT NULL,
@@ -25,6 +26,7 @@ CREATE TABLE push_outbox_topics (
     version         BIGINT NOT NULL DEFAULT 1,
     attempts        BIGINT NOT NULL DEFAULT 0,
     next_at         BIGINT NOT NULL,
+    claim_until     BIGINT NOT NULL DEFAULT 0,
     created_at      BIGINT NOT NULL,
     PRIMARY KEY (user_id, device_id, topic),
     FOREIGN KEY (user_id, device_id) REFERENCES push_devices (user_id, device_id) ON DELETE CASCADE
@@ -40,7 +42,7 @@ CREATE INDEX push_outbox_due ON push_outbox (next_at);
 -- E-mail waiting to be sent: a password reset (kind 'reset': the token is
 -- made when it is sent, so none is ever stored in clear), a new-device
 -- sign-in alert or an admin's e-mail. Written in the transaction of what
--- caused it; retried with backoff until sent.
+-- caused it; retried with backoff until sent; claimed like pushes.
 CREATE TABLE mail_outbox (
     id         TEXT PRIMARY KEY,
     kind       TEXT NOT NULL,
@@ -48,7 +50,8 @@ CREATE TABLE mail_outbox (
     subject    TEXT NOT NULL DEFAULT '',
     body       TEXT NOT NULL DEFAULT '',
     attempts   BIGINT NOT NULL DEFAULT 0,
-    next_at    BIGINT NOT NULL,
-    created_at BIGINT NOT NULL
+    next_at     BIGINT NOT NULL,
+    claim_until BIGINT NOT NULL DEFAULT 0,
+    created_at  BIGINT NOT NULL
 );
 CREATE INDEX mail_outbox_due ON mail_outbox (next_at);
