@@ -69,7 +69,7 @@ func (a *API) notificationRoutes() []route {
 				}
 				return s.UpdateNotifySettings(ctx, c.caller, in)
 			}},
-		{Method: "POST", Path: "/api/notifications/push", Status: http.StatusAccepted, In: service.AdminPushInput{}, Out: service.AdminPushResult{},
+		{Method: "POST", Path: "/api/notifications/push", In: service.AdminPushInput{}, Out: service.AdminPushResult{},
 			Summary: "Admins: queue a push with message (at most 1000 bytes, shown as the notification's text) to every device of userId, " +
 				"through the push outbox. 403 for anyone else, 404 for no such user; at most 10 a minute per admin (429 with Retry-After).",
 			handle: func(ctx context.Context, c *call) (any, error) {
@@ -82,7 +82,7 @@ func (a *API) notificationRoutes() []route {
 				}
 				return s.AdminPush(ctx, c.caller, in)
 			}},
-		{Method: "POST", Path: "/api/notifications/email", Status: http.StatusAccepted, In: service.AdminEmailInput{}, Out: service.AdminEmailResult{},
+		{Method: "POST", Path: "/api/notifications/email", In: service.AdminEmailInput{}, Out: service.AdminEmailResult{},
 			Summary: "Admins: queue an e-mail (subject one line of at most 200 bytes, plain-text body of at most 16 KiB) to the user whose address is userEmail, " +
 				"through the mail outbox (SMTP, or the mail folder). 403 for anyone else, 404 when no user has the address; " +
 				"shares the limit of POST /api/notifications/push.",

@@ -23,7 +23,7 @@ type AdminPushResult struct {
 	NotificationID string `json:"notificationId"`
 	UserID         string `json:"userId"`
 	Devices        int    `json:"devices"` // devices the push was queued for (0: the user registered none)
-	Status         string `json:"status"`  // "queued"
+	Queued         bool   `json:"queued"`  // true: it waits in the outbox
 }
 
 // AdminEmailInput is the body of POST /api/notifications/email.
@@ -36,7 +36,7 @@ type AdminEmailInput struct {
 // AdminEmailResult says what was queued.
 type AdminEmailResult struct {
 	MailID string `json:"mailId"`
-	Status string `json:"status"` // "queued"
+	Queued bool   `json:"queued"` // true: it waits in the outbox
 }
 
 // AdminPush queues a push with message for every device of userId
@@ -72,7 +72,7 @@ func (s *Service) AdminPush(ctx context.Context, caller *parley.Identity, in Adm
 		r.Kick(JobPushOutbox)
 	}
 	s.log.Info("admin push queued", "admin", caller.UserID, "user", in.UserID, "devices", n, "notification", id)
-	return &AdminPushResult{NotificationID: id, UserID: in.UserID, Devices: n, Status: "queued"}, nil
+	return &AdminPushResult{NotificationID: id, UserID: in.UserID, Devices: n, Queued: true}, nil
 }
 
 // AdminEmail queues an e-mail to the user whose address is userEmail
@@ -114,7 +114,7 @@ func (s *Service) AdminEmail(ctx context.Context, caller *parley.Identity, in Ad
 		return nil, err
 	}
 	s.log.Info("admin e-mail queued", "admin", caller.UserID, "user", u.ID, "mail", m.ID)
-	return &AdminEmailResult{MailID: m.ID, Status: "queued"}, nil
+	return &AdminEmailResult{MailID: m.ID, Queued: true}, nil
 }
 
 // plainText checks that v is valid UTF-8 of at most n bytes without
