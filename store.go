@@ -20,6 +20,7 @@ type Stores struct {
 	Communities   CommunityStore
 	Calls         CallStore
 	Notify        NotifyStore
+	Mail          MailStore
 	Statuses      StatusStore
 	Analytics     AnalyticsStore
 	Tickets       TicketStore

@@ -130,12 +130,14 @@ type SessionStore interface {
 	// SessionByTokenHash returns a live (unrevoked) session, or ENOTFOUND.
 	// Expiry is checked by the caller.
 	SessionByTokenHash(ctx context.Context, hash string) (*Session, error)
-	// RevokeSession revokes one session; revoking twice is not an error.
+	// RevokeSession revokes one session, and removes the push devices it
+	// registered; revoking twice is not an error.
 	RevokeSession(ctx context.Context, hash string) error
 	// CreatePasswordReset stores a reset token.
 	CreatePasswordReset(ctx context.Context, r *PasswordReset) error
 	// ResetPassword atomically consumes an unexpired, unused reset token, sets
-	// the user's password hash and revokes every session of the user. It
+	// the user's password hash and revokes every session of the user (and
+	// removes their push devices). It
 	// returns the user id, or ENOTFOUND when the token is unknown, used or expired.
 	ResetPassword(ctx context.Context, tokenHash, passwordHash string, now time.Time) (string, error)
 }

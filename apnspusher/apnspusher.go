@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -61,20 +62,26 @@ func New(cfg Config) (*Sender, error) {
 // Send implements parley.PushSender. APNs answering 410, or 400
 // BadDeviceToken, is parley.ErrPushGone. Errors never include the token.
 func (s *Sender) Send(ctx context.Context, p *parley.Push) error {
-	body := "New message"
-	if p.SenderName != "" {
-		body = "New message from " + p.SenderName
-	}
 	pl := p.Payload()
+	pay := payload.NewPayload().AlertBody(p.Alert())
+	if pl.ConversationID != "" {
+		pay = pay.ThreadID(pl.ConversationID)
+	}
+	fields, err := payloadFields(pl)
+	if err != nil {
+		return err
+	}
+	for k, v := range fields {
+		pay = pay.Custom(k, v)
+	}
 	n := &apns2.Notification{
 		DeviceToken: p.Device.Token,
 		Topic:       s.topic,
-		CollapseID:  "parley", // a newer push replaces one not yet shown
+		CollapseID:  p.Topic, // a newer push of the topic replaces one not yet shown
 		PushType:    apns2.PushTypeAlert,
 		Priority:    apns2.PriorityHigh,
 		Expiration:  time.Now().Add(24 * time.Hour),
-		Payload: payload.NewPayload().AlertBody(body).ThreadID(pl.ConversationID).
-			Custom("notificationId", pl.NotificationID).Custom("conversationId", pl.ConversationID).Custom("count", pl.Count),
+		Payload:     pay,
 	}
 	resp, err := s.client.PushWithContext(ctx, n)
 	if err != nil {
@@ -92,4 +99,14 @@ func (s *Sender) Send(ctx context.Context, p *parley.Push) error {
 	default:
 		return fmt.Errorf("status %d %s", resp.StatusCode, resp.Reason)
 	}
+}
+
+// payloadFields returns the fields of pl that are set, beside aps.
+func payloadFields(pl parley.PushPayload) (map[string]any, error) {
+	raw, err := json.Marshal(pl)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	return out, json.Unmarshal(raw, &out)
 }

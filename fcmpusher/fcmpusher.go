@@ -140,15 +140,14 @@ func (s *Sender) Send(ctx context.Context, p *parley.Push) error {
 	if err != nil {
 		return err
 	}
-	pl := p.Payload()
-	data := map[string]string{"notificationId": pl.NotificationID, "conversationId": pl.ConversationID, "count": strconv.Itoa(pl.Count)}
-	if pl.SenderName != "" {
-		data["senderName"] = pl.SenderName
+	data, err := dataFields(p.Payload())
+	if err != nil {
+		return err
 	}
 	body, err := json.Marshal(map[string]any{"message": map[string]any{
 		"token":   p.Device.Token,
 		"data":    data,
-		"android": map[string]any{"collapse_key": "parley", "priority": "high", "ttl": "86400s"},
+		"android": map[string]any{"collapse_key": p.Topic, "priority": "high", "ttl": "86400s"},
 	}})
 	if err != nil {
 		return err
@@ -202,4 +201,26 @@ func stripURL(what string, err error) error {
 		return fmt.Errorf("%s failed: %w", what, ue.Err)
 	}
 	return fmt.Errorf("%s failed: %w", what, err)
+}
+
+// dataFields returns the fields of pl that are set, as FCM data (strings).
+func dataFields(pl parley.PushPayload) (map[string]string, error) {
+	raw, err := json.Marshal(pl)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(fields))
+	for k, v := range fields {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case float64:
+			out[k] = strconv.FormatInt(int64(v), 10)
+		}
+	}
+	return out, nil
 }

@@ -54,6 +54,7 @@ func (a *API) table(cfg Config) []route {
 				if err := c.body(&in); err != nil {
 					return nil, err
 				}
+				in.ClientAddr = forwardedClientAddr(c.r, cfg.TrustedProxies)
 				return s.Login(ctx, in)
 			}},
 		{Method: "POST", Path: "/api/auth/logout", Summary: "Revoke this token at once, on every node.",

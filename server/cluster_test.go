@@ -36,11 +36,11 @@ const (
 )
 
 // jobsPerNode is how many background jobs each node of the cluster runs:
-// scheduled messages, media collection, status purge, missed calls, lost calls, the push outbox,
+// scheduled messages, media collection, status purge, missed calls, lost calls, the push outbox, the mail outbox,
 // presence lease, presence sweep, shared rate-limit pruning and the node's
 // health report. The clock barrier (cluster.settle) counts on it and fails,
 // naming it, if the nodes ever run more.
-const jobsPerNode = 10
+const jobsPerNode = 11
 
 // startNode starts one node of a cluster on the shared database dsn, NATS
 // server natsURL and clock; it is closed when tb ends (Close is idempotent).

@@ -237,6 +237,7 @@ func (r *pushReceiver) decrypt(body []byte) (json.RawMessage, error) {
 
 type pushPayload struct {
 	NotificationID string  `json:"notificationId"`
+	Type           string  `json:"type"`
 	ConversationID string  `json:"conversationId"`
 	Count          int     `json:"count"`
 	SenderName     *string `json:"senderName"`
@@ -250,7 +251,7 @@ func decodePush(t testing.TB, raw json.RawMessage) pushPayload {
 	if err := dec.Decode(&p); err != nil {
 		t.Fatalf("push payload %s: %v", raw, err)
 	}
-	if p.NotificationID == "" || p.ConversationID == "" || p.Count < 1 {
+	if p.NotificationID == "" || p.Type != "message" || p.ConversationID == "" || p.Count < 1 {
 		t.Fatalf("push payload %s", raw)
 	}
 	return p
@@ -302,7 +303,7 @@ func TestNotificationsTwoNodes(t *testing.T) {
 	node := func(name string) *server.Server {
 		return apitest.MustStart(t, "postgres", func(c *server.Config) {
 			c.DB, c.Bus, c.NodeID = dsn, ns.URL(), name
-			c.PushAllowHTTP = true
+			c.PushAllowHTTP, c.PushAllowInternal = true, true
 			c.NotifyTick = 50 * time.Millisecond
 		})
 	}
@@ -358,7 +359,7 @@ func testNotifications(t *testing.T, backend string) {
 	dsn := testdb.DSN(t, backend)
 	srv := apitest.MustStart(t, backend, func(c *server.Config) {
 		c.DB = dsn
-		c.PushAllowHTTP = true
+		c.PushAllowHTTP, c.PushAllowInternal = true, true
 		c.NotifyTick = 50 * time.Millisecond
 		c.PushCollapse = time.Second
 	})

@@ -64,6 +64,10 @@ type Config struct {
 	// token: a mailto: address or an https URL; zero: MailFrom's address.
 	PushContact   string
 	PushAllowHTTP bool // accept http:// Web Push endpoints (tests on loopback)
+	// PushAllowInternal accepts Web Push endpoints on loopback, private and
+	// other internal addresses, at registration and when sending; off by
+	// default (SSRF). Tests with a loopback push service turn it on.
+	PushAllowInternal bool
 	// APNs, when APNsKeyFile is set: the .p8 key's file, its key id, the
 	// team id, the app's bundle id and the endpoint (zero: production).
 	APNsKeyFile, APNsKeyID, APNsTeamID, APNsTopic, APNsHost string
@@ -281,7 +285,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		NodeID: cfg.NodeID, SharedPresence: sharedPresence, PresenceLease: cfg.PresenceLease, StoreTimeout: cfg.DBTimeout,
 		Now: cfg.Clock.Now, Blobs: blobs, MediaQuota: cfg.MediaQuota, Metrics: s.metrics, ICE: ice,
 		PushSenders: senders, VAPIDPublicKey: vapidPublic,
-		PushAllowHTTP: cfg.PushAllowHTTP, NotifyTick: cfg.NotifyTick, PushCollapse: cfg.PushCollapse})
+		PushAllowHTTP: cfg.PushAllowHTTP, PushAllowInternal: cfg.PushAllowInternal, NotifyTick: cfg.NotifyTick, PushCollapse: cfg.PushCollapse})
 	// Job leases live in the database that the nodes share. The embedded
 	// SQLite database is one node's own, so its leases stay in memory:
 	// a lease row renewed every few seconds would make each of SQLite's
@@ -357,7 +361,7 @@ func (s *Server) webPusher(ctx context.Context) (*webpusher.Sender, string, erro
 			contact = "mailto:" + a.Address
 		}
 	}
-	return &webpusher.Sender{PrivateKey: private, PublicKey: public, Subscriber: contact}, public, nil
+	return &webpusher.Sender{PrivateKey: private, PublicKey: public, Subscriber: contact, AllowInternal: s.cfg.PushAllowInternal}, public, nil
 }
 
 // Addr is the address the server listens on (the real port when cfg.Addr used port 0).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/apitest"
+	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/server"
 )
 
@@ -28,8 +29,11 @@ type smtpMessage struct {
 	data string
 }
 
-func startSMTP(t *testing.T) *smtpReceiver {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func startSMTP(t *testing.T) *smtpReceiver { return startSMTPOn(t, "127.0.0.1:0") }
+
+// startSMTPOn starts the receiver on addr.
+func startSMTPOn(t *testing.T, addr string) *smtpReceiver {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,4 +140,59 @@ func TestSMTPReset(t *testing.T) {
 	anon.Must(t, 200, "POST", "/api/auth/password/reset", map[string]string{"token": token, "newPassword": "new-password-1"})
 	erin.Must(t, 401, "GET", "/api/users/me", nil)
 	anon.Must(t, 200, "POST", "/api/auth/login", map[string]string{"username": name, "password": "new-password-1"})
+}
+
+// TestMailOutboxSMTPDown checks that with the SMTP server down a password
+// reset and a new-device sign-in still answer 200, the e-mails wait in the
+// outbox, and both arrive once the server is up and the clock moved past
+// the backoff; the reset token works and the alert carries no token.
+func TestMailOutboxSMTPDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there yet: connections are refused
+	clock := jobs.NewFake(time.Now())
+	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) {
+		c.SMTPURL = "smtp://" + addr + "?starttls=none"
+		c.Clock = clock
+	})
+	name := apitest.Unique("dora")
+	apitest.Register(t, srv.URL(), name)
+	anon := apitest.NewClient(srv.URL())
+	anon.Must(t, 200, "POST", "/api/auth/password/forgot", map[string]string{"email": name + "@example.test"})
+	anon.Must(t, 200, "POST", "/api/auth/login", map[string]string{"username": name, "password": "password-" + name,
+		"deviceId": "new-tablet", "publicKey": "pk-tablet"})
+	// Let a few attempts fail against the closed port.
+	for range 5 {
+		clock.Advance(10 * time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	smtp := startSMTPOn(t, addr)
+	var msgs []smtpMessage
+	eventually(t, "both e-mails at the SMTP server", 30*time.Second, func() bool {
+		clock.Advance(time.Minute)
+		smtp.mu.Lock()
+		defer smtp.mu.Unlock()
+		msgs = append([]smtpMessage(nil), smtp.msgs...)
+		return len(msgs) >= 2
+	})
+	var reset, alert string
+	for _, m := range msgs {
+		switch {
+		case strings.Contains(m.data, "Reset your Parley password"):
+			reset = m.data
+		case strings.Contains(m.data, "New sign-in"):
+			alert = m.data
+		}
+	}
+	if !strings.Contains(alert, "new-tablet") || !strings.Contains(alert, "127.0.0.1") || strings.Contains(alert, "prl_") {
+		t.Fatalf("sign-in alert:\n%s", alert)
+	}
+	token := regexp.MustCompile(`prl_[A-Za-z0-9_-]+`).FindString(reset)
+	if token == "" {
+		t.Fatalf("no token in the reset e-mail:\n%s", reset)
+	}
+	anon.Must(t, 200, "POST", "/api/auth/password/reset", map[string]string{"token": token, "newPassword": "new-password-1"})
 }

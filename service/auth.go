@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"strings"
 	"time"
 
@@ -112,6 +111,10 @@ type LoginInput struct {
 	Password  string `json:"password"`
 	DeviceID  string `json:"deviceId"`
 	PublicKey string `json:"publicKey"`
+	// ClientAddr is the client's IP address as the transport sees it
+	// (behind trusted proxies, the forwarded one), named in the new-device
+	// e-mail; never from the body.
+	ClientAddr string `json:"-"`
 }
 
 // LoginResult is the answer to a login.
@@ -124,7 +127,8 @@ type LoginResult struct {
 
 // Login checks the password and opens a session for the device (the first
 // device when none is named). A new deviceId with a publicKey adds that
-// device and e-mails a sign-in alert. Errors: EINVALIDCREDENTIALS, the same
+// device and, in the same transaction, queues a sign-in alert e-mail
+// (device, time, where from) when the user has an address. Errors: EINVALIDCREDENTIALS, the same
 // for an unknown user and a wrong password; EINVALID.
 func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error) {
 	if in.Username == "" || in.Password == "" {
@@ -168,14 +172,17 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 			return nil, parley.Errorf(parley.EINVALID, "publicKey is required to sign in from a new device")
 		}
 		now := s.now()
-		if _, err := s.store.Users.UpsertDevice(ctx, &parley.Device{UserID: u.ID, DeviceID: deviceID, PublicKey: in.PublicKey, CreatedAt: now, UpdatedAt: now}); err != nil {
+		var alert *parley.OutboxMail
+		if u.Email != "" {
+			alert = s.signInAlert(u, deviceID, in.ClientAddr, now)
+		}
+		created, err := s.store.Mail.AddDevice(ctx, &parley.Device{UserID: u.ID, DeviceID: deviceID, PublicKey: in.PublicKey, CreatedAt: now, UpdatedAt: now}, alert)
+		if err != nil {
 			return nil, err
 		}
 		s.keyChanged(ctx, u.ID, deviceID)
-		if u.Email != "" {
-			s.sendMail(&parley.Mail{To: u.Email, Subject: "New sign-in to your Parley account",
-				Body: fmt.Sprintf("Hello %s,\n\nYour Parley account was just signed in from a new device (%s) at %s.\n"+
-					"If this was not you, reset your password now.\n", u.Username, deviceID, parley.FormatTime(now))})
+		if created && alert != nil {
+			s.kickMail()
 		}
 	}
 	token, expires, err := s.createSession(ctx, u.ID, deviceID)
@@ -225,15 +232,11 @@ type sessionRevoked struct {
 // about which account.
 var errEmailTaken = parley.Errorf(parley.EEMAILTAKEN, "this e-mail address is already used by another account")
 
-// maxPendingResets bounds the password-reset requests being worked on in
-// the background; past it a request is dropped (and logged), so a flood of
-// them cannot pile up work. The HTTP rate limit comes first.
-const maxPendingResets = 64
-
-// ForgotPassword e-mails a single-use reset token when email belongs to a
-// user. It checks only the address's form before answering: the lookup, the
-// token and the e-mail happen afterwards in the background, so neither the
-// answer nor its timing tells whether the address is registered.
+// ForgotPassword queues a password-reset e-mail for email and answers at
+// once: the lookup of the address, the single-use token and the e-mail
+// come later, in the mail outbox job (mail.go), so neither the answer nor
+// its timing tells whether the address is registered, and a dead SMTP
+// server delays the mail without failing the request. Errors: EINVALID.
 func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 	email = strings.TrimSpace(email)
 	if email == "" {
@@ -242,45 +245,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string) error {
 	if err := validateEmail(email); err != nil {
 		return err
 	}
-	select {
-	case s.resets <- struct{}{}:
-	default:
-		s.log.Warn("password reset dropped: too many being sent", "pending", maxPendingResets)
-		return nil
-	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		defer func() { <-s.resets }()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.sendReset(ctx, email); err != nil {
-			s.log.Error("password reset", "err", err)
-		}
-	}()
-	return nil
-}
-
-// sendReset looks email up and, when it is a user's, records a reset token
-// and e-mails it.
-func (s *Service) sendReset(ctx context.Context, email string) error {
-	u, err := s.store.Users.UserByEmail(ctx, email)
-	if parley.ErrorCode(err) == parley.ENOTFOUND {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	token := newToken()
-	now := s.now()
-	if err := s.store.Sessions.CreatePasswordReset(ctx, &parley.PasswordReset{TokenHash: HashToken(token), UserID: u.ID,
-		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ResetTokenTTL)}); err != nil {
-		return err
-	}
-	return s.mailer.Send(ctx, &parley.Mail{To: u.Email, Subject: "Reset your Parley password",
-		Body: fmt.Sprintf("Hello %s,\n\nSomeone asked to reset the password of your Parley account.\n"+
-			"Your reset token (valid for %s, usable once):\n\n    %s\n\n"+
-			"Send it with your new password to POST /api/auth/password/reset. If you did not ask, ignore this e-mail.\n",
-			u.Username, s.cfg.ResetTokenTTL, token)})
+	return s.queueMail(ctx, s.newMail(parley.MailReset, email, "", ""))
 }
 
 // ResetPassword sets a new password with a reset token, which it consumes,
@@ -304,17 +269,4 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	s.publish(ctx, EventSessionRevoked, sessionRevoked{All: true}, []string{userID})
 	s.log.Info("password reset", "user", userID)
 	return nil
-}
-
-// sendMail sends in the background; failures are logged without content.
-func (s *Service) sendMail(m *parley.Mail) {
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.mailer.Send(ctx, m); err != nil {
-			s.log.Error("send e-mail", "subject", m.Subject, "err", err)
-		}
-	}()
 }

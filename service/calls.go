@@ -205,7 +205,8 @@ func (s *Service) announce(ctx context.Context, evs ...*callEvent) {
 // StartCall rings receiverId's devices (call_incoming to each of their
 // sockets, on every node), or, when they are in another live call, ends the
 // call at once as busy (call_ended with reason busy to the caller). A
-// callee with no connected socket is handed to Config.RingOffline (push).
+// callee with no connected socket gets a push: the outbox reads the
+// call_incoming recorded here from the change log (notify.go).
 // Errors: EINVALID, ENOTFOUND (no such user), EBLOCKED (either blocked
 // the other), EFORBIDDEN (callerId not the caller).
 func (s *Service) StartCall(ctx context.Context, caller *parley.Identity, in CallInput) (*CallStarted, error) {
@@ -256,13 +257,6 @@ func (s *Service) StartCall(ctx context.Context, caller *parley.Identity, in Cal
 		return nil, err
 	}
 	s.announce(ctx, evs...)
-	if c.State == parley.CallRinging && s.cfg.RingOffline != nil {
-		if online, err := s.presence.online(ctx, c.CalleeID); err != nil {
-			s.log.Warn("presence of a callee", "err", err)
-		} else if !online {
-			s.cfg.RingOffline(ctx, c)
-		}
-	}
 	return &CallStarted{CallID: c.ID, Status: c.State, Type: c.Type, CreatedAt: parley.Time{Time: c.CreatedAt}}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/apitest"
+	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/localbus"
 	"github.com/parley-chat/parley/service"
 	"github.com/parley-chat/parley/sqlstore"
@@ -33,7 +34,8 @@ func (c chanMailer) Send(_ context.Context, m *parley.Mail) error { c <- m; retu
 
 // TestForgotPasswordAnswersFirst (issue #12 defect 9): the answer to a
 // password-reset request does not wait for the address's lookup, so known
-// and unknown addresses answer alike; the e-mail is sent afterwards.
+// and unknown addresses answer alike; the e-mail is sent afterwards, by
+// the mail outbox job, and only to the known address.
 func TestForgotPasswordAnswersFirst(t *testing.T) {
 	db, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "parley.db"))
 	if err != nil {
@@ -47,6 +49,10 @@ func TestForgotPasswordAnswersFirst(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := service.New(store.Stores(), localbus.New(), mail, service.Config{PasswordCost: apitest.FastPasswords, Logger: logger})
 	t.Cleanup(svc.Close)
+	runner := jobs.New(jobs.NewLocalLeases(), "node", jobs.Options{Logger: logger})
+	svc.AddJobs(runner)
+	runner.Start()
+	t.Cleanup(runner.Close)
 	mustRegister(t, svc, "ann")
 	release = make(chan struct{})
 	store.release = release
@@ -75,7 +81,7 @@ func TestForgotPasswordAnswersFirst(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the reset e-mail was never sent")
 	}
-	svc.Close() // waits for the unknown address's lookup too
+	runner.Close() // waits for the unknown address's lookup too
 	select {
 	case m := <-mail:
 		t.Fatalf("a second e-mail went to %s", m.To)

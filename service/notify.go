@@ -1,7 +1,8 @@
 package service
 
 // Push notifications (API.md §10): devices, and the outbox that turns new
-// messages for users without a socket into pushes.
+// messages, calls, join requests and key requests for users without a
+// socket into pushes.
 //
 // Where pushes come from. The outbox rows are derived from the durable
 // change log with a cursor, not written in the send transaction: the send
@@ -14,7 +15,15 @@ package service
 // node's write a no-op, see NotifyStore.EnqueuePushes), so a restart or a
 // node dying loses nothing and repeats nothing.
 //
-// Who gets one. The job reads a message only once it is PresenceGrace old:
+// What notifies. New direct, group and channel messages (to every member
+// but the sender), and the changes addressed to one user that ask them
+// to act: call_incoming (the callee; a call that no longer rings by then
+// is skipped), community_join_request (each admin) and channel_key_needed
+// (the admins who can hand the key). Each kind has its topic: a device's
+// message pushes collapse into one, a call is its own, a community's
+// requests collapse into one per community.
+//
+// Who gets one. The job reads a change only once it is PresenceGrace old:
 // a user with a socket then, or one lost less than the grace period ago,
 // had a socket when the message was committed and got it live; anyone
 // else gets a push on each registered device. Never the sender, never a
@@ -27,15 +36,23 @@ package service
 // Delivery. The same job sends due pushes; a failure is retried with
 // exponential backoff kept in the database (so across restarts and
 // nodes), a device the provider reports gone is removed. A node dying
-// between the provider's answer and the commit makes the push go out once
-// more; Web Push's Topic header lets the push service replace it.
+// after the provider took a push but before the commit that removes it
+// makes the next holder of the lease send it once more: the same
+// notificationId and the same Topic (Web Push Topic, APNs collapse id,
+// FCM collapse_key), so the push service replaces it and the client drops
+// it. A push is therefore delivered at least once and, per node that dies
+// mid-send, at most twice; exactly once is not possible with providers
+// that have no idempotency key.
 
 import (
 	"context"
 	"crypto/ecdh"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -54,6 +71,7 @@ const (
 	maxPushAttempts = 15               // about 9 hours of retries
 	maxPushBackoff  = time.Hour        // the longest wait between attempts
 	pushSendTimeout = 15 * time.Second // one provider request
+	pushClaim       = time.Minute      // how long a node sending a push keeps others off it
 )
 
 // PushDeviceInput is the body of POST /api/notifications/devices.
@@ -107,13 +125,13 @@ func (s *Service) RegisterPushDevice(ctx context.Context, caller *parley.Identit
 	if err := validateDevice(in.DeviceID, "", false); err != nil {
 		return nil, err
 	}
-	d := &parley.PushDevice{UserID: caller.UserID, DeviceID: in.DeviceID, Platform: in.Platform, CreatedAt: s.now()}
+	d := &parley.PushDevice{UserID: caller.UserID, DeviceID: in.DeviceID, Platform: in.Platform, SessionHash: caller.TokenHash, CreatedAt: s.now()}
 	switch in.Platform {
 	case parley.PlatformWebPush:
 		if in.Token != "" {
 			return nil, parley.Errorf(parley.EINVALID, "token is for fcm and apns; webpush takes subscription")
 		}
-		sub, err := s.validSubscription(in.Subscription)
+		sub, err := s.validSubscription(ctx, in.Subscription)
 		if err != nil {
 			return nil, err
 		}
@@ -151,8 +169,10 @@ func (s *Service) RegisterPushDevice(ctx context.Context, caller *parley.Identit
 
 // validSubscription checks a Web Push subscription and returns it in the
 // form stored. The endpoint must be https (http only when configured, for
-// tests), the keys an uncompressed P-256 point and a 16-byte secret.
-func (s *Service) validSubscription(raw json.RawMessage) (string, error) {
+// tests), its host a public address or a name that resolves only to
+// public addresses (unless Config.PushAllowInternal), the keys an
+// uncompressed P-256 point and a 16-byte secret.
+func (s *Service) validSubscription(ctx context.Context, raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", parley.Errorf(parley.EINVALID, "subscription is required for webpush")
 	}
@@ -170,6 +190,11 @@ func (s *Service) validSubscription(raw json.RawMessage) (string, error) {
 	if err != nil || u.Host == "" || u.User != nil || !(u.Scheme == "https" || u.Scheme == "http" && s.cfg.PushAllowHTTP) {
 		return "", parley.Errorf(parley.EINVALID, "subscription.endpoint must be an https URL")
 	}
+	if !s.cfg.PushAllowInternal {
+		if err := s.publicHost(ctx, u.Hostname()); err != nil {
+			return "", err
+		}
+	}
 	p256dh, err1 := decodeB64URL(sub.Keys.P256dh)
 	auth, err2 := decodeB64URL(sub.Keys.Auth)
 	if err1 != nil || len(p256dh) != 65 || err2 != nil || len(auth) != 16 {
@@ -180,6 +205,32 @@ func (s *Service) validSubscription(raw json.RawMessage) (string, error) {
 	}
 	out, err := json.Marshal(sub)
 	return string(out), err
+}
+
+// publicHost refuses a Web Push endpoint's host that is, or resolves to,
+// an internal address: the server must not be made to call into its own
+// network. The sender checks again as it connects (webpusher), since a
+// name can resolve differently later. Errors: EINVALID.
+func (s *Service) publicHost(ctx context.Context, host string) error {
+	refuse := parley.Errorf(parley.EINVALID, "subscription.endpoint must be on the public internet, not an internal address")
+	if a, err := netip.ParseAddr(host); err == nil {
+		if parley.IsInternalAddr(a) {
+			return refuse
+		}
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := s.cfg.Resolver.LookupNetIP(lctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return parley.Errorf(parley.EINVALID, "subscription.endpoint's host does not resolve")
+	}
+	for _, a := range addrs {
+		if parley.IsInternalAddr(a) {
+			return refuse
+		}
+	}
+	return nil
 }
 
 func decodeB64URL(s string) ([]byte, error) {
@@ -274,24 +325,26 @@ func (s *Service) enqueuePushes(ctx context.Context) error {
 				online[id] = true
 			}
 		}
-		byDevice := map[[2]string]*parley.Push{}
+		ev := newPushEvents(s, now)
+		byDevice := map[[3]string]*parley.Push{}
 		var pushes []*parley.Push
 		for _, c := range cands {
 			if online[c.UserID] || s.cfg.PushSenders[c.Platform] == nil {
 				continue
 			}
-			key := [2]string{c.UserID, c.DeviceID}
-			if p := byDevice[key]; p != nil {
-				p.Count++
-				p.ConversationID, p.SenderName = c.ConversationID, c.SenderName
+			p, err := ev.push(ctx, c)
+			if err != nil {
+				return err
+			}
+			if p == nil {
 				continue
 			}
-			next := now
-			if t := c.LastPushAt.Add(s.cfg.PushCollapse); t.After(next) {
-				next = t
+			key := [3]string{c.UserID, c.DeviceID, p.Topic}
+			if q := byDevice[key]; q != nil {
+				q.Count++
+				q.ConversationID, q.SenderName, q.Data = p.ConversationID, p.SenderName, p.Data
+				continue
 			}
-			p := &parley.Push{Device: parley.PushDevice{UserID: c.UserID, DeviceID: c.DeviceID, Platform: c.Platform},
-				NotificationID: parley.NewID("ntf"), ConversationID: c.ConversationID, SenderName: c.SenderName, Count: 1, NextAt: next}
 			byDevice[key] = p
 			pushes = append(pushes, p)
 		}
@@ -300,6 +353,128 @@ func (s *Service) enqueuePushes(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// pushEvents turns the candidates of one batch into pushes, remembering
+// what it looked up (calls, names, mutes) for the rest of the batch.
+type pushEvents struct {
+	s       *Service
+	now     time.Time
+	ringing map[string]bool   // call id: still ringing
+	names   map[string]string // user id: display name
+	muted   map[[2]string]bool
+}
+
+func newPushEvents(s *Service, now time.Time) *pushEvents {
+	return &pushEvents{s: s, now: now, ringing: map[string]bool{}, names: map[string]string{}, muted: map[[2]string]bool{}}
+}
+
+// push returns the push c makes for its device, or nil when it makes none.
+func (e *pushEvents) push(ctx context.Context, c *parley.PushCandidate) (*parley.Push, error) {
+	p := &parley.Push{Device: parley.PushDevice{UserID: c.UserID, DeviceID: c.DeviceID, Platform: c.Platform},
+		NotificationID: parley.NewID("ntf"), Count: 1, NextAt: e.now}
+	switch c.Event {
+	case parley.EventCallIncoming:
+		var in callIncoming
+		if err := json.Unmarshal(c.Payload, &in); err != nil || in.CallID == "" {
+			e.s.log.Warn("push: unreadable call_incoming change", "change", c.ChangeID)
+			return nil, nil
+		}
+		ringing, ok := e.ringing[in.CallID]
+		if !ok {
+			call, err := e.s.store.Calls.CallByID(ctx, in.CallID)
+			if err != nil && parley.ErrorCode(err) != parley.ENOTFOUND {
+				return nil, err
+			}
+			ringing = err == nil && call.State == parley.CallRinging
+			e.ringing[in.CallID] = ringing
+		}
+		if !ringing {
+			return nil, nil // answered, declined, missed or hung up already
+		}
+		if muted, err := e.isMuted(ctx, c.UserID, in.CallerID); err != nil || muted {
+			return nil, err
+		}
+		p.Kind, p.Topic = parley.PushCall, pushTopic("c", in.CallID)
+		p.Data = parley.PushData{CallID: in.CallID, CallType: in.Type}
+		if c.Previews {
+			name, err := e.name(ctx, in.CallerID)
+			if err != nil {
+				return nil, err
+			}
+			p.SenderName = name
+		}
+	case parley.EventCommunityJoinRequest:
+		var in joinRequestEvent
+		if err := json.Unmarshal(c.Payload, &in); err != nil || in.CommunityID == "" {
+			e.s.log.Warn("push: unreadable community_join_request change", "change", c.ChangeID)
+			return nil, nil
+		}
+		p.Kind, p.Topic = parley.PushJoinRequest, pushTopic("j", in.CommunityID)
+		p.Data = parley.PushData{CommunityID: in.CommunityID, UserID: in.UserID}
+		if c.Previews {
+			name, err := e.name(ctx, in.UserID)
+			if err != nil {
+				return nil, err
+			}
+			p.SenderName = name
+		}
+	case parley.EventChannelKeyNeeded:
+		var in keyNeededEvent
+		if err := json.Unmarshal(c.Payload, &in); err != nil || in.ChannelID == "" {
+			e.s.log.Warn("push: unreadable channel_key_needed change", "change", c.ChangeID)
+			return nil, nil
+		}
+		p.Kind, p.Topic = parley.PushKeyRequest, pushTopic("k", in.CommunityID)
+		p.Data = parley.PushData{CommunityID: in.CommunityID, ChannelID: in.ChannelID, UserID: in.UserID}
+	default: // a new message
+		p.Kind, p.Topic = parley.PushMessage, messageTopic
+		p.ConversationID, p.SenderName = c.ConversationID, c.SenderName
+		// A device gets at most one message push per PushCollapse.
+		if t := c.LastPushAt.Add(e.s.cfg.PushCollapse); t.After(p.NextAt) {
+			p.NextAt = t
+		}
+	}
+	return p, nil
+}
+
+func (e *pushEvents) name(ctx context.Context, userID string) (string, error) {
+	if n, ok := e.names[userID]; ok {
+		return n, nil
+	}
+	u, err := e.s.store.Users.UserByID(ctx, userID)
+	if parley.ErrorCode(err) == parley.ENOTFOUND {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	n := u.Name
+	if n == "" {
+		n = u.Username
+	}
+	e.names[userID] = n
+	return n, nil
+}
+
+func (e *pushEvents) isMuted(ctx context.Context, userID, mutedID string) (bool, error) {
+	key := [2]string{userID, mutedID}
+	if m, ok := e.muted[key]; ok {
+		return m, nil
+	}
+	m, err := e.s.store.Social.IsMuted(ctx, userID, mutedID, e.now)
+	e.muted[key] = m
+	return m, err
+}
+
+// messageTopic is the topic every message push of a device shares.
+const messageTopic = "m"
+
+// pushTopic is the topic of the pushes about id: a prefix naming the kind
+// and a digest of id, short enough for Web Push (32 characters of the
+// base64url alphabet) and APNs collapse ids.
+func pushTopic(prefix, id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return prefix + hex.EncodeToString(sum[:12])
 }
 
 func (s *Service) sendDuePushes(ctx context.Context) error {
@@ -322,19 +497,27 @@ func (s *Service) sendDuePushes(ctx context.Context) error {
 // sendPush sends one push and records the outcome; it returns only store
 // errors (a provider's failure is recorded and retried later).
 func (s *Service) sendPush(ctx context.Context, p *parley.Push) error {
-	log := s.log.With("user", p.Device.UserID, "device", p.Device.DeviceID, "provider", p.Device.Platform, "notification", p.NotificationID)
+	log := s.log.With("user", p.Device.UserID, "device", p.Device.DeviceID, "provider", p.Device.Platform, "kind", p.Kind,
+		"notification", p.NotificationID)
 	sender := s.cfg.PushSenders[p.Device.Platform]
 	if sender == nil {
 		log.Warn("push dropped: provider not configured")
 		return s.store.Notify.PushFailed(ctx, p, time.Time{})
 	}
+	// The claim keeps other nodes off the push while it is sent, even if
+	// this node loses the job's lease meanwhile; if this node dies, the
+	// push is sent again once the claim ends.
+	now := s.now()
+	if ok, err := s.store.Notify.ClaimPush(ctx, p, now, now.Add(pushClaim)); err != nil || !ok {
+		return err
+	}
 	sctx, cancel := context.WithTimeout(ctx, pushSendTimeout)
 	err := sender.Send(sctx, p)
 	cancel()
-	now := s.now()
+	now = s.now()
 	switch {
 	case err == nil:
-		log.Info("push sent", "messages", p.Count, "attempt", p.Attempts+1)
+		log.Info("push sent", "events", p.Count, "attempt", p.Attempts+1)
 		return s.store.Notify.PushSent(ctx, p, now, now.Add(s.cfg.PushCollapse))
 	case errors.Is(err, parley.ErrPushGone):
 		log.Info("push device removed: the provider reports it gone", "answer", err.Error())

@@ -11,6 +11,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,11 +66,6 @@ type Config struct {
 	// (on any node) before the call ends: connection_lost when it was
 	// live, failed when it still rang. Default 20s.
 	CallLostGrace time.Duration
-	// RingOffline, when set, is called as a call starts ringing for a
-	// callee with no connected socket on any node: it is where a push
-	// notification of the call is sent from. It runs on the request's
-	// goroutine, so it must queue its work rather than do it.
-	RingOffline func(ctx context.Context, c *parley.Call)
 	// PushSenders deliver pushes, by platform (webpush, fcm, apns); a
 	// platform without one refuses registrations. None: no outbox job.
 	PushSenders map[string]parley.PushSender
@@ -76,6 +73,15 @@ type Config struct {
 	VAPIDPublicKey string
 	// PushAllowHTTP accepts http:// Web Push endpoints (tests on loopback).
 	PushAllowHTTP bool
+	// PushAllowInternal accepts Web Push endpoints whose host is or
+	// resolves to an internal address (parley.IsInternalAddr): tests on
+	// loopback. By default they are refused (SSRF).
+	PushAllowInternal bool
+	// Resolver looks up the hosts of Web Push endpoints at registration;
+	// default net.DefaultResolver.
+	Resolver interface {
+		LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+	}
 	// NotifyTick is how often the push outbox runs; default 1s.
 	NotifyTick time.Duration
 	// PushCollapse is the least time between two pushes to one device;
@@ -105,8 +111,6 @@ type Service struct {
 	sched    *scheduler
 	facts    *facts // store answers that never change back, for the send path
 
-	bg     sync.WaitGroup // background work (mail) finished by Close
-	resets chan struct{}  // slots of password resets worked on in the background
 	closed sync.Once
 	runner atomic.Pointer[jobs.Runner] // set by AddJobs
 	ana    analytics                   // operations: node health (analytics.go)
@@ -165,8 +169,11 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	if cfg.CallLostGrace <= 0 {
 		cfg.CallLostGrace = defaultCallLostGrace
 	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
 	s := &Service{store: store, bus: bus, mailer: mailer, cfg: cfg, log: cfg.Logger,
-		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}, resets: make(chan struct{}, maxPendingResets)}
+		hasher: newHasher(cfg.PasswordCost, cfg.HashConcurrency), admins: map[string]bool{}}
 	for _, a := range cfg.Admins {
 		s.admins[normalizeUsername(a)] = true
 	}
@@ -185,7 +192,7 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 // (leased), purging expired statuses (leased), removing the files nothing
 // uses (leased), ending the calls nobody answered and those that lost a
 // device's connection (both leased), the push outbox
-// (leased, when a push platform is configured), publishing this node's
+// (leased, when a push platform is configured), the mail outbox (leased), publishing this node's
 // health and, with several nodes, this node's presence lease and the
 // sweep of dead nodes' users (leased).
 func (s *Service) AddJobs(r *jobs.Runner) {
@@ -195,6 +202,7 @@ func (s *Service) AddJobs(r *jobs.Runner) {
 	s.addMediaJobs(r)
 	s.addCallJobs(r)
 	s.addNotifyJobs(r)
+	s.addMailJobs(r)
 	s.addAnalyticsJobs(r)
 	if s.presence.shared != nil {
 		every := s.cfg.PresenceLease / 3
@@ -203,7 +211,7 @@ func (s *Service) AddJobs(r *jobs.Runner) {
 	}
 }
 
-// Close waits for background work (e-mails being sent, presence timers).
+// Close waits for background work (presence timers, the send path's commits).
 // Call it after the transports stopped taking requests.
 // It is idempotent.
 func (s *Service) Close() {
@@ -214,7 +222,6 @@ func (s *Service) Close() {
 		s.presence.close()
 		s.callDevices.close()
 		s.commit.close()
-		s.bg.Wait()
 	})
 }
 

@@ -173,7 +173,7 @@ func (db *DB) Close() error {
 func (db *DB) Stores() parley.Stores {
 	return parley.Stores{Users: db, Sessions: db, Social: db, Conversations: db, Messages: db,
 		Receipts: db, Changes: db, Groups: db, Scheduled: db, Media: db, Communities: db, Statuses: db, Analytics: db, Calls: db,
-		Notify: db, Tickets: db, Health: db}
+		Notify: db, Mail: db, Tickets: db, Health: db}
 }
 
 // Ping checks that the database answers; used by the health check.

@@ -104,3 +104,53 @@ func TestPushOutbox(t *testing.T) {
 		}
 	})
 }
+
+// TestPushClaims checks what the at-least-once promise rests on, on both
+// databases: a claimed push is not due for another node until the claim
+// ends; after a claimant that never reported back, the push is due again
+// with the same notification id and topic; a claim of a push already
+// claimed fails; a sent push is gone.
+func TestPushClaims(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ann := mustUser(t, db, "ann")
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		dev := parley.PushDevice{UserID: ann.ID, DeviceID: "laptop", Platform: parley.PlatformWebPush, Subscription: "{}", CreatedAt: now}
+		if err := db.SavePushDevice(ctx, &dev); err != nil {
+			t.Fatal(err)
+		}
+		n, err := db.QueueUserPush(ctx, ann.ID, &parley.Push{Kind: parley.PushAdmin, Topic: "a1", NotificationID: "ntf_x",
+			Data: parley.PushData{Message: "hello"}, Count: 1, NextAt: now})
+		if err != nil || n != 1 {
+			t.Fatalf("queue: %d %v", n, err)
+		}
+		due, err := db.DuePushes(ctx, now, 10)
+		if err != nil || len(due) != 1 || due[0].Data.Message != "hello" || due[0].Kind != parley.PushAdmin {
+			t.Fatalf("due = %+v, %v", due, err)
+		}
+		p := due[0]
+		if ok, err := db.ClaimPush(ctx, p, now, now.Add(time.Minute)); err != nil || !ok {
+			t.Fatalf("claim: %v %v", ok, err)
+		}
+		if ok, err := db.ClaimPush(ctx, p, now, now.Add(time.Minute)); err != nil || ok {
+			t.Fatalf("a second claim: %v %v, want refused", ok, err)
+		}
+		if due, err := db.DuePushes(ctx, now.Add(30*time.Second), 10); err != nil || len(due) != 0 {
+			t.Fatalf("a claimed push is due for others: %+v %v", due, err)
+		}
+		// The claimant died: once the claim ends, the same push is due again.
+		later := now.Add(time.Minute)
+		due, err = db.DuePushes(ctx, later, 10)
+		if err != nil || len(due) != 1 || due[0].NotificationID != "ntf_x" || due[0].Topic != "a1" {
+			t.Fatalf("after the claim ended: %+v %v", due, err)
+		}
+		if ok, err := db.ClaimPush(ctx, due[0], later, later.Add(time.Minute)); err != nil || !ok {
+			t.Fatalf("claim after expiry: %v %v", ok, err)
+		}
+		if err := db.PushSent(ctx, due[0], later, later); err != nil {
+			t.Fatal(err)
+		}
+		if due, err := db.DuePushes(ctx, later.Add(time.Hour), 10); err != nil || len(due) != 0 {
+			t.Fatalf("a sent push is still due: %+v %v", due, err)
+		}
+	})
+}

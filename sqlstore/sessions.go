@@ -27,11 +27,16 @@ func (db *DB) SessionByTokenHash(ctx context.Context, hash string) (*parley.Sess
 	return &s, nil
 }
 
-// RevokeSession implements parley.SessionStore.
+// RevokeSession implements parley.SessionStore. The push devices the
+// session registered go with it (parley.NotifyStore.SavePushDevice).
 func (db *DB) RevokeSession(ctx context.Context, hash string) error {
-	_, err := db.exec(ctx, `UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at = 0`,
-		parley.Millis(timeNow()), hash)
-	return err
+	return db.inTx(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(ctx, `UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at = 0`,
+			parley.Millis(timeNow()), hash); err != nil {
+			return err
+		}
+		return tx.dropSessionDevices(ctx, hash)
+	})
 }
 
 // CreatePasswordReset implements parley.SessionStore.
@@ -62,8 +67,11 @@ func (db *DB) ResetPassword(ctx context.Context, tokenHash, passwordHash string,
 			parley.Millis(now), userID); err != nil {
 			return err
 		}
-		_, err = tx.exec(ctx, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`, parley.Millis(now), userID)
-		return err
+		if _, err := tx.exec(ctx, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`, parley.Millis(now), userID); err != nil {
+			return err
+		}
+		// Every session is gone, so are the push devices they registered.
+		return tx.dropUserDevices(ctx, userID)
 	})
 	if err != nil && parley.ErrorCode(err) == parley.ENOTFOUND {
 		return "", parley.Errorf(parley.ENOTFOUND, "reset token is invalid, used or expired")

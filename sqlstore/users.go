@@ -183,21 +183,26 @@ func (db *DB) Devices(ctx context.Context, userID string) ([]*parley.Device, err
 func (db *DB) UpsertDevice(ctx context.Context, d *parley.Device) (bool, error) {
 	created := false
 	err := db.inTx(ctx, func(tx *Tx) error {
-		res, err := tx.exec(ctx, `INSERT INTO devices (user_id, device_id, public_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (user_id, device_id) DO NOTHING`,
-			d.UserID, d.DeviceID, d.PublicKey, parley.Millis(d.CreatedAt), parley.Millis(d.UpdatedAt))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n > 0 {
-			created = true
-			return nil
-		}
-		_, err = tx.exec(ctx, `UPDATE devices SET public_key = ?, updated_at = ? WHERE user_id = ? AND device_id = ?`,
-			d.PublicKey, parley.Millis(d.UpdatedAt), d.UserID, d.DeviceID)
+		var err error
+		created, err = tx.upsertDevice(ctx, d)
 		return err
 	})
 	return created, err
+}
+
+func (tx *Tx) upsertDevice(ctx context.Context, d *parley.Device) (bool, error) {
+	res, err := tx.exec(ctx, `INSERT INTO devices (user_id, device_id, public_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, device_id) DO NOTHING`,
+		d.UserID, d.DeviceID, d.PublicKey, parley.Millis(d.CreatedAt), parley.Millis(d.UpdatedAt))
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, err
+	} else if n > 0 {
+		return true, nil
+	}
+	_, err = tx.exec(ctx, `UPDATE devices SET public_key = ?, updated_at = ? WHERE user_id = ? AND device_id = ?`,
+		d.PublicKey, parley.Millis(d.UpdatedAt), d.UserID, d.DeviceID)
+	return false, err
 }

@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/SherClockHolmes/webpush-go"
@@ -47,8 +51,48 @@ type Sender struct {
 	// Subscriber is the contact the push services see in the VAPID JWT: a
 	// mailto: address or an https URL.
 	Subscriber string
-	Client     *http.Client  // default: one with a 15s timeout
-	TTL        time.Duration // how long a push service keeps an undelivered push; default 24h
+	// Client sends the pushes; default: one with a 15s timeout that
+	// follows no redirect and, unless AllowInternal, refuses to connect
+	// to an internal address (see NewClient).
+	Client        *http.Client
+	AllowInternal bool          // connect to loopback and private addresses too (tests)
+	TTL           time.Duration // how long a push service keeps an undelivered push; default 24h
+
+	once   sync.Once
+	client *http.Client
+}
+
+// ErrInternalAddr is what the client refuses to connect to: an endpoint
+// that (now) resolves to an internal address (parley.IsInternalAddr).
+var ErrInternalAddr = errors.New("the endpoint resolves to an internal address")
+
+// NewClient returns the HTTP client pushes go out with: a 15 s timeout, no
+// proxy, no redirects and, unless allowInternal, a dialer that checks the
+// address it is about to connect to (after DNS resolution, so a name that
+// resolves to a public address at registration and to an internal one
+// later is still refused) and fails with ErrInternalAddr.
+func NewClient(allowInternal bool) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if !allowInternal {
+		dialer.Control = func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || parley.IsInternalAddr(ap.Addr()) {
+				return ErrInternalAddr
+			}
+			return nil
+		}
+	}
+	return &http.Client{
+		Timeout: 15 * time.Second,
+		Transport: &http.Transport{
+			DialContext:         dialer.DialContext,
+			ForceAttemptHTTP2:   true,
+			MaxIdleConnsPerHost: 16,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // Send implements parley.PushSender. A 404 or 410 answer is
@@ -65,7 +109,8 @@ func (s *Sender) Send(ctx context.Context, p *parley.Push) error {
 	}
 	client := s.Client
 	if client == nil {
-		client = &http.Client{Timeout: 15 * time.Second}
+		s.once.Do(func() { s.client = NewClient(s.AllowInternal) })
+		client = s.client
 	}
 	ttl := s.TTL
 	if ttl <= 0 {
@@ -75,12 +120,17 @@ func (s *Sender) Send(ctx context.Context, p *parley.Push) error {
 		HTTPClient:      client,
 		Subscriber:      s.Subscriber,
 		TTL:             int(ttl / time.Second),
-		Topic:           "parley", // a newer push replaces an undelivered one
+		Topic:           p.Topic, // a newer push of the topic replaces an undelivered one
 		Urgency:         webpush.UrgencyHigh,
 		VAPIDPublicKey:  s.PublicKey,
 		VAPIDPrivateKey: s.PrivateKey,
 	})
 	if err != nil {
+		if errors.Is(err, ErrInternalAddr) {
+			// Registered while it resolved to a public address; a
+			// subscription pointing inside is not one to keep.
+			return fmt.Errorf("%w: %w", ErrInternalAddr, parley.ErrPushGone)
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			return fmt.Errorf("request failed: %w", ue.Err)

@@ -91,6 +91,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	media := fs.String("media", "", "where uploaded files go: a `folder` (default <data>/media; with several nodes it must be shared storage) or "+
 		"s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=REGION (secure=false for plain HTTP; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	mediaRedirect := fs.Bool("media-redirect", false, "with S3 --media, downloads answer 302 to a presigned URL valid 5 minutes instead of streaming through the node")
+	pushBlockInternal := fs.Bool("push-block-internal", true, "refuse Web Push subscriptions whose endpoint is or resolves to a loopback, private, "+
+		"link-local or other internal address, at registration and again when connecting (SSRF); false only for a push service on your own network")
 	pushContact := fs.String("push-contact", "", "contact push services see in Web Push's VAPID token: mailto:ADDRESS or an https `URL` (default: the --mail-from address)")
 	apnsKey := fs.String("apns-key", "", "`file` of the APNs .p8 signing key; with --apns-key-id, --apns-team-id and --apns-topic it turns on pushes to apns devices")
 	apnsKeyID := fs.String("apns-key-id", "", "the APNs signing key's `id`")
@@ -176,7 +178,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota,
 		STUNURLs: split(*stunURL), TURNURLs: split(*turnURL), TURNSecret: *turnSecret, TURNAddr: *turnAddr, TURNPublicIP: *turnIP,
 		TURNPortMin: minPort, TURNPortMax: maxPort, TURNQuota: *turnQuota,
-		PushContact: *pushContact, APNsKeyFile: *apnsKey, APNsKeyID: *apnsKeyID, APNsTeamID: *apnsTeam, APNsTopic: *apnsTopic,
+		PushContact: *pushContact, PushAllowInternal: !*pushBlockInternal, APNsKeyFile: *apnsKey, APNsKeyID: *apnsKeyID, APNsTeamID: *apnsTeam, APNsTopic: *apnsTopic,
 		APNsHost: *apnsHost, FCMCredentialsFile: *fcmCreds, FCMEndpoint: *fcmEndpoint, SMTPURL: *smtpURL}
 	return cfg, level, nil
 }
