@@ -119,7 +119,9 @@ func TestPendingCap(t *testing.T) {
 // handshakes with big headers cost little memory each.
 func TestHandshakeFloodMemory(t *testing.T) {
 	const n, pad = 150, 48 << 10
-	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.MaxPendingPerAddr = n })
+	// The sessions never CONNECT: give them longer than a loaded machine
+	// takes to open all n (they expired at the default 10 s).
+	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.MaxPendingPerAddr = n; c.ConnectTimeout = 5 * time.Minute })
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	header := http.Header{"X-Pad": {strings.Repeat("p", pad)}, "User-Agent": {strings.Repeat("u", 4<<10)}}
 	heap := func() uint64 {

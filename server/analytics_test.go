@@ -318,7 +318,9 @@ func TestSystemHealth(t *testing.T) {
 	u.Host = proxy.ln.Addr().String()
 	w := newAnalyticsWorld(t, "postgres", func(c *server.Config) {
 		c.DB = u.String()
-		c.DBTimeout = time.Second
+		// Long enough for registrations on a loaded machine (1 s was not);
+		// each check with the database down waits this long.
+		c.DBTimeout = 10 * time.Second
 		c.NodeID = "node-h"
 	})
 	ws := apitest.DialWS(t, w.srv.URL(), w.ann.Token)

@@ -11,7 +11,7 @@ function record(entry) {
   if (process.env.PARLEY_RECORD) appendFileSync(process.env.PARLEY_RECORD, JSON.stringify(entry) + "\n");
 }
 
-export const STEP_MS = 5000;
+export const STEP_MS = 30000; // a bound on one step, not a speed: a loaded 2-core machine can take seconds per commit
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // parley returns helpers bound to the server at base. transport is

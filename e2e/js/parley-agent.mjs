@@ -51,7 +51,7 @@ function emit(cmd) {
   const sock = sockets.get(cmd.sock);
   const sent = Date.now();
   if (!sock) return report({ sock: cmd.sock, type: "ack", id: cmd.id, sent, error: "no such socket" });
-  sock.timeout(5000).emit(cmd.event, cmd.data, (err, reply) => {
+  sock.timeout(30000).emit(cmd.event, cmd.data, (err, reply) => {
     if (err) report({ sock: cmd.sock, type: "ack", id: cmd.id, sent, error: String(err.message || err) });
     else report({ sock: cmd.sock, type: "ack", id: cmd.id, sent, data: reply });
   });

@@ -21,7 +21,7 @@ if (!url || !proxyURL || !ctrlURL || !users) {
   console.error("PARLEY_URL, PROXY_URL, CTRL_URL and PARLEY_USERS are required");
   process.exit(2);
 }
-const STEP_MS = 5000;
+const STEP_MS = 30000; // a bound on one step, not a speed
 const { a, b, c } = users;
 
 function withTimeout(promise, what, ms = STEP_MS) {

@@ -9,7 +9,7 @@ if (!url) {
   console.error("SIO_URL is required");
   process.exit(2);
 }
-const STEP_MS = 5000;
+const STEP_MS = 30000; // a bound on one step, not a speed
 
 function once(emitter, event, ms = STEP_MS) {
   return new Promise((resolve, reject) => {

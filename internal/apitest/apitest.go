@@ -75,7 +75,7 @@ type Client struct {
 
 // NewClient returns an anonymous client of the server at base.
 func NewClient(base string) *Client {
-	return &Client{Base: base, HTTP: &http.Client{Timeout: 20 * time.Second}}
+	return &Client{Base: base, HTTP: &http.Client{Timeout: 60 * time.Second}} // a bound above the 30 s DBTimeout of test servers
 }
 
 // Response is a decoded envelope with its HTTP status.
