@@ -198,16 +198,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*parley.Ident
 	if token == "" || len(token) > 256 {
 		return nil, parley.Errorf(parley.EUNAUTHORIZED, "missing or invalid token")
 	}
-	sess, err := s.store.Sessions.SessionByTokenHash(ctx, HashToken(token))
-	if parley.ErrorCode(err) == parley.ENOTFOUND {
-		return nil, parley.Errorf(parley.EUNAUTHORIZED, "missing or invalid token")
-	} else if err != nil {
-		return nil, err
-	}
-	if !s.cfg.Now().Before(sess.ExpiresAt) {
-		return nil, parley.Errorf(parley.EUNAUTHORIZED, "token expired")
-	}
-	return &parley.Identity{UserID: sess.UserID, DeviceID: sess.DeviceID, TokenHash: sess.TokenHash, ExpiresAt: sess.ExpiresAt}, nil
+	return s.authenticateHash(ctx, HashToken(token))
 }
 
 // Logout revokes the caller's token at once.

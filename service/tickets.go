@@ -56,6 +56,8 @@ func (s *Service) SessionLive(ctx context.Context, id *parley.Identity) error {
 	return err
 }
 
+// authenticateHash resolves a session by its token hash (a bearer token
+// hashed, or the session a ticket names).
 func (s *Service) authenticateHash(ctx context.Context, hash string) (*parley.Identity, error) {
 	sess, err := s.store.Sessions.SessionByTokenHash(ctx, hash)
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
