@@ -117,6 +117,8 @@ type Bus struct {
 	// Receiving: receive (NATS's subscription goroutine) checks sequences
 	// and queues; run (the worker) hands events to the subscribers.
 	seen       map[string]uint64 // publisher → last sequence number; receive only
+	seenEpoch  uint64            // the reconnects seen was last cleared at; receive only
+	reconnects atomic.Uint64     // counted by onReconnect: seen starts over after one
 	queue      chan *nats.Msg
 	queuedSize atomic.Int64
 	queueBytes int64
@@ -367,6 +369,14 @@ func (b *Bus) checkSeq(v string) {
 	if err != nil {
 		return
 	}
+	if e := b.reconnects.Load(); e != b.seenEpoch {
+		// A reconnection resynchronises every client of this node, which
+		// covers whatever went missing while it was away: the numbers
+		// start over rather than report that loss a second time, which
+		// would close the sockets the clients opened to resynchronise.
+		clear(b.seen)
+		b.seenEpoch = e
+	}
 	pub := v[:i]
 	last, known := b.seen[pub]
 	if !known && len(b.seen) >= maxPublishers {
@@ -499,6 +509,7 @@ func (b *Bus) onDisconnect(_ *nats.Conn, err error) {
 
 func (b *Bus) onReconnect(nc *nats.Conn) {
 	b.log.Info("bus reconnected", "server", nc.ConnectedUrlRedacted())
+	b.reconnects.Add(1) // before the resync below, which covers what was missed until now
 	// The client has re-sent this node's subscription; wait for the server
 	// to confirm it before telling clients to resynchronise, or an event
 	// published between their sync and the subscription taking effect

@@ -411,6 +411,47 @@ func TestSequenceGap(t *testing.T) {
 	}
 }
 
+// TestSequenceAfterReconnect: messages a publisher sent while this node
+// was away are covered by the resynchronisation of its reconnection; the
+// jump in numbers they leave is not reported again afterwards (it closed
+// the sockets clients had just opened to resynchronise).
+func TestSequenceAfterReconnect(t *testing.T) {
+	ns := natstest.Start(t)
+	b, rb := mustConnect(t, ns.URL(), natsbus.Options{Name: "b", ReconnectWait: 50 * time.Millisecond})
+	send := func(seq, data string) {
+		t.Helper()
+		nc, err := nats.Connect(ns.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		m := &nats.Msg{Subject: "parley.ev.new_message", Data: []byte("usr_1\n" + data), Header: nats.Header{}}
+		m.Header.Set("Parley-Seq", seq)
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("p1:1", `"a"`)
+	rb.wait(t, "new_message", `"a"`)
+	ns.Stop()
+	ns.Restart()
+	waitFor(t, "the reconnection's resync", func() bool { return rb.count(parley.EventBusGap) == 1 })
+	send("p1:5", `"e"`) // p1:2..4 went out while b was away
+	send("p1:6", `"f"`)
+	rb.wait(t, "new_message", `"f"`)
+	if st := b.Stats(); st.Missing != 0 {
+		t.Fatalf("stats %+v: the loss covered by the reconnection was reported again", st)
+	}
+	send("p1:8", `"h"`) // and a later jump is still one
+	rb.wait(t, "new_message", `"h"`)
+	if st := b.Stats(); st.Missing != 1 {
+		t.Fatalf("stats %+v, want one missing after the reconnection", st)
+	}
+}
+
 // TestPublishNumbers checks that a bus numbers what it publishes, so the
 // others can see a gap.
 func TestPublishNumbers(t *testing.T) {
