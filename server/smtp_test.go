@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,7 +153,18 @@ func TestMailOutboxSMTPDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close() // nothing listens there yet: connections are refused
+	// A dead SMTP server: it hangs up on every connection, and counts them.
+	var tries atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			tries.Add(1)
+			c.Close()
+		}
+	}()
 	clock := jobs.NewFake(time.Now())
 	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) {
 		c.SMTPURL = "smtp://" + addr + "?starttls=none"
@@ -164,11 +176,13 @@ func TestMailOutboxSMTPDown(t *testing.T) {
 	anon.Must(t, 200, "POST", "/api/auth/password/forgot", map[string]string{"email": name + "@example.test"})
 	anon.Must(t, 200, "POST", "/api/auth/login", map[string]string{"username": name, "password": "password-" + name,
 		"deviceId": "new-tablet", "publicKey": "pk-tablet"})
-	// Let a few attempts fail against the closed port.
-	for range 5 {
+	// Attempts fail against it at least twice (the outbox retries with
+	// backoff as the clock moves), then a working server takes its place.
+	eventually(t, "failed attempts at the dead SMTP server", 30*time.Second, func() bool {
 		clock.Advance(10 * time.Second)
-		time.Sleep(20 * time.Millisecond)
-	}
+		return tries.Load() >= 2
+	})
+	ln.Close()
 	smtp := startSMTPOn(t, addr)
 	var msgs []smtpMessage
 	eventually(t, "both e-mails at the SMTP server", 30*time.Second, func() bool {
