@@ -1,17 +1,21 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/apitest"
 	"github.com/parley-chat/parley/internal/natstest"
 	"github.com/parley-chat/parley/internal/testdb"
 	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/sqlstore"
 )
 
 type userAnalytics struct {
@@ -396,37 +400,61 @@ func TestSystemHealthNodes(t *testing.T) {
 	}
 }
 
-// counterRows dumps the analytics counters of a database, in key order.
-func counterRows(t *testing.T, backend, dsn string) []string {
+// counterRows dumps the analytics counters of a database, in key order:
+// each user's counts of each day with messages as the store reads them
+// (a group or channel member's received comes from the conversation's
+// counters and the member's windows, not from a row of their own), then
+// the rows of the server-wide tables.
+func counterRows(t *testing.T, backend, dsn string, users ...string) []string {
 	t.Helper()
 	raw := openRaw(t, dsn)
 	defer raw.Close()
+	store, err := sqlstore.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
 	var out []string
+	var days []int64
 	for _, q := range []string{
-		`SELECT 'u', user_id, day, sent, received, last_sent_at FROM user_daily_stats ORDER BY user_id, day`,
-		`SELECT 'd', '', day, messages_sent, active_users, 0 FROM daily_stats ORDER BY day`,
-		`SELECT 'g', '', day, gap, senders, 0 FROM daily_sender_gaps ORDER BY day, gap`,
+		`SELECT 'd', day, messages_sent, active_users FROM daily_stats ORDER BY day`,
+		`SELECT 'g', day, gap, senders FROM daily_sender_gaps ORDER BY day, gap`,
 	} {
 		rows, err := raw.Query(q)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for rows.Next() {
-			var kind, user string
-			var a, b, c, d int64
-			if err := rows.Scan(&kind, &user, &a, &b, &c, &d); err != nil {
+			var kind string
+			var a, b, c int64
+			if err := rows.Scan(&kind, &a, &b, &c); err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, fmt.Sprint(kind, user, a, b, c, d))
+			if kind == "d" {
+				days = append(days, a)
+			}
+			out = append(out, fmt.Sprint(kind, a, b, c))
 		}
 		if err := rows.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
+	sort.Strings(users)
+	for _, u := range users {
+		for _, d := range days {
+			c, err := store.UserCounts(context.Background(), u, parley.Day(d), parley.Day(d))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Sent != 0 || c.Received != 0 {
+				out = append(out, fmt.Sprint("u", u, d, c.Sent, c.Received, parley.Millis(c.LastSentAt)))
+			}
+		}
+	}
 	return out
 }
 
-// TestAnalyticsBackfill: migration 0014 computes, from the messages of a
+// TestAnalyticsBackfill: migration 0014 (with 0021 after it) computes, from the messages of a
 // database that predates it, the same counters the send path keeps
 // (direct, group and channel messages across a midnight, a member who left).
 func TestAnalyticsBackfill(t *testing.T) {
@@ -448,22 +476,30 @@ func TestAnalyticsBackfill(t *testing.T) {
 			ann.Must(t, 201, "POST", "/api/channel-messages/send", map[string]any{"channelId": comm.DefaultChannel, "content": "ct", "type": "text"})
 			w.clock.Advance(3 * 24 * time.Hour)
 			sendDirect(t, ann, cat, "")
-			kept := counterRows(t, backend, dsn)
+			users := []string{ann.UserID, bob.UserID, cat.UserID}
+			kept := counterRows(t, backend, dsn, users...)
 			if len(kept) == 0 {
 				t.Fatal("no counters")
 			}
 			w.srv.Close()
 
+			// Back to before 0014 (and 0021, which builds on it).
 			raw := openRaw(t, dsn)
-			for _, q := range []string{`DROP TABLE daily_sender_gaps`, `DROP TABLE daily_stats`, `DROP TABLE user_daily_stats`,
-				`DELETE FROM schema_migrations WHERE version = 14`} {
+			undo := []string{`DROP TRIGGER member_window_open`, `DROP TRIGGER member_window_close`}
+			if backend == "postgres" {
+				undo = []string{`DROP TRIGGER member_window_open ON conversation_members`, `DROP TRIGGER member_window_close ON conversation_members`,
+					`DROP FUNCTION member_windows_open`, `DROP FUNCTION member_windows_close`}
+			}
+			for _, q := range append(undo, `DROP TABLE member_windows`, `DROP TABLE conversation_daily_stats`,
+				`DROP TABLE daily_sender_gaps`, `DROP TABLE daily_stats`, `DROP TABLE user_daily_stats`,
+				`DELETE FROM schema_migrations WHERE version IN (14, 21)`) {
 				if _, err := raw.Exec(q); err != nil {
 					t.Fatal(err)
 				}
 			}
 			raw.Close()
 			apitest.MustStart(t, backend, func(c *server.Config) { c.DB = dsn })
-			backfilled := counterRows(t, backend, dsn)
+			backfilled := counterRows(t, backend, dsn, users...)
 			if strings.Join(kept, "\n") != strings.Join(backfilled, "\n") {
 				t.Fatalf("send path:\n%s\nbackfill:\n%s", strings.Join(kept, "\n"), strings.Join(backfilled, "\n"))
 			}

@@ -1,8 +1,12 @@
 package sqlstore
 
 // Analytics counters (parley.AnalyticsStore): kept by the send path, one
-// upsert per (user, day) and per day for each committed batch, and read
-// without touching the messages table.
+// upsert per (sender, day), per (direct recipient, day), per (group or
+// channel, day) and per day for each committed batch, and read without
+// touching the messages table. A post to a group or channel costs no row
+// per member: a member's "received" there is computed at read time from
+// the conversation's daily counts and the member's windows of seqs
+// (migration 0021).
 
 import (
 	"context"
@@ -14,11 +18,21 @@ import (
 
 // userDay is one (user, day) row of a batch's counts.
 type userDay struct {
-	user     string
-	day      parley.Day
-	sent     int64
-	received int64
-	lastSent int64 // epoch ms
+	user       string
+	day        parley.Day
+	sent       int64
+	sentShared int64 // of sent, to groups and channels
+	received   int64 // direct messages only
+	lastSent   int64 // epoch ms
+}
+
+// convDay is one (conversation, day) row of a batch's group and channel
+// posts.
+type convDay struct {
+	conv        string
+	day         parley.Day
+	messages    int64
+	first, last int64 // seqs
 }
 
 // userDayKey names a row of user_daily_stats.
@@ -28,9 +42,11 @@ type userDayKey struct {
 }
 
 // countSends adds a batch's new messages to the daily counters: sent for
-// each sender, received for each recipient other than the sender (as the
-// send policy of its kind filled Recipients), messages_sent and
-// active_users for each day. Repeats and refused sends count nothing.
+// each sender; received for the recipient of a direct message (as the
+// direct send policy filled Recipients: none when blocked); for a group or
+// channel post the conversation's count of the day, whose members' share
+// UserCounts derives; messages_sent and active_users for each day. Repeats
+// and refused sends count nothing.
 //
 // Rows are written in key order so that concurrent batches (other nodes)
 // lock them in the same order; it runs last in the transaction, so the
@@ -47,6 +63,7 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 		}
 		return r
 	}
+	convs := map[[2]string]*convDay{}
 	days := map[parley.Day]int64{} // messages sent per day
 	for _, s := range batch {
 		if s.Err != nil || s.Duplicate {
@@ -58,14 +75,29 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 		r.sent++
 		r.lastSent = max(r.lastSent, parley.Millis(m.SentAt))
 		days[day]++
-		for _, u := range s.Recipients {
-			if u != m.SenderID {
-				row(u, day).received++
+		if parley.KindOf(m.ConversationID) == parley.KindDirect {
+			for _, u := range s.Recipients {
+				if u != m.SenderID {
+					row(u, day).received++
+				}
 			}
+			continue
 		}
+		r.sentShared++
+		k := [2]string{m.ConversationID, day.String()}
+		c := convs[k]
+		if c == nil {
+			c = &convDay{conv: m.ConversationID, day: day, first: m.Seq, last: m.Seq}
+			convs[k] = c
+		}
+		c.messages++
+		c.first, c.last = min(c.first, m.Seq), max(c.last, m.Seq)
 	}
 	if len(rows) == 0 {
 		return nil
+	}
+	if err := tx.countConversationDays(ctx, convs); err != nil {
+		return err
 	}
 	list := make([]*userDay, 0, len(rows))
 	for _, r := range rows {
@@ -79,10 +111,10 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 	})
 	newlyActive := map[parley.Day]int64{}
 	firsts := newRowSet("text", "bigint") // user, day: the rows that are their user's first send of the day
-	upserts := newRowSet("text", "bigint", "bigint", "bigint", "bigint")
+	upserts := newRowSet("text", "bigint", "bigint", "bigint", "bigint", "bigint")
 	added := make(map[userDayKey]int64, len(list)) // what the upsert adds to each row's sent
 	for _, r := range list {
-		upserts.add(r.user, int64(r.day), r.sent, r.received, r.lastSent)
+		upserts.add(r.user, int64(r.day), r.sent, r.received, r.lastSent, r.sentShared)
 		added[userDayKey{r.user, int64(r.day)}] = r.sent
 	}
 	// RETURNING the new sent: a row whose sent equals what this statement
@@ -91,10 +123,11 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 	// new. (WHERE true: SQLite's parser needs it before ON CONFLICT after
 	// a SELECT.)
 	err := upserts.each(tx.db.dialect, func(table string, args []any) error {
-		rs, err := tx.queryAll(ctx, `INSERT INTO user_daily_stats (user_id, day, sent, received, last_sent_at)
-			SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM `+table+` WHERE true
+		rs, err := tx.queryAll(ctx, `INSERT INTO user_daily_stats (user_id, day, sent, received, last_sent_at, sent_shared)
+			SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 FROM `+table+` WHERE true
 			ON CONFLICT (user_id, day) DO UPDATE SET sent = user_daily_stats.sent + excluded.sent,
 				received = user_daily_stats.received + excluded.received,
+				sent_shared = user_daily_stats.sent_shared + excluded.sent_shared,
 				last_sent_at = CASE WHEN excluded.last_sent_at > user_daily_stats.last_sent_at
 					THEN excluded.last_sent_at ELSE user_daily_stats.last_sent_at END
 			RETURNING user_id, day, sent`, args...)
@@ -131,6 +164,40 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 		}
 	}
 	return nil
+}
+
+// countConversationDays adds a batch's group and channel posts to
+// conversation_daily_stats, in key order. The batch holds each
+// conversation's lock (its seqs were taken under it), so these rows add
+// no wait of their own.
+func (tx *Tx) countConversationDays(ctx context.Context, convs map[[2]string]*convDay) error {
+	if len(convs) == 0 {
+		return nil
+	}
+	list := make([]*convDay, 0, len(convs))
+	for _, c := range convs {
+		list = append(list, c)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].conv != list[j].conv {
+			return list[i].conv < list[j].conv
+		}
+		return list[i].day < list[j].day
+	})
+	rows := newRowSet("text", "bigint", "bigint", "bigint", "bigint")
+	for _, c := range list {
+		rows.add(c.conv, int64(c.day), c.messages, c.first, c.last)
+	}
+	return rows.each(tx.db.dialect, func(table string, args []any) error {
+		_, err := tx.exec(ctx, `INSERT INTO conversation_daily_stats (conversation_id, day, messages, first_seq, last_seq)
+			SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM `+table+` WHERE true
+			ON CONFLICT (conversation_id, day) DO UPDATE SET messages = conversation_daily_stats.messages + excluded.messages,
+				first_seq = CASE WHEN excluded.first_seq < conversation_daily_stats.first_seq
+					THEN excluded.first_seq ELSE conversation_daily_stats.first_seq END,
+				last_seq = CASE WHEN excluded.last_seq > conversation_daily_stats.last_seq
+					THEN excluded.last_seq ELSE conversation_daily_stats.last_seq END`, args...)
+		return err
+	})
 }
 
 // maxGap is the gap of daily_sender_gaps that stands for "more than the
@@ -186,12 +253,38 @@ func (tx *Tx) countSenderGaps(ctx context.Context, firsts *rowSet) error {
 	return nil
 }
 
-// UserCounts implements parley.AnalyticsStore.
+// UserCounts implements parley.AnalyticsStore. Received is what
+// user_daily_stats holds (direct messages) plus, for each group and
+// channel, the messages of the days in range whose seqs fall in one of the
+// user's windows there, less the user's own posts to groups and channels
+// (sent_shared: each of them is in one of the user's windows).
+//
+// A day's seqs are taken as the range first_seq..last_seq, capped at the
+// day's count: exact while a conversation's seqs follow its messages'
+// sending times over midnight. Sends racing over midnight (or two nodes'
+// clocks a few milliseconds apart) can give a later seq an earlier day;
+// a member whose window starts or ends inside such a day's range may then
+// be counted a message off, never below zero.
 func (db *DB) UserCounts(ctx context.Context, userID string, from, to parley.Day) (parley.UserCounts, error) {
 	var c parley.UserCounts
-	var last int64
-	err := db.queryRow(ctx, `SELECT COALESCE(SUM(sent), 0), COALESCE(SUM(received), 0), COALESCE(MAX(last_sent_at), 0)
-		FROM user_daily_stats WHERE user_id = ? AND day >= ? AND day <= ?`, userID, int64(from), int64(to)).Scan(&c.Sent, &c.Received, &last)
+	var last, sentShared, shared int64
+	err := db.queryRow(ctx, `SELECT COALESCE(SUM(sent), 0), COALESCE(SUM(received), 0), COALESCE(MAX(last_sent_at), 0),
+			COALESCE(SUM(sent_shared), 0)
+		FROM user_daily_stats WHERE user_id = ? AND day >= ? AND day <= ?`, userID, int64(from), int64(to)).Scan(&c.Sent, &c.Received, &last, &sentShared)
+	if err != nil {
+		return c, err
+	}
+	// n = hi - lo + 1 with lo = max(first_seq, from_seq + 1) and
+	// hi = min(last_seq, to_seq); the join keeps n >= 1.
+	err = db.queryRow(ctx, `SELECT COALESCE(SUM(CASE WHEN n > messages THEN messages ELSE n END), 0) FROM (
+			SELECT d.messages,
+				CASE WHEN w.to_seq IS NOT NULL AND w.to_seq < d.last_seq THEN w.to_seq ELSE d.last_seq END
+				- CASE WHEN w.from_seq + 1 > d.first_seq THEN w.from_seq + 1 ELSE d.first_seq END + 1 AS n
+			FROM member_windows w JOIN conversation_daily_stats d ON d.conversation_id = w.conversation_id
+			WHERE w.user_id = ? AND d.day >= ? AND d.day <= ? AND d.last_seq > w.from_seq
+				AND (w.to_seq IS NULL OR d.first_seq <= w.to_seq)
+		) o`, userID, int64(from), int64(to)).Scan(&shared)
+	c.Received += max(shared-sentShared, 0)
 	c.LastSentAt = parley.FromMillis(last)
 	return c, err
 }
