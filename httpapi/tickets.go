@@ -13,7 +13,7 @@ func (a *API) ticketRoutes() []route {
 	s := a.svc
 	return []route{
 		{Method: "POST", Path: "/api/auth/ws-ticket",
-			Summary: "A single-use ticket, valid 30 seconds, that opens GET /ws?ticket= as this session.",
+			Summary: "A single-use ticket, valid 30 seconds, that opens GET /ws?ticket= as this session. 30 a minute per user and node, in bursts of 20; then 429 rate_limited.",
 			Out:     service.SocketTicket{},
 			handle: func(ctx context.Context, c *call) (any, error) {
 				return s.IssueSocketTicket(ctx, c.caller)

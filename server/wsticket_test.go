@@ -11,6 +11,7 @@ import (
 	"github.com/parley-chat/parley/internal/testdb"
 	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/server"
+	"github.com/parley-chat/parley/service"
 )
 
 // TestWSTicket: a browser opens /ws with a single-use ticket instead of
@@ -97,6 +98,22 @@ func TestWSTicket(t *testing.T) {
 			})
 			t.Run("ErrNoToken", func(t *testing.T) {
 				apitest.NewClient(base).Must(t, 401, "POST", "/api/auth/ws-ticket", nil)
+			})
+			t.Run("ErrRateLimited", func(t *testing.T) {
+				// A user's burst of tickets, then 429 until the clock has
+				// moved enough for one more; another user is not held back.
+				dan := apitest.Register(t, base, apitest.Unique("dan"))
+				for range service.SocketTicketBurst {
+					ticket(dan)
+				}
+				r := dan.Do(t, "POST", "/api/auth/ws-ticket", nil)
+				if r.Status != http.StatusTooManyRequests || r.Error.Code != "rate_limited" {
+					t.Fatalf("ticket past the burst: %d %+v", r.Status, r.Error)
+				}
+				ticket(bob)
+				clock.Advance(time.Minute / service.SocketTicketsPerMinute)
+				ticket(dan)
+				dan.Must(t, 429, "POST", "/api/auth/ws-ticket", nil)
 			})
 		})
 	}

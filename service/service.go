@@ -108,6 +108,7 @@ type Service struct {
 	presence *presence
 	commit   *committer
 	typing   *ratelimit.Keyed
+	tickets  *ratelimit.Keyed // socket tickets, per user
 	sched    *scheduler
 	facts    *facts // store answers that never change back, for the send path
 
@@ -182,6 +183,7 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	s.commit = newCommitter(store.Messages, cfg.Metrics, cfg.StoreTimeout)
 	s.facts = newFacts(maxFacts)
 	s.typing = newTypingLimiter()
+	s.tickets = newTicketLimiter()
 	s.sched = newScheduler(s, cfg.NodeID)
 	s.ana = analytics{started: time.Now(), reports: map[string]*NodeReport{}, seen: map[string]time.Time{}, admins: map[string]healthAdmin{}}
 	return s

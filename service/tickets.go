@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"math"
 	"time"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/ratelimit"
 )
 
 // SocketTicketTTL is how long a socket ticket may wait to be used.
@@ -18,10 +20,28 @@ type SocketTicket struct {
 	ExpiresAt parley.Time `json:"expiresAt"`
 }
 
+// Socket tickets a user may take on a node: SocketTicketsPerMinute a
+// minute, in bursts of SocketTicketBurst (a browser takes one per socket
+// it opens, reconnections included). Each is a database row until it is
+// used or expires, so a client asking in a loop is refused (429
+// rate_limited) instead of filling the table.
+const (
+	SocketTicketsPerMinute = 30
+	SocketTicketBurst      = 20
+)
+
+func newTicketLimiter() *ratelimit.Keyed {
+	return ratelimit.New(SocketTicketsPerMinute/60.0, SocketTicketBurst)
+}
+
 // IssueSocketTicket makes a single-use ticket that opens one plain
 // WebSocket as the caller's session, valid for SocketTicketTTL. Browsers
-// use it so the bearer token never appears in a URL.
+// use it so the bearer token never appears in a URL. ERATELIMITED past
+// the limits above.
 func (s *Service) IssueSocketTicket(ctx context.Context, caller *parley.Identity) (*SocketTicket, error) {
+	if ok, wait := s.tickets.Take(caller.UserID, s.cfg.Now()); !ok {
+		return nil, parley.Errorf(parley.ERATELIMITED, "too many socket tickets, retry in %d s", int(math.Ceil(wait.Seconds())))
+	}
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	ticket := "wst_" + base64.RawURLEncoding.EncodeToString(b)
