@@ -25,6 +25,7 @@ type anyPush struct {
 	CallType       string `json:"callType"`
 	CallerName     string `json:"callerName"`
 	CommunityID    string `json:"communityId"`
+	ChannelID      string `json:"channelId"`
 	UserID         string `json:"userId"`
 	RequesterName  string `json:"requesterName"`
 	Message        string `json:"message"`
@@ -214,4 +215,129 @@ func TestPushEndpointBlocklist(t *testing.T) {
 	if n := rcv.attempts(); n != 0 {
 		t.Fatalf("the receiver got %d requests", n)
 	}
+}
+
+// TestKeyRequestPush checks the push of a key request end to end: when a
+// member of an encrypted channel lacks its key (channel_key_needed), a
+// community admin with no socket gets a key_request push on their device
+// naming the community, the channel and the member and nothing else; the
+// pushes of one community share a topic, another community's have their
+// own; an admin with a socket gets none.
+func TestKeyRequestPush(t *testing.T) {
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) { testKeyRequestPush(t, backend) })
+	}
+}
+
+func testKeyRequestPush(t *testing.T, backend string) {
+	dsn := testdb.DSN(t, backend)
+	srv := apitest.MustStart(t, backend, func(c *server.Config) {
+		c.DB = dsn
+		c.PushAllowHTTP, c.PushAllowInternal = true, true
+		c.NotifyTick = 50 * time.Millisecond
+	})
+	driver, source := "pgx", dsn
+	if backend == "sqlite" {
+		driver, source = "sqlite", strings.TrimPrefix(dsn, "sqlite:")
+	}
+	db, err := sql.Open(driver, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	// The cursor stops at the last change that may push (channel_key_needed
+	// here), not at the last change.
+	outboxEmpty := func(t *testing.T) {
+		t.Helper()
+		eventually(t, "the outbox to read the change log and send everything", 15*time.Second, func() bool {
+			var passed bool
+			var pending int
+			if err := db.QueryRow(`SELECT (SELECT last FROM push_cursor) >= (SELECT COALESCE(MAX(id), 0) FROM changes WHERE event = 'channel_key_needed'),
+				(SELECT COUNT(*) FROM push_outbox)`).Scan(&passed, &pending); err != nil {
+				t.Fatal(err)
+			}
+			return passed && pending == 0
+		})
+	}
+
+	base := srv.URL()
+	ann, bob := apitest.Register(t, base, apitest.Unique("ann")), apitest.Register(t, base, apitest.Unique("bob"))
+	eve, fred := apitest.Register(t, base, apitest.Unique("eve")), apitest.Register(t, base, apitest.Unique("fred"))
+	rcv := newPushReceiver(t)
+	readPushKey(t, bob, rcv)
+	bob.Must(t, 201, "POST", "/api/notifications/devices", map[string]any{"deviceId": "bob-laptop", "platform": "webpush",
+		"subscription": rcv.subscription()})
+
+	// A community ann owns and bob administers, with a private (end-to-end
+	// encrypted) channel only ann reads so far.
+	club := func(name string) (communityID, channelID string) {
+		c := createCommunity(t, ann, name, false)
+		for _, u := range []*apitest.Client{bob, eve, fred} {
+			u.Must(t, 200, "POST", "/api/communities/join", map[string]any{"communityId": c.CommunityID})
+		}
+		ann.Must(t, 200, "POST", "/api/communities/members/role", map[string]any{"communityId": c.CommunityID, "memberId": bob.UserID, "role": "admin"})
+		ch := createChannel(t, ann, c.CommunityID, "vault-"+name, "text", true, nil, map[string]string{ann.UserID: "k-ann"})
+		if !ch.IsPrivate || ch.E2EEMode != "true" {
+			t.Fatalf("channel %+v", ch)
+		}
+		return c.CommunityID, ch.ChannelID
+	}
+	community, channel := club("Club")
+
+	// keyRequest makes ann add user to the channel without a key for
+	// them, and returns bob's push about it and its topic.
+	keyRequest := func(t *testing.T, communityID, channelID string, user *apitest.Client) (anyPush, string) {
+		t.Helper()
+		n := len(rcv.pushes())
+		ann.Must(t, 200, "POST", "/api/channels/members/add", map[string]any{"channelId": channelID, "memberIds": []string{user.UserID}})
+		got := rcv.waitPushes(t, n+1)
+		p, topic := decodeAnyPush(t, got[n]), rcv.pushTopics()[n]
+		if p.Type != "key_request" || p.CommunityID != communityID || p.ChannelID != channelID || p.UserID != user.UserID || p.Count != 1 ||
+			p.CallID != "" || p.RequesterName != "" || p.Message != "" || p.CallerName != "" {
+			t.Fatalf("key request push %s, want key_request for community %s, channel %s, user %s", got[n], communityID, channelID, user.UserID)
+		}
+		for _, secret := range []string{"vault-", "k-ann", "Club", user.Username} {
+			if strings.Contains(string(got[n]), secret) {
+				t.Fatalf("push %s names %q", got[n], secret)
+			}
+		}
+		// RFC 8030 §5.4: at most 32 characters of the base64url alphabet.
+		if topic == "" || len(topic) > 32 || strings.Trim(topic, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+			t.Fatalf("topic %q", topic)
+		}
+		return p, topic
+	}
+
+	var first anyPush
+	var topic string
+	t.Run("ToAdminWithoutSocket", func(t *testing.T) {
+		first, topic = keyRequest(t, community, channel, eve)
+	})
+
+	t.Run("OneTopicPerCommunity", func(t *testing.T) {
+		second, sameTopic := keyRequest(t, community, channel, fred)
+		if sameTopic != topic || second.NotificationID == first.NotificationID {
+			t.Fatalf("second key request of the community: topic %q id %s; first: topic %q id %s",
+				sameTopic, second.NotificationID, topic, first.NotificationID)
+		}
+		otherCommunity, otherChannel := club("Guild")
+		_, otherTopic := keyRequest(t, otherCommunity, otherChannel, eve)
+		if otherTopic == topic {
+			t.Fatalf("two communities' key requests share the topic %q", topic)
+		}
+	})
+
+	t.Run("NoneWithASocket", func(t *testing.T) {
+		gus := apitest.Register(t, base, apitest.Unique("gus"))
+		gus.Must(t, 200, "POST", "/api/communities/join", map[string]any{"communityId": community})
+		outboxEmpty(t)
+		n := len(rcv.pushes())
+		ws := apitest.DialWS(t, base, bob.Token)
+		ann.Must(t, 200, "POST", "/api/channels/members/add", map[string]any{"channelId": channel, "memberIds": []string{gus.UserID}})
+		ws.WaitEvent(t, "channel_key_needed", gus.UserID)
+		outboxEmpty(t)
+		if got := rcv.pushes(); len(got) != n {
+			t.Fatalf("a key request pushed to an admin with a socket: %s", got[n:])
+		}
+	})
 }

@@ -46,9 +46,13 @@ type pushReceiver struct {
 	mu     sync.Mutex
 	status int               // the answer to pushes; 201 by default
 	got    []json.RawMessage // decrypted payloads
+	topics []string          // the Topic header of each of got
 	tries  int               // requests, answered with any status
 	faults []string
 	wake   chan struct{}
+	// onPush, when set, runs after a push is recorded in got (the push
+	// service has taken it) and before it is answered.
+	onPush func(req *http.Request)
 }
 
 func newPushReceiver(t testing.TB) *pushReceiver {
@@ -95,6 +99,19 @@ func (r *pushReceiver) pushes() []json.RawMessage {
 	return append([]json.RawMessage(nil), r.got...)
 }
 
+// pushTopics returns the Topic header of every push received.
+func (r *pushReceiver) pushTopics() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.topics...)
+}
+
+func (r *pushReceiver) setOnPush(f func(req *http.Request)) {
+	r.mu.Lock()
+	r.onPush = f
+	r.mu.Unlock()
+}
+
 // waitPushes waits up to 15 s for n pushes in all.
 func (r *pushReceiver) waitPushes(t testing.TB, n int) []json.RawMessage {
 	t.Helper()
@@ -123,11 +140,16 @@ func (r *pushReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		status = http.StatusBadRequest
 	} else if status < 300 {
 		r.got = append(r.got, payload)
+		r.topics = append(r.topics, req.Header.Get("Topic"))
 	}
+	onPush := r.onPush
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
 	default:
+	}
+	if onPush != nil && err == nil && status < 300 {
+		onPush(req)
 	}
 	w.WriteHeader(status)
 }

@@ -35,11 +35,15 @@ package service
 //
 // Delivery. The same job sends due pushes; a failure is retried with
 // exponential backoff kept in the database (so across restarts and
-// nodes), a device the provider reports gone is removed. A node dying
-// after the provider took a push but before the commit that removes it
-// makes the next holder of the lease send it once more: the same
-// notificationId and the same Topic (Web Push Topic, APNs collapse id,
-// FCM collapse_key), so the push service replaces it and the client drops
+// nodes), a device the provider reports gone is removed. A node claims a
+// push in the database before sending it (Config.PushClaim), so no other
+// node sends it meanwhile. A node being stopped finishes the request in
+// flight and records its outcome: a graceful stop repeats nothing. A node
+// dying (or losing its database) after the provider took a push but
+// before the commit that removes it leaves the claim to run out, and the
+// next holder of the lease sends it once more: the same notificationId
+// and the same Topic (Web Push Topic, APNs collapse id, FCM
+// collapse_key), so the push service replaces it and the client drops
 // it. A push is therefore delivered at least once and, per node that dies
 // mid-send, at most twice; exactly once is not possible with providers
 // that have no idempotency key.
@@ -70,8 +74,7 @@ const (
 	pushSendBatch   = 100              // pushes sent per step
 	maxPushAttempts = 15               // about 9 hours of retries
 	maxPushBackoff  = time.Hour        // the longest wait between attempts
-	pushSendTimeout = 15 * time.Second // one provider request
-	pushClaim       = time.Minute      // how long a node sending a push keeps others off it
+	pushSendTimeout = 15 * time.Second // one provider request, at most
 )
 
 // PushDeviceInput is the body of POST /api/notifications/devices.
@@ -484,6 +487,9 @@ func (s *Service) sendDuePushes(ctx context.Context) error {
 			return err
 		}
 		for _, p := range due {
+			if err := ctx.Err(); err != nil {
+				return err // stopping: the rest is left to the next holder
+			}
 			if err := s.sendPush(ctx, p); err != nil {
 				return err
 			}
@@ -506,29 +512,36 @@ func (s *Service) sendPush(ctx context.Context, p *parley.Push) error {
 	}
 	// The claim keeps other nodes off the push while it is sent, even if
 	// this node loses the job's lease meanwhile; if this node dies, the
-	// push is sent again once the claim ends.
+	// push is sent again once the claim ends. The request gets at most
+	// half the claim, leaving the other half to record its outcome.
 	now := s.now()
-	if ok, err := s.store.Notify.ClaimPush(ctx, p, now, now.Add(pushClaim)); err != nil || !ok {
+	if ok, err := s.store.Notify.ClaimPush(ctx, p, now, now.Add(s.cfg.PushClaim)); err != nil || !ok {
 		return err
 	}
-	sctx, cancel := context.WithTimeout(ctx, pushSendTimeout)
+	// The request in flight and the record of its outcome outlive the
+	// node's stop (ctx): a push the provider took must not be left
+	// claimed and unrecorded, to be sent again by the next node. Both are
+	// bounded, so a stop waits at most that long.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(pushSendTimeout, s.cfg.PushClaim/2))
 	err := sender.Send(sctx, p)
 	cancel()
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StoreTimeout)
+	defer rcancel()
 	now = s.now()
 	switch {
 	case err == nil:
 		log.Info("push sent", "events", p.Count, "attempt", p.Attempts+1)
-		return s.store.Notify.PushSent(ctx, p, now, now.Add(s.cfg.PushCollapse))
+		return s.store.Notify.PushSent(rctx, p, now, now.Add(s.cfg.PushCollapse))
 	case errors.Is(err, parley.ErrPushGone):
 		log.Info("push device removed: the provider reports it gone", "answer", err.Error())
-		_, err := s.store.Notify.DeletePushDevice(ctx, p.Device.UserID, p.Device.DeviceID)
+		_, err := s.store.Notify.DeletePushDevice(rctx, p.Device.UserID, p.Device.DeviceID)
 		return err
 	case p.Attempts+1 >= maxPushAttempts:
 		log.Warn("push dropped after its last attempt", "attempts", p.Attempts+1, "answer", err.Error())
-		return s.store.Notify.PushFailed(ctx, p, time.Time{})
+		return s.store.Notify.PushFailed(rctx, p, time.Time{})
 	default:
 		wait := min(time.Second<<p.Attempts, maxPushBackoff)
 		log.Warn("push failed; retrying", "attempt", p.Attempts+1, "retryIn", wait.String(), "answer", err.Error())
-		return s.store.Notify.PushFailed(ctx, p, now.Add(wait))
+		return s.store.Notify.PushFailed(rctx, p, now.Add(wait))
 	}
 }

@@ -87,6 +87,11 @@ type Config struct {
 	// PushCollapse is the least time between two pushes to one device;
 	// the messages in between go out as one. Default 15s.
 	PushCollapse time.Duration
+	// PushClaim is how long a node sending a push keeps the other nodes
+	// off it: how late a push is when its node dies mid-send. A provider
+	// request is cut off at half of it (at most 15s), so a live node
+	// always records the outcome before its claim ends. Default 1 minute.
+	PushClaim time.Duration
 	// StatusPurgeEvery is how often expired statuses are purged (they are
 	// never shown once expired, whenever this runs); default 5 minutes.
 	StatusPurgeEvery time.Duration
@@ -157,6 +162,9 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	}
 	if cfg.PushCollapse <= 0 {
 		cfg.PushCollapse = 15 * time.Second
+	}
+	if cfg.PushClaim <= 0 {
+		cfg.PushClaim = time.Minute
 	}
 	if cfg.MediaCollectEvery <= 0 {
 		cfg.MediaCollectEvery = 10 * time.Minute
