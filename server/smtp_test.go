@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"database/sql"
 	"net"
 	"regexp"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/apitest"
+	"github.com/parley-chat/parley/internal/testdb"
 	"github.com/parley-chat/parley/jobs"
 	"github.com/parley-chat/parley/server"
 )
@@ -22,6 +24,9 @@ type smtpReceiver struct {
 	mu   sync.Mutex
 	msgs []smtpMessage
 	wg   sync.WaitGroup
+	// beforeQueued, when set before the first connection, runs after a
+	// message's data arrived and before the server says it took it.
+	beforeQueued func()
 }
 
 type smtpMessage struct {
@@ -30,15 +35,20 @@ type smtpMessage struct {
 	data string
 }
 
-func startSMTP(t *testing.T) *smtpReceiver { return startSMTPOn(t, "127.0.0.1:0") }
+func startSMTP(t *testing.T, opts ...func(*smtpReceiver)) *smtpReceiver {
+	return startSMTPOn(t, "127.0.0.1:0", opts...)
+}
 
 // startSMTPOn starts the receiver on addr.
-func startSMTPOn(t *testing.T, addr string) *smtpReceiver {
+func startSMTPOn(t *testing.T, addr string, opts ...func(*smtpReceiver)) *smtpReceiver {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &smtpReceiver{ln: ln}
+	for _, o := range opts {
+		o(r)
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -96,6 +106,9 @@ func (r *smtpReceiver) session(c net.Conn) {
 				b.WriteString(strings.TrimPrefix(l, "."))
 			}
 			m.data = b.String()
+			if r.beforeQueued != nil {
+				r.beforeQueued()
+			}
 			r.mu.Lock()
 			r.msgs = append(r.msgs, m)
 			r.mu.Unlock()
@@ -209,4 +222,61 @@ func TestMailOutboxSMTPDown(t *testing.T) {
 		t.Fatalf("no token in the reset e-mail:\n%s", reset)
 	}
 	anon.Must(t, 200, "POST", "/api/auth/password/reset", map[string]string{"token": token, "newPassword": "new-password-1"})
+}
+
+// TestMailOutboxStop: a node stopped (SIGTERM, Server.Close) while its SMTP
+// server is taking an e-mail finishes that conversation and records it,
+// so the e-mail is neither left claimed for the next node to send again
+// nor lost: after the stop the outbox is empty and the server got it once.
+func TestMailOutboxStop(t *testing.T) {
+	dsn := testdb.DSN(t, "sqlite")
+	var srv *server.Server
+	stopping := make(chan struct{})
+	smtp := startSMTP(t, func(r *smtpReceiver) {
+		r.beforeQueued = func() {
+			close(stopping)
+			go srv.Close()
+			// Answer once the node is stopping (its listener closes before
+			// its jobs are stopped), and not before a stop that cut the
+			// conversation off would have done so.
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				c, err := net.Dial("tcp", srv.Addr())
+				if err != nil {
+					break
+				}
+				c.Close()
+			}
+			time.Sleep(time.Second)
+		}
+	})
+	srv = apitest.MustStart(t, "sqlite", func(c *server.Config) {
+		c.DB = dsn
+		c.SMTPURL = "smtp://" + smtp.ln.Addr().String() + "?starttls=none"
+	})
+	name := apitest.Unique("fay")
+	apitest.Register(t, srv.URL(), name)
+	anon := apitest.NewClient(srv.URL())
+	anon.Must(t, 200, "GET", "/api/health", nil) // reads the contract before the node stops
+	anon.Must(t, 200, "POST", "/api/auth/password/forgot", map[string]string{"email": name + "@example.test"})
+	select {
+	case <-stopping:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reset e-mail never reached the SMTP server")
+	}
+	srv.Close()
+	db, err := sql.Open("sqlite", strings.TrimPrefix(dsn, "sqlite:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var left int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM mail_outbox`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	smtp.mu.Lock()
+	got := len(smtp.msgs)
+	smtp.mu.Unlock()
+	if left != 0 || got != 1 {
+		t.Fatalf("after the stop: %d e-mails left in the outbox, %d taken by the SMTP server; want 0 and 1", left, got)
+	}
 }

@@ -70,6 +70,9 @@ func (s *Service) sendDueMail(ctx context.Context) error {
 			return err
 		}
 		for _, m := range due {
+			if err := ctx.Err(); err != nil {
+				return err // stopping: the rest is left to the next holder
+			}
 			if err := s.sendOutboxMail(ctx, m); err != nil {
 				return err
 			}
@@ -100,20 +103,27 @@ func (s *Service) sendOutboxMail(ctx context.Context, m *parley.OutboxMail) erro
 			return s.store.Mail.MailDone(ctx, m.ID)
 		}
 	}
-	sctx, cancel := context.WithTimeout(ctx, mailSendTimeout)
+	// The SMTP conversation in flight and the record of its outcome
+	// outlive the node's stop (ctx), as the push outbox's do: an e-mail
+	// the server took must not be left claimed and unrecorded, to be sent
+	// again by the next node. Both are bounded (mailSendTimeout is well
+	// inside mailClaim), so a stop waits at most that long.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mailSendTimeout)
 	err := s.mailer.Send(sctx, mail)
 	cancel()
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StoreTimeout)
+	defer rcancel()
 	switch {
 	case err == nil:
 		log.Info("e-mail sent", "attempt", m.Attempts+1)
-		return s.store.Mail.MailDone(ctx, m.ID)
+		return s.store.Mail.MailDone(rctx, m.ID)
 	case m.Attempts+1 >= maxMailAttempts:
 		log.Error("e-mail dropped after its last attempt", "attempts", m.Attempts+1, "err", err)
-		return s.store.Mail.MailDone(ctx, m.ID)
+		return s.store.Mail.MailDone(rctx, m.ID)
 	default:
 		wait := min(time.Second<<min(m.Attempts, 20), maxMailBackoff)
 		log.Warn("e-mail failed; retrying", "attempt", m.Attempts+1, "retryIn", wait.String(), "err", err)
-		return s.store.Mail.MailFailed(ctx, m.ID, s.now().Add(wait))
+		return s.store.Mail.MailFailed(rctx, m.ID, s.now().Add(wait))
 	}
 }
 
