@@ -34,6 +34,8 @@ const origin = new URL(base).origin;
 
 const started = Date.now();
 const timings = {};
+/** What the scenario measured (milliseconds), printed at the end for BENCHMARKS.md. */
+const measured = {};
 let step = '';
 async function stage(name, fn) {
   step = name;
@@ -236,10 +238,14 @@ try {
   });
 
   await stage('bob answers; his other device stops ringing; both connect through TURN', async () => {
+    // The other device says why it stopped ringing (for 2 s), then the screen goes.
+    const elsewhere = bob2.page.waitForSelector('dialog.incoming-call[data-ended] >> text=Answered on another device');
+    const t0 = Date.now();
     await bob.page.click('dialog.incoming-call button[aria-label="Accept"]');
-    await bob2.page.waitForSelector('dialog.incoming-call[data-ended] >> text=Answered on another device');
+    await elsewhere;
     await bob2.page.waitForSelector('dialog.incoming-call', { state: 'detached' });
-    for (const u of [ann, bob]) await u.page.waitForSelector('dialog.call-screen[data-state="connected"]');
+    await Promise.all([ann, bob].map((u) => u.page.waitForSelector('dialog.call-screen[data-state="connected"]')));
+    measured.acceptToConnectedMs = Date.now() - t0;
     for (const u of [ann, bob]) {
       const st = await until(`${u.label}: video frames`, async () => {
         const s = await callStats(u);
@@ -275,9 +281,11 @@ try {
   });
 
   await stage('hang up ends it on both; the call is in both histories', async () => {
+    // Each screen says "Call ended" for 2.5 s: both are watched from before the click.
+    const ended = [ann, bob].map((u) => u.page.waitForSelector('dialog.call-screen[data-state="ended"] >> text=Call ended'));
     await ann.page.click('dialog.call-screen button[data-act="hangup"]');
+    await Promise.all(ended);
     for (const u of [ann, bob]) {
-      await u.page.waitForSelector('dialog.call-screen[data-state="ended"] >> text=Call ended');
       await until(`${u.label}: the peer connection closed`, () => u.page.evaluate(() => {
         const app = /** @type {any} */ (document.querySelector('parley-app'));
         return app.calls.active === null;
@@ -296,8 +304,9 @@ try {
     await ann.page.click(`.call-row button[aria-label="Voice call Bob"]`);
     await bob.page.waitForSelector('dialog.incoming-call[open] >> text=Incoming voice call');
     await bob2.page.waitForSelector('dialog.incoming-call[open] >> text=Incoming voice call');
+    const declined = ann.page.waitForSelector('dialog.call-screen >> text=Call declined');
     await bob.page.click('dialog.incoming-call button[aria-label="Decline"]');
-    await ann.page.waitForSelector('dialog.call-screen >> text=Call declined');
+    await declined;
     await bob2.page.waitForSelector('dialog.incoming-call', { state: 'detached' });
     await ann.page.waitForSelector('.call-row[data-status="rejected"]');
   });
@@ -337,13 +346,15 @@ try {
     await until('bob offline for ann', async () => !(await ann.page.locator('.subtitle', { hasText: 'online' }).count()));
     const secret = `${canary} meet me at noon`;
     await ann.page.fill('#composer', secret);
+    const t0 = Date.now();
     await ann.page.press('#composer', 'Enter');
-    await ann.page.waitForSelector(`li.msg.out[data-status="sent"] >> text=${secret}`);
     const path = new URL(bobSub.endpoint).pathname;
     const record = await until('the push at the push service', async () => {
       const list = await (await fetch(pushBase + '/pushes')).json();
       return list.find((p) => p.endpoint === path);
     });
+    measured.sendToPushMs = Date.now() - t0;
+    await ann.page.waitForSelector(`li.msg.out[data-status="sent"] >> text=${secret}`);
     if (record.encoding !== 'aes128gcm') fail(`push encoding ${record.encoding}`);
     const body = Buffer.from(record.body, 'base64');
     if (body.includes(Buffer.from(canary))) fail('the canary is in the push body');
@@ -359,10 +370,12 @@ try {
     await cdp.send('ServiceWorker.enable');
     const reg = await until('the service worker registration', () => regs.find((r) => r.scopeURL === base + '/' && !r.isDeleted));
     await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: reg.registrationId, data: payload });
+    const t1 = Date.now();
     const shown = await until('the notification', () => bob.page.evaluate(async () => {
       const list = await (await navigator.serviceWorker.ready).getNotifications();
       return list.length ? list.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data })) : null;
     }));
+    measured.deliverToNotificationMs = Date.now() - t1;
     console.log(`    notification: ${JSON.stringify(shown)}`);
     const n = shown[0];
     if (n.title !== 'New message from Ann') fail(`notification title ${n.title}`);
@@ -457,4 +470,4 @@ try {
   process.exit(1);
 }
 await browser.close();
-console.log(JSON.stringify({ totalMs: Date.now() - started, timings }));
+console.log(JSON.stringify({ totalMs: Date.now() - started, measured, timings }));

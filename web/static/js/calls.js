@@ -177,7 +177,10 @@ export class Calls {
       // answer did (the callee can accept that fast).
       for (const ev of call.unknown.splice(0)) await this.onEvent(ev.event, ev.d, false);
     } catch (e) {
+      if (call.state === 'ended') return;
       this.finish(call, mediaError(e));
+      // It may ring already: stop it.
+      if (call.callId) await this.app.api.post('/api/calls/end', { callId: call.callId }).catch(() => {});
     }
   }
 
@@ -320,9 +323,12 @@ export class Calls {
       await this.connect(call);
     } catch (e) {
       if (this.active !== call) return;
-      // Refused media cannot take the call: decline it so the caller knows.
-      if (!(e instanceof ApiError)) await this.app.api.post('/api/calls/answer', { callId, answer: false }).catch(() => {});
+      const accepted = call.state !== 'ringing';
       this.finish(call, e instanceof ApiError && e.status === 409 ? 'Answered on another device' : mediaError(e));
+      // Without media this device cannot take the call: the caller is told
+      // (declined while it rings, ended once it was accepted).
+      if (accepted) await this.app.api.post('/api/calls/end', { callId }).catch(() => {});
+      else if (!(e instanceof ApiError)) await this.app.api.post('/api/calls/answer', { callId, answer: false }).catch(() => {});
     }
   }
 
