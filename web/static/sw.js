@@ -117,7 +117,7 @@ sw.addEventListener('notificationclick', (event) => {
       if (new URL(w.url).origin !== sw.location.origin) continue;
       // An open tab opens the chat itself (it is signed in and has its keys).
       w.postMessage({ type: 'open', url });
-      await w.focus();
+      await /** @type {WindowClient} */ (w).focus();
       return;
     }
     await sw.clients.openWindow(url);
