@@ -339,11 +339,17 @@ try {
 
   await stage('a message to offline bob: pushed, shown by the service worker without content', async () => {
     // Bob's browsers go away: his second one closes, his first goes offline.
+    const bobId = await bob.page.evaluate(() => /** @type {any} */ (document.querySelector('parley-app')).session.userId);
     await bob2.context.close();
     bob2 = null;
     await bob.context.setOffline(true);
     await ann.page.click('#chat-list .chat-item >> text=Bob');
-    await until('bob offline for ann', async () => !(await ann.page.locator('.subtitle', { hasText: 'online' }).count()));
+    // The server says bob is offline once his sockets are gone and the
+    // presence grace has passed: then a message to him is pushed.
+    await until('bob offline on the server', () => ann.page.evaluate(async (id) => {
+      const p = await /** @type {any} */ (document.querySelector('parley-app')).api.get(`/api/users/${id}/presence`);
+      return p.online === false;
+    }, bobId));
     const secret = `${canary} meet me at noon`;
     await ann.page.fill('#composer', secret);
     const t0 = Date.now();
