@@ -64,14 +64,18 @@ func TestServePWA(t *testing.T) {
 			t.Fatalf("GET manifest: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
 		}
 		var m struct {
-			Name, ShortName, StartURL, Scope, Display string
-			Icons                                     []struct{ Src, Sizes, Type, Purpose string }
+			Name      string `json:"name"`
+			ShortName string `json:"short_name"`
+			StartURL  string `json:"start_url"`
+			Scope     string `json:"scope"`
+			Display   string `json:"display"`
+			Icons     []struct{ Src, Sizes, Type, Purpose string }
 		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		if err := dec.Decode(&m); err != nil {
 			t.Fatalf("manifest: %v", err)
 		}
-		if m.Name != "Parley" || m.StartURL != "/" || m.Scope != "/" || m.Display != "standalone" {
+		if m.Name != "Parley" || m.ShortName == "" || m.StartURL != "/" || m.Scope != "/" || m.Display != "standalone" {
 			t.Fatalf("manifest = %+v", m)
 		}
 		pngs, maskable := 0, false
