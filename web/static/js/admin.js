@@ -4,7 +4,7 @@
 // while the page is shown. The server decides who is an admin: anyone
 // else gets 403 from both routes, and this page says so.
 import { ApiError } from './api.js';
-import { el, fill } from './dom.js';
+import { el, fill, pathIcon } from './dom.js';
 
 /** @typedef {import('./app.js').ParleyApp} ParleyApp */
 /** @typedef {{date: string, messages_sent: number, active_users: number}} Day */
@@ -265,7 +265,5 @@ export class Admin {
 
 /** The dashboard's icon (bars), drawn in the current text colour. */
 export function chartIcon() {
-  const s = svg('svg', { viewBox: '0 0 24 24', width: 22, height: 22, 'aria-hidden': 'true', focusable: 'false' },
-    svg('path', { d: 'M4 20h16v-2H4v2zm1-4h3V9H5v7zm5 0h3V4h-3v12zm5 0h3v-5h-3v5z', fill: 'currentColor' }));
-  return s;
+  return pathIcon('M4 20h16v-2H4v2zm1-4h3V9H5v7zm5 0h3V4h-3v12zm5 0h3v-5h-3v5z');
 }
