@@ -30,7 +30,8 @@ const CSP = "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 
 // answers index.html, so a reload or a shared link opens the right screen.
 // Everything else that is not a file is left to the rest of the server
 // (and so answers the API's 404 envelope).
-var clientRoutes = []string{"/{$}", "/login", "/register", "/forgot", "/reset", "/settings", "/profile", "/chat/{id}"}
+var clientRoutes = []string{"/{$}", "/login", "/register", "/forgot", "/reset", "/settings", "/profile", "/chat/{id}",
+	"/calls", "/admin"}
 
 // asset is one embedded file, ready to serve.
 type asset struct {
@@ -43,6 +44,7 @@ type asset struct {
 type Client struct {
 	assets map[string]*asset // by URL path, e.g. /static/app.js
 	index  *asset
+	worker *asset // the service worker, served at /sw.js
 }
 
 // New indexes the embedded files. It computes each file's ETag once (a
@@ -66,8 +68,9 @@ func New() *Client {
 		panic(err) // the files are compiled in; failing to read them is a build error
 	}
 	c.index = c.assets["/static/index.html"]
-	if c.index == nil {
-		panic("web: static/index.html is missing")
+	c.worker = c.assets["/static/sw.js"]
+	if c.index == nil || c.worker == nil {
+		panic("web: static/index.html or static/sw.js is missing")
 	}
 	return c
 }
@@ -75,6 +78,10 @@ func New() *Client {
 // Mount registers the client's files (GET /static/...) and its routes on mux.
 func (c *Client) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/", c.serveFile)
+	// A service worker controls the pages under the folder it is served
+	// from: at /sw.js its scope is the whole client (push notifications,
+	// clicks that open a chat), which /static/sw.js could not have.
+	mux.HandleFunc("GET /sw.js", c.serveWorker)
 	for _, p := range clientRoutes {
 		mux.HandleFunc("GET "+p, c.serveIndex)
 	}
@@ -84,9 +91,14 @@ func (c *Client) serveIndex(w http.ResponseWriter, r *http.Request) {
 	c.serve(w, r, c.index)
 }
 
+func (c *Client) serveWorker(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Service-Worker-Allowed", "/")
+	c.serve(w, r, c.worker)
+}
+
 func (c *Client) serveFile(w http.ResponseWriter, r *http.Request) {
 	a := c.assets[path.Clean(r.URL.Path)]
-	if a == nil || a == c.index {
+	if a == nil || a == c.index || a == c.worker {
 		securityHeaders(w)
 		http.Error(w, "not found", http.StatusNotFound)
 		return

@@ -4,9 +4,12 @@ import { Api, ApiError } from './api.js';
 import * as e2e from './e2e.js';
 import { Live } from './live.js';
 import { el, fill, clock, initials, randomId, icon } from './dom.js';
+import { Calls, phoneIcon } from './calls.js';
+import { Push } from './push.js';
+import { Admin, chartIcon } from './admin.js';
 
 /**
- * @typedef {{userId: string, username: string, name?: string, about?: string, avatar?: string, devices?: e2e.DeviceKey[]}} Profile
+ * @typedef {{userId: string, username: string, name?: string, about?: string, avatar?: string, devices?: e2e.DeviceKey[], isAdmin?: boolean}} Profile
  * @typedef {{key: string, kind: 'direct' | 'group', conversationId: string, peerId: string, groupId: string,
  *   title: string, last: string, lastAt: string, unread: number, muted: boolean,
  *   messages: Msg[], loaded: boolean, complete: boolean, typingUntil: number, typingWho: string,
@@ -62,6 +65,9 @@ export class ParleyApp extends HTMLElement {
     this.settings = null;
     this.blocked = new Set();
     this.api.onUnauthorized = () => this.signedOut('Your session ended. Please sign in again.');
+    this.calls = new Calls(this);
+    this.push = new Push(this);
+    this.admin = new Admin(this);
   }
 
   async connectedCallback() {
@@ -104,6 +110,8 @@ export class ParleyApp extends HTMLElement {
     if (p.startsWith('/chat/')) this.openChat(decodeURIComponent(p.slice(6)), false);
     else if (p === '/settings') this.showSettings(false);
     else if (p === '/profile') this.showProfile(false);
+    else if (p === '/calls') this.calls.showHistory(false);
+    else if (p === '/admin') this.admin.show(false);
     else this.closeChat(false);
   }
 
@@ -216,6 +224,8 @@ export class ParleyApp extends HTMLElement {
 
   /** @param {string} why */
   async signedOut(why) {
+    this.calls.reset();
+    this.push.stop();
     if (this.live) this.live.stop();
     this.live = null;
     this.session = null;
@@ -237,6 +247,7 @@ export class ParleyApp extends HTMLElement {
     this.settings = me.settings;
     this.renderShell();
     await this.loadChats();
+    this.push.openFromURL(); // a notification's link: /?chat=<conversationId>
     const blocked = await this.api.get('/api/users/blocked').catch(() => []);
     this.blocked = new Set((blocked || []).map((/** @type {any} */ b) => typeof b === 'string' ? b : b.userId));
     const cursor = (await e2e.kvGet('cursor:' + this.session.userId + ':' + this.session.deviceId)) || '';
@@ -244,6 +255,7 @@ export class ParleyApp extends HTMLElement {
       (c) => { e2e.kvSet('cursor:' + this.session.userId + ':' + this.session.deviceId, c); },
       (state) => this.setConnState(state));
     this.live.start(cursor);
+    this.push.start();
     if (location.pathname === '/' || location.pathname === '/login' || location.pathname === '/register') history.replaceState(null, '', '/');
     this.route();
   }
@@ -260,6 +272,8 @@ export class ParleyApp extends HTMLElement {
         el('button', { class: 'avatar-btn', 'aria-label': 'Your profile', onclick: () => this.showProfile(true) }, this.avatar(me, 'avatar')),
         el('span', { class: 'bar-title' }, me.name || me.username),
         el('button', { class: 'icon', 'aria-label': 'New group', title: 'New group', onclick: () => this.showNewGroup() }, icon('group')),
+        el('button', { class: 'icon', 'aria-label': 'Calls', title: 'Calls', onclick: () => this.calls.showHistory(true) }, phoneIcon()),
+        me.isAdmin && el('button', { class: 'icon', 'aria-label': 'Admin dashboard', title: 'Admin dashboard', onclick: () => this.admin.show(true) }, chartIcon()),
         el('button', { class: 'icon', 'aria-label': 'Settings', title: 'Settings', onclick: () => this.showSettings(true) }, icon('settings')),
         el('button', { class: 'icon', 'aria-label': 'Log out', title: 'Log out', onclick: () => this.logout() }, icon('logout'))),
       this.conn,
@@ -496,6 +510,7 @@ export class ParleyApp extends HTMLElement {
         chat.kind === 'group' ? el('span', { class: 'avatar group', 'aria-hidden': 'true' }, initials(chat.title)) : this.avatar(peer, 'avatar'),
         el('button', { class: 'conv-title', onclick: () => this.showDetails() },
           el('h2', { id: 'conv-title' }, chat.title), this.subtitle),
+        chat.kind === 'direct' && this.calls.buttons(chat.peerId),
         el('button', { class: 'icon', 'aria-label': 'Details', title: 'Details', onclick: () => this.showDetails() }, icon('info'))),
       this.log,
       el('footer', { class: 'composer' },
@@ -1305,6 +1320,7 @@ export class ParleyApp extends HTMLElement {
         break;
       }
       default:
+        if (event.startsWith('call_')) await this.calls.onEvent(event, d, fromSync);
         break;
     }
   }

@@ -80,6 +80,15 @@ const ICONS = {
  * @param {keyof typeof ICONS} name
  */
 export function icon(name) {
+  return pathIcon(ICONS[name]);
+}
+
+/**
+ * An inline SVG icon of one path in a 24×24 box, drawn with the current
+ * text colour (decorative, like icon()).
+ * @param {string} d
+ */
+export function pathIcon(d) {
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', '0 0 24 24');
@@ -88,7 +97,7 @@ export function icon(name) {
   svg.setAttribute('aria-hidden', 'true');
   svg.setAttribute('focusable', 'false');
   const path = document.createElementNS(ns, 'path');
-  path.setAttribute('d', ICONS[name]);
+  path.setAttribute('d', d);
   path.setAttribute('fill', 'currentColor');
   svg.append(path);
   return svg;
