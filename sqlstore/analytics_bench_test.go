@@ -1,9 +1,7 @@
 package sqlstore_test
 
 import (
-	"database/sql"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/parley-chat/parley"
@@ -61,15 +59,7 @@ func BenchmarkStatsMessagesYear(b *testing.B) {
 // below 2,000 are senders (13 or 14 messages, 13.7 on average).
 func seedYear(b *testing.B, backend, dsn string) {
 	b.Helper()
-	driver, source := "pgx", dsn
-	if backend == "sqlite" {
-		driver, source = "sqlite", strings.TrimPrefix(dsn, "sqlite:")
-	}
-	raw, err := sql.Open(driver, source)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
+	raw := openRaw(b, backend, dsn)
 	rows := benchDays * 2 * benchSendersPerDay
 	series := fmt.Sprintf(`WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n + 1 < %d) SELECT n FROM s`, rows)
 	if backend == "postgres" {

@@ -1,8 +1,6 @@
 package sqlstore_test
 
 import (
-	"database/sql"
-	"strings"
 	"testing"
 	"time"
 
@@ -10,22 +8,6 @@ import (
 	"github.com/parley-chat/parley/internal/testdb"
 	"github.com/parley-chat/parley/sqlstore"
 )
-
-// openRaw opens dsn (migrated) as the store and as a plain database/sql
-// handle, for tests that look at or rewind the schema.
-func openRaw(t *testing.T, backend, dsn string) *sql.DB {
-	t.Helper()
-	driver, source := "pgx", dsn
-	if backend == "sqlite" {
-		driver, source = "sqlite", strings.TrimPrefix(dsn, "sqlite:")
-	}
-	raw, err := sql.Open(driver, source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-	return raw
-}
 
 func postAt(t *testing.T, db *sqlstore.DB, conv, sender string, at time.Time) {
 	t.Helper()

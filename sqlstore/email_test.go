@@ -1,7 +1,6 @@
 package sqlstore_test
 
 import (
-	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
@@ -74,15 +73,7 @@ func TestEmailUniqueMigration(t *testing.T) {
 				t.Fatal(err)
 			}
 			db.Close()
-			driver, source := "pgx", dsn
-			if backend == "sqlite" {
-				driver, source = "sqlite", strings.TrimPrefix(dsn, "sqlite:")
-			}
-			raw, err := sql.Open(driver, source)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer raw.Close()
+			raw := openRaw(t, backend, dsn)
 			// Back to the schema before 0009, with duplicates in it.
 			for _, q := range []string{
 				`DROP INDEX users_email_lower`,

@@ -25,15 +25,7 @@ func schemaOf(t *testing.T, backend string) map[string][]string {
 		t.Fatal(err)
 	}
 	db.Close()
-	driver, source := "pgx", dsn
-	if backend == "sqlite" {
-		driver, source = "sqlite", strings.TrimPrefix(dsn, "sqlite:")
-	}
-	raw, err := sql.Open(driver, source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := openRaw(t, backend, dsn)
 	rows := func(q string, args ...any) [][]string {
 		t.Helper()
 		r, err := raw.Query(q, args...)

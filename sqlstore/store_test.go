@@ -2,7 +2,9 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,23 @@ import (
 )
 
 var ctx = context.Background()
+
+// openRaw opens dsn (a database testdb made) as a plain database/sql
+// handle, for tests that look at or rewind the schema; closed at the
+// end of the test.
+func openRaw(tb testing.TB, backend, dsn string) *sql.DB {
+	tb.Helper()
+	driver, source := "pgx", dsn
+	if backend == "sqlite" {
+		driver, source = "sqlite", strings.TrimPrefix(dsn, "sqlite:")
+	}
+	raw, err := sql.Open(driver, source)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { raw.Close() })
+	return raw
+}
 
 func mustUser(tb testing.TB, db *sqlstore.DB, username string) *parley.User {
 	tb.Helper()
