@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -10,8 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,7 +17,6 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/apitest"
-	"github.com/parley-chat/parley/internal/testenv"
 	"github.com/parley-chat/parley/server"
 )
 
@@ -128,14 +124,7 @@ func seededDays(t *testing.T, dbFile string) map[string][2]int {
 // Screenshots and axe reports go to $PARLEY_ARTIFACTS (default
 // web/testdata/artifacts), named calls-*.
 func TestBrowserCalls(t *testing.T) {
-	dir := devTools(t, "playwright-core", "axe-core")
-	if _, err := os.Stat(chromium); err != nil {
-		testenv.Unavailable(t, "chromium not found at "+chromium+": apt-get install chromium")
-	}
-	artifacts := os.Getenv("PARLEY_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = filepath.Join(dir, "testdata", "artifacts")
-	}
+	dir, artifacts := browserTools(t)
 	push := &pushService{}
 	pushSrv := httptest.NewServer(push)
 	defer pushSrv.Close()
@@ -163,16 +152,7 @@ func TestBrowserCalls(t *testing.T) {
 	}
 	canary := "canary-" + parley.NewID("x")[2:]
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a bound, not a speed
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "browser", "calls.mjs"), srv.URL(), artifacts, canary, pushSrv.URL, admin, string(seeded))
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1", "PARLEY_CHROMIUM="+chromium)
-	out, err := cmd.CombinedOutput()
-	t.Logf("scenario output:\n%s", out)
-	if err != nil {
-		t.Fatalf("browser scenario failed: %v (screenshots in %s)", err, artifacts)
-	}
+	runScenario(t, dir, artifacts, "calls.mjs", srv.URL(), artifacts, canary, pushSrv.URL, admin, string(seeded))
 
 	// The push went through this test's push service (the scenario
 	// decrypted one of them), and the canary is in no log line.

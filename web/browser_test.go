@@ -41,6 +41,39 @@ func devTools(t *testing.T, need ...string) string {
 	return dir
 }
 
+// browserTools returns web/'s folder and the folder for screenshots and
+// reports ($PARLEY_ARTIFACTS, default web/testdata/artifacts) once node,
+// the npm dev dependencies and Chromium are there.
+func browserTools(t *testing.T) (dir, artifacts string) {
+	t.Helper()
+	dir = devTools(t, "playwright-core", "axe-core")
+	if _, err := os.Stat(chromium); err != nil {
+		testenv.Unavailable(t, "chromium not found at "+chromium+": apt-get install chromium")
+	}
+	artifacts = os.Getenv("PARLEY_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = filepath.Join(dir, "testdata", "artifacts")
+	}
+	return dir, artifacts
+}
+
+// runScenario runs browser/script with node and args in Debian's
+// Chromium, logs its output and fails the test when it fails. The
+// 10-minute bound is a bound, not a speed (3 minutes at load 36).
+func runScenario(t *testing.T, dir, artifacts, script string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", append([]string{filepath.Join(dir, "browser", script)}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1", "PARLEY_CHROMIUM="+chromium)
+	out, err := cmd.CombinedOutput()
+	t.Logf("scenario output:\n%s", out)
+	if err != nil {
+		t.Fatalf("browser scenario failed: %v (screenshots in %s)", err, artifacts)
+	}
+}
+
 // lockedBuffer collects the server's log lines from every goroutine.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -69,14 +102,7 @@ func (l *lockedBuffer) String() string {
 // request body and socket frame). Screenshots and axe reports go to
 // $PARLEY_ARTIFACTS (default web/testdata/artifacts).
 func TestBrowser(t *testing.T) {
-	dir := devTools(t, "playwright-core", "axe-core")
-	if _, err := os.Stat(chromium); err != nil {
-		testenv.Unavailable(t, "chromium not found at "+chromium+": apt-get install chromium")
-	}
-	artifacts := os.Getenv("PARLEY_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = filepath.Join(dir, "testdata", "artifacts")
-	}
+	dir, artifacts := browserTools(t)
 	data := t.TempDir()
 	logs := &lockedBuffer{}
 	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) {
@@ -88,21 +114,12 @@ func TestBrowser(t *testing.T) {
 	})
 	canary := "canary-" + parley.NewID("x")[2:]
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // a bound, not a speed: 3 min at load 36
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "browser", "scenario.mjs"), srv.URL(), artifacts, canary, filepath.Join(data, "mail"))
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1", "PARLEY_CHROMIUM="+chromium)
-	out, err := cmd.CombinedOutput()
-	t.Logf("scenario output:\n%s", out)
-	if err != nil {
-		t.Fatalf("browser scenario failed: %v (screenshots in %s)", err, artifacts)
-	}
+	runScenario(t, dir, artifacts, "scenario.mjs", srv.URL(), artifacts, canary, filepath.Join(data, "mail"))
 
 	// The canary typed in the UI is in no file the server wrote and in no
 	// log line. The database did receive the (encrypted) messages.
 	files := 0
-	err = filepath.WalkDir(data, func(p string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(data, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
