@@ -9,10 +9,13 @@ import (
 	"github.com/parley-chat/parley"
 )
 
-// addChanges appends to the sync log. The ids come from one counter row
-// updated last, so on PostgreSQL concurrent writers commit their changes in
-// id order (the row lock is held until commit) and a reader that has seen
-// id N has seen every id below N.
+// addChanges appends to the sync log. The ids come from one counter row,
+// so on PostgreSQL concurrent writers commit their changes in id order (the
+// row lock is held until commit) and a reader that has seen id N has seen
+// every id below N. That lock is the one every writer of the sync log waits
+// for, so a transaction should take it as late as it can: on PostgreSQL the
+// counter and the insert are one statement (one round trip between taking
+// the lock and the commit), and the send path calls this last.
 func (tx *Tx) addChanges(ctx context.Context, changes ...*parley.Change) error {
 	n := 0
 	for _, c := range changes {
@@ -23,24 +26,56 @@ func (tx *Tx) addChanges(ctx context.Context, changes ...*parley.Change) error {
 	if n == 0 {
 		return nil
 	}
+	rows := newRowSet("bigint", "text", "bigint", "text", "text", "text", "text", "text", "bigint")
+	ord := int64(0)
+	for _, c := range changes {
+		if c != nil {
+			ord++ // id = the counter before this statement + ord
+			rows.add(ord, c.ConversationID, c.Seq, c.Event, c.MessageID, c.OnlyUser, c.ToUser, string(c.Payload), parley.Millis(c.CreatedAt))
+		}
+	}
 	var last int64
-	if err := tx.queryRow(ctx, `UPDATE change_counter SET last = last + ? WHERE id = 1 RETURNING last`, n).Scan(&last); err != nil {
-		return err
+	if tx.db.dialect == Postgres {
+		// rowSet.each makes one statement on PostgreSQL.
+		err := rows.each(tx.db.dialect, func(table string, args []any) error {
+			rs, err := tx.queryAll(ctx, `WITH c AS (UPDATE change_counter SET last = last + ? WHERE id = 1 RETURNING last)
+				INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at)
+				SELECT c.last - ? + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9
+				FROM c, `+table+` RETURNING id`, append([]any{n, n}, args...)...)
+			return each(rs, err, func(s scanner) error {
+				var id int64
+				if err := s.Scan(&id); err != nil {
+					return err
+				}
+				last = max(last, id)
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		if err := tx.queryRow(ctx, `UPDATE change_counter SET last = last + ? WHERE id = 1 RETURNING last`, n).Scan(&last); err != nil {
+			return err
+		}
+		err := rows.each(tx.db.dialect, func(table string, args []any) error {
+			_, err := tx.exec(ctx, `INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at)
+				SELECT ? + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 FROM `+table,
+				append([]any{last - int64(n)}, args...)...)
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	id := last - int64(n)
-	rows := newRowSet("bigint", "text", "bigint", "text", "text", "text", "text", "text", "bigint")
 	for _, c := range changes {
 		if c != nil {
 			id++
 			c.ID = id
-			rows.add(c.ID, c.ConversationID, c.Seq, c.Event, c.MessageID, c.OnlyUser, c.ToUser, string(c.Payload), parley.Millis(c.CreatedAt))
 		}
 	}
-	return rows.each(tx.db.dialect, func(table string, args []any) error {
-		_, err := tx.exec(ctx, `INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at)
-			SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 FROM `+table, args...)
-		return err
-	})
+	return nil
 }
 
 func scanChange(s scanner) (*parley.Change, error) {

@@ -50,8 +50,9 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 // a round trip the committer waits for): one duplicate lookup, what each
 // kind's send policy reads, one seq update of all the conversations
 // (locked in id order, so concurrent committers lock rows in the same
-// order), one insert of the messages and one of their changes, then the
-// analytics counters (countSends). See rowSet.
+// order), one insert of the messages, the analytics counters (countSends),
+// then their changes, whose counter row every writer shares (addChanges).
+// See rowSet.
 func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	prev, err := tx.existingClientIDs(ctx, batch)
 	if err != nil {
@@ -156,10 +157,11 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	if err := tx.insertMessages(ctx, msgs); err != nil {
 		return err
 	}
-	if err := tx.addChanges(ctx, changes...); err != nil {
+	if err := tx.countSends(ctx, batch); err != nil {
 		return err
 	}
-	return tx.countSends(ctx, batch)
+	// Last: the sync log's counter row is the lock every writer shares.
+	return tx.addChanges(ctx, changes...)
 }
 
 // errClientIDReused refuses a send whose clientMessageId the sender already
