@@ -98,6 +98,9 @@ type Options struct {
 	// every session (polling queues and WebSockets); a session that would
 	// go over it is closed like one whose queue overflowed.
 	Budget *wsock.Budget
+	// Coalescer, when not nil, holds busy WebSockets' writes apart under
+	// heavy fan-out (wsock.Coalescer).
+	Coalescer *wsock.Coalescer
 }
 
 // Server is an Engine.IO endpoint; it implements http.Handler and is safe
@@ -138,6 +141,7 @@ func NewServer(opts Options) *Server {
 		QueueSize:   opts.QueueSize,
 		CheckOrigin: check,
 		Budget:      opts.Budget,
+		Coalescer:   opts.Coalescer,
 	})
 	return srv
 }

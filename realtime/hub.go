@@ -45,6 +45,13 @@ import (
 	"github.com/parley-chat/parley/wsock"
 )
 
+// CoalesceBusy is how many sockets of a node must have something to write
+// before their writes are held apart (Config.WriteCoalesce). A chat's
+// traffic, even at thousands of messages a second, keeps a handful of
+// writers busy at a time; one post to a large group or channel starts one
+// per online member.
+const CoalesceBusy = 64
+
 // Config holds the hub's settings.
 type Config struct {
 	// AllowedOrigins may open sockets cross-origin; same-origin requests
@@ -73,6 +80,11 @@ type Config struct {
 	// together; a socket whose event would go over it is disconnected, like
 	// one whose own queue is full. Default 256 MiB.
 	MaxQueuedBytes int64
+	// WriteCoalesce is how far apart a socket's writes are held while the
+	// node is fanning out to many sockets at once (wsock.Coalescer; at
+	// least CoalesceBusy sockets with something to write): one write then
+	// carries what arrived meanwhile. Zero: 10ms; negative: never held.
+	WriteCoalesce time.Duration
 	// EventTimeout bounds the work of one client event (and so its store
 	// calls); past it the ack carries 503 unavailable. Default 5s.
 	EventTimeout time.Duration
@@ -136,6 +148,9 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	if cfg.MaxQueuedBytes <= 0 {
 		cfg.MaxQueuedBytes = 256 << 20
 	}
+	if cfg.WriteCoalesce == 0 {
+		cfg.WriteCoalesce = 10 * time.Millisecond
+	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 25 * time.Second
 	}
@@ -149,11 +164,13 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	h.handlers = h.clientEvents()
 	check := h.loggedOriginCheck(originChecker(cfg.AllowedOrigins))
 	budget := wsock.NewBudget(cfg.MaxQueuedBytes)
+	coalescer := wsock.NewCoalescer(cfg.WriteCoalesce, CoalesceBusy)
 	h.sio = socketio.NewServer(socketio.Options{ConnectTimeout: cfg.ConnectTimeout, EngineIO: engineio.Options{
 		MaxPending:        cfg.MaxPendingSockets,
 		MaxPendingPerAddr: cfg.MaxPendingSocketsPerAddr,
 		ClientAddr:        cfg.ClientAddr,
 		Budget:            budget,
+		Coalescer:         coalescer,
 		PingInterval:      cfg.PingInterval,
 		PingTimeout:       cfg.PingTimeout,
 		MaxPayload:        cfg.ReadLimit,
@@ -176,7 +193,7 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 		h.onSocketIOEvent(event)(sock, args, ack) // answered with invalid_argument by call
 	})
 	h.ws = wsock.NewUpgrader(wsock.Options{ReadLimit: cfg.ReadLimit, QueueSize: cfg.QueueSize, CheckOrigin: check,
-		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, Budget: budget})
+		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, Budget: budget, Coalescer: coalescer})
 	h.unsub = bus.Subscribe(h.deliver)
 	return h
 }

@@ -94,6 +94,7 @@ type Config struct {
 	MaxPending        int                  // Socket.IO connections not yet authenticated, overall; zero: 10,000
 	MaxPendingPerAddr int                  // the same, per client IP address; zero: 64
 	MaxQueuedBytes    int64                // bytes queued for all sockets of the node together; zero: 256 MiB
+	WriteCoalesce     time.Duration        // how far apart busy sockets' writes are held under heavy fan-out (realtime.Config); zero: 10ms, negative: never
 	// BusQueueLen and BusQueueBytes bound the events from other nodes
 	// waiting for this node's sockets (NATS bus); past them events are
 	// dropped and their addressees' sockets closed (natsbus.Options).
@@ -308,7 +309,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.hub = realtime.New(s.svc, s.bus, realtime.Config{AllowedOrigins: cfg.AllowedOrigins, Logger: s.log,
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, ConnectTimeout: cfg.ConnectTimeout,
 		MaxSocketsPerUser: cfg.MaxSocketsPerUser, MaxPendingSockets: cfg.MaxPending, MaxPendingSocketsPerAddr: cfg.MaxPendingPerAddr,
-		MaxQueuedBytes: cfg.MaxQueuedBytes, EventTimeout: cfg.DBTimeout, Now: cfg.Clock.Now,
+		MaxQueuedBytes: cfg.MaxQueuedBytes, WriteCoalesce: cfg.WriteCoalesce, EventTimeout: cfg.DBTimeout, Now: cfg.Clock.Now,
 		ClientAddr: httpapi.ClientAddr(cfg.TrustedProxies), Metrics: s.metrics})
 	s.hub.Mount(mux)
 	web.New().Mount(mux)

@@ -140,6 +140,7 @@ func (c *Conn) enqueue(size int, frames ...[]byte) bool {
 func (c *Conn) startWriterLocked() {
 	if !c.writing {
 		c.writing = true
+		c.u.opts.Coalescer.started()
 		go c.writeLoop()
 	}
 }
@@ -148,9 +149,13 @@ func (c *Conn) startWriterLocked() {
 // empty; then it returns its buffers to the pools and exits. After a
 // Close it writes the close frame behind the last batch and closes the
 // connection. If the connection is closed under it, it drops the queue.
+// With a Coalescer it may first wait, letting more frames join the batch.
 func (c *Conn) writeLoop() {
+	co := c.u.opts.Coalescer
+	defer co.stopped()
 	var spare *[][]byte
 	var buf *[]byte
+	waited := false
 	c.mu.Lock()
 	for {
 		if c.closed.Load() || c.closeSent {
@@ -165,6 +170,16 @@ func (c *Conn) writeLoop() {
 		if n == 0 && !c.closing {
 			break
 		}
+		if !waited && !c.closing {
+			if d := co.wait(c.lastWrite); d > 0 {
+				c.mu.Unlock()
+				co.sleep(d)
+				c.mu.Lock()
+				waited = true
+				continue // closed meanwhile? more queued: take it all
+			}
+		}
+		waited = false
 		c.queue = spare
 		spare = nil
 		size := c.queuedBytes
@@ -181,6 +196,7 @@ func (c *Conn) writeLoop() {
 			frames = *batch
 		}
 		err := c.writeBatch(buf, frames, closeAfter)
+		stamp := co.stamp()
 		c.u.opts.Budget.Give(size)
 		if batch != nil {
 			clear(*batch)
@@ -194,6 +210,7 @@ func (c *Conn) writeLoop() {
 		}
 		c.mu.Lock()
 		c.pending -= n
+		c.lastWrite = stamp
 	}
 	// Idle or dead: keep nothing.
 	if c.queue != nil && len(*c.queue) == 0 {

@@ -245,3 +245,72 @@ func TestSendPreparedAllocs(t *testing.T) {
 	}
 	rec.waitFor(t, 1+2000+1001) // AllocsPerRun calls it once more to warm up
 }
+
+// TestCoalescer checks that a connection that wrote recently waits (its
+// Coalescer's sleep, held by the test) and then sends everything queued
+// meanwhile in one write, in order; and that nothing waits while fewer
+// connections than Busy have something to write.
+func TestCoalescer(t *testing.T) {
+	t.Run("Busy", func(t *testing.T) {
+		co := wsock.NewCoalescer(time.Hour, 1) // this connection's writer alone makes it busy
+		asleep, wake := make(chan time.Duration, 1), make(chan struct{})
+		wsock.SetCoalescerSleep(co, func(d time.Duration) { asleep <- d; <-wake })
+		rec := newRecorder()
+		c, g := serveGated(t, wsock.Options{Coalescer: co}, rec)
+		c.Start()
+		c.Send(wsock.Text, []byte("m0")) // never wrote before: at once
+		rec.waitFor(t, 1)
+		before := g.writes.Load()
+		c.Send(wsock.Text, []byte("m1"))
+		select {
+		case d := <-asleep:
+			if d <= 0 || d > time.Hour {
+				t.Fatalf("writer waits %v, want up to an hour", d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the writer of a busy connection that just wrote did not wait")
+		}
+		const n = 50
+		for i := 2; i < n; i++ {
+			if !c.Send(wsock.Text, []byte(fmt.Sprintf("m%d", i))) {
+				t.Fatalf("Send %d refused", i)
+			}
+		}
+		close(wake)
+		got := rec.waitFor(t, n)
+		for i, m := range got {
+			if want := fmt.Sprintf("m%d", i); m != want {
+				t.Fatalf("message %d is %q, want %q", i, m, want)
+			}
+		}
+		if w := g.writes.Load() - before; w != 1 {
+			t.Fatalf("%d writes for the %d messages queued while the writer waited, want 1", w, n-1)
+		}
+		// Close does not wait: the close frame follows at once.
+		c.Close()
+		select {
+		case <-rec.closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no close frame")
+		}
+	})
+	t.Run("Quiet", func(t *testing.T) {
+		co := wsock.NewCoalescer(time.Hour, 2) // one connection is not busy enough
+		wsock.SetCoalescerSleep(co, func(time.Duration) { t.Error("a writer waited below the Busy threshold") })
+		rec := newRecorder()
+		c, g := serveGated(t, wsock.Options{Coalescer: co}, rec)
+		c.Start()
+		for i := 0; i < 5; i++ {
+			c.Send(wsock.Text, []byte(fmt.Sprintf("m%d", i)))
+			rec.waitFor(t, i+1)
+		}
+		if w := g.writes.Load(); w < 5 {
+			t.Fatalf("%d writes for 5 messages sent one after the other's arrival", w)
+		}
+	})
+	t.Run("Off", func(t *testing.T) {
+		if wsock.NewCoalescer(0, 10) != nil {
+			t.Fatal("a zero delay must turn coalescing off")
+		}
+	})
+}

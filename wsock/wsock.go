@@ -146,6 +146,9 @@ type Options struct {
 	// Budget, when not nil, is shared by every connection of the upgrader
 	// (and may be shared with other queues): see Budget.
 	Budget *Budget
+	// Coalescer, when not nil, holds busy connections' writes apart under
+	// heavy fan-out (see Coalescer); it may be shared by several upgraders.
+	Coalescer *Coalescer
 	// CheckOrigin decides whether a request with an Origin header may
 	// upgrade. Nil means SameOrigin.
 	CheckOrigin func(r *http.Request) bool
@@ -252,6 +255,7 @@ type Conn struct {
 	writing     bool      // the writer goroutine runs
 	closing     bool      // Close was called: no more frames, then a close frame
 	closeSent   bool      // the writer wrote the close frame
+	lastWrite   int64     // UnixNano of the last write, kept only with a Coalescer
 }
 
 // Start begins reading in a new goroutine; call it exactly once. The HTTP

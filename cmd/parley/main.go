@@ -85,6 +85,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	maxPending := fs.Int("max-pending-sockets", 10000, "Socket.IO connections not yet authenticated, per node; past it a handshake answers 429")
 	maxPendingAddr := fs.Int("max-pending-sockets-per-addr", 64, "the same, per client IP address (behind --trusted-proxies, the client their X-Forwarded-For names)")
 	maxQueued := fs.Int64("max-queued-bytes", 256<<20, "bytes queued for all sockets of a node together; a socket that would go over it is disconnected")
+	writeCoalesce := fs.Duration("write-coalesce", 10*time.Millisecond, "while the node fans out to many sockets at once (64 or more with something to write), hold each socket's writes this far apart "+
+		"so one write carries what arrived meanwhile (fewer system calls, for the server and the clients); light traffic is never held; 0 turns it off")
 	dbTimeout := fs.Duration("db-timeout", 5*time.Second, "deadline of the database work of each request, socket event and background job; "+
 		"past it (a database that is down or does not answer) the client gets 503 unavailable")
 	bodyTimeout := fs.Duration("body-timeout", 30*time.Second, "how long a client may take to send a request body; a slower (trickled) body is cut off")
@@ -174,7 +176,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	cfg = server.Config{Addr: *addr, DataDir: *data, DB: *db, Bus: *bus, Admins: split(*admins), AllowedOrigins: split(*origins),
 		MailFrom: *mailFrom, AuthRatePerMinute: *authRate, TrustedProxies: trusted, ShutdownTimeout: *shutdown, DebugAddr: *debugAddr, MetricsAddr: *metricsAddr,
 		PingInterval: *pingInterval, PingTimeout: *pingTimeout, BodyTimeout: *bodyTimeout, ConnectTimeout: *connectTimeout, DBTimeout: *dbTimeout,
-		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued,
+		MaxSocketsPerUser: *maxSockets, MaxPending: *maxPending, MaxPendingPerAddr: *maxPendingAddr, MaxQueuedBytes: *maxQueued, WriteCoalesce: coalesceFlag(*writeCoalesce),
 		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota,
 		STUNURLs: split(*stunURL), TURNURLs: split(*turnURL), TURNSecret: *turnSecret, TURNAddr: *turnAddr, TURNPublicIP: *turnIP,
 		TURNPortMin: minPort, TURNPortMax: maxPort, TURNQuota: *turnQuota,
@@ -202,4 +204,13 @@ func portRange(s string) (uint16, uint16, error) {
 		return 0, 0, fmt.Errorf("%q is not a port range MIN-MAX with 1 <= MIN <= MAX <= 65535", s)
 	}
 	return uint16(a), uint16(b), nil
+}
+
+// coalesceFlag maps --write-coalesce to server.Config.WriteCoalesce, where
+// zero means the default: 0 on the command line turns holding off.
+func coalesceFlag(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
