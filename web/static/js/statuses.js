@@ -13,6 +13,17 @@ import { ApiError } from './api.js';
 import * as e2e from './e2e.js';
 import { el, fill, initials } from './dom.js';
 
+/** The server's bound on one wrapped key (parley.MaxStatusKeyLen). */
+const MAX_KEY_LEN = 4096;
+/** The server's bound on an image or video (parley.MaxMediaBytes). */
+const MAX_MEDIA = 16 << 20;
+/** Background colours offered for a text status; white text on each keeps 4.5:1. */
+const COLOURS = [['#075e54', 'Green'], ['#1f4e79', 'Blue'], ['#5b2a86', 'Purple'], ['#8e1b1b', 'Red'], ['#7a4100', 'Brown'], ['#202c33', 'Night']];
+/** Font styles for a text status: the value sent as fontStyle, and its name. */
+const FONTS = [['sans', 'Sans serif'], ['serif', 'Serif'], ['mono', 'Typewriter'], ['script', 'Handwriting']];
+const te = new TextEncoder();
+const td = new TextDecoder();
+
 /** @typedef {import('./app.js').ParleyApp} ParleyApp */
 
 /**
@@ -134,7 +145,7 @@ export class Statuses {
         disabled: n === 0 },
       this.ring(me, n ? 'mine' : 'none', n),
       el('span', { class: 'status-name', 'aria-hidden': 'true' }, 'My status')),
-      el('button', { class: 'status-add', id: 'add-status', 'aria-label': 'Add status', title: 'Add status' }, '+'));
+      el('button', { class: 'status-add', id: 'add-status', 'aria-label': 'Add status', title: 'Add status', onclick: () => this.compose() }, '+'));
   }
 
   /**
@@ -149,6 +160,145 @@ export class Statuses {
     return ring;
   }
 
+  // ---------- posting ----------
+
+  /** Shows the form for a new status in the conversation pane. */
+  async compose() {
+    const app = this.app;
+    /** @type {{userId: string, username: string, name: string}[]} */
+    let contacts = [];
+    try {
+      contacts = (await app.api.get('/api/contacts')) || [];
+    } catch (e) {
+      contacts = [];
+      console.error('contacts', e instanceof ApiError ? e.code : e);
+    }
+    contacts = contacts.filter((c) => !app.blocked.has(c.userId));
+    const error = el('p', { class: 'form-error', role: 'alert', id: 'status-error' });
+    const preview = el('p', { class: 'status-text status-preview', id: 'status-preview', 'aria-hidden': 'true' }, 'Type a status');
+    const text = /** @type {HTMLTextAreaElement} */ (el('textarea', { name: 'text', id: 'status-text', rows: '4', maxlength: '700',
+      placeholder: 'Type a status' }));
+    const file = /** @type {HTMLInputElement} */ (el('input', { type: 'file', name: 'file', id: 'status-file',
+      accept: 'image/png,image/jpeg,image/gif,image/webp,video/mp4,video/webm' }));
+    const people = el('fieldset', { class: 'status-people', hidden: true },
+      el('legend', null, 'Contacts'),
+      contacts.length ? contacts.map((c) => el('label', { class: 'check' },
+        el('input', { type: 'checkbox', name: 'people', value: c.userId, 'data-contact': c.username }), ' ', c.name || c.username, ' ',
+        el('span', { class: 'fine' }, '@' + c.username)))
+        : el('p', { class: 'fine' }, 'No contacts yet: start a chat with someone to add them.'));
+    const form = /** @type {HTMLFormElement} */ (el('form', { class: 'status-form', id: 'status-form', novalidate: true },
+      el('fieldset', { class: 'status-kind' }, el('legend', null, 'Kind'),
+        el('label', { class: 'check' }, el('input', { type: 'radio', name: 'kind', value: 'text', checked: true }), ' Text'),
+        el('label', { class: 'check' }, el('input', { type: 'radio', name: 'kind', value: 'media' }), ' Photo or video')),
+      el('label', { class: 'field', for: 'status-text' }, el('span', { 'data-kind': 'text' }, 'Text'), el('span', { 'data-kind': 'media', hidden: true }, 'Caption (optional)'), text),
+      el('div', { 'data-kind': 'text' },
+        el('label', { class: 'field' }, el('span', null, 'Background'),
+          el('select', { name: 'backgroundColor', id: 'status-colour' }, COLOURS.map(([v, n]) => el('option', { value: v }, n)))),
+        el('label', { class: 'field' }, el('span', null, 'Font'),
+          el('select', { name: 'fontStyle', id: 'status-font' }, FONTS.map(([v, n]) => el('option', { value: v }, n)))),
+        preview),
+      el('label', { class: 'field', 'data-kind': 'media', hidden: true }, el('span', null, 'Photo or video (at most 16 MB)'), file),
+      el('fieldset', { class: 'status-audience' }, el('legend', null, 'Who can see it'),
+        el('label', { class: 'check' }, el('input', { type: 'radio', name: 'visibleTo', value: 'all', checked: true }), ` My contacts (${contacts.length})`),
+        el('label', { class: 'check' }, el('input', { type: 'radio', name: 'visibleTo', value: 'specific' }), ' Only share with…'),
+        el('label', { class: 'check' }, el('input', { type: 'radio', name: 'visibleTo', value: 'except' }), ' My contacts except…'),
+        people),
+      el('label', { class: 'field' }, el('span', null, 'Disappears after'),
+        el('select', { name: 'hours', id: 'status-hours' }, [24, 12, 6, 1].map((h) => el('option', { value: String(h) }, `${h} hour${h === 1 ? '' : 's'}`)))),
+      el('p', { class: 'fine' }, 'Your status is end-to-end encrypted: only the contacts you choose can read it.'),
+      error,
+      el('div', { class: 'row' }, el('button', { class: 'primary', type: 'submit', id: 'post-status' }, 'Post status'))));
+    const sync = () => {
+      const fd = new FormData(form);
+      const media = fd.get('kind') === 'media';
+      form.querySelectorAll('[data-kind]').forEach((n) => { /** @type {HTMLElement} */ (n).hidden = (n.getAttribute('data-kind') === 'media') !== media; });
+      people.hidden = fd.get('visibleTo') === 'all';
+      preview.textContent = text.value || 'Type a status';
+      textStyle(preview, String(fd.get('backgroundColor')), String(fd.get('fontStyle')));
+    };
+    form.addEventListener('input', sync);
+    form.addEventListener('change', sync);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const button = /** @type {HTMLButtonElement} */ (form.querySelector('button[type=submit]'));
+      button.disabled = true;
+      error.textContent = '';
+      try {
+        await this.post(new FormData(form), contacts.map((c) => c.userId));
+        app.closeChat(true);
+      } catch (e) {
+        error.textContent = e instanceof ApiError || e instanceof UserError ? e.message : 'Something went wrong: ' + (e && e.message ? e.message : String(e));
+      } finally {
+        button.disabled = false;
+      }
+    });
+    app.showPane('New status', form);
+    sync();
+    text.focus();
+  }
+
+  /**
+   * Encrypts and posts a status from the form's fields.
+   * @param {FormData} fd
+   * @param {string[]} contacts the ids of my contacts (blocked ones left out)
+   */
+  async post(fd, contacts) {
+    const app = this.app;
+    const me = app.session.userId;
+    const visibleTo = String(fd.get('visibleTo') || 'all');
+    const chosen = new Set(fd.getAll('people').map(String));
+    let audience = contacts;
+    if (visibleTo === 'specific') audience = contacts.filter((id) => chosen.has(id));
+    if (visibleTo === 'except') audience = contacts.filter((id) => !chosen.has(id));
+    if (visibleTo === 'specific' && audience.length === 0) throw new UserError('Choose at least one contact to share with.');
+    const caption = String(fd.get('text') || '').trim();
+    /** @type {Record<string, any>} */
+    const input = { visibleTo, expiresAt: Number(fd.get('hours') || 24) };
+    if (visibleTo === 'specific') input.specificUsers = audience;
+    if (visibleTo === 'except') input.excludedUsers = [...chosen].filter((id) => contacts.includes(id));
+    /** @type {any} */
+    let body;
+    if (fd.get('kind') === 'media') {
+      const f = fd.get('file');
+      if (!(f instanceof File) || !f.size) throw new UserError('Choose a photo or video.');
+      const type = /^image\/(png|jpeg|gif|webp)$/.test(f.type) ? 'image' : /^video\/(mp4|webm)$/.test(f.type) ? 'video' : '';
+      if (!type) throw new UserError('A status can be a PNG, JPEG, GIF or WebP photo, or an MP4 or WebM video.');
+      if (f.size > MAX_MEDIA - 16) throw new UserError('A photo or video may be at most 16 MB.');
+      const enc = await e2e.encryptFile(await f.arrayBuffer(), null);
+      const meta = { fileType: type, originalName: 'encrypted', size: enc.body.byteLength, mimeType: 'application/octet-stream',
+        iv: enc.iv, thumbnailIv: '', encryptedKey: '' };
+      const form = new FormData();
+      form.append('encryptedMetadata', JSON.stringify(meta));
+      form.append('hasThumbnail', 'false');
+      form.append('file', new Blob([enc.body], { type: 'application/octet-stream' }), 'file');
+      const up = await app.api.call('POST', '/api/media/upload', form);
+      body = { text: caption, media: { fileId: up.fileId, key: enc.key, iv: enc.iv, mime: f.type, size: f.size } };
+      input.type = type;
+      input.mediaId = up.fileId;
+    } else {
+      if (!caption) throw new UserError('Type the text of your status.');
+      body = { text: caption };
+      input.type = 'text';
+      input.backgroundColor = colourOf(String(fd.get('backgroundColor') || ''));
+      input.fontStyle = fontOf(String(fd.get('fontStyle') || ''));
+    }
+    // Each reader's devices, mine read fresh (key_changed does not reach my own other devices).
+    const lists = await Promise.all([...audience, me].map((u) => app.keysOf(u, u === me).catch(() => /** @type {e2e.DeviceKey[]} */ ([]))));
+    /** @type {Map<string, e2e.DeviceKey[]>} */
+    const readers = new Map();
+    [...audience, me].forEach((u, i) => readers.set(u, lists[i]));
+    const { content, keys, missing } = await encryptStatus(body, readers);
+    if (visibleTo === 'specific' && missing.length) {
+      const names = await Promise.all(missing.map((id) => app.profile(id).then((p) => p.name || p.username).catch(() => id)));
+      throw new UserError(`${names.join(', ')} cannot read encrypted statuses yet (no device key).`);
+    }
+    if (!keys[me]) throw new UserError('This device has no key that can read the status.');
+    input.content = content;
+    input.encryptedKeys = keys;
+    await app.api.post('/api/statuses/create', input);
+    await this.load();
+  }
+
   /**
    * A status event, live or from /api/sync.
    * @param {string} event
@@ -156,4 +306,111 @@ export class Statuses {
   async onEvent(event) {
     if (event === 'status_created' || event === 'status_viewed') this.refreshSoon();
   }
+}
+
+/** An error to show as it is (a choice in the form to correct). */
+class UserError extends Error {}
+
+/**
+ * A background colour the client draws with: a #rrggbb, else the first of COLOURS.
+ * @param {string} c
+ */
+function colourOf(c) {
+  return /^#[0-9a-f]{6}$/i.test(c) ? c.toLowerCase() : COLOURS[0][0];
+}
+
+/**
+ * A known font style, else sans.
+ * @param {string} f
+ */
+function fontOf(f) {
+  return FONTS.some(([v]) => v === f) ? f : 'sans';
+}
+
+/**
+ * Draws a text status's colour and font on an element: white or black text,
+ * whichever reads better on the colour (another client may choose any).
+ * @param {HTMLElement} node
+ * @param {string} colour
+ * @param {string} font
+ */
+function textStyle(node, colour, font) {
+  const c = colourOf(colour);
+  const lum = [1, 3, 5].map((i) => {
+    const v = parseInt(c.slice(i, i + 2), 16) / 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  });
+  const l = 0.2126 * lum[0] + 0.7152 * lum[1] + 0.0722 * lum[2];
+  // CSSOM, not a style attribute: the CSP allows no inline style.
+  node.style.backgroundColor = c;
+  node.style.color = (1.05 / (l + 0.05)) >= ((l + 0.05) / 0.05) ? '#ffffff' : '#000000';
+  for (const [v] of FONTS) node.classList.toggle('font-' + v, v === fontOf(font));
+}
+
+/** @type {Map<string, Promise<CryptoKey>>} */
+const publicKeys = new Map();
+
+/** @param {string} pem */
+function importPublic(pem) {
+  let k = publicKeys.get(pem);
+  if (!k) {
+    const spki = e2e.unb64(pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''));
+    k = crypto.subtle.importKey('spki', spki, { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['encrypt']);
+    publicKeys.set(pem, k);
+  }
+  return k;
+}
+
+/**
+ * Encrypts a status body with a fresh AES-256-GCM key wrapped for each
+ * reader's devices (see the top of this file).
+ * @param {any} body
+ * @param {Map<string, e2e.DeviceKey[]>} readers by user id, the owner included
+ * @returns {Promise<{content: string, keys: Record<string, string>, missing: string[]}>} missing: readers with no device that can read it
+ */
+export async function encryptStatus(body, readers) {
+  const aes = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt', 'decrypt']);
+  const raw = await crypto.subtle.exportKey('raw', aes);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, aes, te.encode(JSON.stringify(body)));
+  /** @type {Record<string, string>} */
+  const keys = {};
+  const missing = [];
+  for (const [userId, devices] of readers) {
+    /** @type {Record<string, string>} */
+    const wraps = {};
+    for (const d of devices || []) {
+      if (!d.publicKey || wraps[d.deviceId]) continue;
+      let w;
+      try {
+        w = e2e.b64(await crypto.subtle.encrypt({ name: 'RSA-OAEP' }, await importPublic(d.publicKey), raw));
+      } catch {
+        continue; // a device whose key is not an RSA-OAEP SPKI cannot read web statuses
+      }
+      // The server keeps at most MAX_KEY_LEN per user: the devices past it go without.
+      if (JSON.stringify({ ...wraps, [d.deviceId]: w }).length > MAX_KEY_LEN) break;
+      wraps[d.deviceId] = w;
+    }
+    if (Object.keys(wraps).length) keys[userId] = JSON.stringify(wraps);
+    else missing.push(userId);
+  }
+  return { content: JSON.stringify({ v: 1, message: e2e.b64(ct), iv: e2e.b64(iv) }), keys, missing };
+}
+
+/**
+ * Decrypts a status's content with the key wrapped for this device.
+ * @param {string} content
+ * @param {string} encryptedKey the caller's own entry of encryptedKeys
+ * @param {e2e.DeviceKeys} me
+ * @returns {Promise<any>} the body; throws when this device cannot read it
+ */
+export async function decryptStatus(content, encryptedKey, me) {
+  const wraps = JSON.parse(encryptedKey || '{}');
+  const wrapped = wraps && typeof wraps === 'object' ? wraps[me.deviceId] : '';
+  if (typeof wrapped !== 'string' || !wrapped) throw new Error('not encrypted for this device');
+  const raw = await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, me.privateKey, e2e.unb64(wrapped));
+  const aes = await crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['decrypt']);
+  const env = JSON.parse(content);
+  const pt = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: e2e.unb64(env.iv) }, aes, e2e.unb64(env.message));
+  return JSON.parse(td.decode(pt));
 }
