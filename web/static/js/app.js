@@ -1325,7 +1325,7 @@ export class ParleyApp extends HTMLElement {
       }
       default:
         if (event.startsWith('call_')) await this.calls.onEvent(event, d, fromSync);
-        else if (event.startsWith('status_')) await this.statuses.onEvent(event);
+        else if (event.startsWith('status_')) await this.statuses.onEvent(event, d);
         break;
     }
   }

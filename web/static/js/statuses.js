@@ -11,7 +11,7 @@
 // user's devices, so the server hands each viewer only their own map.
 import { ApiError } from './api.js';
 import * as e2e from './e2e.js';
-import { el, fill, initials } from './dom.js';
+import { el, fill, clock, initials } from './dom.js';
 
 /** The server's bound on one wrapped key (parley.MaxStatusKeyLen). */
 const MAX_KEY_LEN = 4096;
@@ -21,6 +21,8 @@ const MAX_MEDIA = 16 << 20;
 const COLOURS = [['#075e54', 'Green'], ['#1f4e79', 'Blue'], ['#5b2a86', 'Purple'], ['#8e1b1b', 'Red'], ['#7a4100', 'Brown'], ['#202c33', 'Night']];
 /** Font styles for a text status: the value sent as fontStyle, and its name. */
 const FONTS = [['sans', 'Sans serif'], ['serif', 'Serif'], ['mono', 'Typewriter'], ['script', 'Handwriting']];
+/** How long a text or photo status shows before the next, in ms (a video: its length). */
+const SHOW_MS = 6000;
 const te = new TextEncoder();
 const td = new TextDecoder();
 
@@ -51,10 +53,13 @@ export class Statuses {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.expiryTimer = undefined;
     this.loading = Promise.resolve();
+    /** @type {Viewer | null} the open viewer */
+    this.viewer = null;
   }
 
   /** Forgets everything of the signed-out user. */
   reset() {
+    if (this.viewer) this.viewer.dialog.close();
     clearTimeout(this.refreshTimer);
     clearTimeout(this.expiryTimer);
     this.feed = [];
@@ -124,7 +129,7 @@ export class Statuses {
       const name = f.name || f.username;
       const n = f.statuses.length;
       items.push(el('li', null, el('button', { class: 'status-item', 'data-status-user': f.userId, 'data-unviewed': unviewed ? 'true' : 'false',
-        'aria-label': `${name}: ${n} status${n === 1 ? '' : 'es'}${unviewed ? ', new' : ', viewed'}` },
+        'aria-label': `${name}: ${n} status${n === 1 ? '' : 'es'}${unviewed ? ', new' : ', viewed'}`, onclick: () => this.openFeed(f.userId) },
       this.ring(this.app.users.get(f.userId), unviewed ? 'unviewed' : 'viewed', n),
       el('span', { class: 'status-name', 'aria-hidden': 'true' }, name))));
     }
@@ -142,7 +147,7 @@ export class Statuses {
     const n = this.mine.length;
     return el('li', { class: 'status-mine' },
       el('button', { class: 'status-item', id: 'my-status', 'aria-label': n ? `My status: ${n} status${n === 1 ? '' : 'es'}` : 'My status: none',
-        disabled: n === 0 },
+        disabled: n === 0, onclick: () => this.open(this.app.session.userId, [...this.mine].reverse(), 0) },
       this.ring(me, n ? 'mine' : 'none', n),
       el('span', { class: 'status-name', 'aria-hidden': 'true' }, 'My status')),
       el('button', { class: 'status-add', id: 'add-status', 'aria-label': 'Add status', title: 'Add status', onclick: () => this.compose() }, '+'));
@@ -299,13 +304,337 @@ export class Statuses {
     await this.load();
   }
 
+  // ---------- viewing ----------
+
+  /**
+   * Opens a contact's statuses at the first one not viewed yet.
+   * @param {string} userId
+   */
+  openFeed(userId) {
+    const f = this.feed.find((x) => x.userId === userId);
+    if (!f) return;
+    const list = [...f.statuses].reverse(); // oldest first, as they were posted
+    const first = list.findIndex((s) => !s.viewedAt && !this.viewed.has(s.statusId));
+    this.open(userId, list, Math.max(first, 0));
+  }
+
+  /**
+   * The full-screen viewer: one progress bar per status, tap (or arrow
+   * keys) for the next or previous, auto-advance, pause.
+   * @param {string} userId whose statuses
+   * @param {StatusView[]} list oldest first
+   * @param {number} start
+   */
+  open(userId, list, start) {
+    if (!list.length) return;
+    if (this.viewer) this.viewer.dialog.close();
+    const app = this.app;
+    const own = userId === app.session.userId;
+    const p = app.users.get(userId);
+    const name = own ? 'My status' : (p && (p.name || p.username)) || 'Status';
+    const bars = el('div', { class: 'status-bars', 'aria-hidden': 'true' });
+    const stage = el('div', { class: 'status-stage', id: 'status-stage', 'aria-live': 'polite' });
+    const when = el('time', { class: 'status-when' });
+    const position = el('span', { class: 'sr-only' });
+    const pause = /** @type {HTMLButtonElement} */ (el('button', { class: 'icon status-pause', id: 'status-pause', 'aria-label': 'Pause', 'aria-pressed': 'false',
+      onclick: () => this.setPaused(!v.paused) }, '❚❚'));
+    const footer = el('footer', { class: 'status-foot' });
+    const dialog = /** @type {HTMLDialogElement} */ (el('dialog', { class: 'status-viewer', 'aria-label': own ? 'My status' : `Status of ${name}`,
+      onclose: () => this.closed(v) },
+    bars,
+    el('header', { class: 'status-head' },
+      this.app.avatar(p, 'avatar'),
+      el('span', { class: 'status-who' }, el('h2', { id: 'status-owner' }, name), when, position),
+      pause,
+      el('button', { class: 'icon status-close', 'aria-label': 'Close', onclick: () => dialog.close() }, '✕')),
+    el('div', { class: 'status-body' },
+      el('button', { class: 'status-prev', 'aria-label': 'Previous status', onclick: () => this.step(-1) }, '‹'),
+      stage,
+      el('button', { class: 'status-next', 'aria-label': 'Next status', onclick: () => this.step(1) }, '›')),
+    footer));
+    /** @type {Viewer} */
+    const v = { userId, name, own, list, index: -1, dialog, bars, stage, when, position, pause, footer, paused: false, url: '', showing: 0, viewersOpen: false };
+    this.viewer = v;
+    dialog.addEventListener('keydown', (ev) => {
+      if (ev.key === 'ArrowRight') { ev.preventDefault(); this.step(1); }
+      if (ev.key === 'ArrowLeft') { ev.preventDefault(); this.step(-1); }
+    });
+    app.append(dialog);
+    dialog.showModal();
+    this.show(start);
+  }
+
+  /**
+   * Shows the status at index i of the open viewer (past the last one: closes it).
+   * @param {number} i
+   */
+  async show(i) {
+    const v = this.viewer;
+    if (!v) return;
+    if (i < 0) i = 0;
+    if (i >= v.list.length) {
+      v.dialog.close();
+      return;
+    }
+    const n = ++v.showing;
+    v.index = i;
+    this.stopMedia(v);
+    const s = v.list[i];
+    fill(v.bars, v.list.map((_, j) => el('span', { class: 'status-bar' + (j < i ? ' done' : '') }, el('span', { class: 'status-fill' }))));
+    v.position.textContent = `, ${i + 1} of ${v.list.length}`;
+    v.when.textContent = clock(s.createdAt);
+    v.when.setAttribute('datetime', s.createdAt);
+    fill(v.stage, el('p', { class: 'status-note' }, 'Decrypting…'));
+    this.renderFoot(v, s);
+    let st = s;
+    let body;
+    try {
+      // A viewer's read records the view (and tells the owner); the owner's records nothing.
+      st = await this.app.api.get('/api/statuses/' + encodeURIComponent(s.statusId));
+      if (n !== v.showing) return;
+      v.list[i] = { ...s, ...st };
+      this.viewed.add(s.statusId);
+      this.renderFoot(v, v.list[i]);
+      body = await decryptStatus(st.content, st.encryptedKey, this.app.device);
+    } catch (e) {
+      if (n !== v.showing) return;
+      const gone = e instanceof ApiError && e.status === 404;
+      fill(v.stage, el('p', { class: 'status-note', role: 'alert' }, gone ? 'This status is no longer available.' : 'This status cannot be decrypted on this device.'));
+      this.run(v, SHOW_MS);
+      return;
+    }
+    if (n !== v.showing) return;
+    const caption = typeof body.text === 'string' && body.text ? body.text : '';
+    if (st.type === 'text') {
+      const t = el('p', { class: 'status-text status-big', 'data-status': st.statusId }, caption);
+      textStyle(t, st.backgroundColor, st.fontStyle);
+      fill(v.stage, t);
+      this.run(v, SHOW_MS);
+      return;
+    }
+    const m = body.media || {};
+    try {
+      const b = await this.app.api.bytes('/api/media/' + encodeURIComponent(m.fileId || st.mediaId) + '/content');
+      const plain = await e2e.decryptFile(b, m.key, m.iv);
+      if (n !== v.showing) return;
+      v.url = URL.createObjectURL(new Blob([plain], { type: m.mime || (st.type === 'image' ? 'image/jpeg' : 'video/mp4') }));
+    } catch {
+      if (n !== v.showing) return;
+      fill(v.stage, el('p', { class: 'status-note', role: 'alert' }, 'This photo or video could not be loaded.'));
+      this.run(v, SHOW_MS);
+      return;
+    }
+    const cap = caption && el('p', { class: 'status-caption' }, caption);
+    if (st.type === 'image') {
+      fill(v.stage, el('figure', { class: 'status-media' }, el('img', { src: v.url, alt: caption || `Photo status of ${v.name}`,
+        'data-status': st.statusId }), cap));
+      this.run(v, SHOW_MS);
+      return;
+    }
+    const video = /** @type {HTMLVideoElement} */ (el('video', { src: v.url, playsinline: true, controls: true, 'data-status': st.statusId,
+      'aria-label': caption || 'Video status' }));
+    video.addEventListener('ended', () => { if (n === v.showing && !v.paused && !v.viewersOpen) this.step(1); });
+    video.addEventListener('loadedmetadata', () => {
+      if (n === v.showing) this.run(v, Number.isFinite(video.duration) && video.duration > 0 ? video.duration * 1000 : SHOW_MS, true);
+    });
+    fill(v.stage, el('figure', { class: 'status-media' }, video, cap));
+    if (!v.paused) video.play().catch(() => { video.muted = true; video.play().catch(() => {}); });
+  }
+
+  /**
+   * Starts the current status's progress bar; at its end the next status shows.
+   * @param {Viewer} v
+   * @param {number} ms
+   * @param {boolean} [video] a video advances when it ends, not with its bar
+   */
+  run(v, ms, video) {
+    const bar = /** @type {HTMLElement | null} */ (v.bars.children[v.index] && v.bars.children[v.index].firstElementChild);
+    if (!bar) return;
+    const n = v.showing;
+    // CSSOM, not a style attribute: the CSP allows no inline style.
+    bar.style.animationDuration = ms + 'ms';
+    bar.classList.add('running');
+    this.applyPause(v);
+    if (!video) bar.addEventListener('animationend', () => { if (n === v.showing) this.step(1); }, { once: true });
+  }
+
+  /**
+   * Pauses or resumes the open viewer.
+   * @param {boolean} paused
+   */
+  setPaused(paused) {
+    const v = this.viewer;
+    if (!v) return;
+    v.paused = paused;
+    this.applyPause(v);
+    const video = v.stage.querySelector('video');
+    if (video) {
+      if (paused || v.viewersOpen) video.pause();
+      else video.play().catch(() => {});
+    }
+  }
+
+  /** @param {Viewer} v */
+  applyPause(v) {
+    const stopped = v.paused || v.viewersOpen;
+    v.dialog.classList.toggle('paused', stopped);
+    v.pause.setAttribute('aria-pressed', v.paused ? 'true' : 'false');
+    v.pause.setAttribute('aria-label', v.paused ? 'Play' : 'Pause');
+    v.pause.textContent = v.paused ? '▶' : '❚❚';
+  }
+
+  /**
+   * The next (1) or previous (-1) status.
+   * @param {number} d
+   */
+  step(d) {
+    const v = this.viewer;
+    if (!v) return;
+    if (d < 0 && v.index === 0) {
+      this.show(0); // again from its start
+      return;
+    }
+    this.show(v.index + d);
+  }
+
+  /** @param {Viewer} v */
+  stopMedia(v) {
+    const video = v.stage.querySelector('video');
+    if (video) video.pause();
+    if (v.url) URL.revokeObjectURL(v.url);
+    v.url = '';
+  }
+
+  /** @param {Viewer} v */
+  closed(v) {
+    this.stopMedia(v);
+    v.showing++;
+    v.dialog.remove();
+    if (this.viewer === v) this.viewer = null;
+    this.render();
+    this.load();
+  }
+
+  // ---------- the owner's side: who viewed, delete ----------
+
+  /**
+   * The viewer's footer: for the owner, the view count, the viewers and delete.
+   * @param {Viewer} v
+   * @param {StatusView} s
+   */
+  renderFoot(v, s) {
+    if (!v.own) {
+      fill(v.footer);
+      return;
+    }
+    const list = el('ul', { class: 'status-viewers', id: 'status-viewers', 'aria-label': 'Viewed by', hidden: !v.viewersOpen });
+    const count = el('button', { class: 'status-views', id: 'status-views', 'aria-expanded': v.viewersOpen ? 'true' : 'false', 'aria-controls': 'status-viewers',
+      onclick: () => {
+        v.viewersOpen = !v.viewersOpen;
+        count.setAttribute('aria-expanded', v.viewersOpen ? 'true' : 'false');
+        list.hidden = !v.viewersOpen;
+        this.setPaused(v.paused);
+        if (v.viewersOpen) this.loadViewers(v, s.statusId);
+      } }, viewsText(s.viewCount || 0));
+    const confirm = el('div', { class: 'status-confirm', hidden: true },
+      el('span', null, 'Delete this status for everyone?'),
+      el('button', { class: 'danger', id: 'status-delete-yes', onclick: () => this.remove(v, s.statusId) }, 'Delete'),
+      el('button', { onclick: () => { confirm.hidden = true; this.setPaused(false); } }, 'Cancel'));
+    fill(v.footer, el('div', { class: 'status-actions' }, count,
+      el('button', { class: 'status-delete', id: 'status-delete', onclick: () => { confirm.hidden = false; this.setPaused(true); } }, 'Delete')),
+    confirm, list);
+    if (v.viewersOpen) this.loadViewers(v, s.statusId);
+  }
+
+  /**
+   * Reads who viewed one of my statuses into the open viewer's list.
+   * @param {Viewer} v
+   * @param {string} statusId
+   */
+  async loadViewers(v, statusId) {
+    let r;
+    try {
+      r = await this.app.api.get('/api/statuses/' + encodeURIComponent(statusId) + '/viewers');
+    } catch (e) {
+      r = null;
+      console.error('status viewers', e instanceof ApiError ? e.code : e);
+    }
+    const s = v.list[v.index];
+    if (this.viewer !== v || !s || s.statusId !== statusId) return;
+    const list = v.footer.querySelector('.status-viewers');
+    const count = v.footer.querySelector('.status-views');
+    if (!list || !count) return;
+    if (!r) {
+      fill(list, el('li', { class: 'fine', role: 'alert' }, 'Could not read who viewed it.'));
+      return;
+    }
+    s.viewCount = r.viewCount;
+    const mine = this.mine.find((x) => x.statusId === statusId);
+    if (mine) mine.viewCount = r.viewCount;
+    count.textContent = viewsText(r.viewCount);
+    fill(list, r.viewers.length ? r.viewers.map((/** @type {{userId: string, username: string, viewedAt: string}} */ x) => {
+      const p = this.app.users.get(x.userId);
+      return el('li', { class: 'status-viewer-item', 'data-viewer': x.username },
+        this.app.avatar(p || { userId: x.userId, username: x.username }, 'avatar'),
+        el('span', { class: 'status-viewer-name' }, (p && p.name) || x.username),
+        el('time', { datetime: x.viewedAt }, clock(x.viewedAt)));
+    }) : el('li', { class: 'fine' }, 'No views yet.'));
+  }
+
+  /**
+   * Deletes one of my statuses and shows the next.
+   * @param {Viewer} v
+   * @param {string} statusId
+   */
+  async remove(v, statusId) {
+    try {
+      await this.app.api.post('/api/statuses/delete', { statusId });
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) {
+        const c = v.footer.querySelector('.status-confirm span');
+        if (c) c.textContent = e instanceof ApiError ? e.message : 'Could not delete it.';
+        return;
+      }
+    }
+    this.mine = this.mine.filter((x) => x.statusId !== statusId);
+    if (this.viewer !== v) return;
+    const i = v.list.findIndex((x) => x.statusId === statusId);
+    if (i >= 0) v.list.splice(i, 1);
+    this.setPaused(false);
+    if (!v.list.length) v.dialog.close();
+    else this.show(Math.min(Math.max(i, 0), v.list.length - 1));
+  }
+
   /**
    * A status event, live or from /api/sync.
    * @param {string} event
+   * @param {any} d
    */
-  async onEvent(event) {
-    if (event === 'status_created' || event === 'status_viewed') this.refreshSoon();
+  async onEvent(event, d) {
+    if (event !== 'status_created' && event !== 'status_viewed') return;
+    this.refreshSoon();
+    const v = this.viewer;
+    if (event === 'status_viewed' && v && v.own && d && v.list[v.index] && v.list[v.index].statusId === d.statusId) {
+      if (v.viewersOpen) await this.loadViewers(v, d.statusId);
+      else {
+        const s = v.list[v.index];
+        s.viewCount = (s.viewCount || 0) + 1;
+        const count = v.footer.querySelector('.status-views');
+        if (count) count.textContent = viewsText(s.viewCount);
+      }
+    }
   }
+}
+
+/**
+ * @typedef {{userId: string, name: string, own: boolean, list: StatusView[], index: number, dialog: HTMLDialogElement, bars: HTMLElement,
+ *   stage: HTMLElement, when: HTMLElement, position: HTMLElement, pause: HTMLButtonElement, footer: HTMLElement,
+ *   paused: boolean, url: string, showing: number, viewersOpen: boolean}} Viewer
+ */
+
+/** @param {number} n */
+function viewsText(n) {
+  return n === 1 ? '1 view' : `${n} views`;
 }
 
 /** An error to show as it is (a choice in the form to correct). */
