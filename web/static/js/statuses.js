@@ -44,7 +44,7 @@ export class Statuses {
     this.feed = [];
     /** @type {StatusView[]} my own unexpired statuses, newest first */
     this.mine = [];
-    /** @type {Set<string>} status ids viewed in this browser since the feed was read */
+    /** @type {Set<string>} status ids opened in this browser (their viewedAt may not be read yet) */
     this.viewed = new Set();
     /** @type {HTMLElement | null} */
     this.stripList = null;
@@ -162,6 +162,17 @@ export class Statuses {
   ring(p, state, n) {
     const ring = el('span', { class: 'status-ring ' + state, 'data-count': String(n), 'aria-hidden': 'true' },
       p ? this.app.avatar(p, 'avatar') : el('span', { class: 'avatar' }, initials('?')));
+    if (n > 0) {
+      // CSSOM, not a style attribute: the CSP allows no inline style.
+      const arc = 360 / Math.min(n, 30);
+      const gap = n > 1 ? 4 : 0;
+      const parts = [];
+      for (let i = 0; i < Math.min(n, 30); i++) {
+        parts.push(`var(--ring) ${i * arc}deg ${(i + 1) * arc - gap}deg`);
+        if (gap) parts.push(`transparent ${(i + 1) * arc - gap}deg ${(i + 1) * arc}deg`);
+      }
+      ring.style.backgroundImage = `conic-gradient(${parts.join(', ')})`;
+    }
     return ring;
   }
 
