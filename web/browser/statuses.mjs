@@ -155,7 +155,7 @@ try {
       const r = await api(ann, 'GET', '/api/contacts');
       return r.ok && r.data.length === 2;
     });
-    await ann.page.waitForSelector('#my-status[aria-label="My status: none"]');
+    await ann.page.waitForSelector('#my-status[data-count="0"]');
     await axe(ann, 'strip-empty');
   });
 
@@ -169,7 +169,7 @@ try {
     await shot(ann, '01-compose');
     await axe(ann, 'compose');
     await ann.page.click('#post-status');
-    await ann.page.waitForSelector('#my-status[aria-label="My status: 1 status"]');
+    await ann.page.waitForSelector('#my-status[data-count="1"]');
     const create = sent.find((s) => s.url === '/api/statuses/create');
     if (!create) fail('no POST /api/statuses/create was sent');
     const body = JSON.parse(create.body);
@@ -234,14 +234,20 @@ try {
     await ann.page.check('input[name=visibleTo][value=except]');
     await ann.page.check(`input[data-contact="${carol.username}"]`);
     await ann.page.click('#post-status');
-    await ann.page.waitForSelector('#my-status[aria-label="My status: 2 statuses"]');
+    await ann.page.waitForSelector('#my-status[data-count="2"]');
     const mine = (await api(ann, 'GET', '/api/statuses/user/' + ann.id)).data;
     const pic = mine.find((s) => s.type === 'image');
     if (!pic || pic.visibleTo !== 'except' || Object.keys(pic.encryptedKeys).sort().join() !== [ann.id, bob.id].sort().join()) {
       fail(`photo status ${JSON.stringify(pic && { visibleTo: pic.visibleTo, keys: Object.keys(pic.encryptedKeys) })}`);
     }
+    // What the server stored and serves is ciphertext: the photo's length plus the GCM tag, not a PNG.
+    const stored = await ann.page.evaluate(async (id) => {
+      const b = new Uint8Array(await /** @type {any} */ (document.querySelector('parley-app')).api.bytes('/api/media/' + id + '/content'));
+      return { length: b.length, head: Array.from(b.subarray(0, 8)) };
+    }, pic.mediaId);
+    if (stored.length !== photo.length + 16 || Buffer.from(stored.head).equals(photo.subarray(0, 8))) fail(`stored photo ${JSON.stringify(stored)}`);
     const ring = `#status-strip [data-status-user="${ann.id}"]`;
-    await bob.page.waitForSelector(`${ring}[data-unviewed="true"][aria-label*="2 statuses"]`);
+    await bob.page.waitForSelector(`${ring}[data-unviewed="true"][data-count="2"]`);
     await openViewer(bob, ring);
     const img = bob.page.locator(`.status-media img[data-status="${pic.statusId}"]`);
     await img.waitFor();
@@ -256,7 +262,7 @@ try {
     await closeViewer(bob);
     // Carol, excluded, is not sent it.
     await carol.page.reload();
-    await carol.page.waitForSelector(`#status-strip [data-status-user="${ann.id}"][aria-label*="1 status,"]`);
+    await carol.page.waitForSelector(`#status-strip [data-status-user="${ann.id}"][data-count="1"]`);
     const r = await api(carol, 'GET', '/api/statuses/' + pic.statusId);
     if (r.ok || r.status !== 404) fail(`carol reads the photo status: ${r.ok ? 'ok' : r.status}`);
     // Ann deletes it from her viewer.
@@ -268,7 +274,7 @@ try {
     await ann.page.click('#status-delete-yes');
     await ann.page.waitForSelector(`.status-big[data-status="${statusId}"]`);
     await closeViewer(ann);
-    await ann.page.waitForSelector('#my-status[aria-label="My status: 1 status"]');
+    await ann.page.waitForSelector('#my-status[data-count="1"]');
     const gone = await api(bob, 'GET', '/api/statuses/' + pic.statusId);
     if (gone.ok || gone.status !== 404) fail(`bob still reads the deleted status: ${gone.ok ? 'ok' : gone.status}`);
   });
@@ -284,9 +290,9 @@ try {
   await stage('no plaintext left the browsers', async () => {
     const withCanary = sent.filter((s) => s.body.includes(canary));
     if (withCanary.length) fail(`plaintext canary sent: ${withCanary.map((s) => `${s.who} ${s.url}`).join(', ')}`);
-    const uploads = sent.filter((s) => s.url === '/api/media/upload');
-    if (uploads.length !== 1) fail(`${uploads.length} uploads, want 1`);
-    // A piece of the photo (past its PNG header) is in no body: it went up encrypted.
+    // A piece of the photo (past its PNG header) is in no body. (The DevTools
+    // protocol does not show a multipart body made of blobs: the upload is
+    // checked by what the server stored, above, and by the Go test.)
     const piece = photo.subarray(64, 160).toString('latin1');
     if (sent.some((s) => s.body.includes(piece)) || sent.some((s) => s.body.includes('\x89PNG'))) fail('the photo was sent unencrypted');
     if (problems.length) fail(problems.join('\n'));

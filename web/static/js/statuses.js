@@ -129,9 +129,10 @@ export class Statuses {
       const name = f.name || f.username;
       const n = f.statuses.length;
       items.push(el('li', null, el('button', { class: 'status-item', 'data-status-user': f.userId, 'data-unviewed': unviewed ? 'true' : 'false',
-        'aria-label': `${name}: ${n} status${n === 1 ? '' : 'es'}${unviewed ? ', new' : ', viewed'}`, onclick: () => this.openFeed(f.userId) },
+        'data-count': String(n), onclick: () => this.openFeed(f.userId) },
       this.ring(this.app.users.get(f.userId), unviewed ? 'unviewed' : 'viewed', n),
-      el('span', { class: 'status-name', 'aria-hidden': 'true' }, name))));
+      el('span', { class: 'status-name' }, name),
+      el('span', { class: 'sr-only' }, `: ${statusCount(n)}${unviewed ? ', new' : ', viewed'}`))));
     }
     fill(this.stripList, items);
     clearTimeout(this.expiryTimer);
@@ -146,10 +147,11 @@ export class Statuses {
   myItem(me) {
     const n = this.mine.length;
     return el('li', { class: 'status-mine' },
-      el('button', { class: 'status-item', id: 'my-status', 'aria-label': n ? `My status: ${n} status${n === 1 ? '' : 'es'}` : 'My status: none',
+      el('button', { class: 'status-item', id: 'my-status', 'data-count': String(n),
         disabled: n === 0, onclick: () => this.open(this.app.session.userId, [...this.mine].reverse(), 0) },
       this.ring(me, n ? 'mine' : 'none', n),
-      el('span', { class: 'status-name', 'aria-hidden': 'true' }, 'My status')),
+      el('span', { class: 'status-name' }, 'My status'),
+      el('span', { class: 'sr-only' }, n ? `: ${statusCount(n)}` : ': none')),
       el('button', { class: 'status-add', id: 'add-status', 'aria-label': 'Add status', title: 'Add status', onclick: () => this.compose() }, '+'));
   }
 
@@ -642,6 +644,11 @@ export class Statuses {
  *   stage: HTMLElement, when: HTMLElement, position: HTMLElement, pause: HTMLButtonElement, footer: HTMLElement,
  *   paused: boolean, url: string, showing: number, viewersOpen: boolean}} Viewer
  */
+
+/** @param {number} n */
+function statusCount(n) {
+  return n === 1 ? '1 status' : `${n} statuses`;
+}
 
 /** @param {number} n */
 function viewsText(n) {
