@@ -9,7 +9,8 @@
 // ring unviewed, opens it and reads the decrypted text; ann's viewers list
 // shows bob only, then carol too, live, when carol opens it. A photo
 // status for all her contacts except carol reaches bob (decrypted), not
-// carol; ann deletes it. Neither the canary nor the photo's bytes are in
+// carol; ann deletes it. A video status plays for bob, and his viewer goes
+// through ann's statuses by itself. Neither the canary nor the photo's bytes are in
 // any request body or socket frame, and axe-core finds no serious or
 // critical violation on the strip, the composer or the viewer.
 import { chromium } from 'playwright-core';
@@ -279,9 +280,52 @@ try {
     if (gone.ok || gone.status !== 404) fail(`bob still reads the deleted status: ${gone.ok ? 'ok' : gone.status}`);
   });
 
+  await stage('a video status plays for bob', async () => {
+    // A one-second WebM made in ann's page (canvas + MediaRecorder), so no binary is committed.
+    const clip = Buffer.from(await ann.page.evaluate(async () => {
+      const c = document.createElement('canvas');
+      c.width = 160;
+      c.height = 120;
+      const ctx = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d'));
+      const rec = new MediaRecorder(c.captureStream(15), { mimeType: 'video/webm' });
+      const chunks = [];
+      rec.ondataavailable = (e) => chunks.push(e.data);
+      const stopped = new Promise((r) => { rec.onstop = r; });
+      let f = 0;
+      const paint = () => { ctx.fillStyle = `hsl(${(f++ * 24) % 360} 80% 45%)`; ctx.fillRect(0, 0, 160, 120); };
+      paint();
+      rec.start(100);
+      const timer = setInterval(paint, 66);
+      await new Promise((r) => setTimeout(r, 1000)); // the clip's length
+      rec.stop();
+      clearInterval(timer);
+      await stopped;
+      const b = new Uint8Array(await new Blob(chunks).arrayBuffer());
+      let bin = '';
+      for (const x of b) bin += String.fromCharCode(x);
+      return btoa(bin);
+    }), 'base64');
+    if (clip.length < 100) fail(`a ${clip.length}-byte clip was recorded`);
+    await ann.page.click('#add-status');
+    await ann.page.check('input[name=kind][value=media]');
+    await ann.page.setInputFiles('#status-file', { name: 'clip.webm', mimeType: 'video/webm', buffer: clip });
+    await ann.page.click('#post-status');
+    await ann.page.waitForSelector('#my-status[data-count="2"]');
+    const ring = `#status-strip [data-status-user="${ann.id}"]`;
+    await bob.page.waitForSelector(`${ring}[data-unviewed="true"][data-count="2"]`);
+    await openViewer(bob, ring);
+    const video = bob.page.locator('.status-media video[data-status]');
+    await video.waitFor();
+    await until('the video decoded', () => video.evaluate((n) => /** @type {HTMLVideoElement} */ (n).videoWidth === 160)).catch(async (e) => {
+      fail(`${e.message}: ${await video.evaluate((n) => { const x = /** @type {HTMLVideoElement} */ (n); return x.error ? x.error.message : `readyState ${x.readyState}`; })}`);
+    });
+    await shot(bob, '06-video');
+    await closeViewer(bob);
+  });
+
   await stage('the viewer advances by itself to its end', async () => {
-    // Bob's viewer, not paused: the text status shows, then the deleted photo (no longer
-    // available), then the viewer closes.
+    // Bob's viewer, not paused: the text status shows, then the video plays to its
+    // end, then the viewer closes.
     await bob.page.click(`#status-strip [data-status-user="${ann.id}"]`);
     await bob.page.waitForSelector(`.status-big[data-status="${statusId}"]`);
     await bob.page.waitForSelector('dialog.status-viewer', { state: 'detached' });
