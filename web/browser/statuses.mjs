@@ -193,6 +193,9 @@ try {
     await bob.page.waitForSelector(`${ring}[data-unviewed="true"] .status-ring.unviewed`);
     await shot(bob, '02-strip-unviewed');
     await axe(bob, 'strip');
+    await bob.page.emulateMedia({ colorScheme: 'dark' });
+    await axe(bob, 'strip-dark');
+    await bob.page.emulateMedia({ colorScheme: 'light' });
     await openViewer(bob, ring);
     const shown = bob.page.locator(`.status-big[data-status="${statusId}"]`);
     await shown.waitFor();

@@ -185,14 +185,14 @@ export class Statuses {
     const app = this.app;
     /** @type {{userId: string, username: string, name: string}[]} */
     let contacts = [];
+    let failed = '';
     try {
       contacts = (await app.api.get('/api/contacts')) || [];
     } catch (e) {
-      contacts = [];
-      console.error('contacts', e instanceof ApiError ? e.code : e);
+      failed = 'Could not read your contacts: ' + (e instanceof ApiError ? e.message : String(e));
     }
     contacts = contacts.filter((c) => !app.blocked.has(c.userId));
-    const error = el('p', { class: 'form-error', role: 'alert', id: 'status-error' });
+    const error = el('p', { class: 'form-error', role: 'alert', id: 'status-error' }, failed);
     const preview = el('p', { class: 'status-text status-preview', id: 'status-preview', 'aria-hidden': 'true' }, 'Type a status');
     const text = /** @type {HTMLTextAreaElement} */ (el('textarea', { name: 'text', id: 'status-text', rows: '4', maxlength: '700',
       placeholder: 'Type a status' }));
@@ -225,7 +225,7 @@ export class Statuses {
         el('select', { name: 'hours', id: 'status-hours' }, [24, 12, 6, 1].map((h) => el('option', { value: String(h) }, `${h} hour${h === 1 ? '' : 's'}`)))),
       el('p', { class: 'fine' }, 'Your status is end-to-end encrypted: only the contacts you choose can read it.'),
       error,
-      el('div', { class: 'row' }, el('button', { class: 'primary', type: 'submit', id: 'post-status' }, 'Post status'))));
+      el('div', { class: 'row' }, el('button', { class: 'primary', type: 'submit', id: 'post-status', disabled: !!failed /* a status would reach none of my contacts */ }, 'Post status'))));
     const sync = () => {
       const fd = new FormData(form);
       const media = fd.get('kind') === 'media';
