@@ -16,9 +16,10 @@ import (
 // her contacts bob and carol; bob sees her ring unviewed, opens it and
 // reads the text, decrypted with his own key; ann's viewers list shows bob
 // only, then carol too, live; a photo status for all except carol reaches
-// bob and not carol, and ann deletes it; the viewer advances by itself;
-// axe-core finds no serious or critical violation on the strip, the
-// composer or the viewer. The scenario checks that no request body or
+// bob and not carol, and ann deletes it; a video status plays for bob; a
+// status shared only with carol reaches her and not bob; the viewer
+// advances by itself; axe-core finds no serious or critical violation on
+// the strip (light and dark), the composer or the viewer. The scenario checks that no request body or
 // socket frame holds the canary or the photo; this test then checks that
 // no file the server wrote and no log line does either. Screenshots and
 // axe reports go to $PARLEY_ARTIFACTS (default web/testdata/artifacts),

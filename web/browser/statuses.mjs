@@ -9,8 +9,9 @@
 // ring unviewed, opens it and reads the decrypted text; ann's viewers list
 // shows bob only, then carol too, live, when carol opens it. A photo
 // status for all her contacts except carol reaches bob (decrypted), not
-// carol; ann deletes it. A video status plays for bob, and his viewer goes
-// through ann's statuses by itself. Neither the canary nor the photo's bytes are in
+// carol; ann deletes it. A video status plays for bob; a status shared only
+// with carol reaches her and not bob; bob's viewer goes through ann's
+// statuses by itself. Neither the canary nor the photo's bytes are in
 // any request body or socket frame, and axe-core finds no serious or
 // critical violation on the strip, the composer or the viewer.
 import { chromium } from 'playwright-core';
@@ -324,6 +325,24 @@ try {
     });
     await shot(bob, '06-video');
     await closeViewer(bob);
+  });
+
+  await stage('a status shared only with carol reaches carol, not bob', async () => {
+    await ann.page.click('#add-status');
+    await ann.page.fill('#status-text', `Only for carol ${canary}`);
+    await ann.page.check('input[name=visibleTo][value=specific]');
+    await ann.page.check(`input[data-contact="${carol.username}"]`);
+    await ann.page.click('#post-status');
+    await ann.page.waitForSelector('#my-status[data-count="3"]');
+    const mine = (await api(ann, 'GET', '/api/statuses/user/' + ann.id)).data;
+    const only = mine.find((s) => s.visibleTo === 'specific');
+    if (!only || Object.keys(only.encryptedKeys).sort().join() !== [ann.id, carol.id].sort().join()) fail('the specific status is not for ann and carol only');
+    await carol.page.waitForSelector(`#status-strip [data-status-user="${ann.id}"][data-unviewed="true"][data-count="2"]`);
+    const r = await api(bob, 'GET', '/api/statuses/' + only.statusId);
+    if (r.ok || r.status !== 404) fail(`bob reads carol's status: ${r.ok ? 'ok' : r.status}`);
+    const feed = (await api(bob, 'GET', '/api/statuses/feed')).data;
+    const ofAnn = feed.find((f) => f.userId === ann.id);
+    if (!ofAnn || ofAnn.statuses.length !== 2) fail(`bob's feed has ${ofAnn ? ofAnn.statuses.length : 0} of ann's statuses, want 2`);
   });
 
   await stage('the viewer advances by itself to its end', async () => {
