@@ -36,6 +36,7 @@ const td = new TextDecoder();
  *   latestAt: string, statuses: StatusView[]}} FeedEntry
  */
 
+/** The statuses of the signed-in user and their contacts: the strip, the composer and the viewer. */
 export class Statuses {
   /** @param {ParleyApp} app */
   constructor(app) {
