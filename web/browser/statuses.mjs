@@ -76,11 +76,13 @@ async function newUser(label) {
     if (body) sent.push({ who: label, url: new URL(url, origin).pathname, body: body.toString('latin1') });
   });
   page.on('websocket', (ws) => ws.on('framesent', (f) => sent.push({ who: label, url: 'ws', body: String(f.payload) })));
+  const u = { label, context, page, console: [] };
   page.on('console', (msg) => {
     if (msg.type() === 'error' && /Content.Security.Policy|Refused to/i.test(msg.text())) problems.push(`${label}: ${msg.text()}`);
+    if (msg.type() === 'error' || msg.type() === 'warning') u.console.push(msg.text()); // printed when a step fails
   });
   page.on('pageerror', (err) => problems.push(`${label}: page error ${err.message}`));
-  return { label, context, page };
+  return u;
 }
 
 async function register(u, username, name) {
@@ -337,7 +339,10 @@ try {
     const mine = (await api(ann, 'GET', '/api/statuses/user/' + ann.id)).data;
     const only = mine.find((s) => s.visibleTo === 'specific');
     if (!only || Object.keys(only.encryptedKeys).sort().join() !== [ann.id, carol.id].sort().join()) fail('the specific status is not for ann and carol only');
-    await carol.page.waitForSelector(`#status-strip [data-status-user="${ann.id}"][data-unviewed="true"][data-count="2"]`);
+    // Carol's strip: the text status (viewed), the video and this one.
+    await carol.page.waitForSelector(`#status-strip [data-status-user="${ann.id}"][data-unviewed="true"][data-count="3"]`);
+    const carolFeed = (await api(carol, 'GET', '/api/statuses/feed')).data.find((f) => f.userId === ann.id);
+    if (!carolFeed || !carolFeed.statuses.some((x) => x.statusId === only.statusId)) fail('carol\'s feed lacks the status shared with her');
     const r = await api(bob, 'GET', '/api/statuses/' + only.statusId);
     if (r.ok || r.status !== 404) fail(`bob reads carol's status: ${r.ok ? 'ok' : r.status}`);
     const feed = (await api(bob, 'GET', '/api/statuses/feed')).data;
@@ -365,7 +370,12 @@ try {
   });
 } catch (e) {
   console.error(`FAIL at "${step}": ${e.message}`);
-  for (const u of [ann, bob, carol]) if (u) await u.page.screenshot({ path: join(artifacts, `statuses-failed-${u.label}.png`) }).catch(() => {});
+  for (const u of [ann, bob, carol]) {
+    if (!u) continue;
+    await u.page.screenshot({ path: join(artifacts, `statuses-failed-${u.label}.png`) }).catch(() => {});
+    const strip = await u.page.evaluate(() => { const n = document.querySelector('#status-strip'); return n ? n.outerHTML : 'no strip'; }).catch(() => '');
+    console.error(`${u.label}: console ${JSON.stringify(u.console)}\n${u.label}: ${strip}`);
+  }
   await browser.close();
   process.exit(1);
 }
