@@ -22,9 +22,9 @@ var files embed.FS
 
 // CSP is the Content-Security-Policy of every response of the client: no
 // inline script, no third-party origin, sockets and requests to this
-// origin only.
+// origin only. Decrypted pictures and videos are shown from blob: URLs.
 const CSP = "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' blob: data:; " +
-	"style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+	"media-src 'self' blob:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
 // clientRoutes are the paths the client routes itself (history API): each
 // answers index.html, so a reload or a shared link opens the right screen.

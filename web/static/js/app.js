@@ -7,6 +7,7 @@ import { el, fill, clock, initials, randomId, icon } from './dom.js';
 import { Calls, phoneIcon } from './calls.js';
 import { Push } from './push.js';
 import { Admin, chartIcon } from './admin.js';
+import { Statuses } from './statuses.js';
 
 /**
  * @typedef {{userId: string, username: string, name?: string, about?: string, avatar?: string, devices?: e2e.DeviceKey[], isAdmin?: boolean}} Profile
@@ -68,6 +69,7 @@ export class ParleyApp extends HTMLElement {
     this.calls = new Calls(this);
     this.push = new Push(this);
     this.admin = new Admin(this);
+    this.statuses = new Statuses(this);
   }
 
   async connectedCallback() {
@@ -225,6 +227,7 @@ export class ParleyApp extends HTMLElement {
   /** @param {string} why */
   async signedOut(why) {
     this.calls.reset();
+    this.statuses.reset();
     this.push.stop();
     if (this.live) this.live.stop();
     this.live = null;
@@ -279,6 +282,7 @@ export class ParleyApp extends HTMLElement {
       this.conn,
       el('div', { class: 'search-box' }, this.search),
       this.searchResults,
+      this.statuses.strip(),
       this.chatList);
     this.main = el('main', { class: 'conversation', id: 'conversation', 'aria-label': 'Conversation' },
       el('div', { class: 'empty-state' }, el('h2', null, 'Parley'), el('p', null, 'Pick a chat, or search for someone to start one. Messages are end-to-end encrypted.')));
@@ -1321,6 +1325,7 @@ export class ParleyApp extends HTMLElement {
       }
       default:
         if (event.startsWith('call_')) await this.calls.onEvent(event, d, fromSync);
+        else if (event.startsWith('status_')) await this.statuses.onEvent(event, d);
         break;
     }
   }
