@@ -375,7 +375,12 @@ export class Communities {
     const members = el('div', { hidden: true },
       el('label', { class: 'field', for: 'channel-member' }, el('span', null, 'Allowed members'), who),
       el('button', { type: 'button', onclick: () => addWho() }, 'Add member'), chips);
-    const priv = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'channel-private', onchange: () => { members.hidden = !priv.checked; } }));
+    // In a private community every reader needs the key wrapped for them,
+    // and the server lists no members to wrap it for: its channels name
+    // their readers (more can be added later from the channel).
+    const priv = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'channel-private', checked: c.isPrivate, disabled: c.isPrivate,
+      onchange: () => { members.hidden = !priv.checked; } }));
+    members.hidden = !priv.checked;
     const addWho = async () => {
       const q = who.value.trim();
       if (!q) return;
@@ -408,7 +413,7 @@ export class Communities {
       el('h2', { id: 'new-channel-title' }, 'New channel'),
       el('label', { class: 'field', for: 'channel-name' }, el('span', null, 'Name'), name),
       el('label', { class: 'field', for: 'channel-type' }, el('span', null, 'Type'), type),
-      el('label', { class: 'check' }, priv, 'Private: only the members you allow read it'),
+      el('label', { class: 'check' }, priv, c.isPrivate ? 'Private: only the members you allow read it (always, in a private community)' : 'Private: only the members you allow read it'),
       members, status,
       el('div', { class: 'row' }, el('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel'), el('button', { type: 'submit', class: 'primary' }, 'Create channel')))));
     app.append(dlg);
@@ -548,9 +553,43 @@ export class Communities {
     else fill(this.footer, this.replyBar, this.sendError, el('div', { class: 'composer-row' }, this.composer,
       el('button', { class: 'send primary', 'aria-label': 'Send', onclick: () => this.sendFromComposer() }, '➤')));
     this.page('# ' + ch.name, back,
-      [el('span', { class: 'subtitle' }, c.name + (ch.type === 'announcement' ? ' · announcements' : '') + (ch.e2eeMode === 'true' ? ' · end-to-end encrypted' : ''))],
+      [el('span', { class: 'subtitle' }, c.name + (ch.type === 'announcement' ? ' · announcements' : '') + (ch.e2eeMode === 'true' ? ' · end-to-end encrypted' : '')),
+        open.admin && ch.isPrivate && el('button', { type: 'button', class: 'add-reader', onclick: () => this.showAddReader(open) }, 'Add member')],
       this.pinned, this.log, this.footer);
     await this.loadChannel(open);
+  }
+
+  /**
+   * Lets a community member read a private channel (admins). The server
+   * then asks admins for their key (channel_key_needed), which this client
+   * answers like any other admin's.
+   * @param {OpenChannel} open
+   */
+  showAddReader(open) {
+    const app = this.app;
+    const status = el('p', { class: 'form-error', role: 'alert' });
+    const who = /** @type {HTMLInputElement} */ (el('input', { type: 'text', id: 'reader-name', required: true, autocomplete: 'off' }));
+    const dlg = /** @type {HTMLDialogElement} */ (el('dialog', { class: 'sheet', 'aria-labelledby': 'add-reader-title', onclose: () => dlg.remove() },
+      el('form', { onsubmit: async (/** @type {Event} */ ev) => {
+        ev.preventDefault();
+        const q = who.value.trim();
+        try {
+          const found = (await app.api.get('/api/users/search?q=' + enc(q)))
+            .find((/** @type {any} */ p) => p.username.toLowerCase() === q.toLowerCase());
+          if (!found) throw new ApiError('not_found', `No user named ${q}.`, 404);
+          await app.api.post('/api/channels/members/add', { channelId: open.channel.channelId, memberIds: [found.userId] });
+          dlg.close();
+        } catch (e) {
+          status.textContent = errorText(e);
+        }
+      } },
+      el('h2', { id: 'add-reader-title' }, 'Add a member to #' + open.channel.name),
+      el('label', { class: 'field', for: 'reader-name' }, el('span', null, 'Username (a member of the community)'), who),
+      status,
+      el('div', { class: 'row' }, el('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel'), el('button', { type: 'submit', class: 'primary' }, 'Add')))));
+    app.append(dlg);
+    dlg.showModal();
+    who.focus();
   }
 
   /** @param {OpenChannel} open */
