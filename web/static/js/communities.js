@@ -38,6 +38,17 @@ function errorText(e) {
   return e instanceof ApiError ? e.message : 'Something went wrong: ' + (e && e.message ? e.message : String(e));
 }
 
+/**
+ * Shows a message in a form's status line: an error, or news when ok.
+ * @param {HTMLElement} status
+ * @param {string} text
+ * @param {boolean} [ok]
+ */
+function say(status, text, ok) {
+  status.className = ok ? 'form-ok' : 'form-error';
+  status.textContent = text;
+}
+
 /** @param {string} s */
 const enc = (s) => encodeURIComponent(s);
 
@@ -146,12 +157,32 @@ export class Communities {
     await this.loadMine(status);
   }
 
+  /** The IndexedDB key of this user's join requests still unanswered (the server lists only communities one is in). */
+  pendingKey() {
+    return 'community-requests:' + this.app.session.userId;
+  }
+
   /** @param {HTMLElement} status */
   async loadMine(status) {
     const list = this.mine;
     if (!list) return;
+    const api = this.app.api;
     try {
-      const mine = /** @type {Community[]} */ (await this.app.api.get('/api/communities/user/' + enc(this.app.session.userId)));
+      const mine = /** @type {Community[]} */ (await api.get('/api/communities/user/' + enc(this.app.session.userId)));
+      // A request is shown until it is answered: approved, the community
+      // is in the list above; rejected (or deleted), it answers 404.
+      /** @type {string[]} */
+      const asked = (await e2e.kvGet(this.pendingKey())) || [];
+      const still = [];
+      for (const id of asked) {
+        if (mine.some((c) => c.communityId === id)) continue;
+        const c = await api.get('/api/communities/' + enc(id)).catch(() => null);
+        if (c && c.status === 'pending') {
+          still.push(id);
+          mine.push(c);
+        }
+      }
+      if (still.length !== asked.length) await e2e.kvSet(this.pendingKey(), still);
       if (list !== this.mine) return;
       fill(list, mine.length ? mine.map((c) => this.communityItem(c, status)) : el('li', { class: 'hint' }, 'You are in no community yet.'));
     } catch (e) {
@@ -182,10 +213,13 @@ export class Communities {
   async join(communityId, status) {
     try {
       const r = await this.app.api.post('/api/communities/join', { communityId });
-      status.textContent = '';
+      say(status, '');
       if (r.status === 'pending') {
-        status.textContent = 'Request sent. An admin of the community will answer it.';
+        /** @type {string[]} */
+        const asked = (await e2e.kvGet(this.pendingKey())) || [];
+        if (!asked.includes(communityId)) await e2e.kvSet(this.pendingKey(), [...asked, communityId]);
         await this.loadMine(status);
+        say(status, 'Request sent. An admin of the community will answer it.', true);
       } else await this.showCommunity(communityId, true);
     } catch (e) {
       status.textContent = errorText(e);
@@ -293,7 +327,7 @@ export class Communities {
   }
 
   homeButton() {
-    return el('button', { class: 'icon back', 'aria-label': 'Back to communities', onclick: () => this.showHome(true) }, '←');
+    return el('button', { class: 'icon up', 'aria-label': 'Back to communities', onclick: () => this.showHome(true) }, '←');
   }
 
   /**
@@ -512,7 +546,7 @@ export class Communities {
     if (push) app.go('/communities/' + enc(communityId) + '/channels/' + enc(channelId));
     this.leaveView();
     this.view = 'channel';
-    const back = el('button', { class: 'icon back', 'aria-label': 'Back to the community', onclick: () => this.showCommunity(communityId, true) }, '←');
+    const back = el('button', { class: 'icon up', 'aria-label': 'Back to the community', onclick: () => this.showCommunity(communityId, true) }, '←');
     /** @type {Community} */
     let c;
     /** @type {Channel | undefined} */
@@ -537,7 +571,7 @@ export class Communities {
     this.open = open;
     this.list = el('ol', { class: 'msg-list' });
     this.log = el('div', { class: 'messages', role: 'log', 'aria-label': 'Messages', tabindex: '0' }, this.list);
-    this.pinned = el('details', { class: 'pinned' });
+    this.pinned = el('details', { class: 'pinned', hidden: true });
     this.sendError = el('p', { class: 'form-error', role: 'alert' });
     this.replyBar = el('div', { class: 'reply-bar', hidden: true });
     this.composer = /** @type {HTMLTextAreaElement} */ (el('textarea', { id: 'channel-composer', rows: 1, placeholder: 'Message #' + ch.name,
@@ -651,9 +685,14 @@ export class Communities {
    * @param {ChannelMsg} m
    */
   add(open, m) {
-    const i = open.messages.findIndex((x) => (m.id && x.id === m.id) || (m.clientMessageId && x.clientMessageId === m.clientMessageId && x.senderId === m.senderId));
-    if (i >= 0) open.messages[i] = { ...m, text: m.undecryptable ? open.messages[i].text : m.text, undecryptable: m.undecryptable && !open.messages[i].text };
-    else open.messages.push(m);
+    const have = open.messages.find((x) => (m.id && x.id === m.id) || (m.clientMessageId && x.clientMessageId === m.clientMessageId && x.senderId === m.senderId));
+    if (!have) {
+      open.messages.push(m);
+      return;
+    }
+    // Updated in place: a send in flight (post) holds this very object.
+    const text = m.undecryptable ? have.text : m.text;
+    Object.assign(have, m, { text, undecryptable: m.undecryptable && !have.text });
   }
 
   /** @param {boolean} toBottom */
@@ -783,8 +822,6 @@ export class Communities {
       m.id = r.messageId;
       m.sentAt = r.sentAt || m.sentAt;
       m.pending = false;
-      const twin = open.messages.findIndex((x) => x !== m && x.id === m.id);
-      if (twin >= 0) open.messages.splice(twin, 1);
       this.sendError.textContent = '';
     } catch (e) {
       m.pending = false;
@@ -857,9 +894,9 @@ export class Communities {
     }
   }
 
-  /** @param {string} text */
+  /** @param {string} text news shown on the communities page */
   notice(text) {
-    const s = this.app.main.querySelector('.communities-page [role="alert"]');
-    if (s) s.textContent = text;
+    const s = /** @type {HTMLElement | null} */ (this.app.main.querySelector('.communities-page [role="alert"]'));
+    if (s) say(s, text, true);
   }
 }
