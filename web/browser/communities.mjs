@@ -225,6 +225,12 @@ try {
     await ann.page.waitForSelector(`.pinned-list >> text=${texts.general}`);
     await shot(bob, '04-pinned');
     await axe(bob, 'pinned');
+    // Unpinned and pinned again: both pages follow live.
+    await ann.page.click(`li.msg.out:has-text("${texts.general}") button[aria-label="Unpin"]`);
+    await bob.page.waitForSelector('.pinned summary >> text=Pinned (0)');
+    await ann.page.click(`li.msg.out:has-text("${texts.general}") button[aria-label="Pin"]`);
+    await bob.page.waitForSelector('.pinned summary >> text=Pinned (1)');
+    await bob.page.waitForSelector(`li.msg.in:has-text("${texts.general}") [aria-label="Pinned"]`);
   });
 
   await stage('a private channel bob is added to afterwards: ann\'s client shares its key', async () => {

@@ -33,6 +33,11 @@ export function communitiesIcon() {
   return pathIcon('M12 2 2 7v2h20V7L12 2zM7 13a2 2 0 1 0 0-4 2 2 0 0 0 0 4zm10 0a2 2 0 1 0 0-4 2 2 0 0 0 0 4zm-5 0a2 2 0 1 0 0-4 2 2 0 0 0 0 4zM3 20v-2c0-1.7 2-3 4-3 .9 0 1.8.3 2.5.7-.3.4-.5.9-.5 1.3v3H3zm6 0v-3c0-1.7 1.3-2 3-2s3 .3 3 2v3H9zm6 0v-3c0-.4-.2-.9-.5-1.3.7-.4 1.6-.7 2.5-.7 2 0 4 1.3 4 3v2h-6z');
 }
 
+/** A push pin (pinned messages). */
+function pinIcon() {
+  return pathIcon('M16 9V4h1a1 1 0 0 0 0-2H7a1 1 0 0 0 0 2h1v5a3 3 0 0 1-3 3v2h6v7l1 1 1-1v-7h6v-2a3 3 0 0 1-3-3z');
+}
+
 /** @param {any} e */
 function errorText(e) {
   return e instanceof ApiError ? e.message : 'Something went wrong: ' + (e && e.message ? e.message : String(e));
@@ -308,7 +313,7 @@ export class Communities {
     const list = el('ul', { class: 'plain channel-list', 'aria-label': 'Channels' }, channels.map((ch) =>
       el('li', { 'data-channel': ch.channelId },
         el('button', { type: 'button', class: 'channel-link', onclick: () => this.showChannel(c.communityId, ch.channelId, true) },
-          el('span', { 'aria-hidden': 'true' }, ch.type === 'announcement' ? '📣 ' : ch.type === 'voice' ? '🔊 ' : '# '),
+          el('span', { 'aria-hidden': 'true' }, '# '),
           ch.name, ch.isPrivate ? el('small', null, ' (private)') : null, ch.type !== 'text' ? el('small', null, ` (${ch.type})`) : null))));
     this.page(c.name, this.homeButton(), [],
       el('div', { class: 'pane' }, el('div', { class: 'stack community-page' },
@@ -727,14 +732,14 @@ export class Communities {
           : m.undecryptable ? el('em', { class: 'deleted' }, 'This message cannot be decrypted with the key this device holds.')
             : el('span', { class: 'text' }, m.text),
         el('span', { class: 'meta' },
-          pinned && el('span', { class: 'pin-mark', role: 'img', 'aria-label': 'Pinned', title: 'Pinned' }, '📌'),
+          pinned && el('span', { class: 'pin-mark', role: 'img', 'aria-label': 'Pinned', title: 'Pinned' }, pinIcon()),
           el('time', { datetime: m.sentAt || '' }, clock(m.sentAt)),
           mine && m.pending && el('span', { class: 'ticks pending', role: 'img', 'aria-label': 'Sending', title: 'Sending' }, '🕓'))),
       m.failed && el('button', { class: 'retry', onclick: () => this.post(open, m) }, 'Not sent. Retry'),
       m.id && !m.deleted && el('span', { class: 'msg-actions' },
         el('button', { type: 'button', class: 'icon', 'aria-label': 'Reply', title: 'Reply', onclick: () => this.startReply(m) }, '↩'),
-        open.admin && el('button', { type: 'button', class: 'icon pin-btn', 'aria-label': pinned ? 'Unpin' : 'Pin', title: pinned ? 'Unpin' : 'Pin',
-          onclick: () => this.pin(open, m, !pinned) }, pinned ? '✕📌' : '📌')));
+        open.admin && el('button', { type: 'button', class: 'icon pin-btn' + (pinned ? ' on' : ''), 'aria-label': pinned ? 'Unpin' : 'Pin', title: pinned ? 'Unpin' : 'Pin',
+          'aria-pressed': pinned ? 'true' : 'false', onclick: () => this.pin(open, m, !pinned) }, pinIcon())));
   }
 
   renderPins() {
