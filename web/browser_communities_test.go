@@ -19,8 +19,9 @@ import (
 // channel keys handed over by the admin's open client on
 // channel_key_needed, channel messages (with a reply) decrypted in the
 // member's browser, a private channel, an announcement channel without a
-// composer for the member, a pinned message in the Pinned list, the
-// community deleted live, and an axe-core scan of the community and
+// composer for the member, a pinned message in the Pinned list, a reload
+// on a channel's address, the community deleted live, a public community
+// read with its community key, and an axe-core scan of the community and
 // channel screens. The script checks every request body and socket frame
 // for the plaintext canary; this test then checks the database files and
 // the server's logs. Screenshots and axe reports go to $PARLEY_ARTIFACTS

@@ -10,7 +10,9 @@
 // (channel_key_needed), bob reads what ann posts, decrypted in his
 // browser; a private channel bob is added to afterwards; an announcement
 // channel without a composer for bob; a pinned message in the Pinned list
-// of both; the community deleted under bob's eyes. Every request body and
+// of both; a reload on a channel's address; the community deleted under
+// bob's eyes; a public community joined at once and read with the
+// community key. Every request body and
 // socket frame is captured: the canary typed in the UI must be in none.
 // axe-core scans the community and channel screens.
 import { chromium } from 'playwright-core';
@@ -139,6 +141,7 @@ const texts = {
   reply: `bob answers ${canary}`,
   secret: `secret ${canary}`,
   news: `news ${canary}`,
+  open: `open ${canary}`,
 };
 let ann, bob;
 let communityId = '';
@@ -260,6 +263,13 @@ try {
     if (!(await ann.page.$('#channel-composer'))) fail('ann, an admin, has no composer in the announcement channel');
   });
 
+  await stage('a reload opens the channel from its address; the key comes back from the server', async () => {
+    const path = new URL(bob.page.url()).pathname;
+    if (!path.startsWith('/communities/' + communityId + '/channels/')) fail(`bob's address is ${path}`);
+    await bob.page.reload();
+    await bob.page.waitForSelector(`li.msg.in >> text=${texts.news}`);
+  });
+
   await stage('ann deletes the community; bob\'s open page leaves it', async () => {
     await backToCommunity(bob);
     await backToCommunity(ann);
@@ -269,11 +279,29 @@ try {
     await bob.page.waitForSelector('text=You are in no community yet.');
   });
 
+  await stage('a public community: joined at once, read with the community key', async () => {
+    await bob.page.click('button:has-text("New community")');
+    await bob.page.fill('#community-name', 'Open house ' + suffix);
+    await bob.page.uncheck('#community-private');
+    await bob.page.click('button:has-text("Create community")');
+    await bob.page.waitForSelector('#conv-title >> text=Open house');
+    if (await bob.page.$('#invite-show')) fail('a public community shows an invite code');
+    await openChannel(bob, 'general');
+    await post(bob, texts.open);
+    await ann.page.fill('#community-search', 'Open house ' + suffix);
+    await ann.page.click('form[role=search] button');
+    await ann.page.click('.community-list button:has-text("Join")');
+    await ann.page.waitForSelector('#conv-title >> text=Open house');
+    await openChannel(ann, 'general');
+    await ann.page.waitForSelector(`li.msg.in >> text=${texts.open}`);
+    await axe(ann, 'public-channel');
+  });
+
   await stage('the canary never left the browsers in clear', async () => {
     const withCanary = sent.filter((s) => s.body.includes(canary));
     if (withCanary.length) fail(`plaintext canary sent: ${withCanary.map((s) => `${s.who} ${s.url}`).join(', ')}`);
     const sends = sent.filter((s) => s.url === '/api/channel-messages/send' && s.body.includes('"content"'));
-    if (sends.length < 4) fail(`captured only ${sends.length} channel message sends: the capture does not work`);
+    if (sends.length < 5) fail(`captured only ${sends.length} channel message sends: the capture does not work`);
     // ann's client wrapped keys: general at creation, and for bob on the
     // server's channel_key_needed (general after the approval, secret after the add).
     const keyPosts = sent.filter((s) => s.who === 'ann' && s.url === '/api/channels/keys');
