@@ -208,12 +208,16 @@ try {
     await axe(bob, 'channel');
   });
 
-  await stage('bob replies; ann sees it live with the quote', async () => {
+  await stage('bob replies and likes; ann sees both live', async () => {
     await bob.page.hover(`li.msg.in:has-text("${texts.general}")`);
     await bob.page.click(`li.msg.in:has-text("${texts.general}") button[aria-label="Reply"]`);
     await bob.page.waitForSelector('.reply-bar >> text=Replying to');
     await post(bob, texts.reply);
     await ann.page.waitForSelector(`li.msg.in:has-text("${texts.reply}") blockquote >> text=${texts.general}`);
+    // Bob likes ann's message: her page shows the reaction live.
+    await bob.page.click(`li.msg.in:has-text("${texts.general}") button[aria-label="Like"]`);
+    await bob.page.waitForSelector(`li.msg.in:has-text("${texts.general}") button[aria-label="Like"][aria-pressed="true"]`);
+    await ann.page.waitForSelector(`li.msg.out:has-text("${texts.general}") .reactions`);
     // Bob is no admin: no pin buttons for him.
     if (await bob.page.$('button[aria-label="Pin"]')) fail('a member sees pin buttons');
   });

@@ -1262,6 +1262,10 @@ export class ParleyApp extends HTMLElement {
       case 'group_message_reaction':
       case 'message_deleted':
       case 'group_message_deleted': {
+        if (d.channelId) {
+          if (event === 'message_reaction') await this.communities.onEvent(event, d, fromSync);
+          break;
+        }
         const key = this.convToKey.get(d.conversationId) || d.groupId;
         const chat = key && this.chats.get(key);
         const m = chat && chat.messages.find((x) => x.id === d.messageId);

@@ -20,10 +20,13 @@ import { el, fill, clock, initials, randomId, pathIcon } from './dom.js';
  * @typedef {{channelId: string, communityId: string, name: string, description: string, type: string, isPrivate: boolean,
  *   e2eeMode: string, membersCount: number}} Channel
  * @typedef {{id: string, clientMessageId: string, senderId: string, sentAt: string, text: string, replyToId: string,
- *   pending: boolean, failed: boolean, undecryptable: boolean, deleted: boolean}} ChannelMsg
+ *   pending: boolean, failed: boolean, undecryptable: boolean, deleted: boolean, reactions: {userId: string, reaction: string}[]}} ChannelMsg
  * @typedef {{community: Community, channel: Channel, messages: ChannelMsg[], key: CryptoKey | null, admin: boolean,
  *   replyTo: ChannelMsg | null, pins: {messageId: string, pinnedBy: string, msg: ChannelMsg | null}[]}} OpenChannel
  */
+
+/** The one reaction offered on a channel message (any is shown). */
+const LIKE = '👍';
 
 /** How often a member without the channel key asks for it again, in ms. */
 const KEY_RETRY = 4000;
@@ -670,7 +673,8 @@ export class Communities {
   async toMsg(open, raw) {
     /** @type {ChannelMsg} */
     const m = { id: raw.messageId, clientMessageId: raw.clientMessageId || '', senderId: raw.senderId, sentAt: raw.sentAt, text: '',
-      replyToId: raw.replyToId || '', pending: false, failed: false, undecryptable: false, deleted: !!raw.deletedForEveryone };
+      replyToId: raw.replyToId || '', pending: false, failed: false, undecryptable: false, deleted: !!raw.deletedForEveryone,
+      reactions: raw.reactions || [] };
     if (!m.deleted && raw.content) {
       try {
         if (!open.key) throw new Error('no key');
@@ -724,6 +728,11 @@ export class Communities {
     const mine = m.senderId === this.app.session.userId;
     const quoted = m.replyToId ? byId.get(m.replyToId) : undefined;
     const pinned = open.pins.some((p) => p.messageId === m.id);
+    const me = this.app.session.userId;
+    const liked = m.reactions.some((r) => r.userId === me && r.reaction === LIKE);
+    /** @type {Map<string, number>} */
+    const counts = new Map();
+    for (const r of m.reactions) if (r.reaction) counts.set(r.reaction, (counts.get(r.reaction) || 0) + 1);
     return el('li', { class: 'msg ' + (mine ? 'out' : 'in'), 'data-mid': m.id || '', 'data-cid': m.clientMessageId },
       el('div', { class: 'bubble' },
         !mine && el('span', { class: 'sender' }, this.app.nameOf(m.senderId)),
@@ -734,10 +743,13 @@ export class Communities {
         el('span', { class: 'meta' },
           pinned && el('span', { class: 'pin-mark', role: 'img', 'aria-label': 'Pinned', title: 'Pinned' }, pinIcon()),
           el('time', { datetime: m.sentAt || '' }, clock(m.sentAt)),
-          mine && m.pending && el('span', { class: 'ticks pending', role: 'img', 'aria-label': 'Sending', title: 'Sending' }, '🕓'))),
+          mine && m.pending && el('span', { class: 'ticks pending', role: 'img', 'aria-label': 'Sending', title: 'Sending' }, '🕓')),
+        counts.size > 0 && el('span', { class: 'reactions', 'aria-label': 'Reactions' }, [...counts].map(([r, n]) => `${r}${n > 1 ? n : ''}`).join(' '))),
       m.failed && el('button', { class: 'retry', onclick: () => this.post(open, m) }, 'Not sent. Retry'),
       m.id && !m.deleted && el('span', { class: 'msg-actions' },
         el('button', { type: 'button', class: 'icon', 'aria-label': 'Reply', title: 'Reply', onclick: () => this.startReply(m) }, '↩'),
+        el('button', { type: 'button', class: 'icon like-btn' + (liked ? ' on' : ''), 'aria-label': 'Like', 'aria-pressed': liked ? 'true' : 'false',
+          title: liked ? 'Remove your like' : 'Like', onclick: () => this.react(open, m, liked ? '' : LIKE) }, LIKE),
         open.admin && el('button', { type: 'button', class: 'icon pin-btn' + (pinned ? ' on' : ''), 'aria-label': pinned ? 'Unpin' : 'Pin', title: pinned ? 'Unpin' : 'Pin',
           'aria-pressed': pinned ? 'true' : 'false', onclick: () => this.pin(open, m, !pinned) }, pinIcon())));
   }
@@ -769,6 +781,34 @@ export class Communities {
     } catch (e) {
       this.sendError.textContent = errorText(e);
     }
+  }
+
+  /**
+   * Sets (or with '' removes) this user's reaction; the server tells every
+   * reader, this page included (message_reaction).
+   * @param {OpenChannel} open
+   * @param {ChannelMsg} m
+   * @param {string} reaction
+   */
+  async react(open, m, reaction) {
+    try {
+      await this.app.api.post('/api/messages/react', { messageId: m.id, reaction });
+      this.reacted(open, { messageId: m.id, userId: this.app.session.userId, reaction });
+    } catch (e) {
+      this.sendError.textContent = errorText(e);
+    }
+  }
+
+  /**
+   * @param {OpenChannel} open
+   * @param {{messageId: string, userId: string, reaction: string}} d
+   */
+  reacted(open, d) {
+    const m = open.messages.find((x) => x.id === d.messageId);
+    if (!m) return;
+    m.reactions = m.reactions.filter((r) => r.userId !== d.userId);
+    if (d.reaction) m.reactions.push({ userId: d.userId, reaction: d.reaction });
+    if (this.open === open) this.render(false);
   }
 
   /** @param {OpenChannel} open */
@@ -804,7 +844,7 @@ export class Communities {
     this.composer.value = '';
     /** @type {ChannelMsg} */
     const m = { id: '', clientMessageId: randomId(), senderId: this.app.session.userId, sentAt: new Date().toISOString(), text,
-      replyToId: open.replyTo ? open.replyTo.id : '', pending: true, failed: false, undecryptable: false, deleted: false };
+      replyToId: open.replyTo ? open.replyTo.id : '', pending: true, failed: false, undecryptable: false, deleted: false, reactions: [] };
     this.cancelReply();
     open.messages.push(m);
     this.render(true);
@@ -840,7 +880,7 @@ export class Communities {
 
   /**
    * Handles a server event of this module: new_channel_message,
-   * channel_message_pinned/unpinned, channel_created/updated/deleted,
+   * message_reaction of a channel, channel_message_pinned/unpinned, channel_created/updated/deleted,
    * channel_key_needed, community_join_request/approved/rejected,
    * community_member_removed, community_updated and community_deleted.
    * @param {string} event
@@ -859,6 +899,9 @@ export class Communities {
         if (this.open === open) this.render(false);
         return;
       }
+      case 'message_reaction':
+        if (open && open.channel.channelId === d.channelId) this.reacted(open, d);
+        return;
       case 'channel_message_pinned':
       case 'channel_message_unpinned':
         if (open && open.channel.channelId === d.channelId) await this.reloadPins(open);
