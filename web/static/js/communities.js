@@ -21,7 +21,7 @@ import { el, fill, clock, initials, randomId, pathIcon } from './dom.js';
  *   e2eeMode: string, membersCount: number}} Channel
  * @typedef {{id: string, clientMessageId: string, senderId: string, sentAt: string, text: string, replyToId: string,
  *   pending: boolean, failed: boolean, undecryptable: boolean, deleted: boolean, reactions: {userId: string, reaction: string}[]}} ChannelMsg
- * @typedef {{community: Community, channel: Channel, messages: ChannelMsg[], key: CryptoKey | null, admin: boolean,
+ * @typedef {{community: Community, channel: Channel, messages: ChannelMsg[], key: CryptoKey | null, admin: boolean, readOnly: boolean,
  *   replyTo: ChannelMsg | null, pins: {messageId: string, pinnedBy: string, msg: ChannelMsg | null}[]}} OpenChannel
  */
 
@@ -575,7 +575,7 @@ export class Communities {
     if (this.view !== 'channel') return;
     this.community = c;
     /** @type {OpenChannel} */
-    const open = { community: c, channel: ch, messages: [], key, admin: isAdmin(c), replyTo: null, pins: [] };
+    const open = { community: c, channel: ch, messages: [], key, admin: isAdmin(c), readOnly: ch.type === 'announcement' && !isAdmin(c), replyTo: null, pins: [] };
     this.open = open;
     this.list = el('ol', { class: 'msg-list' });
     this.log = el('div', { class: 'messages', role: 'log', 'aria-label': 'Messages', tabindex: '0' }, this.list);
@@ -589,9 +589,8 @@ export class Communities {
           this.sendFromComposer();
         }
       } }));
-    const readOnly = ch.type === 'announcement' && !open.admin;
     this.footer = el('footer', { class: 'composer' });
-    if (readOnly) fill(this.footer, el('p', { class: 'composer-note', role: 'note' }, 'Only admins can post in this announcement channel.'));
+    if (open.readOnly) fill(this.footer, el('p', { class: 'composer-note', role: 'note' }, 'Only admins can post in this announcement channel.'));
     else fill(this.footer, this.replyBar, this.sendError, el('div', { class: 'composer-row' }, this.composer,
       el('button', { class: 'send primary', 'aria-label': 'Send', onclick: () => this.sendFromComposer() }, '➤')));
     this.page('# ' + ch.name, back,
@@ -747,7 +746,7 @@ export class Communities {
         counts.size > 0 && el('span', { class: 'reactions', 'aria-label': 'Reactions' }, [...counts].map(([r, n]) => `${r}${n > 1 ? n : ''}`).join(' '))),
       m.failed && el('button', { class: 'retry', onclick: () => this.post(open, m) }, 'Not sent. Retry'),
       m.id && !m.deleted && el('span', { class: 'msg-actions' },
-        el('button', { type: 'button', class: 'icon', 'aria-label': 'Reply', title: 'Reply', onclick: () => this.startReply(m) }, '↩'),
+        !open.readOnly && el('button', { type: 'button', class: 'icon', 'aria-label': 'Reply', title: 'Reply', onclick: () => this.startReply(m) }, '↩'),
         el('button', { type: 'button', class: 'icon like-btn' + (liked ? ' on' : ''), 'aria-label': 'Like', 'aria-pressed': liked ? 'true' : 'false',
           title: liked ? 'Remove your like' : 'Like', onclick: () => this.react(open, m, liked ? '' : LIKE) }, LIKE),
         open.admin && el('button', { type: 'button', class: 'icon pin-btn' + (pinned ? ' on' : ''), 'aria-label': pinned ? 'Unpin' : 'Pin', title: pinned ? 'Unpin' : 'Pin',
