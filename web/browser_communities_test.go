@@ -17,8 +17,9 @@ import (
 // Chromium against a whole server: a private community created in one
 // browser, a join request from another approved in the first one's page,
 // channel keys handed over by the admin's open client on
-// channel_key_needed, channel messages (with a reply) decrypted in the
-// member's browser, a private channel, an announcement channel without a
+// channel_key_needed (at once, or when the admin's client comes back while
+// the member waits), channel messages (with a reply and a like) decrypted
+// in the member's browser, a private channel, an announcement channel without a
 // composer for the member, a pinned message in the Pinned list, a reload
 // on a channel's address, the community deleted live, a public community
 // read with its community key, and an axe-core scan of the community and

@@ -240,17 +240,27 @@ try {
     await bob.page.waitForSelector(`li.msg.in:has-text("${texts.general}") [aria-label="Pinned"]`);
   });
 
-  await stage('a private channel bob is added to afterwards: ann\'s client shares its key', async () => {
+  await stage('a private channel bob is added to while no admin is online: he waits, then gets the key', async () => {
     await backToCommunity(ann);
     await newChannel(ann, 'secret', 'text', []);
     await post(ann, texts.secret);
+    // ann's page stops listening: channel_key_needed waits in her sync feed.
+    await ann.page.evaluate(() => document.querySelector('parley-app').live.stop());
     await ann.page.click('button.add-reader');
     await ann.page.fill('#reader-name', names.bob);
     await ann.page.click('dialog button:has-text("Add")');
     await ann.page.waitForSelector('dialog', { state: 'detached' });
     await backToCommunity(bob);
     await openChannel(bob, 'secret');
+    await bob.page.waitForSelector('li.notice >> text=Waiting for an admin to share the key');
+    if (!(await bob.page.isDisabled('#channel-composer'))) fail('bob can type in a channel whose key he lacks');
+    await shot(bob, '05-waiting');
+    await axe(bob, 'waiting');
+    // ann comes back: her client catches up and answers; bob's page reads.
+    await ann.page.reload();
+    await ann.page.waitForSelector(`li.msg.out >> text=${texts.secret}`);
     await bob.page.waitForSelector(`li.msg.in >> text=${texts.secret}`);
+    await bob.page.waitForSelector('#channel-composer:not([disabled])');
   });
 
   await stage('an announcement channel has no composer for bob', async () => {
@@ -262,7 +272,7 @@ try {
     await bob.page.waitForSelector(`li.msg.in >> text=${texts.news}`);
     await bob.page.waitForSelector('.composer-note >> text=Only admins can post in this announcement channel.');
     if (await bob.page.$('#channel-composer')) fail('bob has a composer in an announcement channel');
-    await shot(bob, '05-announcement');
+    await shot(bob, '06-announcement');
     await axe(bob, 'announcement');
     if (!(await ann.page.$('#channel-composer'))) fail('ann, an admin, has no composer in the announcement channel');
   });

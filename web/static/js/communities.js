@@ -590,9 +590,9 @@ export class Communities {
         }
       } }));
     this.footer = el('footer', { class: 'composer' });
-    if (open.readOnly) fill(this.footer, el('p', { class: 'composer-note', role: 'note' }, 'Only admins can post in this announcement channel.'));
-    else fill(this.footer, this.replyBar, this.sendError, el('div', { class: 'composer-row' }, this.composer,
-      el('button', { class: 'send primary', 'aria-label': 'Send', onclick: () => this.sendFromComposer() }, '➤')));
+    if (open.readOnly) fill(this.footer, this.sendError, el('p', { class: 'composer-note', role: 'note' }, 'Only admins can post in this announcement channel.'));
+    this.sendButton = /** @type {HTMLButtonElement} */ (el('button', { class: 'send primary', 'aria-label': 'Send', onclick: () => this.sendFromComposer() }, '➤'));
+    if (!open.readOnly) fill(this.footer, this.replyBar, this.sendError, el('div', { class: 'composer-row' }, this.composer, this.sendButton));
     this.page('# ' + ch.name, back,
       [el('span', { class: 'subtitle' }, c.name + (ch.type === 'announcement' ? ' · announcements' : '') + (ch.e2eeMode === 'true' ? ' · end-to-end encrypted' : '')),
         open.admin && ch.isPrivate && el('button', { type: 'button', class: 'add-reader', onclick: () => this.showAddReader(open) }, 'Add member')],
@@ -641,13 +641,13 @@ export class Communities {
       if (this.open !== open) return;
     }
     if (!open.key) {
-      fill(this.list, el('li', { class: 'notice', role: 'status' }, 'Waiting for an admin to share the key of this channel.'));
-      this.composer.disabled = true;
+      fill(this.list, el('li', { class: 'notice' }, el('span', { role: 'status' }, 'Waiting for an admin to share the key of this channel.')));
+      this.composer.disabled = this.sendButton.disabled = true;
       clearTimeout(this.keyTimer);
       this.keyTimer = setTimeout(() => { if (this.open === open) this.loadChannel(open); }, KEY_RETRY);
       return;
     }
-    this.composer.disabled = false;
+    this.composer.disabled = this.sendButton.disabled = false;
     try {
       const id = enc(open.channel.channelId);
       const [raw, pins] = await Promise.all([api.get('/api/channel-messages/' + id + '?limit=100'), api.get('/api/channel-messages/' + id + '/pinned')]);
