@@ -65,6 +65,7 @@ function isAdmin(c) {
   return !!c && (c.role === 'owner' || c.role === 'admin');
 }
 
+/** Communities and channels in the client: their pages, the channel keys this client holds and hands out, and their live events. */
 export class Communities {
   /** @param {ParleyApp} app */
   constructor(app) {
