@@ -22,7 +22,8 @@ import (
 // in the member's browser, a private channel, an announcement channel without a
 // composer for the member, a pinned message in the Pinned list, a reload
 // on a channel's address, the community deleted live, a public community
-// read with its community key, and an axe-core scan of the community and
+// read with its community key and left, a rejected request, and an
+// axe-core scan of the community and
 // channel screens. The script checks every request body and socket frame
 // for the plaintext canary; this test then checks the database files and
 // the server's logs. Screenshots and axe reports go to $PARLEY_ARTIFACTS

@@ -11,8 +11,8 @@
 // browser; a private channel bob is added to afterwards; an announcement
 // channel without a composer for bob; a pinned message in the Pinned list
 // of both; a reload on a channel's address; the community deleted under
-// bob's eyes; a public community joined at once and read with the
-// community key. Every request body and
+// bob's eyes; a public community joined at once, read with the community
+// key, and left; a rejected request. Every request body and
 // socket frame is captured: the canary typed in the UI must be in none.
 // axe-core scans the community and channel screens.
 import { chromium } from 'playwright-core';
@@ -309,6 +309,24 @@ try {
     await openChannel(ann, 'general');
     await ann.page.waitForSelector(`li.msg.in >> text=${texts.open}`);
     await axe(ann, 'public-channel');
+  });
+
+  await stage('ann leaves the public community; bob\'s next request is rejected', async () => {
+    await ann.page.click('button[aria-label="Back to the community"]');
+    await ann.page.click('button:has-text("Leave community")');
+    await ann.page.waitForSelector('#conv-title >> text=Communities');
+    await ann.page.waitForSelector('text=You are in no community yet.');
+    await ann.page.click('button:has-text("New community")');
+    await ann.page.fill('#community-name', 'Closed door');
+    await ann.page.click('button:has-text("Create community")');
+    const second = await ann.page.inputValue('#invite-show');
+    await bob.page.click('button[aria-label="Communities"]');
+    await bob.page.fill('#invite-code', second);
+    await bob.page.click('button:has-text("Ask to join")');
+    await bob.page.waitForSelector(`[data-community="${second}"] >> text=Request sent`);
+    await ann.page.click('.join-request button:has-text("Reject")');
+    await bob.page.waitForSelector('text=Your request to join was declined.');
+    await bob.page.waitForSelector(`[data-community="${second}"]`, { state: 'detached' });
   });
 
   await stage('the canary never left the browsers in clear', async () => {
