@@ -80,6 +80,8 @@ export class Communities {
     this.open = null;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.keyTimer = undefined;
+    /** Counts the pages shown: a page whose loads finish after another was shown stays away. */
+    this.shown = 0;
   }
 
   /** Forgets everything of the signed-out user. */
@@ -88,7 +90,9 @@ export class Communities {
     this.leaveView();
   }
 
+  /** Forgets the page on screen (another one replaces it). */
   leaveView() {
+    this.shown++;
     this.view = '';
     this.community = null;
     this.open = null;
@@ -297,6 +301,7 @@ export class Communities {
     if (push) app.go('/communities/' + enc(id));
     this.leaveView();
     this.view = 'community';
+    const shown = this.shown;
     const status = el('p', { class: 'form-error', role: 'alert' });
     /** @type {Community} */
     let c;
@@ -305,11 +310,11 @@ export class Communities {
     try {
       [c, channels] = await Promise.all([app.api.get('/api/communities/' + enc(id)), app.api.get('/api/communities/' + enc(id) + '/channels')]);
     } catch (e) {
-      if (this.view !== 'community') return;
+      if (this.shown !== shown) return;
       this.page('Community', this.homeButton(), [], el('div', { class: 'pane' }, el('p', { class: 'form-error', role: 'alert' }, errorText(e))));
       return;
     }
-    if (this.view !== 'community') return;
+    if (this.shown !== shown) return;
     this.community = c;
     const admin = isAdmin(c);
     const owner = c.role === 'owner';
@@ -555,6 +560,7 @@ export class Communities {
     if (push) app.go('/communities/' + enc(communityId) + '/channels/' + enc(channelId));
     this.leaveView();
     this.view = 'channel';
+    const shown = this.shown;
     const back = el('button', { class: 'icon up', 'aria-label': 'Back to the community', onclick: () => this.showCommunity(communityId, true) }, '←');
     /** @type {Community} */
     let c;
@@ -569,11 +575,11 @@ export class Communities {
       if (!ch) throw new ApiError('not_found', 'Channel not found.', 404);
       key = await this.keyOf(channelId);
     } catch (e) {
-      if (this.view !== 'channel') return;
+      if (this.shown !== shown) return;
       this.page('Channel', back, [], el('div', { class: 'pane' }, el('p', { class: 'form-error', role: 'alert' }, errorText(e))));
       return;
     }
-    if (this.view !== 'channel') return;
+    if (this.shown !== shown) return;
     this.community = c;
     /** @type {OpenChannel} */
     const open = { community: c, channel: ch, messages: [], key, admin: isAdmin(c), readOnly: ch.type === 'announcement' && !isAdmin(c), replyTo: null, pins: [] };
