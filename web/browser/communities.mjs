@@ -274,6 +274,13 @@ try {
     if (await bob.page.$('#channel-composer')) fail('bob has a composer in an announcement channel');
     await shot(bob, '06-announcement');
     await axe(bob, 'announcement');
+    // On a phone's width the channel has the whole screen and its way back.
+    await bob.page.setViewportSize({ width: 390, height: 844 });
+    if (!(await bob.page.isVisible('button[aria-label="Back to the community"]'))) fail('no way back from a channel on a phone');
+    if (await bob.page.isVisible('#chat-list')) fail('the chat list covers the channel on a phone');
+    await shot(bob, '07-phone');
+    await axe(bob, 'announcement-phone');
+    await bob.page.setViewportSize({ width: 1280, height: 800 });
     if (!(await ann.page.$('#channel-composer'))) fail('ann, an admin, has no composer in the announcement channel');
   });
 

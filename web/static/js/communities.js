@@ -125,7 +125,7 @@ export class Communities {
     app.current = '';
     app.shell.classList.add('has-chat');
     app.details.hidden = true;
-    fill(app.main, el('header', { class: 'bar conv-bar' }, back || el('button', { class: 'icon back', 'aria-label': 'Back', onclick: () => { this.leaveView(); app.closeChat(true); } }, '←'),
+    fill(app.main, el('header', { class: 'bar conv-bar community-bar' }, back || el('button', { class: 'icon back', 'aria-label': 'Back', onclick: () => { this.leaveView(); app.closeChat(true); } }, '←'),
       el('h2', { id: 'conv-title' }, title), header), ...body);
     app.renderChatList();
   }
