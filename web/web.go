@@ -31,7 +31,7 @@ const CSP = "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 
 // Everything else that is not a file is left to the rest of the server
 // (and so answers the API's 404 envelope).
 var clientRoutes = []string{"/{$}", "/login", "/register", "/forgot", "/reset", "/settings", "/profile", "/chat/{id}",
-	"/calls", "/admin"}
+	"/calls", "/admin", "/communities", "/communities/{communityId}", "/communities/{communityId}/channels/{channelId}"}
 
 // asset is one embedded file, ready to serve.
 type asset struct {

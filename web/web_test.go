@@ -36,7 +36,8 @@ func TestServe(t *testing.T) {
 	}
 
 	t.Run("OK", func(t *testing.T) {
-		for _, p := range []string{"/", "/login", "/register", "/forgot", "/reset", "/settings", "/profile", "/chat/usr_abc"} {
+		for _, p := range []string{"/", "/login", "/register", "/forgot", "/reset", "/settings", "/profile", "/chat/usr_abc",
+			"/communities", "/communities/comm_abc", "/communities/comm_abc/channels/chan_abc"} {
 			res, body := get(p, nil)
 			if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/html; charset=utf-8" || !strings.Contains(body, "<parley-app>") {
 				t.Fatalf("GET %s: %d %s", p, res.StatusCode, res.Header.Get("Content-Type"))

@@ -14,10 +14,10 @@
 const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 
 /** Bumped with the list below; an old cache is dropped on activation. */
-const CACHE = 'parley-shell-v2';
+const CACHE = 'parley-shell-v3';
 const SHELL = ['/', '/static/app.css', '/static/icon.svg', '/static/icon-192.png', '/static/manifest.webmanifest',
   '/static/js/main.js', '/static/js/app.js', '/static/js/api.js', '/static/js/dom.js', '/static/js/e2e.js', '/static/js/live.js',
-  '/static/js/calls.js', '/static/js/push.js', '/static/js/admin.js', '/static/js/statuses.js'];
+  '/static/js/calls.js', '/static/js/push.js', '/static/js/admin.js', '/static/js/statuses.js', '/static/js/communities.js'];
 /** The longest notification text this worker shows (an admin's message can be 1000 bytes). */
 const MAX_TEXT = 300;
 

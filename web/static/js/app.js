@@ -8,6 +8,7 @@ import { Calls, phoneIcon } from './calls.js';
 import { Push } from './push.js';
 import { Admin, chartIcon } from './admin.js';
 import { Statuses } from './statuses.js';
+import { Communities, communitiesIcon } from './communities.js';
 
 /**
  * @typedef {{userId: string, username: string, name?: string, about?: string, avatar?: string, devices?: e2e.DeviceKey[], isAdmin?: boolean}} Profile
@@ -70,6 +71,7 @@ export class ParleyApp extends HTMLElement {
     this.push = new Push(this);
     this.admin = new Admin(this);
     this.statuses = new Statuses(this);
+    this.communities = new Communities(this);
   }
 
   async connectedCallback() {
@@ -114,6 +116,7 @@ export class ParleyApp extends HTMLElement {
     else if (p === '/profile') this.showProfile(false);
     else if (p === '/calls') this.calls.showHistory(false);
     else if (p === '/admin') this.admin.show(false);
+    else if (this.communities.route(p)) return;
     else this.closeChat(false);
   }
 
@@ -228,6 +231,7 @@ export class ParleyApp extends HTMLElement {
   async signedOut(why) {
     this.calls.reset();
     this.statuses.reset();
+    this.communities.reset();
     this.push.stop();
     if (this.live) this.live.stop();
     this.live = null;
@@ -276,6 +280,7 @@ export class ParleyApp extends HTMLElement {
         el('span', { class: 'bar-title' }, me.name || me.username),
         el('button', { class: 'icon', 'aria-label': 'New group', title: 'New group', onclick: () => this.showNewGroup() }, icon('group')),
         el('button', { class: 'icon', 'aria-label': 'Calls', title: 'Calls', onclick: () => this.calls.showHistory(true) }, phoneIcon()),
+        el('button', { class: 'icon', 'aria-label': 'Communities', title: 'Communities', onclick: () => this.communities.showHome(true) }, communitiesIcon()),
         me.isAdmin && el('button', { class: 'icon', 'aria-label': 'Admin dashboard', title: 'Admin dashboard', onclick: () => this.admin.show(true) }, chartIcon()),
         el('button', { class: 'icon', 'aria-label': 'Settings', title: 'Settings', onclick: () => this.showSettings(true) }, icon('settings')),
         el('button', { class: 'icon', 'aria-label': 'Log out', title: 'Log out', onclick: () => this.logout() }, icon('logout'))),
@@ -440,6 +445,7 @@ export class ParleyApp extends HTMLElement {
    * @param {boolean} push
    */
   async openChat(key, push) {
+    this.communities.leaveView();
     let chat = this.chats.get(key);
     if (!chat) {
       // A link to a chat not in the list yet: a user id or a group id.
@@ -474,6 +480,7 @@ export class ParleyApp extends HTMLElement {
 
   /** @param {boolean} push */
   closeChat(push) {
+    this.communities.leaveView();
     if (push) this.go('/');
     this.current = '';
     if (!this.shell) return;
@@ -1259,6 +1266,10 @@ export class ParleyApp extends HTMLElement {
       case 'group_message_reaction':
       case 'message_deleted':
       case 'group_message_deleted': {
+        if (d.channelId) {
+          if (event === 'message_reaction') await this.communities.onEvent(event, d, fromSync);
+          break;
+        }
         const key = this.convToKey.get(d.conversationId) || d.groupId;
         const chat = key && this.chats.get(key);
         const m = chat && chat.messages.find((x) => x.id === d.messageId);
@@ -1326,6 +1337,7 @@ export class ParleyApp extends HTMLElement {
       default:
         if (event.startsWith('call_')) await this.calls.onEvent(event, d, fromSync);
         else if (event.startsWith('status_')) await this.statuses.onEvent(event, d);
+        else if (event.startsWith('channel_') || event.startsWith('community_') || event === 'new_channel_message') await this.communities.onEvent(event, d, fromSync);
         break;
     }
   }
@@ -1530,6 +1542,7 @@ export class ParleyApp extends HTMLElement {
    * @param {HTMLElement} content
    */
   showPane(title, content) {
+    this.communities.leaveView();
     this.current = '';
     this.shell.classList.add('has-chat');
     this.details.hidden = true;

@@ -190,6 +190,92 @@ export async function decryptMessage(content, me) {
   return JSON.parse(td.decode(pt));
 }
 
+// ---- Shared keys (community channels) ----
+//
+// A channel has one AES-256-GCM key. In an end-to-end encrypted channel it
+// travels to each reader as a "wrapped key": the JSON
+//   {"v":1,"keys":{deviceId: b64 RSA-OAEP(raw key)}}
+// with one entry per device of that reader. In a trusted community's public
+// channel it is the community key, base64 of the raw key, which the server
+// hands to every member. A channel message's content is
+//   {"v":1,"message":b64,"iv":b64}
+// (AES-GCM over the JSON body, no per-message key).
+
+/** Makes a fresh channel key (extractable, so that it can be wrapped for readers). */
+export function newSharedKey() {
+  return /** @type {Promise<CryptoKey>} */ (crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt', 'decrypt']));
+}
+
+/** @param {CryptoKey} key @returns {Promise<string>} base64 of the raw key */
+export async function exportSharedKey(key) {
+  return b64(await crypto.subtle.exportKey('raw', key));
+}
+
+/** @param {string} raw base64 of a raw AES-256 key @returns {Promise<CryptoKey>} */
+export function importSharedKey(raw) {
+  return crypto.subtle.importKey('raw', unb64(raw), 'AES-GCM', true, ['encrypt', 'decrypt']);
+}
+
+/**
+ * Wraps a shared key for every device given; throws when none can take it.
+ * @param {CryptoKey} key
+ * @param {DeviceKey[]} devices
+ * @returns {Promise<string>} the wrapped key
+ */
+export async function wrapSharedKey(key, devices) {
+  const raw = await crypto.subtle.exportKey('raw', key);
+  /** @type {Record<string, string>} */
+  const keys = {};
+  for (const d of devices) {
+    if (!d.publicKey || keys[d.deviceId]) continue;
+    try {
+      keys[d.deviceId] = b64(await crypto.subtle.encrypt({ name: 'RSA-OAEP' }, await importPublic(d.publicKey), raw));
+    } catch {
+      // A device whose key is not an RSA-OAEP SPKI cannot read web messages.
+    }
+  }
+  if (!Object.keys(keys).length) throw new Error('no device of this person can receive the key');
+  return JSON.stringify({ v: 1, keys });
+}
+
+/**
+ * Unwraps a shared key with this device's private key.
+ * @param {string} wrapped
+ * @param {DeviceKeys} me
+ * @returns {Promise<CryptoKey>} or throws when it was not wrapped for this device
+ */
+export async function unwrapSharedKey(wrapped, me) {
+  const env = JSON.parse(wrapped);
+  const k = env && env.keys && env.keys[me.deviceId];
+  if (!k) throw new Error('key not wrapped for this device');
+  const raw = await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, me.privateKey, unb64(k));
+  return crypto.subtle.importKey('raw', raw, 'AES-GCM', true, ['encrypt', 'decrypt']);
+}
+
+/**
+ * Encrypts a message body (any JSON value) with a shared key.
+ * @param {any} body
+ * @param {CryptoKey} key
+ * @returns {Promise<string>} the content
+ */
+export async function encryptShared(body, key) {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, te.encode(JSON.stringify(body)));
+  return JSON.stringify({ v: 1, message: b64(ct), iv: b64(iv) });
+}
+
+/**
+ * Decrypts a content made by encryptShared.
+ * @param {string} content
+ * @param {CryptoKey} key
+ * @returns {Promise<any>} the body, or throws when the key does not fit
+ */
+export async function decryptShared(content, key) {
+  const env = JSON.parse(content);
+  const pt = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: unb64(env.iv) }, key, unb64(env.message));
+  return JSON.parse(td.decode(pt));
+}
+
 // ---- Files ----
 
 /**
