@@ -124,6 +124,10 @@ type CommunityStore interface {
 	CommunityMember(ctx context.Context, communityID, userID string) (*CommunityMember, error)
 	// CommunityMembers lists the members with status, oldest first.
 	CommunityMembers(ctx context.Context, communityID, status string) ([]*CommunityMember, error)
+	// CommunityMembersPage lists at most limit approved members, oldest
+	// first, starting after the approved member after (empty: from the
+	// first; a user who is not one: an empty page).
+	CommunityMembersPage(ctx context.Context, communityID, after string, limit int) ([]*CommunityMember, error)
 	// CommunityAdmins lists the ids of the owner and admins.
 	CommunityAdmins(ctx context.Context, communityID string) ([]string, error)
 	// UserCommunities lists the communities userID is an approved member of, newest first.

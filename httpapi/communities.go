@@ -52,6 +52,16 @@ func (a *API) communityRoutes() []route {
 			handle: func(ctx context.Context, c *call) (any, error) {
 				return s.JoinRequests(ctx, c.caller, c.r.PathValue("communityId"))
 			}},
+		{Method: "GET", Path: "/api/communities/{communityId}/members", Out: []service.CommunityMemberView{}, shared: communityPart,
+			Summary: "The community's approved members in the order they joined (approved members only; anyone else gets 404), a page at a time: pass the last userId of a page as after for the next.",
+			Query:   []param{{"limit", "at most 200, default 50"}, {"after", "userId of the last member of the previous page"}},
+			handle: func(ctx context.Context, c *call) (any, error) {
+				limit, err := queryInt(c.r, "limit", service.DefaultPageSize, 1, service.MaxPageSize)
+				if err != nil {
+					return nil, err
+				}
+				return s.CommunityMembers(ctx, c.caller, c.r.PathValue("communityId"), c.r.URL.Query().Get("after"), limit)
+			}},
 		{Method: "POST", Path: "/api/communities/requests/approve", In: service.JoinAnswerInput{}, Out: service.JoinResult{},
 			Summary: "Approve the request of userId (the requester, as API.md §6 names it; admins); the user gets community_join_approved, and admins channel_key_needed for encrypted channels.",
 			handle:  withBodyMessage(answer(true), text[*service.JoinResult]("Join request approved"))},

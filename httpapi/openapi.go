@@ -67,6 +67,7 @@ var enums = map[string][]string{
 	"statusUpdate.status":      {parley.StatusDelivered, parley.StatusSeen},
 	"healthData.status":        {"ok"},
 	"CommunityView.role":       {parley.RoleOwner, parley.RoleAdmin, parley.RoleMember},
+	"CommunityMemberView.role": {parley.RoleOwner, parley.RoleAdmin, parley.RoleMember},
 	"CommunityView.status":     {parley.MemberActive, parley.MemberPending},
 	"CommunityView.e2eeMode":   {parley.E2EEOn, parley.E2EETrusted},
 	"ChannelView.e2eeMode":     {parley.E2EEOn, parley.E2EETrusted},

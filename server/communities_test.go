@@ -512,6 +512,7 @@ func TestCommunityRoles(t *testing.T) {
 				{"details", get(func(w world) string { return "/api/communities/" + w.community }),
 					map[string]int{"owner": ok, "admin": ok, "member": ok, "pending": ok, "removed": missing, "stranger": missing}},
 				{"channels", get(func(w world) string { return "/api/communities/" + w.community + "/channels" }), members},
+				{"members", get(func(w world) string { return "/api/communities/" + w.community + "/members" }), members},
 				{"history", get(func(w world) string { return "/api/channel-messages/" + w.channel }), members},
 				{"pinned", get(func(w world) string { return "/api/channel-messages/" + w.channel + "/pinned" }), members},
 				{"key", get(func(w world) string { return "/api/channels/" + w.channel + "/key" }), members},
@@ -550,6 +551,76 @@ func TestCommunityRoles(t *testing.T) {
 						}
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestCommunityMembersPage lists a community's approved members in join
+// order, page by page, with their roles and names, and never a pending or
+// removed one.
+func TestCommunityMembersPage(t *testing.T) {
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			srv := apitest.MustStart(t, backend, nil)
+			base := srv.URL()
+			owner := apitest.Register(t, base, "owner")
+			c := createCommunity(t, owner, apitest.Unique("c"), true)
+			want := []string{owner.UserID}
+			roles := map[string]string{owner.UserID: "owner"}
+			names := map[string]string{owner.UserID: owner.Username}
+			for i := 0; i < 5; i++ {
+				u := apitest.Register(t, base, fmt.Sprintf("mem%d", i))
+				u.Must(t, 200, "POST", "/api/communities/join", map[string]any{"communityId": c.CommunityID})
+				if i == 2 { // stays pending
+					continue
+				}
+				owner.Must(t, 200, "POST", "/api/communities/requests/approve", map[string]any{"communityId": c.CommunityID, "userId": u.UserID})
+				if i == 3 { // approved, then removed
+					owner.Must(t, 200, "POST", "/api/communities/members/remove", map[string]any{"communityId": c.CommunityID, "memberId": u.UserID})
+					continue
+				}
+				want = append(want, u.UserID)
+				roles[u.UserID], names[u.UserID] = "member", u.Username
+				if i == 1 {
+					owner.Must(t, 200, "POST", "/api/communities/members/role", map[string]any{"communityId": c.CommunityID, "memberId": u.UserID, "role": "admin"})
+					roles[u.UserID] = "admin"
+				}
+			}
+			type member struct{ UserID, Username, Role, JoinedAt string }
+			var got []string
+			after := ""
+			for pages := 0; ; pages++ {
+				if pages > len(want) {
+					t.Fatalf("more pages than members: %v", got)
+				}
+				var page []member
+				owner.Must(t, 200, "GET", "/api/communities/"+c.CommunityID+"/members?limit=2&after="+after, nil).Decode(t, &page)
+				if len(page) > 2 {
+					t.Fatalf("page of %d with limit=2", len(page))
+				}
+				if len(page) == 0 {
+					break
+				}
+				for _, m := range page {
+					if m.Role != roles[m.UserID] || m.Username != names[m.UserID] || m.JoinedAt == "" {
+						t.Errorf("member %+v, want role %q username %q and a joinedAt", m, roles[m.UserID], names[m.UserID])
+					}
+					got = append(got, m.UserID)
+				}
+				after = page[len(page)-1].UserID
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("members %v, want %v (approved, in join order)", got, want)
+			}
+			if r := owner.Do(t, "GET", "/api/communities/"+c.CommunityID+"/members?limit=0", nil); r.Status != 400 || r.Error.Code != "invalid_argument" {
+				t.Fatalf("limit=0: %d %s", r.Status, r.Error.Code)
+			}
+			var rest []member
+			owner.Must(t, 200, "GET", "/api/communities/"+c.CommunityID+"/members?after=usr_notamember", nil).Decode(t, &rest)
+			if len(rest) != 0 {
+				t.Fatalf("after a non-member: %v", rest)
 			}
 		})
 	}

@@ -679,6 +679,61 @@ func (s *Service) UpdateCommunity(ctx context.Context, caller *parley.Identity, 
 	return v, nil
 }
 
+// CommunityMemberView is one approved member of a community.
+type CommunityMemberView struct {
+	UserID   string      `json:"userId"`
+	Username string      `json:"username"`
+	Name     string      `json:"name"`
+	Role     string      `json:"role"`
+	JoinedAt parley.Time `json:"joinedAt"`
+}
+
+// CommunityMembers lists a community's approved members in the order they
+// joined, at most limit (1 to MaxPageSize; 0: DefaultPageSize) after the
+// member whose userId is after (empty: from the first). Only approved
+// members may list them. Errors: ENOTFOUND (no such community, or the
+// caller is not an approved member), EINVALID.
+func (s *Service) CommunityMembers(ctx context.Context, caller *parley.Identity, communityID, after string, limit int) ([]CommunityMemberView, error) {
+	if limit < 0 || limit > MaxPageSize {
+		return nil, parley.Errorf(parley.EINVALID, "limit must be 1 to %d", MaxPageSize)
+	}
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	if err := maxLen("after", after, 64); err != nil { // ids are 30 bytes
+		return nil, err
+	}
+	c, _, err := s.communityMember(ctx, caller, communityID)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.store.Communities.CommunityMembersPage(ctx, c.ID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.UserID
+	}
+	users, err := s.store.Users.UsersByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*parley.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	out := make([]CommunityMemberView, 0, len(ms))
+	for _, m := range ms {
+		v := CommunityMemberView{UserID: m.UserID, Role: m.Role, JoinedAt: parley.Time{Time: m.JoinedAt}}
+		if u := byID[m.UserID]; u != nil {
+			v.Username, v.Name = u.Username, u.Name
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // communityMemberIDs lists the ids of a community's approved members.
 func (s *Service) communityMemberIDs(ctx context.Context, communityID string) ([]string, error) {
 	ms, err := s.store.Communities.CommunityMembers(ctx, communityID, parley.MemberActive)

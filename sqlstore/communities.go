@@ -180,6 +180,22 @@ func (db *DB) CommunityMembers(ctx context.Context, communityID, status string) 
 	return collect(rows, err, scanCommunityMember)
 }
 
+// CommunityMembersPage implements parley.CommunityStore; the page is a
+// range of the community_members_active index.
+func (db *DB) CommunityMembersPage(ctx context.Context, communityID, after string, limit int) ([]*parley.CommunityMember, error) {
+	if after == "" {
+		rows, err := db.query(ctx, `SELECT `+communityMemberColumns+` FROM community_members
+			WHERE community_id = ? AND status = 'member' ORDER BY joined_at, user_id LIMIT ?`, communityID, limit)
+		return collect(rows, err, scanCommunityMember)
+	}
+	rows, err := db.query(ctx, `SELECT m.community_id, m.user_id, m.role, m.status, m.encrypted_key, m.joined_at FROM community_members m
+		JOIN community_members a ON a.community_id = m.community_id AND a.user_id = ? AND a.status = 'member'
+		WHERE m.community_id = ? AND m.status = 'member'
+			AND (m.joined_at > a.joined_at OR (m.joined_at = a.joined_at AND m.user_id > a.user_id))
+		ORDER BY m.joined_at, m.user_id LIMIT ?`, after, communityID, limit)
+	return collect(rows, err, scanCommunityMember)
+}
+
 // CommunityAdmins implements parley.CommunityStore.
 func (db *DB) CommunityAdmins(ctx context.Context, communityID string) ([]string, error) {
 	return db.ids(ctx, `SELECT user_id FROM community_members WHERE community_id = ? AND status = 'member' AND role <> 'member'
