@@ -70,8 +70,10 @@ export class Communities {
   /** @param {ParleyApp} app */
   constructor(app) {
     this.app = app;
-    /** @type {Map<string, CryptoKey>} channelId -> its key, once this client holds it */
+    /** @type {Map<string, CryptoKey>} channelId -> its current key, once this client holds it */
     this.keys = new Map();
+    /** @type {WeakMap<CryptoKey, string>} key -> its key id */
+    this.kids = new WeakMap();
     /** @type {'home' | 'community' | 'channel' | ''} */
     this.view = '';
     /** @type {Community | null} the community on screen (its page, or the channel's) */
@@ -286,7 +288,7 @@ export class Communities {
     const wrapped = await e2e.wrapSharedKey(key, await this.app.keysOf(me, true));
     const c = await api.post('/api/communities/create', { name, description, isPrivate, encryptedAESKey: wrapped });
     await api.post('/api/channels/keys', { channelId: c.defaultChannel, keys: { [me]: wrapped } });
-    this.keys.set(c.defaultChannel, key);
+    await this.remember(c.defaultChannel, key);
     return c;
   }
 
@@ -319,6 +321,7 @@ export class Communities {
     const admin = isAdmin(c);
     const owner = c.role === 'owner';
     this.requests = el('ul', { class: 'plain join-requests', 'aria-label': 'Join requests' });
+    const members = el('ul', { class: 'plain community-members', 'aria-label': 'Members' }, el('li', { class: 'hint' }, 'Loading members…'));
     const list = el('ul', { class: 'plain channel-list', 'aria-label': 'Channels' }, channels.map((ch) =>
       el('li', { 'data-channel': ch.channelId },
         el('button', { type: 'button', class: 'channel-link', onclick: () => this.showChannel(c.communityId, ch.channelId, true) },
@@ -334,10 +337,19 @@ export class Communities {
         el('h3', null, 'Channels'), list,
         admin && el('button', { type: 'button', class: 'primary', onclick: () => this.showNewChannel(c) }, 'New channel'),
         admin && c.isPrivate && el('h3', null, 'Join requests'), admin && c.isPrivate && this.requests,
+        el('h3', null, 'Members'), members,
         el('div', { class: 'row' },
           el('button', { type: 'button', onclick: () => this.leave(c, status) }, 'Leave community'),
           owner && el('button', { type: 'button', class: 'danger', onclick: () => this.remove(c, status) }, 'Delete community')))));
     if (admin && c.isPrivate) await this.loadRequests(c, status);
+    try {
+      const all = await this.allMembers(c.communityId);
+      if (this.shown !== shown) return;
+      fill(members, all.map((m) => el('li', { 'data-user': m.userId }, m.name || m.username,
+        el('small', null, ` @${m.username}`), m.role !== 'member' ? el('small', { class: 'role' }, ` · ${m.role}`) : null)));
+    } catch (e) {
+      fill(members, el('li', { class: 'form-error' }, errorText(e)));
+    }
   }
 
   homeButton() {
@@ -423,10 +435,9 @@ export class Communities {
     const members = el('div', { hidden: true },
       el('label', { class: 'field', for: 'channel-member' }, el('span', null, 'Allowed members'), who),
       el('button', { type: 'button', onclick: () => addWho() }, 'Add member'), chips);
-    // In a private community every reader needs the key wrapped for them,
-    // and the server lists no members to wrap it for: its channels name
-    // their readers (more can be added later from the channel).
-    const priv = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'channel-private', checked: c.isPrivate, disabled: c.isPrivate,
+    // In a private community every reader needs the key wrapped for them:
+    // for a public channel, every member (createChannel lists them).
+    const priv = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'channel-private', checked: false,
       onchange: () => { members.hidden = !priv.checked; } }));
     members.hidden = !priv.checked;
     const addWho = async () => {
@@ -461,7 +472,7 @@ export class Communities {
       el('h2', { id: 'new-channel-title' }, 'New channel'),
       el('label', { class: 'field', for: 'channel-name' }, el('span', null, 'Name'), name),
       el('label', { class: 'field', for: 'channel-type' }, el('span', null, 'Type'), type),
-      el('label', { class: 'check' }, priv, c.isPrivate ? 'Private: only the members you allow read it (always, in a private community)' : 'Private: only the members you allow read it'),
+      el('label', { class: 'check' }, priv, 'Private: only the members you allow read it'),
       members, status,
       el('div', { class: 'row' }, el('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel'), el('button', { type: 'submit', class: 'primary' }, 'Create channel')))));
     app.append(dlg);
@@ -489,7 +500,8 @@ export class Communities {
       const me = app.session.userId;
       /** @type {Record<string, string>} */
       const keys = { [me]: await e2e.wrapSharedKey(key, await app.keysOf(me, true)) };
-      for (const u of allowed) {
+      const readers = isPrivate ? allowed : (await this.allMembers(c.communityId)).map((m) => m.userId);
+      for (const u of readers) {
         if (u === me) continue;
         try {
           keys[u] = await e2e.wrapSharedKey(key, await app.keysOf(u, true));
@@ -501,7 +513,8 @@ export class Communities {
     }
     if (isPrivate) body.allowedMembers = allowed;
     const ch = await app.api.post('/api/communities/channels/create', body);
-    if (key) this.keys.set(ch.channelId, key);
+    if (key) await this.remember(ch.channelId, key);
+    if (isPrivate) await this.noteReaders(ch.channelId, [app.session.userId, ...allowed], []);
     return ch;
   }
 
@@ -527,8 +540,160 @@ export class Communities {
         key = null;
       }
     }
-    if (key) this.keys.set(channelId, key);
+    if (key) await this.remember(channelId, key);
     return key;
+  }
+
+  /** @param {string} channelId @returns {string} the IndexedDB key of the channel keys this user's client held */
+  ringKey(channelId) {
+    return 'channel-keys:' + this.app.session.userId + ':' + channelId;
+  }
+
+  /** @param {string} channelId @returns {string} the IndexedDB key of the readers this client knows a private channel has */
+  readersKey(channelId) {
+    return 'channel-readers:' + this.app.session.userId + ':' + channelId;
+  }
+
+  /**
+   * Makes key this client's current key of a channel and keeps it, with
+   * every key it replaced, in IndexedDB: messages name the key they were
+   * sent with (kid), so older ones still decrypt after a rotation.
+   * @param {string} channelId
+   * @param {CryptoKey} key
+   */
+  async remember(channelId, key) {
+    this.keys.set(channelId, key);
+    const kid = await this.kidOf(key);
+    /** @type {{kid: string, key: CryptoKey}[]} */
+    const ring = (await e2e.kvGet(this.ringKey(channelId)).catch(() => null)) || [];
+    if (ring.some((r) => r.kid === kid)) return;
+    ring.push({ kid, key });
+    await e2e.kvSet(this.ringKey(channelId), ring).catch((e) => console.error('channel keys', errorText(e)));
+  }
+
+  /** @param {CryptoKey} key @returns {Promise<string>} its key id, computed once */
+  async kidOf(key) {
+    let kid = this.kids.get(key);
+    if (!kid) {
+      kid = await e2e.sharedKeyId(key);
+      this.kids.set(key, kid);
+    }
+    return kid;
+  }
+
+  /**
+   * The keys to try on a message's content, best first: the one it names,
+   * fetched again from the server when this client lacks it (the channel
+   * was rotated); for contents naming no key, the current one then the
+   * older ones.
+   * @param {OpenChannel} open
+   * @param {string} content
+   * @returns {Promise<CryptoKey[]>}
+   */
+  async keysFor(open, content) {
+    const channelId = open.channel.channelId;
+    const kid = e2e.sharedContentKeyId(content);
+    if (kid && open.key && kid === await this.kidOf(open.key)) return [open.key];
+    /** @type {{kid: string, key: CryptoKey}[]} */
+    const ring = (await e2e.kvGet(this.ringKey(channelId)).catch(() => null)) || [];
+    if (!kid) return [...(open.key ? [open.key] : []), ...ring.map((r) => r.key).filter((k) => k !== open.key)];
+    const held = ring.find((r) => r.kid === kid);
+    if (held) return [held.key];
+    this.keys.delete(channelId);
+    const fresh = await this.keyOf(channelId).catch(() => null);
+    if (!fresh) return [];
+    if (this.open === open) open.key = fresh;
+    return await this.kidOf(fresh) === kid ? [fresh] : [];
+  }
+
+  /**
+   * The approved members of a community, every page of the members route.
+   * @param {string} communityId
+   * @returns {Promise<{userId: string, username: string, name: string, role: string}[]>}
+   */
+  async allMembers(communityId) {
+    /** @type {any[]} */
+    const all = [];
+    let after = '';
+    for (;;) {
+      const page = await this.app.api.get('/api/communities/' + enc(communityId) + '/members?limit=200' + (after ? '&after=' + enc(after) : ''));
+      all.push(...page);
+      if (page.length < 200) return all;
+      after = page[page.length - 1].userId;
+    }
+  }
+
+  /**
+   * Wraps key for every device of each user given and posts them (at most
+   * 1000 a request). Users with no device that takes it are answered later
+   * through channel_key_needed.
+   * @param {string} channelId
+   * @param {CryptoKey} key
+   * @param {string[]} users
+   */
+  async handOut(channelId, key, users) {
+    /** @type {Record<string, string>} */
+    let batch = {};
+    let n = 0;
+    for (const u of users) {
+      try {
+        batch[u] = await e2e.wrapSharedKey(key, await this.app.keysOf(u, true));
+      } catch {
+        continue;
+      }
+      if (++n === 1000) {
+        await this.app.api.post('/api/channels/keys', { channelId, keys: batch });
+        batch = {};
+        n = 0;
+      }
+    }
+    if (n) await this.app.api.post('/api/channels/keys', { channelId, keys: batch });
+  }
+
+  /**
+   * Rotates a channel's key after a reader left it (channel_rekey_needed),
+   * when this client is an admin holding its key: a new key wrapped for the
+   * remaining readers (the members of a private community for its public
+   * channels; for a private channel the readers this client recorded, or
+   * else every community member, since the server lists no channel
+   * readers and answers 404 to non-readers asking for the key).
+   * @param {{channelId: string, communityId: string, userId: string}} d
+   */
+  async rotate(d) {
+    if (!d.channelId || !d.communityId) return;
+    let old;
+    try {
+      old = await this.keyOf(d.channelId);
+    } catch {
+      return; // a channel this admin does not read: another admin rotates
+    }
+    if (!old) return;
+    const api = this.app.api;
+    const [c, channels] = await Promise.all([api.get('/api/communities/' + enc(d.communityId)), api.get('/api/communities/' + enc(d.communityId) + '/channels')]);
+    const ch = /** @type {Channel[]} */ (channels).find((x) => x.channelId === d.channelId);
+    if (!isAdmin(c) || !ch || !(ch.isPrivate || c.isPrivate)) return;
+    const me = this.app.session.userId;
+    /** @type {string[] | undefined} */
+    let readers = ch.isPrivate ? await e2e.kvGet(this.readersKey(ch.channelId)).catch(() => undefined) : undefined;
+    if (!readers) readers = (await this.allMembers(c.communityId)).map((m) => m.userId);
+    readers = [me, ...readers.filter((u) => u !== d.userId && u !== me)];
+    const key = await e2e.newSharedKey();
+    await this.handOut(ch.channelId, key, readers);
+    await this.remember(ch.channelId, key);
+    if (this.open && this.open.channel.channelId === ch.channelId) this.open.key = key;
+  }
+
+  /**
+   * Records who reads a private channel, as far as this client knows.
+   * @param {string} channelId
+   * @param {string[]} add
+   * @param {string[]} drop
+   */
+  async noteReaders(channelId, add, drop) {
+    /** @type {string[]} */
+    const now = (await e2e.kvGet(this.readersKey(channelId)).catch(() => null)) || [];
+    const next = [...new Set([...now, ...add])].filter((u) => !drop.includes(u));
+    await e2e.kvSet(this.readersKey(channelId), next).catch((e) => console.error('channel readers', errorText(e)));
   }
 
   /**
@@ -602,7 +767,8 @@ export class Communities {
     if (!open.readOnly) fill(this.footer, this.replyBar, this.sendError, el('div', { class: 'composer-row' }, this.composer, this.sendButton));
     this.page('# ' + ch.name, back,
       [el('span', { class: 'subtitle' }, c.name + (ch.type === 'announcement' ? ' · announcements' : '') + (ch.e2eeMode === 'true' ? ' · end-to-end encrypted' : '')),
-        open.admin && ch.isPrivate && el('button', { type: 'button', class: 'add-reader', onclick: () => this.showAddReader(open) }, 'Add member')],
+        open.admin && ch.isPrivate && el('button', { type: 'button', class: 'add-reader', onclick: () => this.showAddReader(open) }, 'Add member'),
+        open.admin && ch.isPrivate && el('button', { type: 'button', class: 'remove-reader', onclick: () => this.showAddReader(open, true) }, 'Remove member')],
       this.pinned, this.log, this.footer);
     await this.loadChannel(open);
   }
@@ -610,10 +776,12 @@ export class Communities {
   /**
    * Lets a community member read a private channel (admins). The server
    * then asks admins for their key (channel_key_needed), which this client
-   * answers like any other admin's.
+   * answers like any other admin's. With remove, stops one reading it
+   * instead: the admins' clients then rotate its key (channel_rekey_needed).
    * @param {OpenChannel} open
+   * @param {boolean} [remove]
    */
-  showAddReader(open) {
+  showAddReader(open, remove = false) {
     const app = this.app;
     const status = el('p', { class: 'form-error', role: 'alert' });
     const who = /** @type {HTMLInputElement} */ (el('input', { type: 'text', id: 'reader-name', required: true, autocomplete: 'off' }));
@@ -625,16 +793,22 @@ export class Communities {
           const found = (await app.api.get('/api/users/search?q=' + enc(q)))
             .find((/** @type {any} */ p) => p.username.toLowerCase() === q.toLowerCase());
           if (!found) throw new ApiError('not_found', `No user named ${q}.`, 404);
-          await app.api.post('/api/channels/members/add', { channelId: open.channel.channelId, memberIds: [found.userId] });
+          if (remove) {
+            await app.api.post('/api/channels/members/remove', { channelId: open.channel.channelId, memberId: found.userId });
+            await this.noteReaders(open.channel.channelId, [], [found.userId]);
+          } else {
+            await app.api.post('/api/channels/members/add', { channelId: open.channel.channelId, memberIds: [found.userId] });
+            await this.noteReaders(open.channel.channelId, [found.userId], []);
+          }
           dlg.close();
         } catch (e) {
           status.textContent = errorText(e);
         }
       } },
-      el('h2', { id: 'add-reader-title' }, 'Add a member to #' + open.channel.name),
+      el('h2', { id: 'add-reader-title' }, (remove ? 'Remove a member from #' : 'Add a member to #') + open.channel.name),
       el('label', { class: 'field', for: 'reader-name' }, el('span', null, 'Username (a member of the community)'), who),
       status,
-      el('div', { class: 'row' }, el('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel'), el('button', { type: 'submit', class: 'primary' }, 'Add')))));
+      el('div', { class: 'row' }, el('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel'), el('button', { type: 'submit', class: 'primary' }, remove ? 'Remove' : 'Add')))));
     app.append(dlg);
     dlg.showModal();
     who.focus();
@@ -683,8 +857,12 @@ export class Communities {
       reactions: raw.reactions || [] };
     if (!m.deleted && raw.content) {
       try {
-        if (!open.key) throw new Error('no key');
-        const body = await e2e.decryptShared(raw.content, open.key);
+        let body = null;
+        for (const k of await this.keysFor(open, raw.content)) {
+          body = await e2e.decryptShared(raw.content, k).catch(() => null);
+          if (body) break;
+        }
+        if (!body) throw new Error('no key fits');
         m.text = typeof body.text === 'string' ? body.text : '';
       } catch {
         m.undecryptable = true;
@@ -916,7 +1094,8 @@ export class Communities {
         await this.shareKey(d).catch((e) => console.error('channel key', errorText(e)));
         return;
       case 'channel_rekey_needed':
-        return; // rotating a channel key is not done by this client yet
+        await this.rotate(d).catch((e) => console.error('channel rekey', errorText(e)));
+        return;
       case 'community_deleted':
         for (const id of d.channelIds || []) this.keys.delete(id);
         if (this.community && this.community.communityId === cid) {

@@ -198,7 +198,8 @@ export async function decryptMessage(content, me) {
 // with one entry per device of that reader. In a trusted community's public
 // channel it is the community key, base64 of the raw key, which the server
 // hands to every member. A channel message's content is
-//   {"v":1,"message":b64,"iv":b64}
+//   {"v":1,"message":b64,"iv":b64,"kid":b64}
+// ("kid" names the key, see sharedKeyId; older contents have none).
 // (AES-GCM over the JSON body, no per-message key).
 
 /** Makes a fresh channel key (extractable, so that it can be wrapped for readers). */
@@ -261,7 +262,35 @@ export async function unwrapSharedKey(wrapped, me) {
 export async function encryptShared(body, key) {
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, te.encode(JSON.stringify(body)));
-  return JSON.stringify({ v: 1, message: b64(ct), iv: b64(iv) });
+  return JSON.stringify({ v: 1, message: b64(ct), iv: b64(iv), kid: await sharedKeyId(key) });
+}
+
+/**
+ * The id of a shared key: the first 12 bytes of the SHA-256 of the raw key,
+ * base64. It names the key a content was made with (its "kid"), so that a
+ * reader holding several keys of a rotated channel picks the right one; it
+ * reveals nothing usable about the key.
+ * @param {CryptoKey} key
+ * @returns {Promise<string>}
+ */
+export async function sharedKeyId(key) {
+  const raw = await crypto.subtle.exportKey('raw', key);
+  return b64(new Uint8Array(await crypto.subtle.digest('SHA-256', raw)).slice(0, 12));
+}
+
+/**
+ * The key id a content made by encryptShared names ('' for contents made
+ * before key ids, or unreadable ones).
+ * @param {string} content
+ * @returns {string}
+ */
+export function sharedContentKeyId(content) {
+  try {
+    const env = JSON.parse(content);
+    return env && typeof env.kid === 'string' ? env.kid : '';
+  } catch {
+    return '';
+  }
 }
 
 /**
