@@ -12,7 +12,10 @@
 // channel without a composer for bob; a pinned message in the Pinned list
 // of both; a reload on a channel's address; the community deleted under
 // bob's eyes; a public community joined at once, read with the community
-// key, and left; a rejected request. Every request body and
+// key, and left; a rejected request. A public channel of the private
+// community, its key wrapped by ann's client for every member; carl
+// removed from a private channel: ann's client rotates its key, bob reads
+// the old message and the new one, carl gets 404. Every request body and
 // socket frame is captured: the canary typed in the UI must be in none.
 // axe-core scans the community and channel screens.
 import { chromium } from 'playwright-core';
@@ -119,12 +122,13 @@ async function backToCommunity(u) {
 
 /**
  * Creates a channel from the community page; members are usernames
- * allowed at creation.
+ * allowed at creation (a private channel: with members, or priv).
  */
-async function newChannel(u, name, type, members) {
+async function newChannel(u, name, type, members, priv = members.length > 0) {
   await u.page.click('button:has-text("New channel")');
   await u.page.fill('#channel-name', name);
   await u.page.selectOption('#channel-type', type);
+  if (priv) await u.page.check('#channel-private');
   for (const [i, m] of members.entries()) {
     await u.page.fill('#channel-member', m);
     await u.page.press('#channel-member', 'Enter');
@@ -135,15 +139,18 @@ async function newChannel(u, name, type, members) {
 }
 
 const suffix = Date.now().toString(36).slice(-5);
-const names = { ann: 'cann_' + suffix, bob: 'cbob_' + suffix };
+const names = { ann: 'cann_' + suffix, bob: 'cbob_' + suffix, carl: 'ccarl_' + suffix };
 const texts = {
   general: `general ${canary}`,
   reply: `bob answers ${canary}`,
   secret: `secret ${canary}`,
   news: `news ${canary}`,
   open: `open ${canary}`,
+  lobby: `lobby ${canary}`,
+  before: `before rotation ${canary}`,
+  after: `after rotation ${canary}`,
 };
-let ann, bob;
+let ann, bob, carl;
 let communityId = '';
 
 try {
@@ -242,7 +249,7 @@ try {
 
   await stage('a private channel bob is added to while no admin is online: he waits, then gets the key', async () => {
     await backToCommunity(ann);
-    await newChannel(ann, 'secret', 'text', []);
+    await newChannel(ann, 'secret', 'text', [], true);
     await post(ann, texts.secret);
     // ann's page stops listening: channel_key_needed waits in her sync feed.
     await ann.page.evaluate(() => document.querySelector('parley-app').live.stop());
@@ -261,6 +268,83 @@ try {
     await ann.page.waitForSelector(`li.msg.out >> text=${texts.secret}`);
     await bob.page.waitForSelector(`li.msg.in >> text=${texts.secret}`);
     await bob.page.waitForSelector('#channel-composer:not([disabled])');
+  });
+
+  await stage('ann lists the members and makes a public channel of the private community; bob reads it', async () => {
+    await backToCommunity(ann);
+    await ann.page.waitForSelector('.community-members li:has-text("Bob")');
+    await ann.page.waitForSelector('.community-members li:has-text("Ann") >> text=owner');
+    await newChannel(ann, 'lobby', 'text', []);
+    if (await ann.page.$('#conv-title >> text=(private)')) fail('the lobby channel is private');
+    await post(ann, texts.lobby);
+    // Bob got his key at creation, wrapped by ann's client from the members list.
+    await backToCommunity(bob);
+    await bob.page.waitForSelector('.community-members li:has-text("Ann")');
+    await openChannel(bob, 'lobby');
+    await bob.page.waitForSelector(`li.msg.in >> text=${texts.lobby}`);
+    await bob.page.waitForSelector('#channel-composer:not([disabled])');
+  });
+
+  await stage('a removed reader: ann\'s client rotates the key; bob reads old and new, carl gets 404', async () => {
+    carl = await newUser('carl');
+    await register(carl, names.carl, 'Carl');
+    await carl.page.click('button[aria-label="Communities"]');
+    await carl.page.fill('#invite-code', communityId);
+    await carl.page.click('button:has-text("Ask to join")');
+    await carl.page.waitForSelector(`[data-community="${communityId}"] >> text=Request sent`);
+    await backToCommunity(ann);
+    await ann.page.click('.join-request:has-text("Carl") button:has-text("Approve")');
+    await ann.page.waitForSelector('.join-requests >> text=No pending requests.');
+    await newChannel(ann, 'inner', 'text', [names.bob, names.carl]);
+    const inner = new URL(ann.page.url()).pathname.split('/').pop();
+    await post(ann, texts.before);
+    await backToCommunity(bob);
+    await openChannel(bob, 'inner');
+    await bob.page.waitForSelector(`li.msg.in >> text=${texts.before}`);
+    await carl.page.click(`[data-community="${communityId}"] button:has-text("Open")`);
+    await openChannel(carl, 'inner');
+    await carl.page.waitForSelector(`li.msg.in >> text=${texts.before}`);
+    const kidIn = (needle) => {
+      const s = sent.find((x) => x.who === 'ann' && x.url === '/api/channel-messages/send' && x.body.includes(inner) && x.body.includes(needle));
+      return s ? JSON.parse(JSON.parse(s.body).content).kid : undefined;
+    };
+    const oldKid = kidIn('"content"');
+    if (!oldKid) fail('the message before the rotation names no key id');
+    const keyId = () => ann.page.evaluate(async (id) => {
+      const c = document.querySelector('parley-app').communities;
+      const k = c.keys.get(id);
+      return k ? c.kidOf(k) : '';
+    }, inner);
+    if (await keyId() !== oldKid) fail('ann\'s client holds another key than it sent with');
+    // ann removes carl from the channel: the server asks the admins to rotate.
+    await ann.page.click('button.remove-reader');
+    await ann.page.fill('#reader-name', names.carl);
+    await ann.page.click('dialog button:has-text("Remove")');
+    await ann.page.waitForSelector('dialog', { state: 'detached' });
+    await ann.page.waitForFunction(async ([id, old]) => {
+      const c = document.querySelector('parley-app').communities;
+      const k = c.keys.get(id);
+      return !!k && (await c.kidOf(k)) !== old;
+    }, [inner, oldKid], { polling: 200 }).catch(() => fail('ann\'s client did not rotate the key of the channel'));
+    const sendsBefore = sent.length;
+    await post(ann, texts.after);
+    const newKid = sent.slice(sendsBefore).filter((x) => x.url === '/api/channel-messages/send').map((x) => JSON.parse(JSON.parse(x.body).content).kid)[0];
+    if (!newKid || newKid === oldKid) fail(`the message after the rotation names key ${newKid}, the old one is ${oldKid}`);
+    await bob.page.waitForSelector(`li.msg.in >> text=${texts.after}`);
+    // Carl reads nothing of the channel any more.
+    const st = await carl.page.evaluate(async (id) => {
+      const h = { headers: { Authorization: 'Bearer ' + document.querySelector('parley-app').api.token } };
+      return [(await fetch('/api/channel-messages/' + id + '?limit=10', h)).status, (await fetch('/api/channels/' + id + '/key', h)).status];
+    }, inner);
+    if (st[0] !== 404 || st[1] !== 404) fail(`carl, removed, got ${st} for the messages and the key`);
+    // Bob reloads: the old message decrypts with the old key his client kept, the new one with the new key.
+    await bob.page.reload();
+    await bob.page.waitForSelector(`li.msg.in >> text=${texts.after}`);
+    await bob.page.waitForSelector(`li.msg.in >> text=${texts.before}`);
+    if (await bob.page.$('li.msg.in >> text=cannot be decrypted')) fail('bob has an undecryptable message after the rotation');
+    await shot(bob, '05b-rotated');
+    await carl.context.close();
+    carl = undefined;
   });
 
   await stage('an announcement channel has no composer for bob', async () => {
@@ -349,7 +433,7 @@ try {
   });
 } catch (e) {
   console.error(`FAIL at "${step}": ${e.message}`);
-  for (const u of [ann, bob]) if (u) await u.page.screenshot({ path: join(artifacts, `communities-failed-${u.label}.png`) }).catch(() => {});
+  for (const u of [ann, bob, carl]) if (u) await u.page.screenshot({ path: join(artifacts, `communities-failed-${u.label}.png`) }).catch(() => {});
   await browser.close();
   process.exit(1);
 }
