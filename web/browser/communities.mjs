@@ -321,10 +321,11 @@ try {
     await ann.page.fill('#reader-name', names.carl);
     await ann.page.click('dialog button:has-text("Remove")');
     await ann.page.waitForSelector('dialog', { state: 'detached' });
-    await ann.page.waitForFunction(async ([id, old]) => {
+    await ann.page.waitForFunction(([id, old]) => {
       const c = document.querySelector('parley-app').communities;
       const k = c.keys.get(id);
-      return !!k && (await c.kidOf(k)) !== old;
+      const kid = k && c.kids.get(k);
+      return !!kid && kid !== old;
     }, [inner, oldKid], { polling: 200 }).catch(() => fail('ann\'s client did not rotate the key of the channel'));
     const sendsBefore = sent.length;
     await post(ann, texts.after);

@@ -679,8 +679,8 @@ export class Communities {
     readers = [me, ...readers.filter((u) => u !== d.userId && u !== me)];
     const key = await e2e.newSharedKey();
     await this.handOut(ch.channelId, key, readers);
-    await this.remember(ch.channelId, key);
     if (this.open && this.open.channel.channelId === ch.channelId) this.open.key = key;
+    await this.remember(ch.channelId, key);
   }
 
   /**
