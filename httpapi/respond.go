@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/service"
 )
 
 // MaxBodyBytes is the largest JSON body accepted (API.md §1).
@@ -46,7 +47,15 @@ func StatusOf(code string) int {
 
 // writeJSON writes a success envelope.
 func writeJSON(w http.ResponseWriter, status int, data any, message string) {
-	body, err := json.Marshal(parley.Reply{Success: true, Data: data, Message: message})
+	var body []byte
+	var err error
+	if views, ok := data.([]*service.MessageView); ok && views != nil {
+		// Pages of history: the hand-written encoder makes the same bytes
+		// as encoding/json without its reflection.
+		body = appendReply(make([]byte, 0, 512*len(views)+64), views, message)
+	} else {
+		body, err = json.Marshal(parley.Reply{Success: true, Data: data, Message: message})
+	}
 	if err != nil {
 		body = []byte(`{"success":false,"error":{"code":"internal","message":"internal error"}}`)
 		status = http.StatusInternalServerError
@@ -55,6 +64,18 @@ func writeJSON(w http.ResponseWriter, status int, data any, message string) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// appendReply appends the success envelope of views, as json.Marshal of
+// parley.Reply encodes it.
+func appendReply(b []byte, views []*service.MessageView, message string) []byte {
+	b = append(b, `{"success":true,"data":`...)
+	b = service.AppendMessageViews(b, views)
+	if message != "" {
+		msg, _ := json.Marshal(message) // a string always encodes
+		b = append(append(b, `,"message":`...), msg...)
+	}
+	return append(b, '}')
 }
 
 // writeError writes an error envelope. Internal errors are logged with the
