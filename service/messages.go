@@ -318,6 +318,27 @@ func (v *viewer) markTime(ctx context.Context, convID, userID, kind string, seq 
 	return r.marks[i].At, nil
 }
 
+// prefetch reads, in one store call, everything the receipt states of the
+// messages v covers in a conversation of few members need: the members'
+// cursors and settings, and their marks over the covered seqs. Without it
+// a page of a direct chat reads them in up to seven statements.
+func (v *viewer) prefetch(ctx context.Context, convID string) error {
+	sp := v.spans[convID]
+	list, err := v.s.store.Receipts.MemberReceipts(ctx, convID, sp[0], sp[1])
+	if err != nil {
+		return err
+	}
+	ms := make(map[string]*parley.Member, len(list))
+	for _, m := range list {
+		ms[m.UserID] = &m.Member
+		v.receipt[m.UserID] = m.ReadReceipts
+		v.marks[convID+"|"+m.UserID+"|"+parley.StatusDelivered] = &markRange{lo: sp[0], hi: sp[1], marks: m.Delivered}
+		v.marks[convID+"|"+m.UserID+"|"+parley.StatusSeen] = &markRange{lo: sp[0], hi: sp[1], marks: m.Seen}
+	}
+	v.members[convID] = ms
+	return nil
+}
+
 // loadReceipts reads the readReceipts setting of many users at once.
 func (v *viewer) loadReceipts(ctx context.Context, ids []string) error {
 	var missing []string
@@ -432,6 +453,11 @@ func (s *Service) history(ctx context.Context, caller *parley.Identity, convID s
 	}
 	v := s.newViewer()
 	v.cover(msgs...)
+	if parley.KindOf(convID) == parley.KindDirect && len(msgs) > 0 {
+		if err := v.prefetch(ctx, convID); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]*MessageView, 0, len(msgs))
 	for _, m := range msgs {
 		mv, err := v.view(ctx, m)
