@@ -176,7 +176,11 @@ type Chat struct {
 	// receipt state of its last message comes from them); nil otherwise.
 	Members     []*Member
 	LastMessage *Message
-	Unread      int64
+	// LastDeliveredAt and LastSeenAt date LastMessage for its recipient
+	// (direct chats): the first delivered and seen marks at or after its
+	// seq, zero when there is none.
+	LastDeliveredAt, LastSeenAt time.Time
+	Unread                      int64
 	MutedUntil  time.Time // groups and channels: the member's own mute; zero when none
 }
 

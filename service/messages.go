@@ -339,6 +339,16 @@ func (v *viewer) prefetch(ctx context.Context, convID string) error {
 	return nil
 }
 
+// dated tells v the time of the first mark of kind by m's recipient at or
+// after m's seq (zero: none), which the store read with m.
+func (v *viewer) dated(m *parley.Message, kind string, at time.Time) {
+	r := &markRange{lo: m.Seq, hi: m.Seq}
+	if !at.IsZero() {
+		r.marks = []parley.ReceiptMark{{Seq: m.Seq, At: at}}
+	}
+	v.marks[m.ConversationID+"|"+m.RecipientID+"|"+kind] = r
+}
+
 // loadReceipts reads the readReceipts setting of many users at once.
 func (v *viewer) loadReceipts(ctx context.Context, ids []string) error {
 	var missing []string

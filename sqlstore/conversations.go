@@ -141,16 +141,34 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	var lasts []*parley.Message
 	for len(ids) > 0 {
 		n := chunk(len(ids))
-		rows, err := db.query(ctx, `SELECT `+messageColumns+` FROM messages m WHERE m.id IN (`+placeholders(n)+`)`, ids[:n]...)
-		msgs, err := collect(rows, err, scanMessage)
+		// Each last message comes with the marks that date it for its
+		// recipient (ReceiptMarks of its seq alone: the first at or after
+		// it), so viewing the page reads no mark per row.
+		args := append([]any{parley.StatusDelivered, parley.StatusSeen}, ids[:n]...)
+		rows, err := db.query(ctx, `SELECT `+messageColumns+`,
+			COALESCE((SELECT r.at FROM receipt_marks r WHERE r.conversation_id = m.conversation_id AND r.user_id = m.recipient_id
+				AND r.kind = ? AND r.seq >= m.seq ORDER BY r.seq LIMIT 1), 0),
+			COALESCE((SELECT r.at FROM receipt_marks r WHERE r.conversation_id = m.conversation_id AND r.user_id = m.recipient_id
+				AND r.kind = ? AND r.seq >= m.seq ORDER BY r.seq LIMIT 1), 0)
+			FROM messages m WHERE m.id IN (`+placeholders(n)+`)`, args...)
+		err = each(rows, err, func(s scanner) error {
+			var m parley.Message
+			var sent, edited, delivered, seen int64
+			if err := s.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.SenderID, &m.RecipientID, &m.ClientMessageID, &m.Content,
+				&m.ContentHash, &m.Type, &m.MediaID, &m.ReplyToID, &sent, &edited, &m.DeletedForEveryone, &m.ReplyToStatusID,
+				&delivered, &seen); err != nil {
+				return err
+			}
+			m.SentAt, m.EditedAt = parley.FromMillis(sent), parley.FromMillis(edited)
+			if ch := lastOf[m.ID]; ch != nil {
+				ch.LastMessage = &m
+				ch.LastDeliveredAt, ch.LastSeenAt = parley.FromMillis(delivered), parley.FromMillis(seen)
+				lasts = append(lasts, &m)
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, err
-		}
-		for _, m := range msgs {
-			if ch := lastOf[m.ID]; ch != nil {
-				ch.LastMessage = m
-				lasts = append(lasts, m)
-			}
 		}
 		ids = ids[n:]
 	}
