@@ -181,7 +181,7 @@ type Chat struct {
 	// seq, zero when there is none.
 	LastDeliveredAt, LastSeenAt time.Time
 	Unread                      int64
-	MutedUntil  time.Time // groups and channels: the member's own mute; zero when none
+	MutedUntil                  time.Time // groups and channels: the member's own mute; zero when none
 }
 
 // MutedForever is the MutedUntil of a mute that lasts until it is lifted.
@@ -247,7 +247,7 @@ type ReceiptStore interface {
 	// long the conversation.
 	ReceiptMarks(ctx context.Context, conversationID, userID, kind string, fromSeq, toSeq int64) ([]ReceiptMark, error)
 	// MemberReceipts returns, in two statements whatever the number of
-	// members, each member of a conversation with their readReceipts
+	// members, each member of a conversation (in no set order) with their readReceipts
 	// setting and, per kind, what ReceiptMarks returns for them over
 	// fromSeq..toSeq: the receipt state of a page of a direct
 	// conversation. Its cost grows with the members: meant for few.

@@ -27,7 +27,7 @@ func mustMarshal(tb testing.TB, v any) []byte {
 func TestMessageViewJSON(t *testing.T) {
 	content := "ciphertext"
 	odd := "quote \" backslash \\ <tag> & \b\f\n\r\t \x00\x1f \u2028\u2029 é 😀 bad\xff\xfe utf8"
-	at := parley.Time{Time: time.Date(2026, 12, 4, 15, 4, 5, 678_000_000, time.FixedZone("x", 3600))}
+	at := parley.Time{Time: time.Date(2026, 12, 4, 15, 4, 5, 678_999_999, time.FixedZone("x", 3600))}
 	views := map[string]*service.MessageView{
 		"Direct": {MessageID: "msg_1", ConversationID: "dm_1", Seq: 42, SenderID: "u_a", RecipientID: "u_b", Content: &content,
 			ContentHash: "h", Type: "text", Status: parley.StatusSeen, SentAt: at, DeliveredAt: at, SeenAt: at, Reactions: []parley.Reaction{}},
@@ -63,6 +63,8 @@ func FuzzMessageViewJSON(f *testing.F) {
 	f.Add("msg_1", "ciphertext", "👍", int64(7), int64(1764860645678), true)
 	f.Add("<script>&", "a\"b\\c\n\x01", "\u2028", int64(-1), int64(0), false)
 	f.Add("\xff\xfe", "é\xc3", "\xe2\x80", int64(1<<62), int64(-62135596800000), true)
+	f.Add("a", "b", "c", int64(0), int64(253402300799999), false) // 9999-12-31T23:59:59.999Z, the last four-digit year
+	f.Add("a", "b", "c", int64(0), int64(253402300800000), false) // year 10000
 	f.Fuzz(func(t *testing.T, id, content, reaction string, seq, ms int64, deleted bool) {
 		v := &service.MessageView{MessageID: id, ConversationID: content, Seq: seq, SenderID: reaction, RecipientID: id,
 			ClientMessageID: reaction, ContentHash: id, Type: content, MediaID: reaction, ReplyToID: id, Status: content,
