@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/service"
@@ -51,8 +52,16 @@ func writeJSON(w http.ResponseWriter, status int, data any, message string) {
 	var err error
 	if views, ok := data.([]*service.MessageView); ok && views != nil {
 		// Pages of history: the hand-written encoder makes the same bytes
-		// as encoding/json without its reflection.
-		body = appendReply(make([]byte, 0, 512*len(views)+64), views, message)
+		// as encoding/json without its reflection, into a buffer reused
+		// across requests (Write does not keep it).
+		buf := pageBuffers.Get().(*[]byte)
+		defer func() {
+			if cap(*buf) <= maxPooledPage {
+				pageBuffers.Put(buf)
+			}
+		}()
+		body = appendReply((*buf)[:0], views, message)
+		*buf = body
 	} else {
 		body, err = json.Marshal(parley.Reply{Success: true, Data: data, Message: message})
 	}
@@ -65,6 +74,13 @@ func writeJSON(w http.ResponseWriter, status int, data any, message string) {
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
+
+// pageBuffers holds encoding buffers of pages of history; one of at most
+// maxPooledPage bytes goes back for the next page, larger ones (pages of
+// 200 long messages) are left to the collector.
+var pageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+const maxPooledPage = 256 << 10
 
 // appendReply appends the success envelope of views, as json.Marshal of
 // parley.Reply encodes it.
