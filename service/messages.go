@@ -464,9 +464,10 @@ func (s *Service) history(ctx context.Context, caller *parley.Identity, convID s
 	v := s.newViewer()
 	v.cover(msgs...)
 	if parley.KindOf(convID) == parley.KindDirect && len(msgs) > 0 {
-		if err := v.prefetch(ctx, convID); err != nil {
-			return nil, err
-		}
+		// On an error v has learnt nothing and reads what each message
+		// needs itself, as without prefetch: store errors fail the page,
+		// an unreadable read-receipt setting hides seen (fail closed).
+		_ = v.prefetch(ctx, convID)
 	}
 	out := make([]*MessageView, 0, len(msgs))
 	for _, m := range msgs {
