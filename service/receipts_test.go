@@ -196,3 +196,86 @@ func TestReceiptTimesInChats(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryShowsChanges reads a page after each change of its messages:
+// a reaction, an edit, a receipt, a delete for the reader only and one for
+// everyone each show on the very next read, for both members.
+func TestHistoryShowsChanges(t *testing.T) {
+	ctx := context.Background()
+	svc := mustService(t, nil, nil)
+	ann, bob := mustRegister(t, svc, "ann"), mustRegister(t, svc, "bob")
+	var ids []string
+	for i := range 3 {
+		r, err := svc.SendMessage(ctx, ann, service.SendInput{SenderID: ann.UserID, RecipientID: bob.UserID, EncryptedContent: fmt.Sprintf("c%d", i), Type: "text"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.MessageID)
+	}
+	page := func(who, peer *parley.Identity) map[string]*service.MessageView {
+		t.Helper()
+		list, err := svc.DirectHistory(ctx, who, who.UserID, peer.UserID, service.HistoryQuery{Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*service.MessageView{}
+		for _, m := range list {
+			out[m.MessageID] = m
+		}
+		return out
+	}
+	both := func(check func(name string, p map[string]*service.MessageView)) {
+		t.Helper()
+		check("ann", page(ann, bob))
+		check("bob", page(bob, ann))
+	}
+	both(func(name string, p map[string]*service.MessageView) {
+		if len(p) != 3 || len(p[ids[0]].Reactions) != 0 || p[ids[0]].Status != parley.StatusSent {
+			t.Fatalf("%s: first read %+v", name, p[ids[0]])
+		}
+	})
+	if _, err := svc.React(ctx, bob, service.ReactInput{MessageID: ids[0], Reaction: "👍", UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	both(func(name string, p map[string]*service.MessageView) {
+		if r := p[ids[0]].Reactions; len(r) != 1 || r[0].UserID != bob.UserID || r[0].Reaction != "👍" {
+			t.Errorf("%s: reactions after react %v", name, r)
+		}
+	})
+	if _, err := svc.EditMessage(ctx, ann, service.EditInput{MessageID: ids[1], EncryptedContent: "edited", UserID: ann.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	both(func(name string, p map[string]*service.MessageView) {
+		if m := p[ids[1]]; m.Content == nil || *m.Content != "edited" || m.EditedAt.IsZero() {
+			t.Errorf("%s: after edit %+v", name, m)
+		}
+	})
+	if _, err := svc.MarkStatus(ctx, bob, service.StatusInput{UserID: bob.UserID, MessageID: ids[1], Status: parley.StatusSeen}); err != nil {
+		t.Fatal(err)
+	}
+	both(func(name string, p map[string]*service.MessageView) {
+		if m := p[ids[1]]; m.Status != parley.StatusSeen || m.SeenAt.IsZero() || m.DeliveredAt.IsZero() {
+			t.Errorf("%s: after seen %+v", name, m)
+		}
+		if m := p[ids[2]]; m.Status != parley.StatusSent {
+			t.Errorf("%s: a later message is %s, want sent", name, m.Status)
+		}
+	})
+	if _, err := svc.DeleteMessage(ctx, bob, service.DeleteInput{MessageID: ids[2], UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	if p := page(bob, ann); len(p) != 2 || p[ids[2]] != nil {
+		t.Errorf("bob still sees the message he deleted for himself: %d messages", len(p))
+	}
+	if p := page(ann, bob); len(p) != 3 {
+		t.Errorf("ann sees %d messages after bob's delete for himself, want 3", len(p))
+	}
+	if _, err := svc.DeleteMessage(ctx, ann, service.DeleteInput{MessageID: ids[0], UserID: ann.UserID, DeleteForEveryone: true}); err != nil {
+		t.Fatal(err)
+	}
+	both(func(name string, p map[string]*service.MessageView) {
+		if m := p[ids[0]]; !m.DeletedForEveryone || m.Content != nil || len(m.Reactions) != 0 {
+			t.Errorf("%s: after delete for everyone %+v", name, m)
+		}
+	})
+}
