@@ -90,12 +90,15 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	// queries for any page size. The page is chosen first (p) and only its
 	// rows run the per-row subqueries: a sort computes every column of
 	// every row it sorts, so with them in the same SELECT a page of 200
-	// chats of a user with 1,000 conversations ran them 1,000 times.
+	// chats of a user with 1,000 conversations ran them 1,000 times. As in
+	// History, hidden messages are looked for only if the user hid any
+	// (the uncorrelated EXISTS runs once).
 	rows, err := db.query(ctx, `SELECT p.id, p.kind, p.last_seq, p.last_message_at, p.created_at,
 		p.conversation_id, p.user_id, p.role, p.joined_at, p.joined_seq, p.delivered_seq, p.read_seq,
 		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = p.id AND o.user_id <> p.user_id LIMIT 1), ''),
 		COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = p.id AND m.seq > p.joined_seq
-			AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = p.user_id AND h.message_id = m.id)
+			AND (NOT EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?)
+				OR NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = p.user_id AND h.message_id = m.id))
 			ORDER BY m.seq DESC LIMIT 1), ''),
 		(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = p.id
 			AND m.seq > CASE WHEN p.read_seq > p.joined_seq THEN p.read_seq ELSE p.joined_seq END
@@ -107,7 +110,7 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 			FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
 			WHERE mm.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
 			ORDER BY activity DESC, c.id LIMIT ?) p
-		ORDER BY p.activity DESC, p.id`, false, userID, limit)
+		ORDER BY p.activity DESC, p.id`, userID, false, userID, limit)
 	if err != nil {
 		return nil, err
 	}
