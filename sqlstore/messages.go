@@ -87,8 +87,10 @@ func (db *DB) History(ctx context.Context, conversationID, viewer string, before
 		AND (NOT EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?) OR `+notHidden+`)
 		ORDER BY m.seq DESC LIMIT ?`, conversationID, conversationID, viewer, upTo, bt, viewer, viewer, limit)
 	reacted := false
+	slab := make([]parley.Message, 0, limit) // one allocation for the page's rows
 	msgs, err := collect(rows, err, func(s scanner) (*parley.Message, error) {
-		var m parley.Message
+		slab = append(slab, parley.Message{})
+		m := &slab[len(slab)-1]
 		var sent, edited int64
 		var hasReactions bool
 		err := s.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.SenderID, &m.RecipientID, &m.ClientMessageID, &m.Content,
@@ -96,7 +98,7 @@ func (db *DB) History(ctx context.Context, conversationID, viewer string, before
 		m.SentAt, m.EditedAt = parley.FromMillis(sent), parley.FromMillis(edited)
 		m.Reactions = []parley.Reaction{}
 		reacted = reacted || hasReactions
-		return &m, err
+		return m, err
 	})
 	switch {
 	case err != nil:
