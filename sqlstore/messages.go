@@ -87,7 +87,10 @@ func (db *DB) History(ctx context.Context, conversationID, viewer string, before
 		AND (NOT EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?) OR `+notHidden+`)
 		ORDER BY m.seq DESC LIMIT ?`, conversationID, conversationID, viewer, upTo, bt, viewer, viewer, limit)
 	reacted := false
-	slab := make([]parley.Message, 0, limit) // one allocation for the page's rows
+	// One allocation for the page's rows. Should a page outgrow it, append
+	// moves on to a new array and the rows already handed out stay where
+	// they are, complete.
+	slab := make([]parley.Message, 0, min(max(limit, 0), 256))
 	msgs, err := collect(rows, err, func(s scanner) (*parley.Message, error) {
 		slab = append(slab, parley.Message{})
 		m := &slab[len(slab)-1]
