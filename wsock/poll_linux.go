@@ -5,6 +5,7 @@ package wsock
 import (
 	"encoding/binary"
 	"io"
+	"runtime"
 	"sync"
 	"syscall"
 
@@ -147,10 +148,26 @@ func (p *poller) remove(id uint64) {
 
 // run waits for readable sockets and starts a reader goroutine for each,
 // until the poller is stopped.
+//
+// epoll_wait blocks its thread in a system call while still holding the
+// scheduler's P, and the readers just started sit in that P's run queue:
+// the runtime hands the P to another thread only when sysmon notices,
+// which can take up to 10 ms on a quiet process. So the loop polls without
+// blocking while there are events, and before it blocks it yields once,
+// letting the readers it started run first.
 func (p *poller) run() {
 	events := make([]unix.EpollEvent, 128)
+	started := false
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
+		n, err := unix.EpollWait(p.epfd, events, 0)
+		if err == nil && n == 0 {
+			if started {
+				started = false
+				runtime.Gosched()
+				continue
+			}
+			n, err = unix.EpollWait(p.epfd, events, -1)
+		}
 		if err == unix.EINTR {
 			continue
 		}
@@ -172,6 +189,7 @@ func (p *poller) run() {
 			p.mu.Unlock()
 			if c != nil {
 				go c.readReady()
+				started = true
 			}
 		}
 		if stop {
