@@ -379,7 +379,7 @@ func TestFrozenPeer(t *testing.T) {
 
 // TestIdleConnsNoGoroutines checks that idle connections own no
 // goroutine: 1,000 of them add a handful (the poller) to the count, not
-// one each, and still answer.
+// one each, and still answer; and that the poller goes away with them.
 func TestIdleConnsNoGoroutines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
@@ -414,4 +414,14 @@ func TestIdleConnsNoGoroutines(t *testing.T) {
 			t.Fatalf("client %d got %x %q", i, op, p)
 		}
 	}
+	// Once the last connection is gone the poller stops too.
+	for _, c := range clients {
+		_ = c.Close()
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if extra = runtime.NumGoroutine() - base; extra <= 0 {
+			return
+		}
+	}
+	t.Fatalf("%d goroutines more than before the connections, after they all closed", extra)
 }
