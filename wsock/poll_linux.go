@@ -3,9 +3,8 @@
 package wsock
 
 import (
-	"encoding/binary"
 	"io"
-	"runtime"
+	"os"
 	"sync"
 	"syscall"
 
@@ -26,9 +25,17 @@ type pollers struct {
 // reads a connection at a time and a busy socket cannot starve the loop.
 // Registrations carry an id, never reused, rather than the descriptor,
 // which the kernel may hand to a new socket once the old one is closed.
+//
+// The epoll descriptor itself is non-blocking and watched by the Go
+// runtime's own poller (an epoll instance is readable while it has events
+// ready): the loop goroutine parks like any goroutine waiting for I/O
+// instead of blocking a thread in epoll_wait, which would keep the
+// scheduler's P, and the readers it just started in that P's run queue,
+// until sysmon took the P back.
 type poller struct {
-	epfd   int
-	wakefd int // an eventfd, registered with id 0, to stop the loop
+	epfd int
+	file *os.File        // epfd, for the runtime's poller; closed to stop the loop
+	raw  syscall.RawConn // file's
 
 	mu      sync.Mutex
 	conns   map[uint64]*Conn
@@ -119,18 +126,18 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return nil, err
+	}
+	// A non-blocking descriptor makes a File the runtime polls.
+	file := os.NewFile(uintptr(epfd), "wsock-epoll")
+	raw, err := file.SyscallConn()
 	if err != nil {
-		_ = unix.Close(epfd)
+		_ = file.Close()
 		return nil, err
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN} // id 0
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		_ = unix.Close(epfd)
-		_ = unix.Close(wakefd)
-		return nil, err
-	}
-	return &poller{epfd: epfd, wakefd: wakefd, conns: make(map[uint64]*Conn)}, nil
+	return &poller{epfd: epfd, file: file, raw: raw, conns: make(map[uint64]*Conn)}, nil
 }
 
 // remove forgets a connection; the last one out stops the poller.
@@ -140,63 +147,40 @@ func (p *poller) remove(id uint64) {
 	delete(p.conns, id)
 	if len(p.conns) == 0 && !p.stopped {
 		p.stopped = true
-		var one [8]byte
-		binary.NativeEndian.PutUint64(one[:], 1)
-		_, _ = unix.Write(p.wakefd, one[:])
+		_ = p.file.Close() // the loop's wait returns an error
 	}
 }
 
 // run waits for readable sockets and starts a reader goroutine for each,
 // until the poller is stopped.
-//
-// epoll_wait blocks its thread in a system call while still holding the
-// scheduler's P, and the readers just started sit in that P's run queue:
-// the runtime hands the P to another thread only when sysmon notices,
-// which can take up to 10 ms on a quiet process. So the loop polls without
-// blocking while there are events, and before it blocks it yields once,
-// letting the readers it started run first.
 func (p *poller) run() {
 	events := make([]unix.EpollEvent, 128)
-	started := false
 	for {
-		n, err := unix.EpollWait(p.epfd, events, 0)
-		if err == nil && n == 0 {
-			if started {
-				started = false
-				runtime.Gosched()
-				continue
-			}
-			n, err = unix.EpollWait(p.epfd, events, -1)
+		var n int
+		var werr error
+		// Read calls the function until it returns true, parking the
+		// goroutine until the epoll descriptor is readable in between.
+		if err := p.raw.Read(func(fd uintptr) bool {
+			n, werr = unix.EpollWait(int(fd), events, 0)
+			return n > 0 || (werr != nil && werr != unix.EAGAIN)
+		}); err != nil {
+			return // closed by remove
 		}
-		if err == unix.EINTR {
+		if werr == unix.EINTR {
 			continue
 		}
-		if err != nil {
+		if werr != nil {
 			// Only invalid arguments make epoll_wait fail: a bug here.
-			panic("wsock: epoll_wait: " + err.Error())
+			panic("wsock: epoll_wait: " + werr.Error())
 		}
-		stop := false
+		p.mu.Lock()
 		for i := range events[:n] {
 			id := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
-			if id == 0 {
-				p.mu.Lock()
-				stop = p.stopped
-				p.mu.Unlock()
-				continue
-			}
-			p.mu.Lock()
-			c := p.conns[id]
-			p.mu.Unlock()
-			if c != nil {
+			if c := p.conns[id]; c != nil {
 				go c.readReady()
-				started = true
 			}
 		}
-		if stop {
-			_ = unix.Close(p.epfd)
-			_ = unix.Close(p.wakefd)
-			return
-		}
+		p.mu.Unlock()
 	}
 }
 
