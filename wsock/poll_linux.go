@@ -164,7 +164,15 @@ func (p *poller) run() {
 			n, werr = unix.EpollWait(int(fd), events, 0)
 			return n > 0 || (werr != nil && werr != unix.EAGAIN)
 		}); err != nil {
-			return // closed by remove
+			p.mu.Lock()
+			stopped := p.stopped
+			p.mu.Unlock()
+			if stopped {
+				return // remove closed the file
+			}
+			// The runtime polls any epoll descriptor; failing to means
+			// every connection of this poller would hang unread.
+			panic("wsock: waiting on the epoll descriptor: " + err.Error())
 		}
 		if werr == unix.EINTR {
 			continue
