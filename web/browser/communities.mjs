@@ -119,12 +119,14 @@ async function backToCommunity(u) {
 
 /**
  * Creates a channel from the community page; members are usernames
- * allowed at creation.
+ * allowed at creation. everyone: a channel every member reads (the
+ * private box unticked).
  */
-async function newChannel(u, name, type, members) {
+async function newChannel(u, name, type, members, everyone = false) {
   await u.page.click('button:has-text("New channel")');
   await u.page.fill('#channel-name', name);
   await u.page.selectOption('#channel-type', type);
+  if (everyone) await u.page.uncheck('#channel-private');
   for (const [i, m] of members.entries()) {
     await u.page.fill('#channel-member', m);
     await u.page.press('#channel-member', 'Enter');
@@ -142,6 +144,7 @@ const texts = {
   secret: `secret ${canary}`,
   news: `news ${canary}`,
   open: `open ${canary}`,
+  all: `all hands ${canary}`,
 };
 let ann, bob;
 let communityId = '';
@@ -238,6 +241,21 @@ try {
     await ann.page.click(`li.msg.out:has-text("${texts.general}") button[aria-label="Pin"]`);
     await bob.page.waitForSelector('.pinned summary >> text=Pinned (1)');
     await bob.page.waitForSelector(`li.msg.in:has-text("${texts.general}") [aria-label="Pinned"]`);
+  });
+
+  await stage('a channel for every member of the private community: the key is wrapped for bob at creation', async () => {
+    await backToCommunity(ann);
+    // ann's page stops listening, so bob's key can only be the one her
+    // client wrapped from the members list when it created the channel.
+    await ann.page.evaluate(() => document.querySelector('parley-app').live.stop());
+    await newChannel(ann, 'all-hands', 'text', [], true);
+    await post(ann, texts.all);
+    await backToCommunity(bob);
+    await openChannel(bob, 'all-hands');
+    await bob.page.waitForSelector(`li.msg.in >> text=${texts.all}`);
+    await bob.page.waitForSelector('#channel-composer:not([disabled])');
+    await ann.page.reload();
+    await ann.page.waitForSelector(`li.msg.out >> text=${texts.all}`);
   });
 
   await stage('a private channel bob is added to while no admin is online: he waits, then gets the key', async () => {

@@ -423,10 +423,10 @@ export class Communities {
     const members = el('div', { hidden: true },
       el('label', { class: 'field', for: 'channel-member' }, el('span', null, 'Allowed members'), who),
       el('button', { type: 'button', onclick: () => addWho() }, 'Add member'), chips);
-    // In a private community every reader needs the key wrapped for them,
-    // and the server lists no members to wrap it for: its channels name
-    // their readers (more can be added later from the channel).
-    const priv = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'channel-private', checked: c.isPrivate, disabled: c.isPrivate,
+    // In a private community every reader needs the key wrapped for them:
+    // a channel for every member wraps it here for each member the server
+    // lists (createChannel); a private one names its readers.
+    const priv = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'channel-private', checked: c.isPrivate,
       onchange: () => { members.hidden = !priv.checked; } }));
     members.hidden = !priv.checked;
     const addWho = async () => {
@@ -461,7 +461,7 @@ export class Communities {
       el('h2', { id: 'new-channel-title' }, 'New channel'),
       el('label', { class: 'field', for: 'channel-name' }, el('span', null, 'Name'), name),
       el('label', { class: 'field', for: 'channel-type' }, el('span', null, 'Type'), type),
-      el('label', { class: 'check' }, priv, c.isPrivate ? 'Private: only the members you allow read it (always, in a private community)' : 'Private: only the members you allow read it'),
+      el('label', { class: 'check' }, priv, c.isPrivate ? 'Private: only the members you allow read it (otherwise every member, each with the key wrapped in this browser)' : 'Private: only the members you allow read it'),
       members, status,
       el('div', { class: 'row' }, el('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel'), el('button', { type: 'submit', class: 'primary' }, 'Create channel')))));
     app.append(dlg);
@@ -471,7 +471,9 @@ export class Communities {
 
   /**
    * Creates a channel. An end-to-end encrypted one gets a fresh key,
-   * wrapped here for this user and every allowed member.
+   * wrapped here for this user and every allowed member, or, for a channel
+   * every member of a private community reads, for every member (members
+   * who join later get it through channel_key_needed).
    * @param {Community} c
    * @param {string} name
    * @param {string} type
@@ -487,6 +489,7 @@ export class Communities {
     if (isPrivate || c.isPrivate) {
       key = await e2e.newSharedKey();
       const me = app.session.userId;
+      if (!isPrivate) allowed = await this.memberIds(c.communityId);
       /** @type {Record<string, string>} */
       const keys = { [me]: await e2e.wrapSharedKey(key, await app.keysOf(me, true)) };
       for (const u of allowed) {
@@ -503,6 +506,24 @@ export class Communities {
     const ch = await app.api.post('/api/communities/channels/create', body);
     if (key) this.keys.set(ch.channelId, key);
     return ch;
+  }
+
+  /**
+   * The ids of a community's approved members, every page of them.
+   * @param {string} communityId
+   * @returns {Promise<string[]>}
+   */
+  async memberIds(communityId) {
+    /** @type {string[]} */
+    const ids = [];
+    let after = '';
+    for (;;) {
+      /** @type {{userId: string}[]} */
+      const page = await this.app.api.get('/api/communities/' + enc(communityId) + '/members?limit=200' + (after ? '&after=' + enc(after) : ''));
+      for (const m of page) ids.push(m.userId);
+      if (page.length < 200) return ids;
+      after = page[page.length - 1].userId;
+    }
   }
 
   // ---------- keys ----------
