@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -162,7 +161,13 @@ func OtherDevicesAddress(userID, deviceID string) string {
 // (OtherDevicesAddress) rather than names it (DeviceAddress). A plain user
 // id, or an address that does not decode, has device "".
 func ParseAddress(addr string) (userID, deviceID string, except bool) {
-	i := strings.IndexAny(addr, deviceOnly+deviceExcept)
+	i := -1 // a byte loop: strings.IndexAny builds a set per call, and fan-out calls this per addressee
+	for j := 0; j < len(addr); j++ {
+		if addr[j] == deviceOnly[0] || addr[j] == deviceExcept[0] {
+			i = j
+			break
+		}
+	}
 	if i < 0 {
 		return addr, "", false
 	}

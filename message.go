@@ -101,6 +101,14 @@ type Member struct {
 	ShownReadSeq int64
 }
 
+// MemberReceipts is a member's receipt state over a range of seqs.
+type MemberReceipts struct {
+	Member
+	ReadReceipts bool          // the member's setting (false when unknown)
+	Delivered    []ReceiptMark // by seq, as ReceiptMarks of StatusDelivered
+	Seen         []ReceiptMark // by seq, as ReceiptMarks of StatusSeen
+}
+
 // Reaction is one user's reaction to a message.
 type Reaction struct {
 	UserID   string `json:"userId"`
@@ -168,8 +176,12 @@ type Chat struct {
 	// receipt state of its last message comes from them); nil otherwise.
 	Members     []*Member
 	LastMessage *Message
-	Unread      int64
-	MutedUntil  time.Time // groups and channels: the member's own mute; zero when none
+	// LastDeliveredAt and LastSeenAt date LastMessage for its recipient
+	// (direct chats): the first delivered and seen marks at or after its
+	// seq, zero when there is none.
+	LastDeliveredAt, LastSeenAt time.Time
+	Unread                      int64
+	MutedUntil                  time.Time // groups and channels: the member's own mute; zero when none
 }
 
 // MutedForever is the MutedUntil of a mute that lasts until it is lifted.
@@ -234,6 +246,12 @@ type ReceiptStore interface {
 	// delivery (or read) time of every message in that range needs, however
 	// long the conversation.
 	ReceiptMarks(ctx context.Context, conversationID, userID, kind string, fromSeq, toSeq int64) ([]ReceiptMark, error)
+	// MemberReceipts returns, in two statements whatever the number of
+	// members, each member of a conversation (in no set order) with their readReceipts
+	// setting and, per kind, what ReceiptMarks returns for them over
+	// fromSeq..toSeq: the receipt state of a page of a direct
+	// conversation. Its cost grows with the members: meant for few.
+	MemberReceipts(ctx context.Context, conversationID string, fromSeq, toSeq int64) ([]*MemberReceipts, error)
 	// AdvanceReceipt moves a member's delivered (or seen, which implies
 	// delivered) cursor forward to seq and records changes in the sync log.
 	// It reports false and stores nothing when the cursor is already there.

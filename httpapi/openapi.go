@@ -116,6 +116,7 @@ var queryParams = map[string]map[string]any{
 		map[string]any{"type": "integer", "description": "epoch milliseconds", "format": "int64"},
 		map[string]any{"type": "string", "format": "date-time"}}},
 	"cursor":     {"type": "string"},
+	"after":      {"type": "string", "maxLength": 64},
 	"q":          {"type": "string", "minLength": 1},
 	"thumbnail":  {"type": "string", "enum": []string{"true", "false"}},
 	"period":     {"type": "string", "enum": []string{"day", "week", "month", "year"}, "default": "day"},

@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/service"
 )
 
 // MaxBodyBytes is the largest JSON body accepted (API.md §1).
@@ -46,7 +48,23 @@ func StatusOf(code string) int {
 
 // writeJSON writes a success envelope.
 func writeJSON(w http.ResponseWriter, status int, data any, message string) {
-	body, err := json.Marshal(parley.Reply{Success: true, Data: data, Message: message})
+	var body []byte
+	var err error
+	if views, ok := data.([]*service.MessageView); ok && views != nil {
+		// Pages of history: the hand-written encoder makes the same bytes
+		// as encoding/json without its reflection, into a buffer reused
+		// across requests (Write does not keep it).
+		buf := pageBuffers.Get().(*[]byte)
+		defer func() {
+			if cap(*buf) <= maxPooledPage {
+				pageBuffers.Put(buf)
+			}
+		}()
+		body = appendReply((*buf)[:0], views, message)
+		*buf = body
+	} else {
+		body, err = json.Marshal(parley.Reply{Success: true, Data: data, Message: message})
+	}
 	if err != nil {
 		body = []byte(`{"success":false,"error":{"code":"internal","message":"internal error"}}`)
 		status = http.StatusInternalServerError
@@ -55,6 +73,25 @@ func writeJSON(w http.ResponseWriter, status int, data any, message string) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// pageBuffers holds encoding buffers of pages of history; one of at most
+// maxPooledPage bytes goes back for the next page, larger ones (pages of
+// 200 long messages) are left to the collector.
+var pageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+const maxPooledPage = 256 << 10
+
+// appendReply appends the success envelope of views, as json.Marshal of
+// parley.Reply encodes it.
+func appendReply(b []byte, views []*service.MessageView, message string) []byte {
+	b = append(b, `{"success":true,"data":`...)
+	b = service.AppendMessageViews(b, views)
+	if message != "" {
+		msg, _ := json.Marshal(message) // a string always encodes
+		b = append(append(b, `,"message":`...), msg...)
+	}
+	return append(b, '}')
 }
 
 // writeError writes an error envelope. Internal errors are logged with the

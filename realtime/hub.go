@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,7 +114,7 @@ type Hub struct {
 	m        parley.Metrics
 
 	mu    sync.RWMutex
-	users map[string]map[*client]struct{}
+	users map[string][]*client // a user's sockets on this node (a slice: fan-out iterates it per addressee)
 }
 
 // New builds a hub over svc and subscribes it to bus.
@@ -160,7 +161,7 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	if cfg.Metrics == nil {
 		cfg.Metrics = parley.NopMetrics{}
 	}
-	h := &Hub{svc: svc, bus: bus, log: cfg.Logger, cfg: cfg, m: cfg.Metrics, users: map[string]map[*client]struct{}{}}
+	h := &Hub{svc: svc, bus: bus, log: cfg.Logger, cfg: cfg, m: cfg.Metrics, users: map[string][]*client{}}
 	h.handlers = h.clientEvents()
 	check := h.loggedOriginCheck(originChecker(cfg.AllowedOrigins))
 	budget := wsock.NewBudget(cfg.MaxQueuedBytes)
@@ -215,7 +216,7 @@ func (h *Hub) Close() {
 	h.mu.Lock()
 	var all []*client
 	for _, cs := range h.users {
-		for c := range cs {
+		for _, c := range cs {
 			all = append(all, c)
 		}
 	}
@@ -356,11 +357,7 @@ func (h *Hub) add(c *client) error {
 		h.mu.Unlock()
 		return errTooManySockets
 	}
-	if cs == nil {
-		cs = map[*client]struct{}{}
-		h.users[c.id.UserID] = cs
-	}
-	cs[c] = struct{}{}
+	h.users[c.id.UserID] = append(cs, c)
 	h.mu.Unlock()
 	h.svc.SocketConnected(c.id.UserID)
 	h.joined(c)
@@ -387,10 +384,15 @@ func (h *Hub) confirm(c *client) bool {
 func (h *Hub) remove(c *client, reason string) {
 	h.mu.Lock()
 	cs := h.users[c.id.UserID]
-	_, ok := cs[c]
-	delete(cs, c)
+	i := slices.Index(cs, c)
+	ok := i >= 0
+	if ok {
+		cs = slices.Delete(cs, i, i+1) // clears the vacated slot
+	}
 	if len(cs) == 0 {
 		delete(h.users, c.id.UserID)
+	} else {
+		h.users[c.id.UserID] = cs
 	}
 	h.mu.Unlock()
 	if ok {
@@ -420,7 +422,7 @@ func (h *Hub) deliver(ev *parley.Event) {
 		// An addressee is a user, or one device of a user (or all but
 		// one): parley.DeviceAddress.
 		uid, dev, except := parley.ParseAddress(addr)
-		for c := range h.users[uid] {
+		for _, c := range h.users[uid] {
 			if dev == "" || (c.id.DeviceID == dev) != except {
 				targets = append(targets, c)
 			}
@@ -461,7 +463,7 @@ func (h *Hub) internal(ev *parley.Event) {
 	var doomed []*client
 	h.mu.RLock()
 	for _, uid := range ev.To {
-		for c := range h.users[uid] {
+		for _, c := range h.users[uid] {
 			if r.All || c.id.TokenHash == r.TokenHash {
 				c.revoked.Store(true) // refuse its events from now on
 				doomed = append(doomed, c)
@@ -487,13 +489,13 @@ func (h *Hub) resync(users []string) {
 	var all []*client
 	if len(users) == 0 {
 		for _, cs := range h.users {
-			for c := range cs {
+			for _, c := range cs {
 				all = append(all, c)
 			}
 		}
 	}
 	for _, uid := range users {
-		for c := range h.users[uid] {
+		for _, c := range h.users[uid] {
 			all = append(all, c)
 		}
 	}

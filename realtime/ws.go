@@ -83,7 +83,8 @@ func (h *Hub) socketsOf(userID string) int {
 }
 
 // wsHandler reads one plain WebSocket connection. Events of one connection
-// are handled one at a time, in order, on its read goroutine.
+// are handled one at a time, in order, by whichever goroutine wsock has
+// reading it (on Linux one started when the socket is readable).
 type wsHandler struct {
 	h     *Hub
 	c     *client

@@ -200,13 +200,14 @@ func TestDocumentsLint(t *testing.T) {
 // contractAmbiguities are the pairs of paths that API.md fixes although
 // both match one URL, which no-ambiguous-paths reports: §6's
 // /api/communities/user/{userId} beside /api/communities/{communityId}/channels
-// and .../requests, §7's /api/statuses/user/{userId} beside
+// and .../requests (and .../members, which is ours and follows them), §7's /api/statuses/user/{userId} beside
 // /api/statuses/{statusId}/viewers. The server answers such a URL
 // (/api/statuses/user/viewers) as the route with the leftmost literal
 // segment, the user's (route.shared in httpapi; TestStatusPathOverlap).
 var contractAmbiguities = [][2]string{
 	{"/api/communities/user/{userId}", "/api/communities/{communityId}/channels"},
 	{"/api/communities/user/{userId}", "/api/communities/{communityId}/requests"},
+	{"/api/communities/user/{userId}", "/api/communities/{communityId}/members"},
 	{"/api/statuses/user/{userId}", "/api/statuses/{statusId}/viewers"},
 }
 

@@ -212,7 +212,14 @@ func (s *Service) commitDirect(ctx context.Context, m *parley.Message) (*SendRes
 }
 
 func newView(m *parley.Message) *MessageView {
-	v := &MessageView{MessageID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, SenderID: m.SenderID, RecipientID: m.RecipientID,
+	v := &MessageView{}
+	fillView(v, m)
+	return v
+}
+
+// fillView sets v to m as sent, without receipt state.
+func fillView(v *MessageView, m *parley.Message) {
+	*v = MessageView{MessageID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, SenderID: m.SenderID, RecipientID: m.RecipientID,
 		ClientMessageID: m.ClientMessageID, ContentHash: m.ContentHash, Type: m.Type, MediaID: m.MediaID, ReplyToID: m.ReplyToID,
 		ReplyToStatusID: m.ReplyToStatusID, Status: parley.StatusSent, SentAt: parley.Time{Time: m.SentAt}, EditedAt: parley.Time{Time: m.EditedAt},
 		Reactions: m.Reactions, DeletedForEveryone: m.DeletedForEveryone}
@@ -231,7 +238,6 @@ func newView(m *parley.Message) *MessageView {
 	case parley.KindChannel:
 		v.ChannelID = m.ConversationID
 	}
-	return v
 }
 
 // isGroup reports whether a conversation id is a group's (a group's id is
@@ -251,15 +257,19 @@ type viewer struct {
 	s       *Service
 	members map[string]map[string]*parley.Member // conversation → user → member
 	spans   map[string][2]int64                  // conversation → lowest and highest seq being viewed
-	marks   map[string]*markRange                // conv|user|kind → marks
+	marks   map[markKey]*markRange               // conversation, user and kind → marks
 	receipt map[string]bool                      // user → readReceipts setting
 	loaded  map[string]bool                      // conversations whose members' settings are in receipt
 }
 
 func (s *Service) newViewer() *viewer {
-	return &viewer{s: s, members: map[string]map[string]*parley.Member{}, spans: map[string][2]int64{}, marks: map[string]*markRange{},
+	return &viewer{s: s, members: map[string]map[string]*parley.Member{}, spans: map[string][2]int64{}, marks: map[markKey]*markRange{},
 		receipt: map[string]bool{}, loaded: map[string]bool{}}
 }
+
+// markKey names a member's marks of one kind in a conversation (a struct,
+// not a joined string: looked up twice per message viewed).
+type markKey struct{ conv, user, kind string }
 
 // markRange holds the receipt marks that date the messages from seq lo to hi.
 type markRange struct {
@@ -296,7 +306,7 @@ func (v *viewer) member(ctx context.Context, convID, userID string) (*parley.Mem
 }
 
 func (v *viewer) markTime(ctx context.Context, convID, userID, kind string, seq int64) (time.Time, error) {
-	key := convID + "|" + userID + "|" + kind
+	key := markKey{convID, userID, kind}
 	r := v.marks[key]
 	if r == nil || seq < r.lo || seq > r.hi {
 		lo, hi := seq, seq
@@ -316,6 +326,37 @@ func (v *viewer) markTime(ctx context.Context, convID, userID, kind string, seq 
 		return time.Time{}, nil
 	}
 	return r.marks[i].At, nil
+}
+
+// prefetch reads, in one store call, everything the receipt states of the
+// messages v covers in a conversation of few members need: the members'
+// cursors and settings, and their marks over the covered seqs. Without it
+// a page of a direct chat reads them in up to seven statements.
+func (v *viewer) prefetch(ctx context.Context, convID string) error {
+	sp := v.spans[convID]
+	list, err := v.s.store.Receipts.MemberReceipts(ctx, convID, sp[0], sp[1])
+	if err != nil {
+		return err
+	}
+	ms := make(map[string]*parley.Member, len(list))
+	for _, m := range list {
+		ms[m.UserID] = &m.Member
+		v.receipt[m.UserID] = m.ReadReceipts
+		v.marks[markKey{convID, m.UserID, parley.StatusDelivered}] = &markRange{lo: sp[0], hi: sp[1], marks: m.Delivered}
+		v.marks[markKey{convID, m.UserID, parley.StatusSeen}] = &markRange{lo: sp[0], hi: sp[1], marks: m.Seen}
+	}
+	v.members[convID] = ms
+	return nil
+}
+
+// dated tells v the time of the first mark of kind by m's recipient at or
+// after m's seq (zero: none), which the store read with m.
+func (v *viewer) dated(m *parley.Message, kind string, at time.Time) {
+	r := &markRange{lo: m.Seq, hi: m.Seq}
+	if !at.IsZero() {
+		r.marks = []parley.ReceiptMark{{Seq: m.Seq, At: at}}
+	}
+	v.marks[markKey{m.ConversationID, m.RecipientID, kind}] = r
 }
 
 // loadReceipts reads the readReceipts setting of many users at once.
@@ -356,7 +397,12 @@ func (v *viewer) readReceipts(ctx context.Context, userID string) bool {
 // delivered and seen; seen is hidden when the recipient turned read
 // receipts off.
 func (v *viewer) view(ctx context.Context, m *parley.Message) (*MessageView, error) {
-	out := newView(m)
+	return v.viewInto(ctx, m, new(MessageView))
+}
+
+// viewInto is view writing into out, which it returns.
+func (v *viewer) viewInto(ctx context.Context, m *parley.Message, out *MessageView) (*MessageView, error) {
+	fillView(out, m)
 	if out.GroupID != "" {
 		return out, v.groupStatus(ctx, m, out)
 	}
@@ -432,9 +478,16 @@ func (s *Service) history(ctx context.Context, caller *parley.Identity, convID s
 	}
 	v := s.newViewer()
 	v.cover(msgs...)
+	if parley.KindOf(convID) == parley.KindDirect && len(msgs) > 0 {
+		// On an error v has learnt nothing and reads what each message
+		// needs itself, as without prefetch: store errors fail the page,
+		// an unreadable read-receipt setting hides seen (fail closed).
+		_ = v.prefetch(ctx, convID)
+	}
 	out := make([]*MessageView, 0, len(msgs))
-	for _, m := range msgs {
-		mv, err := v.view(ctx, m)
+	views := make([]MessageView, len(msgs)) // one allocation for the page's views
+	for i, m := range msgs {
+		mv, err := v.viewInto(ctx, m, &views[i])
 		if err != nil {
 			return nil, err
 		}

@@ -28,6 +28,15 @@ func (f *flakyUsers) UserByID(ctx context.Context, id string) (*parley.User, err
 	return f.DB.UserByID(ctx, id)
 }
 
+// MemberReceipts reads the members' settings with their cursors and
+// marks: it fails with the other user reads.
+func (f *flakyUsers) MemberReceipts(ctx context.Context, conversationID string, fromSeq, toSeq int64) ([]*parley.MemberReceipts, error) {
+	if f.failing.Load() {
+		return nil, errFlaky
+	}
+	return f.DB.MemberReceipts(ctx, conversationID, fromSeq, toSeq)
+}
+
 func (f *flakyUsers) UsersByIDs(ctx context.Context, ids []string) ([]*parley.User, error) {
 	if f.failing.Load() {
 		return nil, errFlaky
@@ -41,7 +50,7 @@ func (f *flakyUsers) UsersByIDs(ctx context.Context, ids []string) ([]*parley.Us
 func TestReadReceiptsFailClosed(t *testing.T) {
 	ctx := context.Background()
 	store := &flakyUsers{}
-	svc := mustService(t, func(db *sqlstore.DB, st *parley.Stores) { store.DB = db; st.Users = store }, nil)
+	svc := mustService(t, func(db *sqlstore.DB, st *parley.Stores) { store.DB = db; st.Users, st.Receipts = store, store }, nil)
 	register := func(name string) *parley.Identity { return mustRegister(t, svc, name) }
 	ann, bob := register("ann"), register("bob")
 	r, err := svc.SendMessage(ctx, ann, service.SendInput{SenderID: ann.UserID, RecipientID: bob.UserID, EncryptedContent: "c", Type: "text"})

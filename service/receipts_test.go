@@ -114,3 +114,168 @@ func mustRegister(tb testing.TB, svc *service.Service, name string) *parley.Iden
 	}
 	return &parley.Identity{UserID: r.UserID, DeviceID: "d1"}
 }
+
+// TestReceiptTimesInChats dates the last message of each chat in the chat
+// list as a page of history dates it: delivered and seen times from the
+// recipient's marks, seen hidden while the recipient's read receipts are
+// off, for the sender and the recipient alike.
+func TestReceiptTimesInChats(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	clock := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	setClock := func(min int) { mu.Lock(); defer mu.Unlock(); clock = time.Date(2026, 1, 2, 3, min, 0, 0, time.UTC) }
+	svc := mustService(t, nil, now)
+	ann, bob, cat, dan, eve := mustRegister(t, svc, "ann"), mustRegister(t, svc, "bob"), mustRegister(t, svc, "cat"),
+		mustRegister(t, svc, "dan"), mustRegister(t, svc, "eve")
+	off := false
+	if _, err := svc.UpdateSettings(ctx, dan, service.SettingsInput{ReadReceipts: &off}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(minute int, from, to *parley.Identity) string {
+		t.Helper()
+		setClock(minute)
+		r, err := svc.SendMessage(ctx, from, service.SendInput{SenderID: from.UserID, RecipientID: to.UserID, EncryptedContent: "c", Type: "text"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.MessageID
+	}
+	mark := func(minute int, who *parley.Identity, messageID, status string) {
+		t.Helper()
+		setClock(minute)
+		if _, err := svc.MarkStatus(ctx, who, service.StatusInput{UserID: who.UserID, MessageID: messageID, Status: status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(1, ann, bob)
+	m := send(2, ann, bob)
+	mark(3, bob, m, parley.StatusDelivered)
+	mark(4, bob, m, parley.StatusSeen)
+	m = send(5, cat, ann)
+	mark(6, ann, m, parley.StatusDelivered)
+	m = send(7, ann, dan)
+	mark(8, dan, m, parley.StatusSeen)
+	send(9, eve, ann)
+	at := func(min int) parley.Time { return parley.Time{Time: time.Date(2026, 1, 2, 3, min, 0, 0, time.UTC)} }
+	want := map[string]struct {
+		status          string
+		delivered, seen parley.Time
+	}{
+		bob.UserID: {parley.StatusSeen, at(3), at(4)},
+		cat.UserID: {parley.StatusDelivered, at(6), parley.Time{}},
+		dan.UserID: {parley.StatusDelivered, at(8), parley.Time{}},
+		eve.UserID: {parley.StatusSent, parley.Time{}, parley.Time{}},
+	}
+	for _, viewer := range []*parley.Identity{ann, bob, cat, dan, eve} {
+		chats, err := svc.Chats(ctx, viewer, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range chats {
+			last := c.LastMessage
+			other := c.Peer.UserID
+			if viewer != ann {
+				other = viewer.UserID
+			}
+			w := want[other]
+			if last.Status != w.status || !last.DeliveredAt.Equal(w.delivered.Time) || !last.SeenAt.Equal(w.seen.Time) {
+				t.Errorf("%s's chat with %s: %s, delivered %v, seen %v; want %s, %v, %v", viewer.UserID, c.Peer.UserID,
+					last.Status, last.DeliveredAt, last.SeenAt, w.status, w.delivered, w.seen)
+			}
+			page, err := svc.DirectHistory(ctx, viewer, viewer.UserID, c.Peer.UserID, service.HistoryQuery{Limit: 1})
+			if err != nil || len(page) != 1 {
+				t.Fatalf("history: %d, %v", len(page), err)
+			}
+			if got, want := last.AppendJSON(nil), page[0].AppendJSON(nil); string(got) != string(want) {
+				t.Errorf("%s's chat with %s shows\n%s\nits history\n%s", viewer.UserID, c.Peer.UserID, got, want)
+			}
+		}
+		if viewer == ann && len(chats) != 4 {
+			t.Fatalf("ann has %d chats, want 4", len(chats))
+		}
+	}
+}
+
+// TestHistoryShowsChanges reads a page after each change of its messages:
+// a reaction, an edit, a receipt, a delete for the reader only and one for
+// everyone each show on the very next read, for both members.
+func TestHistoryShowsChanges(t *testing.T) {
+	ctx := context.Background()
+	svc := mustService(t, nil, nil)
+	ann, bob := mustRegister(t, svc, "ann"), mustRegister(t, svc, "bob")
+	var ids []string
+	for i := range 3 {
+		r, err := svc.SendMessage(ctx, ann, service.SendInput{SenderID: ann.UserID, RecipientID: bob.UserID, EncryptedContent: fmt.Sprintf("c%d", i), Type: "text"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.MessageID)
+	}
+	page := func(who, peer *parley.Identity) map[string]*service.MessageView {
+		t.Helper()
+		list, err := svc.DirectHistory(ctx, who, who.UserID, peer.UserID, service.HistoryQuery{Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*service.MessageView{}
+		for _, m := range list {
+			out[m.MessageID] = m
+		}
+		return out
+	}
+	both := func(check func(name string, p map[string]*service.MessageView)) {
+		t.Helper()
+		check("ann", page(ann, bob))
+		check("bob", page(bob, ann))
+	}
+	both(func(name string, p map[string]*service.MessageView) {
+		if len(p) != 3 || len(p[ids[0]].Reactions) != 0 || p[ids[0]].Status != parley.StatusSent {
+			t.Fatalf("%s: first read %+v", name, p[ids[0]])
+		}
+	})
+	if _, err := svc.React(ctx, bob, service.ReactInput{MessageID: ids[0], Reaction: "👍", UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	both(func(name string, p map[string]*service.MessageView) {
+		if r := p[ids[0]].Reactions; len(r) != 1 || r[0].UserID != bob.UserID || r[0].Reaction != "👍" {
+			t.Errorf("%s: reactions after react %v", name, r)
+		}
+	})
+	if _, err := svc.EditMessage(ctx, ann, service.EditInput{MessageID: ids[1], EncryptedContent: "edited", UserID: ann.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	both(func(name string, p map[string]*service.MessageView) {
+		if m := p[ids[1]]; m.Content == nil || *m.Content != "edited" || m.EditedAt.IsZero() {
+			t.Errorf("%s: after edit %+v", name, m)
+		}
+	})
+	if _, err := svc.MarkStatus(ctx, bob, service.StatusInput{UserID: bob.UserID, MessageID: ids[1], Status: parley.StatusSeen}); err != nil {
+		t.Fatal(err)
+	}
+	both(func(name string, p map[string]*service.MessageView) {
+		if m := p[ids[1]]; m.Status != parley.StatusSeen || m.SeenAt.IsZero() || m.DeliveredAt.IsZero() {
+			t.Errorf("%s: after seen %+v", name, m)
+		}
+		if m := p[ids[2]]; m.Status != parley.StatusSent {
+			t.Errorf("%s: a later message is %s, want sent", name, m.Status)
+		}
+	})
+	if _, err := svc.DeleteMessage(ctx, bob, service.DeleteInput{MessageID: ids[2], UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	if p := page(bob, ann); len(p) != 2 || p[ids[2]] != nil {
+		t.Errorf("bob still sees the message he deleted for himself: %d messages", len(p))
+	}
+	if p := page(ann, bob); len(p) != 3 {
+		t.Errorf("ann sees %d messages after bob's delete for himself, want 3", len(p))
+	}
+	if _, err := svc.DeleteMessage(ctx, ann, service.DeleteInput{MessageID: ids[0], UserID: ann.UserID, DeleteForEveryone: true}); err != nil {
+		t.Fatal(err)
+	}
+	both(func(name string, p map[string]*service.MessageView) {
+		if m := p[ids[0]]; !m.DeletedForEveryone || m.Content != nil || len(m.Reactions) != 0 {
+			t.Errorf("%s: after delete for everyone %+v", name, m)
+		}
+	})
+}

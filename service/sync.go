@@ -218,6 +218,12 @@ func (s *Service) Chats(ctx context.Context, caller *parley.Identity, limit int)
 	for _, u := range users {
 		v.receipt[u.ID] = u.Settings.ReadReceipts
 	}
+	for _, c := range chats {
+		if m := c.LastMessage; m != nil && m.RecipientID != "" {
+			v.dated(m, parley.StatusDelivered, c.LastDeliveredAt)
+			v.dated(m, parley.StatusSeen, c.LastSeenAt)
+		}
+	}
 	out := make([]*ChatView, 0, len(chats))
 	for _, c := range chats {
 		cv := &ChatView{ConversationID: c.Conversation.ID, Type: c.Conversation.Kind, UnreadCount: c.Unread,

@@ -90,12 +90,15 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	// queries for any page size. The page is chosen first (p) and only its
 	// rows run the per-row subqueries: a sort computes every column of
 	// every row it sorts, so with them in the same SELECT a page of 200
-	// chats of a user with 1,000 conversations ran them 1,000 times.
+	// chats of a user with 1,000 conversations ran them 1,000 times. As in
+	// History, hidden messages are looked for only if the user hid any
+	// (the uncorrelated EXISTS runs once).
 	rows, err := db.query(ctx, `SELECT p.id, p.kind, p.last_seq, p.last_message_at, p.created_at,
 		p.conversation_id, p.user_id, p.role, p.joined_at, p.joined_seq, p.delivered_seq, p.read_seq,
 		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = p.id AND o.user_id <> p.user_id LIMIT 1), ''),
 		COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = p.id AND m.seq > p.joined_seq
-			AND NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = p.user_id AND h.message_id = m.id)
+			AND (NOT EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?)
+				OR NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = p.user_id AND h.message_id = m.id))
 			ORDER BY m.seq DESC LIMIT 1), ''),
 		(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = p.id
 			AND m.seq > CASE WHEN p.read_seq > p.joined_seq THEN p.read_seq ELSE p.joined_seq END
@@ -107,7 +110,7 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 			FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
 			WHERE mm.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
 			ORDER BY activity DESC, c.id LIMIT ?) p
-		ORDER BY p.activity DESC, p.id`, false, userID, limit)
+		ORDER BY p.activity DESC, p.id`, userID, false, userID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -141,16 +144,34 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	var lasts []*parley.Message
 	for len(ids) > 0 {
 		n := chunk(len(ids))
-		rows, err := db.query(ctx, `SELECT `+messageColumns+` FROM messages m WHERE m.id IN (`+placeholders(n)+`)`, ids[:n]...)
-		msgs, err := collect(rows, err, scanMessage)
+		// Each last message comes with the marks that date it for its
+		// recipient (ReceiptMarks of its seq alone: the first at or after
+		// it), so viewing the page reads no mark per row.
+		args := append([]any{parley.StatusDelivered, parley.StatusSeen}, ids[:n]...)
+		rows, err := db.query(ctx, `SELECT `+messageColumns+`,
+			COALESCE((SELECT r.at FROM receipt_marks r WHERE r.conversation_id = m.conversation_id AND r.user_id = m.recipient_id
+				AND r.kind = ? AND r.seq >= m.seq ORDER BY r.seq LIMIT 1), 0),
+			COALESCE((SELECT r.at FROM receipt_marks r WHERE r.conversation_id = m.conversation_id AND r.user_id = m.recipient_id
+				AND r.kind = ? AND r.seq >= m.seq ORDER BY r.seq LIMIT 1), 0)
+			FROM messages m WHERE m.id IN (`+placeholders(n)+`)`, args...)
+		err = each(rows, err, func(s scanner) error {
+			var m parley.Message
+			var sent, edited, delivered, seen int64
+			if err := s.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.SenderID, &m.RecipientID, &m.ClientMessageID, &m.Content,
+				&m.ContentHash, &m.Type, &m.MediaID, &m.ReplyToID, &sent, &edited, &m.DeletedForEveryone, &m.ReplyToStatusID,
+				&delivered, &seen); err != nil {
+				return err
+			}
+			m.SentAt, m.EditedAt = parley.FromMillis(sent), parley.FromMillis(edited)
+			if ch := lastOf[m.ID]; ch != nil {
+				ch.LastMessage = &m
+				ch.LastDeliveredAt, ch.LastSeenAt = parley.FromMillis(delivered), parley.FromMillis(seen)
+				lasts = append(lasts, &m)
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, err
-		}
-		for _, m := range msgs {
-			if ch := lastOf[m.ID]; ch != nil {
-				ch.LastMessage = m
-				lasts = append(lasts, m)
-			}
 		}
 		ids = ids[n:]
 	}

@@ -65,27 +65,73 @@ const notHidden = `NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = 
 
 // History implements parley.MessageStore.
 func (db *DB) History(ctx context.Context, conversationID, viewer string, beforeSeq int64, before time.Time, limit int) ([]*parley.Message, error) {
-	// A member reads from where they joined; a former member (removed
-	// from a group, not back) reads the messages of their last membership.
-	from, upTo := int64(0), int64(1<<62)
-	mem, err := db.Member(ctx, conversationID, viewer)
-	switch {
-	case err == nil:
-		from = mem.JoinedSeq
-	case parley.ErrorCode(err) == parley.ENOTFOUND:
-		if err := db.queryRow(ctx, `SELECT joined_seq, left_seq FROM former_members WHERE user_id = ? AND conversation_id = ?
-			ORDER BY left_change DESC LIMIT 1`, viewer, conversationID).Scan(&from, &upTo); err != nil {
-			return nil, notFound(err, "conversation")
-		}
-	default:
-		return nil, err
-	}
-	if beforeSeq <= 0 || beforeSeq > upTo+1 {
-		beforeSeq = upTo + 1
-	}
 	bt := int64(1 << 62)
 	if !before.IsZero() {
 		bt = parley.Millis(before)
+	}
+	// A member's page is one statement: their joined_seq is read by an
+	// uncorrelated subquery (evaluated once; NULL, so no rows, when they
+	// are not a member), the check for hidden messages runs per row only
+	// when the viewer hid any message at all, and reactions are read only
+	// when a row has some. An empty page may be a former member's or a
+	// stranger's: the statements below tell them apart.
+	upTo := beforeSeq
+	if upTo <= 0 || upTo > 1<<62 {
+		upTo = 1 << 62
+	}
+	rows, err := db.query(ctx, `SELECT `+messageColumns+`,
+		EXISTS (SELECT 1 FROM message_reactions r WHERE r.message_id = m.id)
+		FROM messages m
+		WHERE m.conversation_id = ? AND m.seq > (SELECT joined_seq FROM conversation_members WHERE conversation_id = ? AND user_id = ?)
+		AND m.seq < ? AND m.sent_at < ?
+		AND (NOT EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?) OR `+notHidden+`)
+		ORDER BY m.seq DESC LIMIT ?`, conversationID, conversationID, viewer, upTo, bt, viewer, viewer, limit)
+	reacted := false
+	// One allocation for the page's rows. Should a page outgrow it, append
+	// moves on to a new array and the rows already handed out stay where
+	// they are, complete.
+	slab := make([]parley.Message, 0, min(max(limit, 0), 256))
+	msgs, err := collect(rows, err, func(s scanner) (*parley.Message, error) {
+		slab = append(slab, parley.Message{})
+		m := &slab[len(slab)-1]
+		var sent, edited int64
+		var hasReactions bool
+		err := s.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.SenderID, &m.RecipientID, &m.ClientMessageID, &m.Content,
+			&m.ContentHash, &m.Type, &m.MediaID, &m.ReplyToID, &sent, &edited, &m.DeletedForEveryone, &m.ReplyToStatusID, &hasReactions)
+		m.SentAt, m.EditedAt = parley.FromMillis(sent), parley.FromMillis(edited)
+		m.Reactions = []parley.Reaction{}
+		reacted = reacted || hasReactions
+		return m, err
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case len(msgs) == 0:
+		return db.formerHistory(ctx, conversationID, viewer, beforeSeq, bt, limit)
+	case !reacted:
+		return msgs, nil
+	}
+	return msgs, db.withReactions(ctx, msgs)
+}
+
+// formerHistory is History for a page the member's statement found empty:
+// empty for a member, ENOTFOUND for a stranger, and for a former member
+// (removed from a group, not back) the messages of their last membership.
+func (db *DB) formerHistory(ctx context.Context, conversationID, viewer string, beforeSeq, bt int64, limit int) ([]*parley.Message, error) {
+	_, err := db.Member(ctx, conversationID, viewer)
+	switch {
+	case err == nil:
+		return []*parley.Message{}, nil
+	case parley.ErrorCode(err) != parley.ENOTFOUND:
+		return nil, err
+	}
+	var from, upTo int64
+	if err := db.queryRow(ctx, `SELECT joined_seq, left_seq FROM former_members WHERE user_id = ? AND conversation_id = ?
+		ORDER BY left_change DESC LIMIT 1`, viewer, conversationID).Scan(&from, &upTo); err != nil {
+		return nil, notFound(err, "conversation")
+	}
+	if beforeSeq <= 0 || beforeSeq > upTo+1 {
+		beforeSeq = upTo + 1
 	}
 	rows, err := db.query(ctx, `SELECT `+messageColumns+` FROM messages m
 		WHERE m.conversation_id = ? AND m.seq > ? AND m.seq < ? AND m.sent_at < ? AND `+notHidden+`

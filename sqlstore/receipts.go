@@ -3,8 +3,12 @@ package sqlstore
 // Delivered and seen cursors (parley.ReceiptStore).
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -25,6 +29,71 @@ func (db *DB) ReceiptMarks(ctx context.Context, conversationID, userID, kind str
 		m.At = parley.FromMillis(at)
 		return m, err
 	})
+}
+
+// MemberReceipts implements parley.ReceiptStore.
+func (db *DB) MemberReceipts(ctx context.Context, conversationID string, fromSeq, toSeq int64) ([]*parley.MemberReceipts, error) {
+	rows, err := db.query(ctx, `SELECT cm.conversation_id, cm.user_id, cm.role, cm.joined_at, cm.joined_seq, cm.joined_change,
+		cm.delivered_seq, cm.read_seq, cm.shown_read_seq, COALESCE(u.read_receipts, ?)
+		FROM conversation_members cm LEFT JOIN users u ON u.id = cm.user_id
+		WHERE cm.conversation_id = ?`, false, conversationID)
+	out, err := collect(rows, err, func(s scanner) (*parley.MemberReceipts, error) {
+		var m parley.MemberReceipts
+		var joined int64
+		err := s.Scan(&m.ConversationID, &m.UserID, &m.Role, &joined, &m.JoinedSeq, &m.JoinedChange, &m.DeliveredSeq, &m.ReadSeq,
+			&m.ShownReadSeq, &m.ReadReceipts)
+		m.JoinedAt = parley.FromMillis(joined)
+		m.Delivered, m.Seen = []parley.ReceiptMark{}, []parley.ReceiptMark{}
+		return &m, err
+	})
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	// One statement for every member and kind: ReceiptMarks' two parts
+	// for each, numbered by n = 2 × member + kind (literals, not input).
+	// No ORDER BY: each part comes in seq order from the index, and sorting
+	// the union made SQLite build a temporary b-tree per part, which cost
+	// more than the seeks; the marks are sorted here instead.
+	var q strings.Builder
+	args := make([]any, 0, len(out)*10)
+	for i, m := range out {
+		for k, kind := range []string{parley.StatusDelivered, parley.StatusSeen} {
+			n := strconv.Itoa(2*i + k)
+			if q.Len() > 0 {
+				q.WriteString(" UNION ALL ")
+			}
+			q.WriteString(`SELECT ` + n + ` AS n, seq, at FROM receipt_marks
+				WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq >= ? AND seq <= ?
+				UNION ALL SELECT ` + n + `, seq, at FROM (SELECT seq, at FROM receipt_marks
+				WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq > ? ORDER BY seq LIMIT 1) AS next_` + n)
+			args = append(args, conversationID, m.UserID, kind, fromSeq, toSeq, conversationID, m.UserID, kind, toSeq)
+		}
+	}
+	rows, err = db.query(ctx, q.String(), args...)
+	err = each(rows, err, func(s scanner) error {
+		var n int
+		var mark parley.ReceiptMark
+		var at int64
+		if err := s.Scan(&n, &mark.Seq, &at); err != nil {
+			return err
+		}
+		mark.At = parley.FromMillis(at)
+		if m := out[n/2]; n%2 == 0 {
+			m.Delivered = append(m.Delivered, mark)
+		} else {
+			m.Seen = append(m.Seen, mark)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	bySeq := func(a, b parley.ReceiptMark) int { return cmp.Compare(a.Seq, b.Seq) }
+	for _, m := range out {
+		slices.SortFunc(m.Delivered, bySeq)
+		slices.SortFunc(m.Seen, bySeq)
+	}
+	return out, nil
 }
 
 // AdvanceReceipt implements parley.ReceiptStore.

@@ -206,7 +206,7 @@ func (c *Conn) writeLoop() {
 		if err != nil {
 			c.abort(err)
 		} else if closeAfter {
-			_ = c.ws.NetConn().Close()
+			c.closeSocket()
 		}
 		c.mu.Lock()
 		c.pending -= n
@@ -244,7 +244,7 @@ func (c *Conn) dropQueueLocked() {
 // with as few writes as it can: one, unless a frame is bigger than
 // bigFrame, which is written on its own instead of being copied.
 func (c *Conn) writeBatch(buf *[]byte, frames [][]byte, closeAfter bool) error {
-	nc := c.ws.NetConn()
+	nc := c.nc
 	if err := nc.SetWriteDeadline(time.Now().Add(c.u.opts.WriteTimeout)); err != nil {
 		return err
 	}
@@ -266,7 +266,11 @@ func (c *Conn) writeBatch(buf *[]byte, frames [][]byte, closeAfter bool) error {
 		b = append(b, f...)
 	}
 	if closeAfter {
-		b = append(b, closeFrame...)
+		if c.closeMsg != nil {
+			b = append(b, c.closeMsg...)
+		} else {
+			b = append(b, closeFrame...)
+		}
 	}
 	if len(b) > 0 {
 		if _, err := nc.Write(b); err != nil {

@@ -1,40 +1,42 @@
-// Package wsock is a WebSocket connection with a bounded, non-blocking
-// outgoing queue and a small idle footprint, built on github.com/lxzan/gws.
+// Package wsock is a WebSocket server connection with a bounded,
+// non-blocking outgoing queue and an idle footprint of a few hundred bytes:
+// an idle connection owns no goroutine and no buffer.
 //
-// Why gws: it drops the hijacked net/http bufio buffers and reads through a
-// pooled reader whose size we choose (1 KiB here), so an idle connection is
-// one read goroutine plus small structs. coder/websocket keeps the 4 KiB +
-// 4 KiB hijacked bufio buffers for the connection's life and needs a
-// caller-owned writer goroutine; it was ruled out on that design basis, not
-// measured side by side.
+// Reading (read.go, poll_linux.go): on Linux a connection's socket is
+// watched by one epoll instance per Upgrader (EPOLLONESHOT, level
+// triggered) instead of by a goroutine blocked in read(2). When bytes
+// arrive, a goroutine is started for that connection only: it reads what is
+// there into a pooled buffer, parses the frames (frames.go), calls the
+// Handler, re-arms the socket and exits. A frame split across reads is kept
+// in a buffer sized for it only until it is complete. One goroutine per
+// ready socket, rather than a fixed pool, because handlers call the store
+// and may block: a pool would let one slow handler hold up other sockets.
+// Connections whose net.Conn exposes no file descriptor (TLS, wrappers),
+// and every connection on other systems, are read by a goroutine of their
+// own, as before. The handshake is ours too (handshake.go), so nothing of
+// net/http's or a library's per-connection buffers survives it.
 //
-// gws reads; wsock writes. gws writes each message with its own write(2)
-// and frames it again for every connection, which made write(2) 60 % of
-// the server's CPU in a fan-out to 2,000 sockets. So each Conn keeps its own
-// bounded queue of frames already encoded (a Message built by NewMessage
-// is framed once and the same bytes are queued on every connection), and a
-// writer goroutine, started only while there is something to write, takes
-// everything queued and writes it with one write(2). Control frames (ping,
-// pong, close) go through the same queue, so nothing interleaves and a
-// close frame always follows what was queued before it. The only frames
-// gws itself still writes are the close frames of its read loop (a
-// protocol error, or the answer to the peer's close), each in one Write
-// call, which a net.Conn never interleaves with another. Frames are written
-// uncompressed: the upgrader leaves permessage-deflate off (gws's default),
-// so no extension is ever negotiated.
+// Writing (writer.go): each Conn keeps its own bounded queue of frames
+// already encoded (a Message built by NewMessage is framed once and the
+// same bytes are queued on every connection), and a writer goroutine,
+// started only while there is something to write, takes everything queued
+// and writes it with one write(2). Control frames (ping, pong, close) go
+// through the same queue, so nothing interleaves and a close frame always
+// follows what was queued before it. No extension is negotiated, so frames
+// are never compressed.
 package wsock
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/lxzan/gws"
 )
 
 // MessageType says whether a message is UTF-8 text or binary.
@@ -52,10 +54,9 @@ const (
 	DefaultReadLimit    = 1 << 20
 	DefaultQueueSize    = 256
 	DefaultWriteTimeout = 10 * time.Second
-	// readBufferSize is small on purpose: it stays allocated for the whole
-	// life of a connection, and bigger frames are read straight into the
-	// message buffer anyway.
-	readBufferSize = 1024
+	// readBufferSize is the size of the pooled buffers reads go into;
+	// a connection holds one only while it reads.
+	readBufferSize = 16 << 10
 )
 
 // ErrOrigin is returned by Upgrade when CheckOrigin refuses the request.
@@ -113,8 +114,9 @@ func (b *Budget) Used() int64 {
 	return b.used.Load()
 }
 
-// Handler receives the events of one connection. Its methods are called from
-// the connection's read goroutine, one at a time.
+// Handler receives the events of one connection. Its methods are called
+// one at a time, each after the previous one returned (from whichever
+// goroutine reads the connection at that moment).
 type Handler interface {
 	// OnMessage receives one complete message; data is only valid during
 	// the call (the buffer is recycled), so copy what you keep.
@@ -173,10 +175,12 @@ func SameOrigin(r *http.Request) bool {
 }
 
 // Upgrader turns HTTP requests into connections; it is safe for concurrent
-// use and should be shared, because it owns the pool of read buffers.
+// use and should be shared, because it owns the poller that watches its
+// idle connections.
 type Upgrader struct {
-	opts     Options
-	upgrader *gws.Upgrader
+	opts  Options
+	epoch time.Time // heartbeat times are durations since it (monotonic)
+	polls pollers
 }
 
 // NewUpgrader returns an Upgrader with opts, defaults filled in.
@@ -196,53 +200,34 @@ func NewUpgrader(opts Options) *Upgrader {
 	if opts.PingInterval > 0 && opts.PingTimeout <= 0 {
 		opts.PingTimeout = 20 * time.Second
 	}
-	u := &Upgrader{opts: opts}
-	u.upgrader = gws.NewUpgrader(eventBridge{}, &gws.ServerOption{
-		ReadMaxPayloadSize: opts.ReadLimit,
-		ReadBufferSize:     readBufferSize,
-		HandshakeTimeout:   opts.WriteTimeout,
-		// gws allocates a locked map per connection by default; one
-		// pointer slot to our Conn is all we need.
-		NewSession: func() gws.SessionStorage { return &connSlot{} },
-		// Origin is checked before hijacking so the refusal is a clean
-		// HTTP 403 rather than a dropped connection.
-	})
-	return u
-}
-
-// Upgrade completes the WebSocket handshake. It answers 403 and returns
-// ErrOrigin when the origin is refused, and a 400 for a malformed handshake.
-// The returned connection does not read until Start is called, so the
-// caller can finish its own bookkeeping first. h may be nil to use the
-// Options callbacks.
-func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, h Handler) (*Conn, error) {
-	if !u.opts.CheckOrigin(r) {
-		http.Error(w, "origin not allowed", http.StatusForbidden)
-		return nil, ErrOrigin
-	}
-	if h == nil {
-		h = funcHandler{onMessage: u.opts.OnMessage, onClose: u.opts.OnClose}
-	}
-	ws, err := u.upgrader.Upgrade(w, r)
-	if err != nil {
-		return nil, err
-	}
-	c := &Conn{ws: ws, h: h, u: u}
-	ws.Session().Store("", c)
-	return c, nil
+	return &Upgrader{opts: opts, epoch: time.Now()}
 }
 
 // Conn is one server-side WebSocket connection. Send, SendMessages, Close
 // and CloseNow are safe for concurrent use.
+//
+// Lock order: readMu, then mu. mu is a leaf (see below); readMu is held by
+// whoever reads the connection, while it calls the Handler.
 type Conn struct {
-	ws     *gws.Conn
+	nc     net.Conn
 	h      Handler
 	u      *Upgrader
-	closed atomic.Bool  // set once by CloseNow/overflow/write error/end of reading
-	reason atomic.Value // error that made us close, for OnClose
-	// heartbeat pings the peer every PingInterval; it is a runtime timer,
-	// not a goroutine, so an idle connection costs no extra stack.
+	closed atomic.Bool           // set once by CloseNow/overflow/write error/end of reading
+	reason atomic.Pointer[error] // first error that made us close, for OnClose
+	// heartbeat pings the peer every PingInterval and closes it when it
+	// has been silent too long; it is a runtime timer, not a goroutine,
+	// so an idle connection costs no extra stack.
 	heartbeat *time.Timer
+	seen      atomic.Int64 // when the peer last sent a frame, since u.epoch
+	nextPing  atomic.Int64 // when the next ping is due, since u.epoch
+
+	// readMu is held by the goroutine reading the connection: with no
+	// goroutine of its own, successive readers are ordered by it. It
+	// guards rd, early and poll.
+	readMu sync.Mutex
+	rd     frameReader
+	early  []byte   // bytes read with the handshake, parsed first
+	poll   pollConn // the epoll registration (Linux), zero otherwise
 
 	// mu guards the outgoing queue (writer.go). It is a leaf: callers may
 	// hold their own locks when they send (engineio's Session.mu,
@@ -256,38 +241,61 @@ type Conn struct {
 	closing     bool      // Close was called: no more frames, then a close frame
 	closeSent   bool      // the writer wrote the close frame
 	lastWrite   int64     // UnixNano of the last write, kept only with a Coalescer
+	closeMsg    []byte    // the close frame to write, when not a normal closure
 }
 
-// Start begins reading in a new goroutine; call it exactly once. The HTTP
-// handler can return right away, which lets net/http free its buffers.
+// Start begins reading; call it exactly once. On Linux an idle connection
+// is then watched by the Upgrader's poller, without a goroutine; elsewhere
+// a goroutine reads it. The HTTP handler can return right away, which lets
+// net/http free its buffers.
 func (c *Conn) Start() {
-	if c.u.opts.PingInterval > 0 && !c.closed.Load() {
+	if o := &c.u.opts; o.PingInterval > 0 && !c.closed.Load() {
 		c.alive()
-		// Armed only after the field is set: ping reads it.
-		c.heartbeat = time.AfterFunc(time.Hour, c.ping)
-		c.heartbeat.Reset(c.u.opts.PingInterval)
+		c.nextPing.Store(c.seen.Load() + int64(o.PingInterval))
+		// Armed only after the field is set: tick reads it.
+		c.heartbeat = time.AfterFunc(time.Hour, c.tick)
+		c.heartbeat.Reset(o.PingInterval)
 	}
-	go c.ws.ReadLoop()
+	if !c.startPolled() {
+		go c.readLoop()
+	}
 }
 
-// alive moves the read deadline forward: the peer showed it is there.
-// Called from the read goroutine (and from Start before it runs).
+// errFrozen is passed to OnClose when the peer sent nothing for
+// PingInterval+PingTimeout.
+var errFrozen = fmt.Errorf("wsock: no frame from the peer within the ping timeout: %w", os.ErrDeadlineExceeded)
+
+// alive records that the peer showed it is there.
 func (c *Conn) alive() {
 	if c.u.opts.PingInterval > 0 {
-		_ = c.ws.SetReadDeadline(time.Now().Add(c.u.opts.PingInterval + c.u.opts.PingTimeout))
+		c.seen.Store(int64(time.Since(c.u.epoch)))
 	}
 }
 
-// ping queues a WebSocket ping behind pending messages and re-arms the
-// timer. It runs on the timer's goroutine.
-func (c *Conn) ping() {
-	if c.enqueue(0, pingFrame) {
-		c.heartbeat.Reset(c.u.opts.PingInterval)
+// tick queues a WebSocket ping (behind pending messages) when one is due
+// and closes a peer silent for PingInterval+PingTimeout, then re-arms the
+// timer for whichever comes first. It runs on the timer's goroutine.
+func (c *Conn) tick() {
+	o := &c.u.opts
+	now := time.Since(c.u.epoch)
+	deadline := time.Duration(c.seen.Load()) + o.PingInterval + o.PingTimeout
+	if now >= deadline {
+		c.abort(errFrozen)
+		return
 	}
+	next := time.Duration(c.nextPing.Load())
+	if now >= next {
+		if !c.enqueue(0, pingFrame) {
+			return
+		}
+		next = now + o.PingInterval
+		c.nextPing.Store(int64(next))
+	}
+	c.heartbeat.Reset(min(next, deadline) - now)
 }
 
 // RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // Send enqueues data as one message and never blocks. data is not modified
 // and may be shared by many connections, but it is framed (copied) for this
@@ -329,96 +337,41 @@ func (c *Conn) SendMessages(ms ...Message) bool {
 
 // Close sends a normal close frame after the messages already queued, then
 // closes the connection. Later sends are refused. It is idempotent.
-func (c *Conn) Close() {
+func (c *Conn) Close() { c.closeWith(nil) }
+
+// closeWith is Close with the close frame to write (nil: a normal closure).
+func (c *Conn) closeWith(frame []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing || c.closed.Load() {
 		return
 	}
 	c.closing = true
+	c.closeMsg = frame
 	c.startWriterLocked()
 }
 
 // CloseNow closes the network connection at once, dropping queued messages.
 func (c *Conn) CloseNow() { c.abort(nil) }
 
+// abort marks the connection closed and shuts its socket down: that
+// unblocks a writer stuck on a peer that does not read (it then drops the
+// queue), and makes the reader see the end of the stream, which calls
+// OnClose. The socket is closed, and OnClose called, by the reader only.
 func (c *Conn) abort(err error) {
 	if c.closed.Swap(true) {
 		return
 	}
-	if err != nil {
-		c.reason.Store(err)
+	if err == nil {
+		err = net.ErrClosed
 	}
-	// Closing the socket unblocks a writer stuck on a peer that does not
-	// read (it then drops the queue), and makes the read loop return,
-	// which calls OnClose.
-	_ = c.ws.NetConn().Close()
+	c.setReason(err)
+	c.closeSocket()
 }
 
-// eventBridge adapts gws callbacks to Handler; it is stateless so one value
-// serves every connection.
-type eventBridge struct{}
-
-func connOf(ws *gws.Conn) *Conn {
-	v, _ := ws.Session().Load("")
-	c, _ := v.(*Conn)
-	return c
-}
-
-func (eventBridge) OnOpen(*gws.Conn) {}
-
-func (eventBridge) OnClose(ws *gws.Conn, err error) {
-	c := connOf(ws)
-	if c == nil {
-		return
-	}
-	c.closed.Store(true)
-	if c.heartbeat != nil {
-		c.heartbeat.Stop()
-	}
-	if r, ok := c.reason.Load().(error); ok {
-		err = r
-	}
-	// Anything still queued is dropped by the writer, or now if none runs.
-	c.mu.Lock()
-	if !c.writing {
-		c.dropQueueLocked()
-	}
-	c.mu.Unlock()
-	c.h.OnClose(c, err)
-}
-
-func (eventBridge) OnPing(ws *gws.Conn, payload []byte) {
-	c := connOf(ws)
-	if c == nil {
-		return
-	}
-	c.alive()
-	// The pong goes through the queue, behind what is queued: a peer that
-	// pings without reading fills the queue like one that only reads
-	// nothing. gws caps a control frame's payload at 125 bytes.
-	c.enqueue(0, controlFrame(opPong, payload))
-}
-
-func (eventBridge) OnPong(ws *gws.Conn, _ []byte) {
-	if c := connOf(ws); c != nil {
-		c.alive()
-	}
-}
-
-func (eventBridge) OnMessage(ws *gws.Conn, m *gws.Message) {
-	defer m.Close()
-	c := connOf(ws)
-	if c == nil {
-		return
-	}
-	c.alive()
-	t := Text
-	if m.Opcode == gws.OpcodeBinary {
-		t = Binary
-	}
-	c.h.OnMessage(c, t, m.Bytes())
-}
+// setReason records err as why the connection closed, unless an earlier
+// error was recorded.
+func (c *Conn) setReason(err error) { c.reason.CompareAndSwap(nil, &err) }
 
 type funcHandler struct {
 	onMessage func(c *Conn, t MessageType, data []byte)
@@ -436,17 +389,3 @@ func (f funcHandler) OnClose(c *Conn, err error) {
 		f.onClose(c, err)
 	}
 }
-
-// connSlot is the gws SessionStorage of a connection: it holds only the Conn
-// wrapping it. It is written once before reading starts, so it needs no lock.
-type connSlot struct{ c *Conn }
-
-func (s *connSlot) Len() int { return 1 }
-
-func (s *connSlot) Load(string) (any, bool) { return s.c, s.c != nil }
-
-func (s *connSlot) Delete(string) {}
-
-func (s *connSlot) Store(_ string, v any) { s.c, _ = v.(*Conn) }
-
-func (s *connSlot) Range(f func(string, any) bool) { f("", s.c) }

@@ -162,10 +162,18 @@ func TestSeedPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	var marks int
+	var counter, pushed int64
 	err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM receipt_marks").Scan(&marks)
+	if err == nil {
+		err = db.QueryRowContext(ctx, "SELECT c.last, p.last FROM change_counter c, push_cursor p").Scan(&counter, &pushed)
+	}
 	db.Close()
 	if err != nil || marks != 2*600 {
 		t.Fatalf("%d receipt marks (%v), want one delivered and one seen per message", marks, err)
+	}
+	// Seeded messages are old history: no push for them.
+	if counter < 600 || pushed != counter {
+		t.Fatalf("change counter %d, push cursor %d: the push outbox would walk the seeded changes", counter, pushed)
 	}
 	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.DB = dsn })
 	cc := benchCommon(t, srv, 1)

@@ -361,7 +361,14 @@ func seedConversations(ctx context.Context, s *seeder, c seedConfig, f *usersFil
 			_ = s.tx.Rollback()
 			return err
 		}
-		if _, err := s.tx.ExecContext(ctx, rebind(s.postgres, "UPDATE change_counter SET last = ? WHERE id = 1"), head+written.Load()+int64(len(msgs))); err != nil {
+		last := head + written.Load() + int64(len(msgs))
+		if _, err := s.tx.ExecContext(ctx, rebind(s.postgres, "UPDATE change_counter SET last = ? WHERE id = 1"), last); err != nil {
+			_ = s.tx.Rollback()
+			return err
+		}
+		// The seeded messages are old history: the push outbox starts
+		// after them instead of walking every change at start-up.
+		if _, err := s.tx.ExecContext(ctx, rebind(s.postgres, "UPDATE push_cursor SET last = ? WHERE id = 1"), last); err != nil {
 			_ = s.tx.Rollback()
 			return err
 		}

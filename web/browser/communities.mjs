@@ -12,8 +12,9 @@
 // channel without a composer for bob; a pinned message in the Pinned list
 // of both; a reload on a channel's address; the community deleted under
 // bob's eyes; a public community joined at once, read with the community
-// key, and left; a rejected request. A public channel of the private
-// community, its key wrapped by ann's client for every member; carl
+// key, and left; a rejected request. A channel for every member of the
+// private community, its key wrapped by ann's client for each; the member
+// list; carl
 // removed from a private channel: ann's client rotates its key, bob reads
 // the old message and the new one, carl gets 404. Every request body and
 // socket frame is captured: the canary typed in the UI must be in none.
@@ -122,13 +123,14 @@ async function backToCommunity(u) {
 
 /**
  * Creates a channel from the community page; members are usernames
- * allowed at creation (a private channel: with members, or priv).
+ * allowed at creation. everyone: a channel every member reads (the
+ * private box unticked).
  */
-async function newChannel(u, name, type, members, priv = members.length > 0) {
+async function newChannel(u, name, type, members, everyone = false) {
   await u.page.click('button:has-text("New channel")');
   await u.page.fill('#channel-name', name);
   await u.page.selectOption('#channel-type', type);
-  if (priv) await u.page.check('#channel-private');
+  if (everyone) await u.page.uncheck('#channel-private');
   for (const [i, m] of members.entries()) {
     await u.page.fill('#channel-member', m);
     await u.page.press('#channel-member', 'Enter');
@@ -146,9 +148,9 @@ const texts = {
   secret: `secret ${canary}`,
   news: `news ${canary}`,
   open: `open ${canary}`,
-  lobby: `lobby ${canary}`,
   before: `before rotation ${canary}`,
   after: `after rotation ${canary}`,
+  all: `all hands ${canary}`,
 };
 let ann, bob, carl;
 let communityId = '';
@@ -247,9 +249,24 @@ try {
     await bob.page.waitForSelector(`li.msg.in:has-text("${texts.general}") [aria-label="Pinned"]`);
   });
 
+  await stage('a channel for every member of the private community: the key is wrapped for bob at creation', async () => {
+    await backToCommunity(ann);
+    // ann's page stops listening, so bob's key can only be the one her
+    // client wrapped from the members list when it created the channel.
+    await ann.page.evaluate(() => document.querySelector('parley-app').live.stop());
+    await newChannel(ann, 'all-hands', 'text', [], true);
+    await post(ann, texts.all);
+    await backToCommunity(bob);
+    await openChannel(bob, 'all-hands');
+    await bob.page.waitForSelector(`li.msg.in >> text=${texts.all}`);
+    await bob.page.waitForSelector('#channel-composer:not([disabled])');
+    await ann.page.reload();
+    await ann.page.waitForSelector(`li.msg.out >> text=${texts.all}`);
+  });
+
   await stage('a private channel bob is added to while no admin is online: he waits, then gets the key', async () => {
     await backToCommunity(ann);
-    await newChannel(ann, 'secret', 'text', [], true);
+    await newChannel(ann, 'secret', 'text', []);
     await post(ann, texts.secret);
     // ann's page stops listening: channel_key_needed waits in her sync feed.
     await ann.page.evaluate(() => document.querySelector('parley-app').live.stop());
@@ -270,19 +287,13 @@ try {
     await bob.page.waitForSelector('#channel-composer:not([disabled])');
   });
 
-  await stage('ann lists the members and makes a public channel of the private community; bob reads it', async () => {
+  await stage('both see the member list on the community page', async () => {
     await backToCommunity(ann);
     await ann.page.waitForSelector('.community-members li:has-text("Bob")');
     await ann.page.waitForSelector('.community-members li:has-text("Ann") >> text=owner');
-    await newChannel(ann, 'lobby', 'text', []);
-    if (await ann.page.$('#conv-title >> text=(private)')) fail('the lobby channel is private');
-    await post(ann, texts.lobby);
-    // Bob got his key at creation, wrapped by ann's client from the members list.
     await backToCommunity(bob);
     await bob.page.waitForSelector('.community-members li:has-text("Ann")');
-    await openChannel(bob, 'lobby');
-    await bob.page.waitForSelector(`li.msg.in >> text=${texts.lobby}`);
-    await bob.page.waitForSelector('#channel-composer:not([disabled])');
+    await bob.page.waitForSelector('.community-members li:has-text("Bob")');
   });
 
   await stage('a removed reader: ann\'s client rotates the key; bob reads old and new, carl gets 404', async () => {
@@ -292,13 +303,11 @@ try {
     await carl.page.fill('#invite-code', communityId);
     await carl.page.click('button:has-text("Ask to join")');
     await carl.page.waitForSelector(`[data-community="${communityId}"] >> text=Request sent`);
-    await backToCommunity(ann);
     await ann.page.click('.join-request:has-text("Carl") button:has-text("Approve")');
     await ann.page.waitForSelector('.join-requests >> text=No pending requests.');
     await newChannel(ann, 'inner', 'text', [names.bob, names.carl]);
     const inner = new URL(ann.page.url()).pathname.split('/').pop();
     await post(ann, texts.before);
-    await backToCommunity(bob);
     await openChannel(bob, 'inner');
     await bob.page.waitForSelector(`li.msg.in >> text=${texts.before}`);
     await carl.page.click(`[data-community="${communityId}"] button:has-text("Open")`);

@@ -436,8 +436,9 @@ export class Communities {
       el('label', { class: 'field', for: 'channel-member' }, el('span', null, 'Allowed members'), who),
       el('button', { type: 'button', onclick: () => addWho() }, 'Add member'), chips);
     // In a private community every reader needs the key wrapped for them:
-    // for a public channel, every member (createChannel lists them).
-    const priv = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'channel-private', checked: false,
+    // a channel for every member wraps it here for each member the server
+    // lists (createChannel); a private one names its readers.
+    const priv = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'channel-private', checked: c.isPrivate,
       onchange: () => { members.hidden = !priv.checked; } }));
     members.hidden = !priv.checked;
     const addWho = async () => {
@@ -472,7 +473,7 @@ export class Communities {
       el('h2', { id: 'new-channel-title' }, 'New channel'),
       el('label', { class: 'field', for: 'channel-name' }, el('span', null, 'Name'), name),
       el('label', { class: 'field', for: 'channel-type' }, el('span', null, 'Type'), type),
-      el('label', { class: 'check' }, priv, 'Private: only the members you allow read it'),
+      el('label', { class: 'check' }, priv, c.isPrivate ? 'Private: only the members you allow read it (otherwise every member, each with the key wrapped in this browser)' : 'Private: only the members you allow read it'),
       members, status,
       el('div', { class: 'row' }, el('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel'), el('button', { type: 'submit', class: 'primary' }, 'Create channel')))));
     app.append(dlg);
@@ -482,7 +483,9 @@ export class Communities {
 
   /**
    * Creates a channel. An end-to-end encrypted one gets a fresh key,
-   * wrapped here for this user and every allowed member.
+   * wrapped here for this user and every allowed member, or, for a channel
+   * every member of a private community reads, for every member (members
+   * who join later get it through channel_key_needed).
    * @param {Community} c
    * @param {string} name
    * @param {string} type
@@ -498,10 +501,10 @@ export class Communities {
     if (isPrivate || c.isPrivate) {
       key = await e2e.newSharedKey();
       const me = app.session.userId;
+      if (!isPrivate) allowed = await this.memberIds(c.communityId);
       /** @type {Record<string, string>} */
       const keys = { [me]: await e2e.wrapSharedKey(key, await app.keysOf(me, true)) };
-      const readers = isPrivate ? allowed : (await this.allMembers(c.communityId)).map((m) => m.userId);
-      for (const u of readers) {
+      for (const u of allowed) {
         if (u === me) continue;
         try {
           keys[u] = await e2e.wrapSharedKey(key, await app.keysOf(u, true));
@@ -516,6 +519,15 @@ export class Communities {
     if (key) await this.remember(ch.channelId, key);
     if (isPrivate) await this.noteReaders(ch.channelId, [app.session.userId, ...allowed], []);
     return ch;
+  }
+
+  /**
+   * The ids of a community's approved members, every page of them.
+   * @param {string} communityId
+   * @returns {Promise<string[]>}
+   */
+  async memberIds(communityId) {
+    return (await this.allMembers(communityId)).map((m) => m.userId);
   }
 
   // ---------- keys ----------
@@ -675,7 +687,7 @@ export class Communities {
     const me = this.app.session.userId;
     /** @type {string[] | undefined} */
     let readers = ch.isPrivate ? await e2e.kvGet(this.readersKey(ch.channelId)).catch(() => undefined) : undefined;
-    if (!readers) readers = (await this.allMembers(c.communityId)).map((m) => m.userId);
+    if (!readers) readers = await this.memberIds(c.communityId);
     readers = [me, ...readers.filter((u) => u !== d.userId && u !== me)];
     const key = await e2e.newSharedKey();
     await this.handOut(ch.channelId, key, readers);
