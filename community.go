@@ -124,6 +124,9 @@ type CommunityStore interface {
 	CommunityMember(ctx context.Context, communityID, userID string) (*CommunityMember, error)
 	// CommunityMembers lists the members with status, oldest first.
 	CommunityMembers(ctx context.Context, communityID, status string) ([]*CommunityMember, error)
+	// ChannelReaders lists at most limit ids of a channel's readers, in
+	// id order, after the id after (empty: from the first).
+	ChannelReaders(ctx context.Context, channelID, after string, limit int) ([]string, error)
 	// CommunityMembersPage lists at most limit approved members, oldest
 	// first, starting after the approved member after (empty: from the
 	// first; a user who is not one: an empty page).

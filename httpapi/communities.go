@@ -103,6 +103,16 @@ func (a *API) communityRoutes() []route {
 		{Method: "POST", Path: "/api/channels/members/remove", In: service.ChannelMembersInput{}, Out: service.ChannelMembersResult{},
 			Summary: "Stop a user reading a private channel (admins); admins get channel_rekey_needed.",
 			handle:  withBody(s.RemoveChannelMember)},
+		{Method: "GET", Path: "/api/channels/{channelId}/members", Out: []service.ChannelReaderView{},
+			Summary: "Who reads the channel, by userId (readers only; anyone else gets 404), a page at a time: pass the last userId of a page as after for the next. An admin's client wraps a rotated key for them.",
+			Query:   []param{{"limit", "at most 200, default 50"}, {"after", "userId of the last reader of the previous page"}},
+			handle: func(ctx context.Context, c *call) (any, error) {
+				limit, err := queryInt(c.r, "limit", service.DefaultPageSize, 1, service.MaxPageSize)
+				if err != nil {
+					return nil, err
+				}
+				return s.ChannelReaders(ctx, c.caller, c.r.PathValue("channelId"), c.r.URL.Query().Get("after"), limit)
+			}},
 		{Method: "GET", Path: "/api/channels/{channelId}/key", Out: service.ChannelKeyView{},
 			Summary: "The caller's own key of a channel they read: encryptedKey (wrapped for them; null until an admin posts it) or, in a trusted community's public channel, key.",
 			handle: func(ctx context.Context, c *call) (any, error) {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -522,6 +523,9 @@ func TestCommunityRoles(t *testing.T) {
 					map[string]int{"owner": 201, "admin": 201, "member": forbidden, "pending": missing, "removed": missing, "stranger": missing}},
 				{"private history", get(func(w world) string { return "/api/channel-messages/" + w.private }),
 					map[string]int{"owner": ok, "admin": missing, "member": missing, "pending": missing, "removed": missing, "stranger": missing}},
+				{"readers", get(func(w world) string { return "/api/channels/" + w.channel + "/members" }), members},
+				{"private readers", get(func(w world) string { return "/api/channels/" + w.private + "/members" }),
+					map[string]int{"owner": ok, "admin": missing, "member": missing, "pending": missing, "removed": missing, "stranger": missing}},
 				{"requests", get(func(w world) string { return "/api/communities/" + w.community + "/requests" }), admins(ok)},
 				{"create channel", post("/api/communities/channels/create", func(w world) map[string]any {
 					return map[string]any{"communityId": w.community, "name": "x", "type": "text"}
@@ -621,6 +625,31 @@ func TestCommunityMembersPage(t *testing.T) {
 			owner.Must(t, 200, "GET", "/api/communities/"+c.CommunityID+"/members?after=usr_notamember", nil).Decode(t, &rest)
 			if len(rest) != 0 {
 				t.Fatalf("after a non-member: %v", rest)
+			}
+			// A private channel's readers: its creator and those allowed,
+			// page by page in id order; a member who is not one is refused.
+			allowed := want[1:3]
+			priv := createChannel(t, owner, c.CommunityID, "inner", "text", true, allowed, nil)
+			wantReaders := append([]string{owner.UserID}, allowed...)
+			slices.Sort(wantReaders)
+			var readers []string
+			after = ""
+			for pages := 0; pages <= len(wantReaders); pages++ {
+				var page []member
+				owner.Must(t, 200, "GET", "/api/channels/"+priv.ChannelID+"/members?limit=2&after="+after, nil).Decode(t, &page)
+				if len(page) == 0 {
+					break
+				}
+				for _, m := range page {
+					if m.Username != names[m.UserID] {
+						t.Errorf("reader %+v, want username %q", m, names[m.UserID])
+					}
+					readers = append(readers, m.UserID)
+				}
+				after = page[len(page)-1].UserID
+			}
+			if strings.Join(readers, ",") != strings.Join(wantReaders, ",") {
+				t.Fatalf("readers %v, want %v", readers, wantReaders)
 			}
 		})
 	}

@@ -734,6 +734,56 @@ func (s *Service) CommunityMembers(ctx context.Context, caller *parley.Identity,
 	return out, nil
 }
 
+// ChannelReaderView is one reader of a channel.
+type ChannelReaderView struct {
+	UserID   string `json:"userId"`
+	Username string `json:"username"`
+	Name     string `json:"name"`
+}
+
+// ChannelReaders lists who reads a channel, by userId, at most limit (1
+// to MaxPageSize; 0: DefaultPageSize) after the reader after (empty: from
+// the first): what an admin's client needs to wrap a new key for every
+// remaining reader when it rotates a private channel's key. Only readers
+// may list them. Errors: ENOTFOUND (no such channel, or the caller does not
+// read it), EINVALID.
+func (s *Service) ChannelReaders(ctx context.Context, caller *parley.Identity, channelID, after string, limit int) ([]ChannelReaderView, error) {
+	if limit < 0 || limit > MaxPageSize {
+		return nil, parley.Errorf(parley.EINVALID, "limit must be 1 to %d", MaxPageSize)
+	}
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	if err := maxLen("after", after, 64); err != nil {
+		return nil, err
+	}
+	ch, _, _, err := s.channel(ctx, caller, channelID)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.store.Communities.ChannelReaders(ctx, ch.ID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.store.Users.UsersByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*parley.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	out := make([]ChannelReaderView, 0, len(ids))
+	for _, id := range ids {
+		v := ChannelReaderView{UserID: id}
+		if u := byID[id]; u != nil {
+			v.Username, v.Name = u.Username, u.Name
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // communityMemberIDs lists the ids of a community's approved members.
 func (s *Service) communityMemberIDs(ctx context.Context, communityID string) ([]string, error) {
 	ms, err := s.store.Communities.CommunityMembers(ctx, communityID, parley.MemberActive)

@@ -180,6 +180,13 @@ func (db *DB) CommunityMembers(ctx context.Context, communityID, status string) 
 	return collect(rows, err, scanCommunityMember)
 }
 
+// ChannelReaders implements parley.CommunityStore: a range of the
+// conversation_members primary key.
+func (db *DB) ChannelReaders(ctx context.Context, channelID, after string, limit int) ([]string, error) {
+	return db.ids(ctx, `SELECT user_id FROM conversation_members WHERE conversation_id = ? AND user_id > ?
+		ORDER BY user_id LIMIT ?`, channelID, after, limit)
+}
+
 // CommunityMembersPage implements parley.CommunityStore; the page is a
 // range of the community_members_active index.
 func (db *DB) CommunityMembersPage(ctx context.Context, communityID, after string, limit int) ([]*parley.CommunityMember, error) {

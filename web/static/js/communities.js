@@ -517,7 +517,6 @@ export class Communities {
     if (isPrivate) body.allowedMembers = allowed;
     const ch = await app.api.post('/api/communities/channels/create', body);
     if (key) await this.remember(ch.channelId, key);
-    if (isPrivate) await this.noteReaders(ch.channelId, [app.session.userId, ...allowed], []);
     return ch;
   }
 
@@ -528,6 +527,24 @@ export class Communities {
    */
   async memberIds(communityId) {
     return (await this.allMembers(communityId)).map((m) => m.userId);
+  }
+
+  /**
+   * The ids of a channel's readers, every page of them.
+   * @param {string} channelId
+   * @returns {Promise<string[]>}
+   */
+  async readerIds(channelId) {
+    /** @type {string[]} */
+    const ids = [];
+    let after = '';
+    for (;;) {
+      /** @type {{userId: string}[]} */
+      const page = await this.app.api.get('/api/channels/' + enc(channelId) + '/members?limit=200' + (after ? '&after=' + enc(after) : ''));
+      for (const m of page) ids.push(m.userId);
+      if (page.length < 200) return ids;
+      after = page[page.length - 1].userId;
+    }
   }
 
   // ---------- keys ----------
@@ -559,11 +576,6 @@ export class Communities {
   /** @param {string} channelId @returns {string} the IndexedDB key of the channel keys this user's client held */
   ringKey(channelId) {
     return 'channel-keys:' + this.app.session.userId + ':' + channelId;
-  }
-
-  /** @param {string} channelId @returns {string} the IndexedDB key of the readers this client knows a private channel has */
-  readersKey(channelId) {
-    return 'channel-readers:' + this.app.session.userId + ':' + channelId;
   }
 
   /**
@@ -666,9 +678,8 @@ export class Communities {
    * Rotates a channel's key after a reader left it (channel_rekey_needed),
    * when this client is an admin holding its key: a new key wrapped for the
    * remaining readers (the members of a private community for its public
-   * channels; for a private channel the readers this client recorded, or
-   * else every community member, since the server lists no channel
-   * readers and answers 404 to non-readers asking for the key).
+   * channels, the channel's readers for a private one, both as the server
+   * lists them).
    * @param {{channelId: string, communityId: string, userId: string}} d
    */
   async rotate(d) {
@@ -685,27 +696,12 @@ export class Communities {
     const ch = /** @type {Channel[]} */ (channels).find((x) => x.channelId === d.channelId);
     if (!isAdmin(c) || !ch || !(ch.isPrivate || c.isPrivate)) return;
     const me = this.app.session.userId;
-    /** @type {string[] | undefined} */
-    let readers = ch.isPrivate ? await e2e.kvGet(this.readersKey(ch.channelId)).catch(() => undefined) : undefined;
-    if (!readers) readers = await this.memberIds(c.communityId);
+    let readers = ch.isPrivate ? await this.readerIds(ch.channelId) : await this.memberIds(c.communityId);
     readers = [me, ...readers.filter((u) => u !== d.userId && u !== me)];
     const key = await e2e.newSharedKey();
     await this.handOut(ch.channelId, key, readers);
     if (this.open && this.open.channel.channelId === ch.channelId) this.open.key = key;
     await this.remember(ch.channelId, key);
-  }
-
-  /**
-   * Records who reads a private channel, as far as this client knows.
-   * @param {string} channelId
-   * @param {string[]} add
-   * @param {string[]} drop
-   */
-  async noteReaders(channelId, add, drop) {
-    /** @type {string[]} */
-    const now = (await e2e.kvGet(this.readersKey(channelId)).catch(() => null)) || [];
-    const next = [...new Set([...now, ...add])].filter((u) => !drop.includes(u));
-    await e2e.kvSet(this.readersKey(channelId), next).catch((e) => console.error('channel readers', errorText(e)));
   }
 
   /**
@@ -807,10 +803,8 @@ export class Communities {
           if (!found) throw new ApiError('not_found', `No user named ${q}.`, 404);
           if (remove) {
             await app.api.post('/api/channels/members/remove', { channelId: open.channel.channelId, memberId: found.userId });
-            await this.noteReaders(open.channel.channelId, [], [found.userId]);
           } else {
             await app.api.post('/api/channels/members/add', { channelId: open.channel.channelId, memberIds: [found.userId] });
-            await this.noteReaders(open.channel.channelId, [found.userId], []);
           }
           dlg.close();
         } catch (e) {
