@@ -432,13 +432,9 @@ func (s *Service) JoinRequests(ctx context.Context, caller *parley.Identity, com
 	for i, m := range pending {
 		ids[i] = m.UserID
 	}
-	users, err := s.store.Users.UsersByIDs(ctx, ids)
+	byID, err := s.usersByID(ctx, ids)
 	if err != nil {
 		return nil, err
-	}
-	byID := map[string]*parley.User{}
-	for _, u := range users {
-		byID[u.ID] = u
 	}
 	out := make([]JoinRequestView, 0, len(pending))
 	for _, m := range pending {
@@ -694,13 +690,8 @@ type CommunityMemberView struct {
 // members may list them. Errors: ENOTFOUND (no such community, or the
 // caller is not an approved member), EINVALID.
 func (s *Service) CommunityMembers(ctx context.Context, caller *parley.Identity, communityID, after string, limit int) ([]CommunityMemberView, error) {
-	if limit < 0 || limit > MaxPageSize {
-		return nil, parley.Errorf(parley.EINVALID, "limit must be 1 to %d", MaxPageSize)
-	}
-	if limit == 0 {
-		limit = DefaultPageSize
-	}
-	if err := maxLen("after", after, 64); err != nil { // ids are 30 bytes
+	limit, err := idPage(after, limit)
+	if err != nil {
 		return nil, err
 	}
 	c, _, err := s.communityMember(ctx, caller, communityID)
@@ -715,13 +706,9 @@ func (s *Service) CommunityMembers(ctx context.Context, caller *parley.Identity,
 	for i, m := range ms {
 		ids[i] = m.UserID
 	}
-	users, err := s.store.Users.UsersByIDs(ctx, ids)
+	byID, err := s.usersByID(ctx, ids)
 	if err != nil {
 		return nil, err
-	}
-	byID := make(map[string]*parley.User, len(users))
-	for _, u := range users {
-		byID[u.ID] = u
 	}
 	out := make([]CommunityMemberView, 0, len(ms))
 	for _, m := range ms {
@@ -748,13 +735,8 @@ type ChannelReaderView struct {
 // may list them. Errors: ENOTFOUND (no such channel, or the caller does not
 // read it), EINVALID.
 func (s *Service) ChannelReaders(ctx context.Context, caller *parley.Identity, channelID, after string, limit int) ([]ChannelReaderView, error) {
-	if limit < 0 || limit > MaxPageSize {
-		return nil, parley.Errorf(parley.EINVALID, "limit must be 1 to %d", MaxPageSize)
-	}
-	if limit == 0 {
-		limit = DefaultPageSize
-	}
-	if err := maxLen("after", after, 64); err != nil {
+	limit, err := idPage(after, limit)
+	if err != nil {
 		return nil, err
 	}
 	ch, _, _, err := s.channel(ctx, caller, channelID)
@@ -765,13 +747,9 @@ func (s *Service) ChannelReaders(ctx context.Context, caller *parley.Identity, c
 	if err != nil {
 		return nil, err
 	}
-	users, err := s.store.Users.UsersByIDs(ctx, ids)
+	byID, err := s.usersByID(ctx, ids)
 	if err != nil {
 		return nil, err
-	}
-	byID := make(map[string]*parley.User, len(users))
-	for _, u := range users {
-		byID[u.ID] = u
 	}
 	out := make([]ChannelReaderView, 0, len(ids))
 	for _, id := range ids {
@@ -782,6 +760,31 @@ func (s *Service) ChannelReaders(ctx context.Context, caller *parley.Identity, c
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// idPage checks a page of a list keyed by id: limit 1 to MaxPageSize (0:
+// DefaultPageSize) after an id (ids are 30 bytes; at most 64 taken).
+func idPage(after string, limit int) (int, error) {
+	if limit < 0 || limit > MaxPageSize {
+		return 0, parley.Errorf(parley.EINVALID, "limit must be 1 to %d", MaxPageSize)
+	}
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	return limit, maxLen("after", after, 64)
+}
+
+// usersByID reads the accounts of ids that exist, by id.
+func (s *Service) usersByID(ctx context.Context, ids []string) (map[string]*parley.User, error) {
+	users, err := s.store.Users.UsersByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*parley.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	return byID, nil
 }
 
 // communityMemberIDs lists the ids of a community's approved members.
