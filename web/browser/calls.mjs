@@ -13,9 +13,8 @@
 // it, this script decrypts them (RFC 8291) with those keys and hands the
 // payload to the service worker the way the push service would, through
 // the DevTools protocol (ServiceWorker.deliverPushMessage).
-import { chromium } from 'playwright-core';
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { T, launch, fail, steps, axeScan, registerIn, until } from './harness.mjs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHmac, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
 
@@ -27,42 +26,15 @@ if (!base || !artifacts || !canary || !pushBase || !adminName || !seededJSON) {
 /** @type {Record<string, [number, number]>} date -> [messages, active users] */
 const seeded = JSON.parse(seededJSON);
 mkdirSync(artifacts, { recursive: true });
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const T = 45_000; // the longest wait of any one step (a loaded 2-core machine is slow)
 const origin = new URL(base).origin;
 
 const started = Date.now();
-const timings = {};
 /** What the scenario measured (milliseconds), printed at the end for BENCHMARKS.md. */
 const measured = {};
-let step = '';
-async function stage(name, fn) {
-  step = name;
-  const t0 = Date.now();
-  await fn();
-  timings[name] = Date.now() - t0;
-  console.log(`ok  ${name} (${timings[name]} ms)`);
-}
-function fail(msg) { throw new Error(msg); }
-/** Polls fn until it returns a truthy value, or fails after ms. */
-async function until(what, fn, ms = T) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const { timings, step, run: stage } = steps();
 
-const browser = await chromium.launch({
-  executablePath: process.env.PARLEY_CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-    '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-    // Chromium's fake camera (a test pattern) and microphone (a beep), allowed without asking.
-    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required'],
-});
+// Chromium's fake camera (a test pattern) and microphone (a beep), allowed without asking.
+const browser = await launch(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required']);
 
 const problems = [];
 /** Every request body and socket frame the pages sent, to look for the canary. */
@@ -117,12 +89,7 @@ async function newUser(label, { notifications = true } = {}) {
 }
 
 async function register(u, username, name) {
-  await u.page.goto(base + '/register');
-  await u.page.fill('input[name=username]', username);
-  await u.page.fill('input[name=name]', name);
-  await u.page.fill('input[name=password]', 'correct horse ' + username);
-  await u.page.click('button[type=submit]');
-  await u.page.waitForSelector('#chat-list');
+  await registerIn(u.page, base, username, name);
   u.username = username;
 }
 
@@ -141,15 +108,7 @@ async function openChatWith(u, username) {
 }
 
 async function axe(u, screen) {
-  await u.page.evaluate(axeSource); // through the DevTools protocol: the page's CSP stays on
-  const res = await u.page.evaluate(async () => {
-    // @ts-ignore
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  writeFileSync(join(artifacts, `axe-calls-${screen}.json`), JSON.stringify(res, null, 2));
-  const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  if (bad.length) fail(`accessibility (${screen}): ${JSON.stringify(bad)}`);
+  await axeScan(u.page, artifacts, `axe-calls-${screen}.json`, screen);
 }
 
 async function shot(u, name) {
@@ -487,7 +446,7 @@ try {
     if (problems.length) fail(problems.join('\n'));
   });
 } catch (e) {
-  console.error(`FAIL at "${step}": ${e.message}`);
+  console.error(`FAIL at "${step()}": ${e.message}`);
   for (const u of [ann, bob, bob2, boss]) if (u) await u.page.screenshot({ path: join(artifacts, `calls-failed-${u.label}.png`) }).catch(() => {});
   await browser.close();
   process.exit(1);

@@ -19,9 +19,8 @@
 // the old message and the new one, carl gets 404. Every request body and
 // socket frame is captured: the canary typed in the UI must be in none.
 // axe-core scans the community and channel screens.
-import { chromium } from 'playwright-core';
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { T, launch, fail, steps, axeScan, registerIn } from './harness.mjs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [base, artifacts, canary] = process.argv.slice(2);
@@ -30,28 +29,12 @@ if (!base || !artifacts || !canary) {
   process.exit(2);
 }
 mkdirSync(artifacts, { recursive: true });
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const T = 45_000; // the longest wait of any one step (a loaded 2-core machine is slow)
 const origin = new URL(base).origin;
 
 const started = Date.now();
-const timings = {};
-let step = '';
-async function stage(name, fn) {
-  step = name;
-  const t0 = Date.now();
-  await fn();
-  timings[name] = Date.now() - t0;
-  console.log(`ok  ${name} (${timings[name]} ms)`);
-}
-function fail(msg) { throw new Error(msg); }
+const { timings, step, run: stage } = steps();
 
-const browser = await chromium.launch({
-  executablePath: process.env.PARLEY_CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-    '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-});
+const browser = await launch();
 
 const problems = [];
 /** Every request body and socket frame the pages sent, to look for the canary. */
@@ -78,25 +61,12 @@ async function newUser(label) {
 }
 
 async function register(u, username, name) {
-  await u.page.goto(base + '/register');
-  await u.page.fill('input[name=username]', username);
-  await u.page.fill('input[name=name]', name);
-  await u.page.fill('input[name=password]', 'correct horse ' + username);
-  await u.page.click('button[type=submit]');
-  await u.page.waitForSelector('#chat-list');
+  await registerIn(u.page, base, username, name);
   u.username = username;
 }
 
 async function axe(u, screen) {
-  await u.page.evaluate(axeSource); // through the DevTools protocol: the page's CSP stays on
-  const res = await u.page.evaluate(async () => {
-    // @ts-ignore
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  writeFileSync(join(artifacts, `axe-communities-${screen}.json`), JSON.stringify(res, null, 2));
-  if (bad.length) fail(`accessibility (${screen}): ${JSON.stringify(bad)}`);
+  await axeScan(u.page, artifacts, `axe-communities-${screen}.json`, screen);
 }
 
 async function shot(u, name) {
@@ -442,7 +412,7 @@ try {
     if (problems.length) fail(problems.join('\n'));
   });
 } catch (e) {
-  console.error(`FAIL at "${step}": ${e.message}`);
+  console.error(`FAIL at "${step()}": ${e.message}`);
   for (const u of [ann, bob, carl]) if (u) await u.page.screenshot({ path: join(artifacts, `communities-failed-${u.label}.png`) }).catch(() => {});
   await browser.close();
   process.exit(1);

@@ -14,9 +14,8 @@
 // statuses by itself. Neither the canary nor the photo's bytes are in
 // any request body or socket frame, and axe-core finds no serious or
 // critical violation on the strip, the composer or the viewer.
-import { chromium } from 'playwright-core';
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { T, launch, fail, steps, axeScan, registerIn, until } from './harness.mjs';
+import { readFileSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,40 +25,14 @@ if (!base || !artifacts || !canary) {
   process.exit(2);
 }
 mkdirSync(artifacts, { recursive: true });
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 // A real PNG of the client's own, so no binary is committed for the test.
 const photo = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'static', 'icon-192.png'));
-const T = 45_000; // the longest wait of any one step (a loaded 2-core machine is slow)
 const origin = new URL(base).origin;
 
 const started = Date.now();
-const timings = {};
-let step = '';
-async function stage(name, fn) {
-  step = name;
-  const t0 = Date.now();
-  await fn();
-  timings[name] = Date.now() - t0;
-  console.log(`ok  ${name} (${timings[name]} ms)`);
-}
-function fail(msg) { throw new Error(msg); }
-/** Polls fn until it returns a truthy value, or fails after ms. */
-async function until(what, fn, ms = T) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const { timings, step, run: stage } = steps();
 
-const browser = await chromium.launch({
-  executablePath: process.env.PARLEY_CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-    '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-});
+const browser = await launch();
 
 const problems = [];
 /** Every request body and socket frame the pages sent. */
@@ -86,12 +59,7 @@ async function newUser(label) {
 }
 
 async function register(u, username, name) {
-  await u.page.goto(base + '/register');
-  await u.page.fill('input[name=username]', username);
-  await u.page.fill('input[name=name]', name);
-  await u.page.fill('input[name=password]', 'correct horse ' + username);
-  await u.page.click('button[type=submit]');
-  await u.page.waitForSelector('#chat-list');
+  await registerIn(u.page, base, username, name);
   u.username = username;
   u.id = await u.page.evaluate(() => /** @type {any} */ (document.querySelector('parley-app')).session.userId);
 }
@@ -109,15 +77,7 @@ async function api(u, method, path, body) {
 }
 
 async function axe(u, screen) {
-  await u.page.evaluate(axeSource); // through the DevTools protocol: the page's CSP stays on
-  const res = await u.page.evaluate(async () => {
-    // @ts-ignore
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  writeFileSync(join(artifacts, `axe-statuses-${screen}.json`), JSON.stringify(res, null, 2));
-  const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  if (bad.length) fail(`accessibility (${screen}): ${JSON.stringify(bad)}`);
+  await axeScan(u.page, artifacts, `axe-statuses-${screen}.json`, screen);
 }
 
 async function shot(u, name) {
@@ -369,7 +329,7 @@ try {
     if (problems.length) fail(problems.join('\n'));
   });
 } catch (e) {
-  console.error(`FAIL at "${step}": ${e.message}`);
+  console.error(`FAIL at "${step()}": ${e.message}`);
   for (const u of [ann, bob, carol]) {
     if (!u) continue;
     await u.page.screenshot({ path: join(artifacts, `statuses-failed-${u.label}.png`) }).catch(() => {});
