@@ -25,7 +25,6 @@ type Coalescer struct {
 	active atomic.Int64          // connections whose writer runs
 	sleep  func(d time.Duration) // time.Sleep; tests hold it
 	now    func() int64          // time.Now().UnixNano()
-	_      [0]func()             // not comparable
 }
 
 // NewCoalescer returns a Coalescer that holds a connection's writes at
