@@ -11,6 +11,17 @@ type Event struct {
 	Name string          // the real-time event name of API.md §12
 	Data json.RawMessage // the event payload, already JSON
 	To   []string        // user ids; every socket of each user gets it
+	// Audience, when not nil, holds exactly the users of To (plain user
+	// ids, no device addresses): a fan-out's membership, shared and
+	// read-only. A node with fewer users online than addressees checks its
+	// own users against it rather than looking up every addressee. It
+	// stays on the node that published the event.
+	Audience Audience
+}
+
+// Audience is a set of users (see Event.Audience).
+type Audience interface {
+	Has(userID string) bool
 }
 
 // Bus carries events from the service layer on any node to the sockets on

@@ -158,7 +158,10 @@ type Send struct {
 	Message    *Message
 	Duplicate  bool
 	Recipients []string
-	Err        error
+	// Audience is Recipients as a set, when the store's send policy has
+	// one (a group's or channel's cached membership); read-only.
+	Audience Audience
+	Err      error
 }
 
 // ReceiptMark is one advance of a member's delivered or seen cursor.

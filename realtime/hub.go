@@ -53,6 +53,12 @@ import (
 // per online member.
 const CoalesceBusy = 64
 
+// BulkAudience is the number of addressees above which an event is a
+// fan-out's (wsock.Message.Bulk): a post to a large group or channel, which
+// a busy socket may hold for up to Config.WriteCoalesce. An event to fewer
+// (a direct message, a small group's, a reply) is written at once.
+const BulkAudience = 100
+
 // Config holds the hub's settings.
 type Config struct {
 	// AllowedOrigins may open sockets cross-origin; same-origin requests
@@ -81,10 +87,12 @@ type Config struct {
 	// together; a socket whose event would go over it is disconnected, like
 	// one whose own queue is full. Default 256 MiB.
 	MaxQueuedBytes int64
-	// WriteCoalesce is how far apart a socket's writes are held while the
-	// node is fanning out to many sockets at once (wsock.Coalescer; at
-	// least CoalesceBusy sockets with something to write): one write then
-	// carries what arrived meanwhile. Zero: 10ms; negative: never held.
+	// WriteCoalesce is how far apart a socket's writes of fan-out events
+	// (BulkAudience) are held while the node is fanning out to many
+	// sockets at once (wsock.Coalescer; at least CoalesceBusy sockets with
+	// something to write): one write then carries what arrived meanwhile.
+	// Any other event is written at once. Zero: 100ms; negative: never
+	// held.
 	WriteCoalesce time.Duration
 	// EventTimeout bounds the work of one client event (and so its store
 	// calls); past it the ack carries 503 unavailable. Default 5s.
@@ -150,7 +158,7 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 		cfg.MaxQueuedBytes = 256 << 20
 	}
 	if cfg.WriteCoalesce == 0 {
-		cfg.WriteCoalesce = 10 * time.Millisecond
+		cfg.WriteCoalesce = 100 * time.Millisecond
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 25 * time.Second
@@ -317,6 +325,7 @@ func (h *Hub) authFailed(transport string, err error) {
 // frames is one event framed for each transport, lazily and once.
 type frames struct {
 	ev      *parley.Event
+	bulk    bool // a fan-out's: see BulkAudience
 	sioOnce sync.Once
 	sio     *socketio.Prepared
 	wsOnce  sync.Once
@@ -324,7 +333,12 @@ type frames struct {
 }
 
 func (f *frames) forSocketIO() *socketio.Prepared {
-	f.sioOnce.Do(func() { f.sio, _ = socketio.PrepareEvent("/", f.ev.Name, f.ev.Data) })
+	f.sioOnce.Do(func() {
+		f.sio, _ = socketio.PrepareEvent("/", f.ev.Name, f.ev.Data)
+		if f.sio != nil && f.bulk {
+			f.sio.MarkBulk()
+		}
+	})
 	return f.sio
 }
 
@@ -335,6 +349,7 @@ func (f *frames) forWS() wsock.Message {
 		b, _ := json.Marshal(wsFrame{Event: f.ev.Name, Data: f.ev.Data})
 		f.ws = wsock.NewMessage(false, len(b))
 		copy(f.ws.Data, b)
+		f.ws.Bulk = f.bulk
 	})
 	return f.ws
 }
@@ -413,11 +428,23 @@ func (h *Hub) deliver(ev *parley.Event) {
 		h.internal(ev)
 		return
 	}
-	f := &frames{ev: ev}
+	f := &frames{ev: ev, bulk: len(ev.To) > BulkAudience}
 	// Collect first, send after: a send that overflows a queue closes
 	// that connection, and its disconnect callback takes h.mu.
 	var targets []*client
 	h.mu.RLock()
+	if ev.Audience != nil && len(ev.To) > 2*len(h.users) {
+		// A fan-out to more users than this node has online (a large
+		// channel): check each of them against the audience instead.
+		for uid, cs := range h.users {
+			if ev.Audience.Has(uid) {
+				targets = append(targets, cs...)
+			}
+		}
+		h.mu.RUnlock()
+		h.send(f, targets)
+		return
+	}
 	for _, addr := range ev.To {
 		// An addressee is a user, or one device of a user (or all but
 		// one): parley.DeviceAddress.
@@ -429,6 +456,11 @@ func (h *Hub) deliver(ev *parley.Event) {
 		}
 	}
 	h.mu.RUnlock()
+	h.send(f, targets)
+}
+
+// send queues f on each of targets.
+func (h *Hub) send(f *frames, targets []*client) {
 	n := 0
 	for _, c := range targets {
 		if c.send(f) {

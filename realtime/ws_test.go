@@ -240,3 +240,53 @@ func TestWSHeartbeat(t *testing.T) {
 		t.Fatalf("live client ack = %s", ack)
 	}
 }
+
+// userSet is a parley.Audience.
+type userSet map[string]bool
+
+func (s userSet) Has(id string) bool { return s[id] }
+
+// TestAudienceDelivery checks that an event carrying its addressees as a set
+// too (a large channel's post, with more addressees than the node has users
+// online) reaches exactly the sockets the list names: every socket of each
+// online addressee, none of anyone else's.
+func TestAudienceDelivery(t *testing.T) {
+	srv := apitest.MustStart(t, "sqlite", nil)
+	ann := apitest.Register(t, srv.URL(), "ann")
+	bob := apitest.Register(t, srv.URL(), "bob")
+	eve := apitest.Register(t, srv.URL(), "eve") // online, not addressed
+	ann1, ann2 := apitest.DialWS(t, srv.URL(), ann.Token), apitest.DialWS(t, srv.URL(), ann.Token)
+	bws, ews := apitest.DialWS(t, srv.URL(), bob.Token), apitest.DialWS(t, srv.URL(), eve.Token)
+	for _, c := range []*apitest.WS{ann1, ann2, bws, ews} {
+		c.AllowEvent("fanout")
+	}
+	to := []string{ann.UserID, bob.UserID}
+	for i := range 20 { // offline members: many more addressees than users online
+		to = append(to, fmt.Sprintf("usr_offline%02d", i))
+	}
+	set := userSet{}
+	for _, id := range to {
+		set[id] = true
+	}
+	for i, aud := range []parley.Audience{set, nil} { // with the set, then the plain list
+		data := json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))
+		if err := srv.Bus().Publish(context.Background(), &parley.Event{Name: "fanout", Data: data, To: to, Audience: aud}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*apitest.WS{ann1, ann2, bws} {
+			c.WaitEvent(t, "fanout", string(data))
+		}
+	}
+	for _, c := range []*apitest.WS{ann1, ann2, bws} {
+		if got := c.Events("fanout"); len(got) != 2 {
+			t.Fatalf("a socket got %d fan-outs, want 2: %s", len(got), got)
+		}
+	}
+	// eve's socket is open and reached: an event to her arrives, and the
+	// bus keeps order, so the fan-outs before it never came.
+	srv.Bus().Publish(context.Background(), &parley.Event{Name: "fanout", Data: json.RawMessage(`{"eve":true}`), To: []string{eve.UserID}})
+	ews.WaitEvent(t, "fanout", "eve")
+	if got := ews.Events("fanout"); len(got) != 1 {
+		t.Fatalf("eve got fan-outs she was not addressed: %s", got)
+	}
+}

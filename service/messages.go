@@ -196,7 +196,7 @@ func (s *Service) post(ctx context.Context, m *parley.Message) (*parley.Send, er
 	}
 	if !send.Duplicate {
 		m := send.Message
-		s.publish(ctx, parley.MessageEvent(parley.KindOf(m.ConversationID)), newView(m), send.Recipients)
+		s.publishAudience(ctx, parley.MessageEvent(parley.KindOf(m.ConversationID)), newView(m), send.Recipients, send.Audience)
 	}
 	return send, nil
 }

@@ -253,6 +253,12 @@ func (s *Service) Health(ctx context.Context) error {
 // publish is logged, not returned: the database already holds the change
 // and clients catch up through sync.
 func (s *Service) publish(ctx context.Context, name string, data any, to []string) {
+	s.publishAudience(ctx, name, data, to, nil)
+}
+
+// publishAudience is publish with to's users as a set as well
+// (parley.Event.Audience), or nil.
+func (s *Service) publishAudience(ctx context.Context, name string, data any, to []string, audience parley.Audience) {
 	if len(to) == 0 {
 		return
 	}
@@ -261,7 +267,7 @@ func (s *Service) publish(ctx context.Context, name string, data any, to []strin
 		s.log.Error("encode event", "event", name, "err", err)
 		return
 	}
-	if err := s.bus.Publish(ctx, &parley.Event{Name: name, Data: raw, To: to}); err != nil {
+	if err := s.bus.Publish(ctx, &parley.Event{Name: name, Data: raw, To: to, Audience: audience}); err != nil {
 		s.log.Warn("publish event", "event", name, "err", err)
 	}
 }

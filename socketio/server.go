@@ -184,6 +184,14 @@ func PrepareEvent(nsp, event string, args ...any) (*Prepared, error) {
 	return &Prepared{nsp: nsp, frames: frames}, nil
 }
 
+// MarkBulk marks p's frames as a fan-out's (wsock.Message.Bulk): a busy
+// WebSocket may hold them until its next write. Call it before sending p.
+func (p *Prepared) MarkBulk() {
+	for i := range p.frames {
+		p.frames[i].Bulk = true
+	}
+}
+
 // Frames returns the prepared Engine.IO frames (read-only).
 func (p *Prepared) Frames() []engineio.Frame { return p.frames }
 

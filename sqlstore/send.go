@@ -22,7 +22,7 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 		for _, s := range batch {
 			s.Duplicate, s.Err = false, nil
 			if err := db.SendMessages(ctx, []*parley.Send{s}); err != nil {
-				s.Err, s.Recipients = err, nil
+				s.Err, s.Recipients, s.Audience = err, nil, nil
 			}
 		}
 		return nil
@@ -64,7 +64,7 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	var convs []string
 	for _, s := range batch {
 		m := s.Message
-		s.Err, s.Recipients, s.Duplicate = nil, nil, false
+		s.Err, s.Recipients, s.Audience, s.Duplicate = nil, nil, nil, false
 		if m.ClientMessageID != "" {
 			key := m.SenderID + "\x00" + m.ClientMessageID
 			if first := prev[key]; first != nil && first.ConversationID == m.ConversationID {

@@ -149,7 +149,7 @@ func admitMembers(ctx context.Context, tx *Tx, kind string, convs []string, byCo
 		}
 		for _, s := range byConv[id] {
 			if s.Err = st.check(s.Message.SenderID); s.Err == nil {
-				s.Recipients = st.members
+				s.Recipients, s.Audience = st.members, st
 			}
 		}
 	}
@@ -170,6 +170,12 @@ type groupSendState struct {
 var onlyAdminsQuery = map[string]string{
 	parley.KindGroup:   `SELECT only_admins_send FROM group_chats WHERE conversation_id = ?`,
 	parley.KindChannel: `SELECT type = 'announcement' FROM channels WHERE conversation_id = ?`,
+}
+
+// Has reports whether userID is a member: st is its sends' Audience.
+func (st *groupSendState) Has(userID string) bool {
+	_, ok := st.roles[userID]
+	return ok
 }
 
 func (tx *Tx) memberSendState(ctx context.Context, kind, convID string) (*groupSendState, error) {

@@ -43,7 +43,7 @@ func (c *Conn) dispatch(op byte, p []byte) error {
 		// The pong goes through the queue, behind what is queued: a peer
 		// that pings without reading fills the queue like one that only
 		// reads nothing.
-		c.enqueue(0, controlFrame(opPong, p))
+		c.enqueue(0, false, controlFrame(opPong, p))
 	case opClose:
 		c.peerClosed(p)
 		return errStopReading

@@ -16,6 +16,12 @@ type Message struct {
 	Data []byte
 	// Binary marks a binary (opcode 2) message; otherwise it is text.
 	Binary bool
+	// Bulk marks a message of a fan-out to many connections (a post to a
+	// large channel or group): under a Coalescer it may wait for the
+	// connection's next write. Every other message (a reply, a chat's
+	// message, a control frame) is written at once, and whatever bulk is
+	// queued goes out with it.
+	Bulk bool
 	// wire is Data with its frame header in front (Data aliases its
 	// tail), or nil.
 	wire []byte
@@ -111,10 +117,11 @@ var (
 
 // enqueue queues frames (each counted as one message against QueueSize and,
 // with size bytes in all, against the Budget) and starts the writer if it
-// is not running. It never blocks. It returns false when the connection is
+// is not running; unless bulk, it also ends a Coalescer's wait, so they are
+// written at once. It never blocks. It returns false when the connection is
 // closed or closing, or when the frames do not fit (the connection is then
 // aborted with ErrQueueFull).
-func (c *Conn) enqueue(size int, frames ...[]byte) bool {
+func (c *Conn) enqueue(size int, bulk bool, frames ...[]byte) bool {
 	c.mu.Lock()
 	if c.closing || c.closed.Load() {
 		c.mu.Unlock()
@@ -131,9 +138,21 @@ func (c *Conn) enqueue(size int, frames ...[]byte) bool {
 		c.queue = queues.Get().(*[][]byte)
 	}
 	*c.queue = append(*c.queue, frames...)
+	if !bulk {
+		c.urgent = true
+		c.wakeLocked()
+	}
 	c.startWriterLocked()
 	c.mu.Unlock()
 	return true
+}
+
+// wakeLocked ends the writer's Coalescer wait, if it waits.
+func (c *Conn) wakeLocked() {
+	if c.wake != nil {
+		close(c.wake)
+		c.wake = nil
+	}
 }
 
 // startWriterLocked starts the writer goroutine unless it runs already.
@@ -149,7 +168,8 @@ func (c *Conn) startWriterLocked() {
 // empty; then it returns its buffers to the pools and exits. After a
 // Close it writes the close frame behind the last batch and closes the
 // connection. If the connection is closed under it, it drops the queue.
-// With a Coalescer it may first wait, letting more frames join the batch.
+// With a Coalescer it may first wait, letting more frames join the batch,
+// while everything queued is bulk.
 func (c *Conn) writeLoop() {
 	co := c.u.opts.Coalescer
 	defer co.stopped()
@@ -170,16 +190,22 @@ func (c *Conn) writeLoop() {
 		if n == 0 && !c.closing {
 			break
 		}
-		if !waited && !c.closing {
+		if !waited && !c.closing && !c.urgent {
 			if d := co.wait(c.lastWrite); d > 0 {
+				wake := make(chan struct{})
+				c.wake = wake
 				c.mu.Unlock()
-				co.sleep(d)
+				co.sleep(d, wake)
 				c.mu.Lock()
+				if c.wake == wake {
+					c.wake = nil
+				}
 				waited = true
 				continue // closed meanwhile? more queued: take it all
 			}
 		}
 		waited = false
+		c.urgent = false
 		c.queue = spare
 		spare = nil
 		size := c.queuedBytes

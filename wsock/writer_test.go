@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -246,22 +247,38 @@ func TestSendPreparedAllocs(t *testing.T) {
 	rec.waitFor(t, 1+2000+1001) // AllocsPerRun calls it once more to warm up
 }
 
-// TestCoalescer checks that a connection that wrote recently waits (its
-// Coalescer's sleep, held by the test) and then sends everything queued
-// meanwhile in one write, in order; and that nothing waits while fewer
-// connections than Busy have something to write.
+// bulk is a fan-out's message: one the Coalescer may hold.
+func bulk(text string) wsock.Message {
+	m := wsock.NewMessage(false, len(text))
+	copy(m.Data, text)
+	m.Bulk = true
+	return m
+}
+
+// TestCoalescer checks that a busy connection that just wrote waits (the
+// Coalescer's sleep, held by the test) when only bulk messages are queued,
+// and then sends everything queued meanwhile in one write, in order; that
+// a message that is not bulk ends the wait at once and carries the bulk
+// ones with it; and that nothing waits while fewer connections than Busy
+// have something to write.
 func TestCoalescer(t *testing.T) {
-	t.Run("Busy", func(t *testing.T) {
-		co := wsock.NewCoalescer(time.Hour, 1) // this connection's writer alone makes it busy
-		asleep, wake := make(chan time.Duration, 1), make(chan struct{})
-		wsock.SetCoalescerSleep(co, func(d time.Duration) { asleep <- d; <-wake })
-		rec := newRecorder()
-		c, g := serveGated(t, wsock.Options{Coalescer: co}, rec)
-		c.Start()
-		c.Send(wsock.Text, []byte("m0")) // never wrote before: at once
-		rec.waitFor(t, 1)
-		before := g.writes.Load()
-		c.Send(wsock.Text, []byte("m1"))
+	// held replaces co's sleep: each wait is reported on asleep and lasts
+	// until the test closes release or the writer is woken.
+	held := func(co *wsock.Coalescer) (asleep chan time.Duration, woken chan bool, release chan struct{}) {
+		asleep, woken, release = make(chan time.Duration, 1), make(chan bool, 1), make(chan struct{})
+		wsock.SetCoalescerSleep(co, func(d time.Duration, wake <-chan struct{}) {
+			asleep <- d
+			select {
+			case <-release:
+				woken <- false
+			case <-wake:
+				woken <- true
+			}
+		})
+		return asleep, woken, release
+	}
+	waits := func(t *testing.T, asleep chan time.Duration) {
+		t.Helper()
 		select {
 		case d := <-asleep:
 			if d <= 0 || d > time.Hour {
@@ -270,13 +287,28 @@ func TestCoalescer(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the writer of a busy connection that just wrote did not wait")
 		}
+	}
+	t.Run("Busy", func(t *testing.T) {
+		co := wsock.NewCoalescer(time.Hour, 1) // this connection's writer alone makes it busy
+		asleep, woken, release := held(co)
+		rec := newRecorder()
+		c, g := serveGated(t, wsock.Options{Coalescer: co}, rec)
+		c.Start()
+		c.SendMessages(bulk("m0")) // never wrote before: at once
+		rec.waitFor(t, 1)
+		before := g.writes.Load()
+		c.SendMessages(bulk("m1"))
+		waits(t, asleep)
 		const n = 50
 		for i := 2; i < n; i++ {
-			if !c.Send(wsock.Text, []byte(fmt.Sprintf("m%d", i))) {
+			if !c.SendMessages(bulk(fmt.Sprintf("m%d", i))) {
 				t.Fatalf("Send %d refused", i)
 			}
 		}
-		close(wake)
+		close(release)
+		if <-woken {
+			t.Fatal("bulk messages ended the wait")
+		}
 		got := rec.waitFor(t, n)
 		for i, m := range got {
 			if want := fmt.Sprintf("m%d", i); m != want {
@@ -286,22 +318,62 @@ func TestCoalescer(t *testing.T) {
 		if w := g.writes.Load() - before; w != 1 {
 			t.Fatalf("%d writes for the %d messages queued while the writer waited, want 1", w, n-1)
 		}
-		// Close does not wait: the close frame follows at once.
+	})
+	t.Run("Urgent", func(t *testing.T) {
+		co := wsock.NewCoalescer(time.Hour, 1)
+		asleep, woken, _ := held(co) // never released: only a wake ends a wait
+		rec := newRecorder()
+		c, g := serveGated(t, wsock.Options{Coalescer: co}, rec)
+		c.Start()
+		c.SendMessages(bulk("b0"))
+		rec.waitFor(t, 1)
+		before := g.writes.Load()
+		c.SendMessages(bulk("b1"))
+		waits(t, asleep)
+		c.SendMessages(bulk("b2"))
+		c.Send(wsock.Text, []byte("reply")) // not bulk: written now, with b1 and b2
+		if !<-woken {
+			t.Fatal("the wait was not ended by a message that is not bulk")
+		}
+		got := rec.waitFor(t, 4)
+		if want := []string{"b0", "b1", "b2", "reply"}; !slices.Equal(got, want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+		if w := g.writes.Load() - before; w != 1 {
+			t.Fatalf("%d writes for the 3 messages queued during the wait, want 1", w)
+		}
+		// A message that is not bulk never waits, even right after a write.
+		c.Send(wsock.Text, []byte("chat"))
+		rec.waitFor(t, 5)
+		select {
+		case <-asleep:
+			t.Fatal("a message that is not bulk waited")
+		default:
+		}
+		// Close ends a wait too: the close frame follows at once.
+		c.SendMessages(bulk("b3"))
+		waits(t, asleep)
 		c.Close()
+		if !<-woken {
+			t.Fatal("Close did not end the wait")
+		}
 		select {
 		case <-rec.closed:
 		case <-time.After(10 * time.Second):
 			t.Fatal("no close frame")
 		}
+		if got := rec.waitFor(t, 6); got[5] != "b3" {
+			t.Fatalf("last message %q, want b3 before the close frame", got[5])
+		}
 	})
 	t.Run("Quiet", func(t *testing.T) {
 		co := wsock.NewCoalescer(time.Hour, 2) // one connection is not busy enough
-		wsock.SetCoalescerSleep(co, func(time.Duration) { t.Error("a writer waited below the Busy threshold") })
+		wsock.SetCoalescerSleep(co, func(time.Duration, <-chan struct{}) { t.Error("a writer waited below the Busy threshold") })
 		rec := newRecorder()
 		c, g := serveGated(t, wsock.Options{Coalescer: co}, rec)
 		c.Start()
 		for i := 0; i < 5; i++ {
-			c.Send(wsock.Text, []byte(fmt.Sprintf("m%d", i)))
+			c.SendMessages(bulk(fmt.Sprintf("m%d", i)))
 			rec.waitFor(t, i+1)
 		}
 		if w := g.writes.Load(); w < 5 {

@@ -234,14 +234,16 @@ type Conn struct {
 	// socketio's Socket.mu), and nothing else is taken, nothing written
 	// to the network and no callback run while it is held.
 	mu          sync.Mutex
-	queue       *[][]byte // frames waiting for the writer; nil while idle
-	pending     int       // frames queued or being written
-	queuedBytes int       // bytes of queue taken from the Budget
-	writing     bool      // the writer goroutine runs
-	closing     bool      // Close was called: no more frames, then a close frame
-	closeSent   bool      // the writer wrote the close frame
-	lastWrite   int64     // UnixNano of the last write, kept only with a Coalescer
-	closeMsg    []byte    // the close frame to write, when not a normal closure
+	queue       *[][]byte     // frames waiting for the writer; nil while idle
+	pending     int           // frames queued or being written
+	queuedBytes int           // bytes of queue taken from the Budget
+	writing     bool          // the writer goroutine runs
+	closing     bool          // Close was called: no more frames, then a close frame
+	closeSent   bool          // the writer wrote the close frame
+	lastWrite   int64         // UnixNano of the last write, kept only with a Coalescer
+	urgent      bool          // a frame that is not Bulk is queued: write without waiting
+	wake        chan struct{} // closed to end the writer's Coalescer wait early; nil unless it waits
+	closeMsg    []byte        // the close frame to write, when not a normal closure
 }
 
 // Start begins reading; call it exactly once. On Linux an idle connection
@@ -285,7 +287,7 @@ func (c *Conn) tick() {
 	}
 	next := time.Duration(c.nextPing.Load())
 	if now >= next {
-		if !c.enqueue(0, pingFrame) {
+		if !c.enqueue(0, false, pingFrame) {
 			return
 		}
 		next = now + o.PingInterval
@@ -320,19 +322,20 @@ func (c *Conn) SendMessages(ms ...Message) bool {
 		return true
 	}
 	size := 0
-	encoded := true
+	encoded, bulk := true, true
 	for i := range ms {
 		size += len(ms[i].Data)
 		encoded = encoded && ms[i].wire != nil
+		bulk = bulk && ms[i].Bulk
 	}
 	if encoded && len(ms) == 1 {
-		return c.enqueue(size, ms[0].wire)
+		return c.enqueue(size, bulk, ms[0].wire)
 	}
 	frames := make([][]byte, len(ms))
 	for i := range ms {
 		frames[i] = ms[i].frame()
 	}
-	return c.enqueue(size, frames...)
+	return c.enqueue(size, bulk, frames...)
 }
 
 // Close sends a normal close frame after the messages already queued, then
@@ -348,6 +351,7 @@ func (c *Conn) closeWith(frame []byte) {
 	}
 	c.closing = true
 	c.closeMsg = frame
+	c.wakeLocked()
 	c.startWriterLocked()
 }
 
