@@ -64,6 +64,104 @@ func (a Args) Values() []any {
 	return out
 }
 
+// splitArgs returns the elements of the JSON array data, each as the
+// bytes it was sent as (sub-slices of data, without surrounding white
+// space): for valid JSON, what json.Unmarshal into a []json.RawMessage
+// returns, including nil for null and failure for a value that is not an
+// array. It does not validate: data must be valid JSON, as DecodePacket
+// made every Packet.Data (on other input it fails or returns garbage, but
+// never panics). Every received event and ack goes through it, and a full
+// decode would scan the packet a second time and copy every element.
+func splitArgs(data []byte) ([]json.RawMessage, bool) {
+	i := skipSpace(data, 0)
+	if i == len(data) {
+		return nil, false
+	}
+	switch data[i] {
+	case 'n':
+		return nil, true // null
+	case '[':
+	default:
+		return nil, false
+	}
+	args := []json.RawMessage{}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == ']' {
+		return args, true
+	}
+	// In valid JSON an element ends at the first comma or bracket outside
+	// strings that brings the depth back to the array's.
+	start, depth, inString := i, 0, false
+	for ; i < len(data); i++ {
+		c := data[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++ // the escaped character cannot end the string
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			args = append(args, json.RawMessage(trimSpaceRight(data[start:i])))
+			return args, true
+		case ',':
+			if depth == 0 {
+				args = append(args, json.RawMessage(trimSpaceRight(data[start:i])))
+				start = skipSpace(data, i+1)
+			}
+		}
+	}
+	return nil, false // not valid JSON
+}
+
+// skipSpace returns the index of the first byte of data at or after i
+// that is not JSON white space.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// trimSpaceRight cuts the JSON white space off the end of b.
+func trimSpaceRight(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// eventName decodes the JSON string raw, the first argument of an event.
+// A name of plain ASCII without escapes (every name Parley handles) is
+// taken as it is, without the decoder.
+func eventName(raw json.RawMessage) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		plain := true
+		for _, c := range raw[1 : len(raw)-1] {
+			if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(raw[1 : len(raw)-1]), true
+		}
+	}
+	var name string
+	return name, json.Unmarshal(raw, &name) == nil
+}
+
 // encodeArgs builds the JSON array of a packet from Go values, turning each
 // top-level []byte into a placeholder and an attachment. prefix, when not
 // empty, is the already-encoded first element (the event name).

@@ -1,7 +1,6 @@
 package socketio
 
 import (
-	"encoding/json"
 	"net/http"
 	"sync"
 	"time"
@@ -238,13 +237,13 @@ func (s *Socket) disconnected(reason string, notify bool) {
 }
 
 func (s *Socket) onEvent(p Packet, atts [][]byte) {
-	var args []json.RawMessage
-	if json.Unmarshal(p.Data, &args) != nil || len(args) == 0 {
+	args, ok := splitArgs(p.Data)
+	if !ok || len(args) == 0 {
 		s.conn.invalid()
 		return
 	}
-	var name string
-	if json.Unmarshal(args[0], &name) != nil {
+	name, ok := eventName(args[0])
+	if !ok {
 		s.conn.invalid()
 		return
 	}
@@ -282,8 +281,8 @@ func (s *Socket) onAck(p Packet, atts [][]byte) {
 		return // late or unknown: the timeout already answered
 	}
 	pa.timer.Stop()
-	var args []json.RawMessage
-	if json.Unmarshal(p.Data, &args) != nil {
+	args, ok := splitArgs(p.Data)
+	if !ok {
 		s.conn.invalid()
 		return
 	}

@@ -99,7 +99,17 @@ func openSQLite(path string) (*DB, error) {
 	// calls per page (7 % of the server's CPU at 2,000 direct messages/s,
 	// BENCHMARKS.md issue #23). It holds at most the pages one statement
 	// of the transaction changes.
-	w, err := sql.Open("sqlite", base+"?"+pragmas+"&_pragma=temp_store(2)&_txlock=immediate")
+	//
+	// wal_autocheckpoint(8000): the commit that takes the WAL past 8,000
+	// pages (~32 MiB) copies them into the database file, instead of every
+	// 1,000 (SQLite's default). A direct message dirties about four pages,
+	// three of them leaves of indexes keyed by conversation or sender that
+	// the next batches write again; a checkpoint copies each distinct page
+	// once, so fewer, larger checkpoints copy fewer pages per message (the
+	// checkpoint took 5-7 % of the server's CPU at 1,500-3,000 direct
+	// messages/s, 2-3 % after; BENCHMARKS.md, issue #23, session 32). The
+	// WAL file keeps that size once reached: it is reused from its start.
+	w, err := sql.Open("sqlite", base+"?"+pragmas+"&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(8000)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
