@@ -198,23 +198,29 @@ func (tx *Tx) existingClientIDs(ctx context.Context, batch []*parley.Send) (map[
 // advanceSeqs adds to each conversation's last_seq the number of messages
 // the batch posts to it and sets its last_message_at (rows: id, count,
 // time in ms), returning the new last_seq of each. On PostgreSQL the rows
-// are first locked in id order, the order every committer takes them in
-// (see sendMessages), since one UPDATE over many rows locks them in
-// whatever order its plan visits them (a batch to one conversation, the
-// usual one at low load, skips that statement); SQLite has one writer.
+// are locked in id order, the order every committer takes them in (see
+// sendMessages), since one UPDATE over many rows locks them in whatever
+// order its plan visits them: the UPDATE joins a CTE that locks them
+// (FOR UPDATE after ORDER BY, so in that order), so it only reaches a row
+// that CTE has already locked, and the rows before it in id order with it.
+// Lock and update are one statement, one round trip. A batch to one
+// conversation, the usual one at low load, needs no CTE: the UPDATE's own
+// lock is all there is. SQLite has one writer.
 func (tx *Tx) advanceSeqs(ctx context.Context, rows *rowSet) (map[string]int64, error) {
 	last := map[string]int64{}
 	err := rows.each(tx.db.dialect, func(table string, args []any) error {
-		if tx.db.dialect == Postgres && rows.len() > 1 { // one row: the UPDATE's own lock is all there is
-			// COLLATE "C": the byte order of sort.Strings.
-			rs, err := tx.queryAll(ctx, `SELECT id FROM conversations WHERE id IN (SELECT v.column1 FROM `+table+`)
-				ORDER BY id COLLATE "C" FOR UPDATE`, args...)
-			if err := each(rs, err, func(scanner) error { return nil }); err != nil {
-				return err
-			}
+		query := `UPDATE conversations SET last_seq = last_seq + v.column2, last_message_at = v.column3
+			FROM ` + table + ` WHERE conversations.id = v.column1 RETURNING id, last_seq`
+		if tx.db.dialect == Postgres && rows.len() > 1 {
+			// COLLATE "C": the byte order of sort.Strings. The table's
+			// arrays are read twice, from the same parameters.
+			query = `WITH l AS MATERIALIZED (SELECT id FROM conversations WHERE id = ANY(CAST(? AS text[]))
+				ORDER BY id COLLATE "C" FOR UPDATE)
+			UPDATE conversations SET last_seq = last_seq + v.column2, last_message_at = v.column3
+			FROM ` + table + ` JOIN l ON l.id = v.column1 WHERE conversations.id = v.column1 RETURNING conversations.id, last_seq`
+			args = append([]any{args[0]}, args...)
 		}
-		rs, err := tx.queryAll(ctx, `UPDATE conversations SET last_seq = last_seq + v.column2, last_message_at = v.column3
-			FROM `+table+` WHERE conversations.id = v.column1 RETURNING id, last_seq`, args...)
+		rs, err := tx.queryAll(ctx, query, args...)
 		return each(rs, err, func(s scanner) error {
 			var id string
 			var seq int64
