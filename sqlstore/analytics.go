@@ -49,10 +49,11 @@ type userDayKey struct {
 // and refused sends count nothing.
 //
 // Rows are written in key order so that concurrent batches (other nodes)
-// lock them in the same order; it runs last in the transaction, so the
-// day's row, which every batch updates, is held for as short a time as
-// possible.
-func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
+// lock them in the same order. The day's rows of daily_stats, which every
+// batch updates, are not written here but returned, for the caller to
+// write at the end of the transaction (with the sync log, addChangesAfter),
+// so they are held for as short a time as possible.
+func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) ([]write, error) {
 	rows := map[[2]string]*userDay{}
 	row := func(user string, day parley.Day) *userDay {
 		k := [2]string{user, day.String()}
@@ -94,10 +95,10 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 		c.first, c.last = min(c.first, m.Seq), max(c.last, m.Seq)
 	}
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
 	if err := tx.countConversationDays(ctx, convs); err != nil {
-		return err
+		return nil, err
 	}
 	list := make([]*userDay, 0, len(rows))
 	for _, r := range rows {
@@ -145,25 +146,24 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) error {
 		})
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := tx.countSenderGaps(ctx, firsts); err != nil {
-		return err
+		return nil, err
 	}
 	order := make([]parley.Day, 0, len(days))
 	for d := range days {
 		order = append(order, d)
 	}
 	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	totals := make([]write, 0, len(order))
 	for _, d := range order {
-		if _, err := tx.exec(ctx, `INSERT INTO daily_stats (day, messages_sent, active_users) VALUES (?, ?, ?)
+		totals = append(totals, write{`INSERT INTO daily_stats (day, messages_sent, active_users) VALUES (?, ?, ?)
 			ON CONFLICT (day) DO UPDATE SET messages_sent = daily_stats.messages_sent + excluded.messages_sent,
 				active_users = daily_stats.active_users + excluded.active_users`,
-			int64(d), days[d], newlyActive[d]); err != nil {
-			return err
-		}
+			[]any{int64(d), days[d], newlyActive[d]}})
 	}
-	return nil
+	return totals, nil
 }
 
 // countConversationDays adds a batch's group and channel posts to

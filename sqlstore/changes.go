@@ -5,6 +5,8 @@ package sqlstore
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/parley-chat/parley"
 )
@@ -17,11 +19,38 @@ import (
 // counter and the insert are one statement (one round trip between taking
 // the lock and the commit), and the send path calls this last.
 func (tx *Tx) addChanges(ctx context.Context, changes ...*parley.Change) error {
+	return tx.addChangesAfter(ctx, nil, changes...)
+}
+
+// write is a statement whose result nobody reads (an INSERT or an upsert
+// without RETURNING), with ? placeholders.
+type write struct {
+	query string
+	args  []any
+}
+
+// addChangesAfter runs the writes, in order, and then addChanges. On
+// PostgreSQL, when there are changes, the writes go as data-modifying CTEs
+// of addChanges' own statement: the whole tail of a transaction is one
+// round trip before COMMIT. PostgreSQL runs every such CTE to completion,
+// a failing one fails the statement, and foreign keys are checked at the
+// end of the statement, so a change may point at a message inserted by a
+// write. The writes must not read what addChanges writes, nor touch a row
+// twice.
+func (tx *Tx) addChangesAfter(ctx context.Context, before []write, changes ...*parley.Change) error {
 	n := 0
 	for _, c := range changes {
 		if c != nil {
 			n++
 		}
+	}
+	if n == 0 || tx.db.dialect != Postgres {
+		for _, w := range before {
+			if _, err := tx.exec(ctx, w.query, w.args...); err != nil {
+				return err
+			}
+		}
+		before = nil
 	}
 	if n == 0 {
 		return nil
@@ -37,11 +66,21 @@ func (tx *Tx) addChanges(ctx context.Context, changes ...*parley.Change) error {
 	var last int64
 	if tx.db.dialect == Postgres {
 		// rowSet.each makes one statement on PostgreSQL.
+		// The writes' texts come first, so do their arguments (q numbers
+		// the placeholders in order).
+		var with strings.Builder
+		var all []any
+		with.WriteString("WITH ")
+		for i, w := range before {
+			with.WriteString("w" + strconv.Itoa(i+1) + " AS (" + w.query + "), ")
+			all = append(all, w.args...)
+		}
+		all = append(all, n, n)
 		err := rows.each(tx.db.dialect, func(table string, args []any) error {
-			rs, err := tx.queryAll(ctx, `WITH c AS (UPDATE change_counter SET last = last + ? WHERE id = 1 RETURNING last)
+			rs, err := tx.queryAll(ctx, with.String()+`c AS (UPDATE change_counter SET last = last + ? WHERE id = 1 RETURNING last)
 				INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at)
 				SELECT c.last - ? + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9
-				FROM c, `+table+` RETURNING id`, append([]any{n, n}, args...)...)
+				FROM c, `+table+` RETURNING id`, append(all, args...)...)
 			return each(rs, err, func(s scanner) error {
 				var id int64
 				if err := s.Scan(&id); err != nil {

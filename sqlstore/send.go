@@ -50,9 +50,10 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 // a round trip the committer waits for): one duplicate lookup, what each
 // kind's send policy reads, one seq update of all the conversations
 // (locked in id order, so concurrent committers lock rows in the same
-// order), one insert of the messages, the analytics counters (countSends),
-// then their changes, whose counter row every writer shares (addChanges).
-// See rowSet.
+// order), the analytics counters that read back what they add
+// (countSends), then one statement on PostgreSQL (addChangesAfter) with
+// the insert of the messages, the day's totals and the changes, whose
+// counter row every writer shares. See rowSet.
 func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	prev, err := tx.existingClientIDs(ctx, batch)
 	if err != nil {
@@ -154,14 +155,15 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 			}
 		}
 	}
-	if err := tx.insertMessages(ctx, msgs); err != nil {
+	// The counters that read back what they wrote, then the rest in one
+	// statement on PostgreSQL (addChangesAfter): the messages, the day's
+	// totals and, last in the transaction, the sync log, whose counter row
+	// is the lock every writer shares.
+	dayTotals, err := tx.countSends(ctx, batch)
+	if err != nil {
 		return err
 	}
-	if err := tx.countSends(ctx, batch); err != nil {
-		return err
-	}
-	// Last: the sync log's counter row is the lock every writer shares.
-	return tx.addChanges(ctx, changes...)
+	return tx.addChangesAfter(ctx, append(insertMessages(tx.db.dialect, msgs), dayTotals...), changes...)
 }
 
 // errClientIDReused refuses a send whose clientMessageId the sender already
@@ -196,23 +198,29 @@ func (tx *Tx) existingClientIDs(ctx context.Context, batch []*parley.Send) (map[
 // advanceSeqs adds to each conversation's last_seq the number of messages
 // the batch posts to it and sets its last_message_at (rows: id, count,
 // time in ms), returning the new last_seq of each. On PostgreSQL the rows
-// are first locked in id order, the order every committer takes them in
-// (see sendMessages), since one UPDATE over many rows locks them in
-// whatever order its plan visits them (a batch to one conversation, the
-// usual one at low load, skips that statement); SQLite has one writer.
+// are locked in id order, the order every committer takes them in (see
+// sendMessages), since one UPDATE over many rows locks them in whatever
+// order its plan visits them: the UPDATE joins a CTE that locks them
+// (FOR UPDATE after ORDER BY, so in that order), so it only reaches a row
+// that CTE has already locked, and the rows before it in id order with it.
+// Lock and update are one statement, one round trip. A batch to one
+// conversation, the usual one at low load, needs no CTE: the UPDATE's own
+// lock is all there is. SQLite has one writer.
 func (tx *Tx) advanceSeqs(ctx context.Context, rows *rowSet) (map[string]int64, error) {
 	last := map[string]int64{}
 	err := rows.each(tx.db.dialect, func(table string, args []any) error {
-		if tx.db.dialect == Postgres && rows.len() > 1 { // one row: the UPDATE's own lock is all there is
-			// COLLATE "C": the byte order of sort.Strings.
-			rs, err := tx.queryAll(ctx, `SELECT id FROM conversations WHERE id IN (SELECT v.column1 FROM `+table+`)
-				ORDER BY id COLLATE "C" FOR UPDATE`, args...)
-			if err := each(rs, err, func(scanner) error { return nil }); err != nil {
-				return err
-			}
+		query := `UPDATE conversations SET last_seq = last_seq + v.column2, last_message_at = v.column3
+			FROM ` + table + ` WHERE conversations.id = v.column1 RETURNING id, last_seq`
+		if tx.db.dialect == Postgres && rows.len() > 1 {
+			// COLLATE "C": the byte order of sort.Strings. The table's
+			// arrays are read twice, from the same parameters.
+			query = `WITH l AS MATERIALIZED (SELECT id FROM conversations WHERE id = ANY(CAST(? AS text[]))
+				ORDER BY id COLLATE "C" FOR UPDATE)
+			UPDATE conversations SET last_seq = last_seq + v.column2, last_message_at = v.column3
+			FROM ` + table + ` JOIN l ON l.id = v.column1 WHERE conversations.id = v.column1 RETURNING conversations.id, last_seq`
+			args = append([]any{args[0]}, args...)
 		}
-		rs, err := tx.queryAll(ctx, `UPDATE conversations SET last_seq = last_seq + v.column2, last_message_at = v.column3
-			FROM `+table+` WHERE conversations.id = v.column1 RETURNING id, last_seq`, args...)
+		rs, err := tx.queryAll(ctx, query, args...)
 		return each(rs, err, func(s scanner) error {
 			var id string
 			var seq int64
@@ -236,20 +244,22 @@ func chunk(n int) int {
 	return 1
 }
 
-// insertMessages stores msgs, in one statement per rowSet chunk.
-func (tx *Tx) insertMessages(ctx context.Context, msgs []*parley.Message) error {
+// insertMessages returns the writes that store msgs, one per rowSet chunk.
+func insertMessages(d Dialect, msgs []*parley.Message) []write {
 	rows := newRowSet("text", "text", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "text", "bigint")
 	for _, m := range msgs {
 		rows.add(m.ID, m.ConversationID, m.Seq, m.SenderID, m.RecipientID, m.ClientMessageID, m.Content, m.ContentHash, m.Type,
 			m.MediaID, m.ReplyToID, m.ReplyToStatusID, parley.Millis(m.SentAt))
 	}
-	return rows.each(tx.db.dialect, func(table string, args []any) error {
+	var out []write
+	_ = rows.each(d, func(table string, args []any) error {
 		// No clientMessageId is stored as NULL: the unique key
 		// (sender_id, client_message_id) then never compares it.
-		_, err := tx.exec(ctx, `INSERT INTO messages (id, conversation_id, seq, sender_id, recipient_id, client_message_id, content,
+		out = append(out, write{`INSERT INTO messages (id, conversation_id, seq, sender_id, recipient_id, client_message_id, content,
 			content_hash, type, media_id, reply_to_id, reply_to_status_id, sent_at)
 			SELECT v.column1, v.column2, v.column3, v.column4, v.column5, NULLIF(v.column6, ''), v.column7, v.column8, v.column9,
-				v.column10, v.column11, v.column12, v.column13 FROM `+table, args...)
-		return err
+				v.column10, v.column11, v.column12, v.column13 FROM ` + table, args})
+		return nil
 	})
+	return out
 }

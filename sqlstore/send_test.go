@@ -87,6 +87,58 @@ func TestSendBatchIsolation(t *testing.T) {
 	})
 }
 
+// TestSendBatchFailsInLastStatement: a batch whose message insert fails
+// (a message id already stored) fails in the statement that also writes
+// the day's totals and the changes (on PostgreSQL one statement,
+// addChangesAfter). Nothing of the batch stays: the retry of each send
+// alone commits the good one with the next seq, one change and one count.
+func TestSendBatchFailsInLastStatement(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ann, bob := mustUser(t, db, "ann"), mustUser(t, db, "bob")
+		ab, err := db.DirectConversation(ctx, ann.ID, bob.ID, now)
+		must(t, err)
+		send := func(id, cmid string) *parley.Send {
+			return &parley.Send{Message: &parley.Message{ID: id, ConversationID: ab.ID, SenderID: ann.ID,
+				RecipientID: bob.ID, ClientMessageID: cmid, Content: "c", ContentHash: "h", Type: "text", SentAt: now}}
+		}
+		first := send(parley.NewID("msg"), "1")
+		must(t, db.SendMessages(ctx, []*parley.Send{first}))
+		batch := []*parley.Send{send(parley.NewID("msg"), "2"), send(first.Message.ID, "3")}
+		must(t, db.SendMessages(ctx, batch))
+		if s := batch[0]; s.Err != nil || s.Message.Seq != 2 {
+			t.Fatalf("good send: err %v, seq %d, want seq 2", s.Err, s.Message.Seq)
+		}
+		if batch[1].Err == nil {
+			t.Fatal("the send reusing a stored message id succeeded")
+		}
+		msgs, err := db.History(ctx, ab.ID, ann.ID, 0, time.Time{}, 10)
+		if err != nil || len(msgs) != 2 {
+			t.Fatalf("stored %d messages (%v), want 2", len(msgs), err)
+		}
+		changes, _, err := db.Changes(ctx, bob.ID, 0, 10)
+		must(t, err)
+		var seqs []int64
+		for _, c := range changes {
+			if c.ConversationID == ab.ID && c.MessageID != "" {
+				seqs = append(seqs, c.Seq)
+			}
+		}
+		if len(seqs) != 2 || seqs[0] != 1 || seqs[1] != 2 {
+			t.Fatalf("message changes at seqs %v, want [1 2]", seqs)
+		}
+		day := parley.DayOf(now)
+		c, err := db.UserCounts(ctx, ann.ID, day, day)
+		if err != nil || c.Sent != 2 {
+			t.Fatalf("ann sent %d (%v), want 2", c.Sent, err)
+		}
+		stats, _, err := db.DailyStats(ctx, day, day)
+		if err != nil || len(stats) != 1 || stats[0].MessagesSent != 2 || stats[0].ActiveUsers != 1 {
+			t.Fatalf("daily stats %+v (%v), want 2 messages from 1 active user", stats, err)
+		}
+	})
+}
+
 // TestSendClientIDOtherConversation (issue #12 defect 6): a clientMessageId
 // already used in another conversation is a conflict, never the other
 // conversation's message.
