@@ -63,13 +63,9 @@ func (s *Service) Contacts(ctx context.Context, caller *parley.Identity) ([]*Con
 	if err != nil {
 		return nil, err
 	}
-	users, err := s.store.Users.UsersByIDs(ctx, ids)
+	byID, err := s.usersByID(ctx, ids)
 	if err != nil {
 		return nil, err
-	}
-	byID := make(map[string]*parley.User, len(users))
-	for _, u := range users {
-		byID[u.ID] = u
 	}
 	out := make([]*Contact, 0, len(ids))
 	for _, id := range ids {

@@ -222,11 +222,7 @@ func (c *Conn) arm() error {
 func (c *Conn) readReady() {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if c.early != nil {
-		early := c.early
-		c.early = nil
-		c.received(early)
-	}
+	c.receiveEarly()
 	bp := readBufs.Get().(*[]byte)
 	for {
 		if c.closed.Load() {

@@ -105,17 +105,23 @@ func (c *Conn) finish(err error) {
 	c.h.OnClose(c, err)
 }
 
+// receiveEarly parses the bytes read with the handshake, once, before
+// anything read from the socket. The caller holds readMu.
+func (c *Conn) receiveEarly() {
+	if c.early != nil {
+		early := c.early
+		c.early = nil
+		c.received(early)
+	}
+}
+
 // readLoop reads the connection on a goroutine of its own until the
 // stream ends: the reader for connections the poller cannot watch. Its
 // buffer is its own (not pooled) and small, since it is held while idle.
 func (c *Conn) readLoop() {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if c.early != nil {
-		early := c.early
-		c.early = nil
-		c.received(early)
-	}
+	c.receiveEarly()
 	buf := make([]byte, 4<<10)
 	for {
 		if c.closed.Load() {

@@ -377,6 +377,19 @@ func TestFrozenPeer(t *testing.T) {
 	}
 }
 
+// goroutinesAbove returns how many goroutines run beyond base once done
+// accepts that number, or after 10 s. The count changes with no event to
+// wait on (net/http's and the poller's goroutines end on their own), so it
+// is polled; the pause only paces the polling, the deadline bounds it.
+func goroutinesAbove(base int, done func(extra int) bool) int {
+	extra := runtime.NumGoroutine() - base
+	for deadline := time.Now().Add(10 * time.Second); !done(extra) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		extra = runtime.NumGoroutine() - base
+	}
+	return extra
+}
+
 // TestIdleConnsNoGoroutines checks that idle connections own no
 // goroutine: 1,000 of them add a handful (the poller) to the count, not
 // one each, and still answer; and that the poller goes away with them.
@@ -397,12 +410,7 @@ func TestIdleConnsNoGoroutines(t *testing.T) {
 	}
 	// The net/http goroutines of the handshakes end once their handlers
 	// returned; wait for that, for a few seconds at most.
-	var extra int
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if extra = runtime.NumGoroutine() - base; extra < 20 {
-			break
-		}
-	}
+	extra := goroutinesAbove(base, func(extra int) bool { return extra < 20 })
 	if extra >= 20 {
 		t.Fatalf("%d idle connections added %d goroutines", n, extra)
 	}
@@ -418,10 +426,8 @@ func TestIdleConnsNoGoroutines(t *testing.T) {
 	for _, c := range clients {
 		_ = c.Close()
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if extra = runtime.NumGoroutine() - base; extra <= 0 {
-			return
-		}
+	if extra = goroutinesAbove(base, func(extra int) bool { return extra <= 0 }); extra <= 0 {
+		return
 	}
 	t.Fatalf("%d goroutines more than before the connections, after they all closed", extra)
 }
