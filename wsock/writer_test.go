@@ -288,6 +288,19 @@ func TestCoalescer(t *testing.T) {
 			t.Fatal("the writer of a busy connection that just wrote did not wait")
 		}
 	}
+	// ended reports whether the writer's wait ended by a wake (true) or
+	// by the test's release (false), failing after 10 s instead of
+	// hanging until the test binary's timeout.
+	ended := func(t *testing.T, woken chan bool) bool {
+		t.Helper()
+		select {
+		case w := <-woken:
+			return w
+		case <-time.After(10 * time.Second):
+			t.Fatal("the writer's wait never ended")
+			return false
+		}
+	}
 	t.Run("Busy", func(t *testing.T) {
 		co := wsock.NewCoalescer(time.Hour, 1) // this connection's writer alone makes it busy
 		asleep, woken, release := held(co)
@@ -306,7 +319,7 @@ func TestCoalescer(t *testing.T) {
 			}
 		}
 		close(release)
-		if <-woken {
+		if ended(t, woken) {
 			t.Fatal("bulk messages ended the wait")
 		}
 		got := rec.waitFor(t, n)
@@ -332,7 +345,7 @@ func TestCoalescer(t *testing.T) {
 		waits(t, asleep)
 		c.SendMessages(bulk("b2"))
 		c.Send(wsock.Text, []byte("reply")) // not bulk: written now, with b1 and b2
-		if !<-woken {
+		if !ended(t, woken) {
 			t.Fatal("the wait was not ended by a message that is not bulk")
 		}
 		got := rec.waitFor(t, 4)
@@ -354,7 +367,7 @@ func TestCoalescer(t *testing.T) {
 		c.SendMessages(bulk("b3"))
 		waits(t, asleep)
 		c.Close()
-		if !<-woken {
+		if !ended(t, woken) {
 			t.Fatal("Close did not end the wait")
 		}
 		select {
