@@ -25,5 +25,5 @@ sleep 2
 uptime
 "$bin/parley-bench" direct --url http://127.0.0.1:27380 --users-file "$work/users.json" --users 200 \
 	--rate "$rate" --duration "$dur"
-curl -s 127.0.0.1:27390/metrics | grep '^parley_commit_\(batch_size\|duration_seconds\)_\(sum\|count\)'
+curl -s 127.0.0.1:27390/metrics | grep "^parley_commit_duration_seconds_bucket\|^parley_commit_\(batch_size\|duration_seconds\)_\(sum\|count\)"
 uptime

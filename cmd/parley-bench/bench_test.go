@@ -74,7 +74,7 @@ func TestScenarios(t *testing.T) {
 	})
 
 	t.Run("Direct", func(t *testing.T) {
-		cfg := directConfig{common: benchCommon(t, srv, 4), load: load{rate: 200, duration: time.Second, grace: 3 * time.Second, size: 64, maxInflight: 8}}
+		cfg := directConfig{common: benchCommon(t, srv, 4), load: load{rate: 200, duration: time.Second, grace: 3 * time.Second, size: 64, maxInflight: 8}, warmup: true}
 		res, err := runDirect(ctx, cfg, io.Discard, io.Discard)
 		if err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 type directConfig struct {
 	common
 	load
+	warmup bool // open every pair's conversation before the measured run
 }
 
 func parseDirect(args []string, out io.Writer) (directConfig, error) {
@@ -30,6 +32,7 @@ func parseDirect(args []string, out io.Writer) (directConfig, error) {
 	fs.SetOutput(out)
 	rawURL, debugURL := c.register(fs, 200)
 	c.load.addFlags(fs, 2000, 32, "socket")
+	fs.BoolVar(&c.warmup, "warmup", true, "before the measured run, one message per pair opens its conversation (a first message to a new contact creates it); false measures those first messages too")
 	if err := parseArgs(fs, args); err != nil {
 		return c, err
 	}
@@ -107,6 +110,7 @@ func runDirect(ctx context.Context, c directConfig, out, progress io.Writer) (*d
 	}
 	var sent, acked, failed, received, skipped atomic.Int64
 	var lastAck atomic.Int64 // ns since start
+	var slowest atomic.Int64 // the longest send→receive since the last progress line, ns
 
 	peers := make([]*peer, len(users))
 	for i, u := range users {
@@ -119,7 +123,7 @@ func runDirect(ctx context.Context, c directConfig, out, progress io.Writer) (*d
 		sock, err := dialSIO(ctx, dialOptions{base: c.base, token: p.user.Token, sourceIP: c.sourceIP(i), timeout: c.timeout,
 			onEvent: func(name string, args []json.RawMessage) {
 				if name == parley.EventNewMessage && len(args) > 0 {
-					p.onNewMessage(args[0], start, &received)
+					p.onNewMessage(args[0], start, &received, &slowest)
 				}
 			}})
 		if err != nil {
@@ -141,6 +145,13 @@ func runDirect(ctx context.Context, c directConfig, out, progress io.Writer) (*d
 
 	pad := base64.StdEncoding.EncodeToString(make([]byte, c.size*3/4))
 	run := strconv.FormatInt(time.Now().UnixNano()%1e10, 36)
+	if c.warmup {
+		t := time.Now()
+		if err := warmUp(ctx, peers, c.concurrency, run); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(progress, "warm-up: %d conversations opened in %s\n", len(peers)/2, time.Since(t).Round(time.Millisecond))
+	}
 	send := func(p *peer, n int64) {
 		cmid := fmt.Sprintf("%s-%s-%d", run, p.user.Name, n)
 		t0 := time.Since(start)
@@ -212,8 +223,9 @@ func runDirect(ctx context.Context, c directConfig, out, progress io.Writer) (*d
 	var prevAcked int64
 	stop := everySecond(ctx, progress, func(time.Duration) string {
 		a := acked.Load()
-		line := fmt.Sprintf("sent %d, acked %d (%d/s), received %d, failed %d, skipped %d",
-			sent.Load(), a, a-prevAcked, received.Load(), failed.Load(), skipped.Load())
+		line := fmt.Sprintf("sent %d, acked %d (%d/s), received %d, failed %d, skipped %d, slowest send→receive %s",
+			sent.Load(), a, a-prevAcked, received.Load(), failed.Load(), skipped.Load(),
+			time.Duration(slowest.Swap(0)).Round(time.Millisecond))
 		prevAcked = a
 		return line
 	})
@@ -327,7 +339,7 @@ dispatch:
 
 // onNewMessage records a new_message event addressed to this peer (the
 // sender's own sockets get a copy too; those are not deliveries).
-func (p *peer) onNewMessage(data json.RawMessage, start time.Time, received *atomic.Int64) {
+func (p *peer) onNewMessage(data json.RawMessage, start time.Time, received, slowest *atomic.Int64) {
 	now := time.Since(start)
 	var m struct {
 		MessageID   string  `json:"messageId"`
@@ -339,16 +351,60 @@ func (p *peer) onNewMessage(data json.RawMessage, start time.Time, received *ato
 	}
 	var pl payload
 	hasT := m.Content != nil && json.Unmarshal([]byte(*m.Content), &pl) == nil && pl.T > 0
+	if m.Content != nil && strings.HasPrefix(pl.Bench, warmupPrefix) {
+		return // opened the conversation before the run
+	}
 	p.mu.Lock()
 	p.received[m.MessageID]++
 	first := p.received[m.MessageID] == 1
+	var took time.Duration
 	if first && hasT {
-		p.e2e = append(p.e2e, now-time.Duration(pl.T))
+		took = now - time.Duration(pl.T)
+		p.e2e = append(p.e2e, took)
 	}
 	p.mu.Unlock()
+	for {
+		if s := slowest.Load(); int64(took) <= s || slowest.CompareAndSwap(s, int64(took)) {
+			break
+		}
+	}
 	if first {
 		received.Add(1)
 	}
+}
+
+// warmupPrefix starts the clientMessageId of a warm-up message.
+const warmupPrefix = "warmup-"
+
+// warmUp sends one message from the first user of every pair to the
+// second and waits for its ack, so that every pair's conversation exists
+// before the measured run; what the run measures is then the steady state
+// of 1:1 traffic, not the creation of 100 conversations in its first
+// second. The receivers ignore these messages (onNewMessage).
+func warmUp(ctx context.Context, peers []*peer, concurrency int, run string) error {
+	return forEach(ctx, concurrency, len(peers)/2, func(i int) error {
+		p := peers[2*i]
+		cmid := warmupPrefix + run + "-" + p.user.Name
+		content, _ := json.Marshal(payload{Message: "warm-up", Key: "k", IV: "iv", Bench: cmid})
+		arg, _ := json.Marshal(map[string]string{"recipientId": p.partner.ID, "encryptedContent": string(content), "type": "text", "clientMessageId": cmid})
+		done := make(chan error, 1)
+		err := p.sock.EmitAck("send_message", arg, func(reply json.RawMessage, err error) {
+			var env envelope
+			if err == nil && (json.Unmarshal(reply, &env) != nil || !env.Success) {
+				err = fmt.Errorf("warm-up send of %s refused: %s", p.user.Name, reply)
+			}
+			done <- err
+		})
+		if err != nil {
+			return err
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
 }
 
 // percentile returns the q-quantile (0..1) of sorted durations, nearest rank.
