@@ -167,7 +167,7 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) ([]write, er
 }
 
 // countConversationDays adds a batch's group and channel posts to
-// conversation_daily_stats, in key order. The batch holds each
+// conversation_daily_stats, in key order (queued: Tx.later). The batch holds each
 // conversation's lock (its seqs were taken under it), so these rows add
 // no wait of their own.
 func (tx *Tx) countConversationDays(ctx context.Context, convs map[[2]string]*convDay) error {
@@ -189,14 +189,13 @@ func (tx *Tx) countConversationDays(ctx context.Context, convs map[[2]string]*co
 		rows.add(c.conv, int64(c.day), c.messages, c.first, c.last)
 	}
 	return rows.each(tx.db.dialect, func(table string, args []any) error {
-		_, err := tx.exec(ctx, `INSERT INTO conversation_daily_stats (conversation_id, day, messages, first_seq, last_seq)
+		return tx.later(ctx, `INSERT INTO conversation_daily_stats (conversation_id, day, messages, first_seq, last_seq)
 			SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM `+table+` WHERE true
 			ON CONFLICT (conversation_id, day) DO UPDATE SET messages = conversation_daily_stats.messages + excluded.messages,
 				first_seq = CASE WHEN excluded.first_seq < conversation_daily_stats.first_seq
 					THEN excluded.first_seq ELSE conversation_daily_stats.first_seq END,
 				last_seq = CASE WHEN excluded.last_seq > conversation_daily_stats.last_seq
-					THEN excluded.last_seq ELSE conversation_daily_stats.last_seq END`, args...)
-		return err
+					THEN excluded.last_seq ELSE conversation_daily_stats.last_seq END`, args, nil)
 	})
 }
 

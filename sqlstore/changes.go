@@ -63,11 +63,22 @@ func (tx *Tx) addChangesAfter(ctx context.Context, before []write, changes ...*p
 			rows.add(ord, c.ConversationID, c.Seq, c.Event, c.MessageID, c.OnlyUser, c.ToUser, string(c.Payload), parley.Millis(c.CreatedAt))
 		}
 	}
-	var last int64
+	// number gives the changes their ids, the counter's new value being last.
+	number := func(last int64) {
+		id := last - int64(n)
+		for _, c := range changes {
+			if c != nil {
+				id++
+				c.ID = id
+			}
+		}
+	}
 	if tx.db.dialect == Postgres {
-		// rowSet.each makes one statement on PostgreSQL.
+		// rowSet.each makes one statement on PostgreSQL, queued (Tx.later):
+		// on a pipelined transaction it goes with COMMIT.
 		// The writes' texts come first, so do their arguments (q numbers
-		// the placeholders in order).
+		// the placeholders in order). The insert is a CTE too: PostgreSQL
+		// runs it whether or not the statement reads it.
 		var with strings.Builder
 		var all []any
 		with.WriteString("WITH ")
@@ -76,44 +87,35 @@ func (tx *Tx) addChangesAfter(ctx context.Context, before []write, changes ...*p
 			all = append(all, w.args...)
 		}
 		all = append(all, n, n)
-		err := rows.each(tx.db.dialect, func(table string, args []any) error {
-			rs, err := tx.queryAll(ctx, with.String()+`c AS (UPDATE change_counter SET last = last + ? WHERE id = 1 RETURNING last)
-				INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at)
+		return rows.each(tx.db.dialect, func(table string, args []any) error {
+			return tx.later(ctx, with.String()+`c AS (UPDATE change_counter SET last = last + ? WHERE id = 1 RETURNING last),
+				i AS (INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at)
 				SELECT c.last - ? + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9
-				FROM c, `+table+` RETURNING id`, append(all, args...)...)
-			return each(rs, err, func(s scanner) error {
-				var id int64
-				if err := s.Scan(&id); err != nil {
+				FROM c, `+table+`)
+				SELECT last FROM c`, append(all, args...), func(s scanner) error {
+				var last int64
+				if err := s.Scan(&last); err != nil {
 					return err
 				}
-				last = max(last, id)
+				number(last)
 				return nil
 			})
 		})
-		if err != nil {
-			return err
-		}
-	} else {
-		if err := tx.queryRow(ctx, `UPDATE change_counter SET last = last + ? WHERE id = 1 RETURNING last`, n).Scan(&last); err != nil {
-			return err
-		}
-		err := rows.each(tx.db.dialect, func(table string, args []any) error {
-			_, err := tx.exec(ctx, `INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at)
-				SELECT ? + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 FROM `+table,
-				append([]any{last - int64(n)}, args...)...)
-			return err
-		})
-		if err != nil {
-			return err
-		}
 	}
-	id := last - int64(n)
-	for _, c := range changes {
-		if c != nil {
-			id++
-			c.ID = id
-		}
+	var last int64
+	if err := tx.queryRow(ctx, `UPDATE change_counter SET last = last + ? WHERE id = 1 RETURNING last`, n).Scan(&last); err != nil {
+		return err
 	}
+	err := rows.each(tx.db.dialect, func(table string, args []any) error {
+		_, err := tx.exec(ctx, `INSERT INTO changes (id, conversation_id, seq, event, message_id, only_user, to_user, payload, created_at)
+			SELECT ? + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9 FROM `+table,
+			append([]any{last - int64(n)}, args...)...)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	number(last)
 	return nil
 }
 

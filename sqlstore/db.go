@@ -252,9 +252,13 @@ func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 // the writer's cached prepared statements.
 type Tx struct {
 	db     *DB
-	tx     *sql.Tx
+	tx     *sql.Tx              // nil on a pipelined PostgreSQL transaction (pg)
 	stmts  map[string]*sql.Stmt // cached statements bound to this transaction
 	missed []string             // statements that ran unprepared: prepare them after
+	pipe   *pipeline            // a pipelined PostgreSQL transaction (see inPipelinedTx)
+	// blocked is what the send path read of blocks with its first
+	// statements (sendMessages), for the direct policy; nil otherwise.
+	blocked map[string]bool
 }
 
 // stmt returns the transaction's view of the cached statement of query,
@@ -282,6 +286,9 @@ func (t *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (t *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if t.pipe != nil {
+		return t.pipe.exec(ctx, t.db.q(query), args)
+	}
 	if st := t.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -292,7 +299,11 @@ func (t *Tx) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	return res, err
 }
 
-func (t *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+func (t *Tx) queryRow(ctx context.Context, query string, args ...any) scanner {
+	if t.pipe != nil {
+		rows, err := t.pipe.query(ctx, t.db.q(query), args)
+		return &pgRow{rows: rows, err: err}
+	}
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -306,7 +317,10 @@ func (t *Tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 // cached statement: all statements of a transaction share one connection,
 // and running the same prepared statement again while its rows are still
 // open (a nested query with the same text) would reset those rows.
-func (t *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (t *Tx) query(ctx context.Context, query string, args ...any) (rowsIter, error) {
+	if t.pipe != nil {
+		return t.pipe.query(ctx, t.db.q(query), args)
+	}
 	return t.tx.QueryContext(ctx, t.db.q(query), args...)
 }
 

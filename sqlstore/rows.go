@@ -1,9 +1,16 @@
 package sqlstore
 
-import "database/sql"
-
 // scanner is what reading one row needs: *sql.Row and *sql.Rows have it.
 type scanner interface{ Scan(dest ...any) error }
+
+// rowsIter is a query's result: *sql.Rows, or a statement's rows on a
+// pipelined PostgreSQL transaction (pgRows).
+type rowsIter interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
 
 // collect reads every row of a query's result with scan and closes rows. It
 // takes the query's error too, so a call reads
@@ -12,7 +19,7 @@ type scanner interface{ Scan(dest ...any) error }
 //	return collect(rows, err, scanUser)
 //
 // The slice is empty, not nil, when there are no rows.
-func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+func collect[T any](rows rowsIter, err error, scan func(scanner) (T, error)) ([]T, error) {
 	out := []T{}
 	err = each(rows, err, func(s scanner) error {
 		v, err := scan(s)
@@ -29,7 +36,7 @@ func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([
 
 // each calls f for every row of a query's result, stopping at the first
 // error, and closes rows.
-func each(rows *sql.Rows, err error, f func(scanner) error) error {
+func each(rows rowsIter, err error, f func(scanner) error) error {
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -123,7 +122,10 @@ func valuesTable(n, cols int) string {
 // whose rows the caller reads to the end and closes before its next
 // statement, as collect and each do. Unlike query it may therefore use the
 // writer's cached prepared statement on SQLite.
-func (t *Tx) queryAll(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (t *Tx) queryAll(ctx context.Context, query string, args ...any) (rowsIter, error) {
+	if t.pipe != nil {
+		return t.pipe.query(ctx, t.db.q(query), args)
+	}
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}

@@ -17,7 +17,7 @@ import (
 // clientMessageId race) fails only itself: its error is in its Err and the
 // others commit. The error returned is then nil.
 func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
-	err := db.inTx(ctx, func(tx *Tx) error { return tx.sendMessages(ctx, batch) })
+	err := db.inPipelinedTx(ctx, func(tx *Tx) error { return tx.sendMessages(ctx, batch) })
 	if err != nil && len(batch) > 1 {
 		for _, s := range batch {
 			s.Duplicate, s.Err = false, nil
@@ -55,8 +55,24 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 // the insert of the messages, the day's totals and the changes, whose
 // counter row every writer shares. See rowSet.
 func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
+	// The reads that need nothing but the batch go together (on
+	// PostgreSQL with BEGIN, one round trip): the repeated
+	// clientMessageIds, and the blocks between the direct senders and
+	// recipients, which the direct policy then reads from tx.blocked.
 	prev, err := tx.existingClientIDs(ctx, batch)
 	if err != nil {
+		return err
+	}
+	var direct []*parley.Send
+	for _, s := range batch {
+		if parley.KindOf(s.Message.ConversationID) == parley.KindDirect {
+			direct = append(direct, s)
+		}
+	}
+	if tx.blocked, err = tx.blockedPairs(ctx, direct); err != nil {
+		return err
+	}
+	if err := tx.flush(ctx); err != nil {
 		return err
 	}
 	seen := map[string]*parley.Send{} // first send of each clientMessageId in the batch
@@ -172,7 +188,8 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 var errClientIDReused = parley.Errorf(parley.ECONFLICT, "clientMessageId was already used for a message in another conversation")
 
 // existingClientIDs returns the stored messages that the batch's
-// clientMessageIds repeat, by sender and clientMessageId.
+// clientMessageIds repeat, by sender and clientMessageId. The read is
+// queued (Tx.later): the map is complete after the next flush.
 func (tx *Tx) existingClientIDs(ctx context.Context, batch []*parley.Send) (map[string]*parley.Message, error) {
 	keys := newRowSet("text", "text") // sender, clientMessageId
 	for _, s := range batch {
@@ -182,9 +199,8 @@ func (tx *Tx) existingClientIDs(ctx context.Context, batch []*parley.Send) (map[
 	}
 	out := map[string]*parley.Message{}
 	err := keys.each(tx.db.dialect, func(table string, args []any) error {
-		rows, err := tx.queryAll(ctx, `SELECT `+messageColumns+` FROM `+table+`
-			JOIN messages m ON m.sender_id = v.column1 AND m.client_message_id = v.column2`, args...)
-		return each(rows, err, func(s scanner) error {
+		return tx.later(ctx, `SELECT `+messageColumns+` FROM `+table+`
+			JOIN messages m ON m.sender_id = v.column1 AND m.client_message_id = v.column2`, args, func(s scanner) error {
 			m, err := scanMessage(s)
 			if err == nil {
 				out[m.SenderID+"\x00"+m.ClientMessageID] = m

@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -392,6 +393,82 @@ func TestSendConcurrentBatches(t *testing.T) {
 		}
 		if inLog != 2*total { // each message is in its sender's and its recipient's log
 			t.Fatalf("%d entries in the users' sync logs, want %d", inLog, 2*total)
+		}
+	})
+}
+
+// TestSendLeavesConnectionClean: on PostgreSQL a send batch runs pipelined
+// on a connection of the pool (BEGIN with its first statements, COMMIT with
+// its last). With one connection in the pool, a batch that fails in its
+// last round trip, a send whose context is already cancelled, and a send
+// cancelled while it runs must each leave that connection (or its
+// replacement) outside any transaction: the sends and reads after them
+// work, and nothing of the failed ones is stored. (The driver discards a
+// connection handed back inside a transaction, so this checks what is
+// stored, not which connection is reused.)
+func TestSendLeavesConnectionClean(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		for _, p := range db.Pools() {
+			p.SetMaxOpenConns(1)
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ann, bob := mustUser(t, db, "ann"), mustUser(t, db, "bob")
+		ab, err := db.DirectConversation(ctx, ann.ID, bob.ID, now)
+		must(t, err)
+		n := 0
+		send := func(id string) *parley.Send {
+			n++
+			if id == "" {
+				id = parley.NewID("msg")
+			}
+			return &parley.Send{Message: &parley.Message{ID: id, ConversationID: ab.ID, SenderID: ann.ID,
+				RecipientID: bob.ID, ClientMessageID: fmt.Sprint(n), Content: "c", ContentHash: "h", Type: "text", SentAt: now}}
+		}
+		first := send("")
+		must(t, db.SendMessages(ctx, []*parley.Send{first}))
+		// Fails in the statement that goes with COMMIT: the id is taken.
+		again := send(first.Message.ID)
+		if err := db.SendMessages(ctx, []*parley.Send{again}); err == nil && again.Err == nil {
+			t.Fatal("a send reusing a stored message id succeeded")
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := db.SendMessages(cancelled, []*parley.Send{send("")}); err == nil {
+			t.Fatal("a send with a cancelled context succeeded")
+		}
+		// Cancelled while it runs: whatever it reached, the next ones work.
+		for i := range 20 {
+			running, cancel := context.WithTimeout(ctx, time.Duration(i)*50*time.Microsecond)
+			_ = db.SendMessages(running, []*parley.Send{send(""), send("")})
+			cancel()
+		}
+		last := send("")
+		must(t, db.SendMessages(ctx, []*parley.Send{last}))
+		msgs, err := db.History(ctx, ab.ID, ann.ID, 0, time.Time{}, 100)
+		must(t, err)
+		// Every stored message has its own seq, 1..len, and the last send
+		// has the highest: no send of a failed batch holds a seq or a row.
+		for i, m := range msgs {
+			if m.ID == first.Message.ID && m.Seq != 1 {
+				t.Fatalf("first message at seq %d", m.Seq)
+			}
+			if i > 0 && m.Seq != msgs[i-1].Seq+1 && m.Seq != msgs[i-1].Seq-1 {
+				t.Fatalf("seqs %d and %d are not consecutive", msgs[i-1].Seq, m.Seq)
+			}
+		}
+		if last.Message.Seq != int64(len(msgs)) {
+			t.Fatalf("last send at seq %d of %d stored messages", last.Message.Seq, len(msgs))
+		}
+		changes, _, err := db.Changes(ctx, bob.ID, 0, 200)
+		must(t, err)
+		count := 0
+		for _, c := range changes {
+			if c.ConversationID == ab.ID && c.MessageID != "" {
+				count++
+			}
+		}
+		if count != len(msgs) {
+			t.Fatalf("%d message changes for %d stored messages", count, len(msgs))
 		}
 	})
 }

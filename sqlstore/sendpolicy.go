@@ -69,9 +69,15 @@ func (directSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map
 	for _, id := range convs {
 		sends = append(sends, byConv[id]...)
 	}
-	blocked, err := tx.blockedPairs(ctx, sends)
-	if err != nil {
-		return err
+	blocked := tx.blocked // read with the batch's first statements (sendMessages)
+	if blocked == nil {
+		var err error
+		if blocked, err = tx.blockedPairs(ctx, sends); err != nil {
+			return err
+		}
+		if err := tx.flush(ctx); err != nil {
+			return err
+		}
 	}
 	for _, s := range sends {
 		m := s.Message
@@ -93,7 +99,8 @@ func pairKey(a, b string) string {
 }
 
 // blockedPairs returns the pairs (by pairKey) of the batch's direct senders
-// and recipients where either blocked the other.
+// and recipients where either blocked the other. The read is queued
+// (Tx.later): the map is complete after the next flush.
 func (tx *Tx) blockedPairs(ctx context.Context, batch []*parley.Send) (map[string]bool, error) {
 	pairs := newRowSet("text", "text") // blocker, blocked: both directions of each pair
 	asked := map[string]bool{}
@@ -108,9 +115,8 @@ func (tx *Tx) blockedPairs(ctx context.Context, batch []*parley.Send) (map[strin
 	}
 	out := map[string]bool{}
 	err := pairs.each(tx.db.dialect, func(table string, args []any) error {
-		rows, err := tx.queryAll(ctx, `SELECT b.user_id, b.blocked_id FROM `+table+`
-			JOIN blocks b ON b.user_id = v.column1 AND b.blocked_id = v.column2`, args...)
-		return each(rows, err, func(s scanner) error {
+		return tx.later(ctx, `SELECT b.user_id, b.blocked_id FROM `+table+`
+			JOIN blocks b ON b.user_id = v.column1 AND b.blocked_id = v.column2`, args, func(s scanner) error {
 			var a, b string
 			err := s.Scan(&a, &b)
 			out[pairKey(a, b)] = true
