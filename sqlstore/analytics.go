@@ -43,10 +43,11 @@ type userDayKey struct {
 
 // countSends adds a batch's new messages to the daily counters: sent for
 // each sender; received for the recipient of a direct message (as the
-// direct send policy filled Recipients: none when blocked); for a group or
-// channel post the conversation's count of the day, whose members' share
-// UserCounts derives; messages_sent and active_users for each day. Repeats
-// and refused sends count nothing.
+// direct send policy filled Recipients: none when blocked); messages_sent
+// and active_users for each day. (A group or channel post's count of the
+// day, whose members' share UserCounts derives, needs its seq:
+// countConversationDays.) Repeats and refused sends count nothing. It
+// reads no seq, so it may run before the batch has them.
 //
 // Rows are written in key order so that concurrent batches (other nodes)
 // lock them in the same order. The day's rows of daily_stats, which every
@@ -64,7 +65,6 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) ([]write, er
 		}
 		return r
 	}
-	convs := map[[2]string]*convDay{}
 	days := map[parley.Day]int64{} // messages sent per day
 	for _, s := range batch {
 		if s.Err != nil || s.Duplicate {
@@ -85,20 +85,9 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) ([]write, er
 			continue
 		}
 		r.sentShared++
-		k := [2]string{m.ConversationID, day.String()}
-		c := convs[k]
-		if c == nil {
-			c = &convDay{conv: m.ConversationID, day: day, first: m.Seq, last: m.Seq}
-			convs[k] = c
-		}
-		c.messages++
-		c.first, c.last = min(c.first, m.Seq), max(c.last, m.Seq)
 	}
 	if len(rows) == 0 {
 		return nil, nil
-	}
-	if err := tx.countConversationDays(ctx, convs); err != nil {
-		return nil, err
 	}
 	list := make([]*userDay, 0, len(rows))
 	for _, r := range rows {
@@ -166,11 +155,28 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) ([]write, er
 	return totals, nil
 }
 
-// countConversationDays adds a batch's group and channel posts to
-// conversation_daily_stats, in key order (queued: Tx.later). The batch holds each
+// countConversationDays adds a batch's group and channel posts, once they
+// have their seqs, to conversation_daily_stats, in key order (queued:
+// Tx.later). Repeats and refused sends count nothing. The batch holds each
 // conversation's lock (its seqs were taken under it), so these rows add
 // no wait of their own.
-func (tx *Tx) countConversationDays(ctx context.Context, convs map[[2]string]*convDay) error {
+func (tx *Tx) countConversationDays(ctx context.Context, batch []*parley.Send) error {
+	convs := map[[2]string]*convDay{}
+	for _, s := range batch {
+		m := s.Message
+		if s.Err != nil || s.Duplicate || parley.KindOf(m.ConversationID) == parley.KindDirect {
+			continue
+		}
+		day := parley.DayOf(m.SentAt)
+		k := [2]string{m.ConversationID, day.String()}
+		c := convs[k]
+		if c == nil {
+			c = &convDay{conv: m.ConversationID, day: day, first: m.Seq, last: m.Seq}
+			convs[k] = c
+		}
+		c.messages++
+		c.first, c.last = min(c.first, m.Seq), max(c.last, m.Seq)
+	}
 	if len(convs) == 0 {
 		return nil
 	}

@@ -46,14 +46,16 @@ func (db *DB) SendMessages(ctx context.Context, batch []*parley.Send) error {
 }
 
 // sendMessages commits a batch with a fixed number of statements per
-// batch rather than per message or per conversation (on PostgreSQL each is
-// a round trip the committer waits for): one duplicate lookup, what each
-// kind's send policy reads, one seq update of all the conversations
-// (locked in id order, so concurrent committers lock rows in the same
-// order), the analytics counters that read back what they add
+// batch rather than per message or per conversation: one duplicate lookup,
+// what each kind's send policy reads, one seq update of all the
+// conversations (locked in id order, so concurrent committers lock rows in
+// the same order), the analytics counters that read back what they add
 // (countSends), then one statement on PostgreSQL (addChangesAfter) with
 // the insert of the messages, the day's totals and the changes, whose
-// counter row every writer shares. See rowSet.
+// counter row every writer shares. See rowSet. On PostgreSQL the
+// transaction is pipelined (inPipelinedTx) and a direct batch is three
+// round trips: BEGIN with the duplicate lookup and the blocks; the seqs
+// with the user counters; the messages, counters and changes with COMMIT.
 func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	// The reads that need nothing but the batch go together (on
 	// PostgreSQL with BEGIN, one round trip): the repeated
@@ -139,8 +141,18 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 			seqs.add(convID, int64(len(sends)), parley.Millis(sends[len(sends)-1].Message.SentAt))
 		}
 	}
+	// The seqs go with the user counters' upsert, whose result is read
+	// at once (on PostgreSQL one round trip for both); the day's totals
+	// are written last, with the sync log.
 	last, err := tx.advanceSeqs(ctx, seqs)
 	if err != nil {
+		return err
+	}
+	dayTotals, err := tx.countSends(ctx, batch)
+	if err != nil {
+		return err
+	}
+	if err := tx.flush(ctx); err != nil {
 		return err
 	}
 	for _, convID := range convs {
@@ -171,12 +183,10 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 			}
 		}
 	}
-	// The counters that read back what they wrote, then the rest in one
-	// statement on PostgreSQL (addChangesAfter): the messages, the day's
-	// totals and, last in the transaction, the sync log, whose counter row
-	// is the lock every writer shares.
-	dayTotals, err := tx.countSends(ctx, batch)
-	if err != nil {
+	// Then the rest in one statement on PostgreSQL (addChangesAfter): the
+	// messages, the day's totals and, last in the transaction, the sync
+	// log, whose counter row is the lock every writer shares.
+	if err := tx.countConversationDays(ctx, batch); err != nil {
 		return err
 	}
 	return tx.addChangesAfter(ctx, append(insertMessages(tx.db.dialect, msgs), dayTotals...), changes...)
@@ -213,7 +223,8 @@ func (tx *Tx) existingClientIDs(ctx context.Context, batch []*parley.Send) (map[
 
 // advanceSeqs adds to each conversation's last_seq the number of messages
 // the batch posts to it and sets its last_message_at (rows: id, count,
-// time in ms), returning the new last_seq of each. On PostgreSQL the rows
+// time in ms), returning the new last_seq of each (queued: Tx.later; the
+// map is complete after the next flush). On PostgreSQL the rows
 // are locked in id order, the order every committer takes them in (see
 // sendMessages), since one UPDATE over many rows locks them in whatever
 // order its plan visits them: the UPDATE joins a CTE that locks them
@@ -236,8 +247,7 @@ func (tx *Tx) advanceSeqs(ctx context.Context, rows *rowSet) (map[string]int64, 
 			FROM ` + table + ` JOIN l ON l.id = v.column1 WHERE conversations.id = v.column1 RETURNING conversations.id, last_seq`
 			args = append([]any{args[0]}, args...)
 		}
-		rs, err := tx.queryAll(ctx, query, args...)
-		return each(rs, err, func(s scanner) error {
+		return tx.later(ctx, query, args, func(s scanner) error {
 			var id string
 			var seq int64
 			err := s.Scan(&id, &seq)
