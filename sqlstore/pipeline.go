@@ -37,9 +37,10 @@ const rollbackTimeout = 5 * time.Second
 // queued is a statement sent with the next round trip; read, when set, gets
 // its rows, and a non-nil error from it fails that round trip.
 type queued struct {
-	query string
-	args  []any
-	read  func(scanner) error
+	query  string
+	args   []any
+	read   func(scanner) error
+	custom bool // planned for its arguments each time (laterCustom)
 }
 
 // inPipelinedTx runs fn in a pipelined write transaction on PostgreSQL and
@@ -89,6 +90,22 @@ func (t *Tx) later(ctx context.Context, query string, args []any, read func(scan
 	return each(rows, err, read)
 }
 
+// laterCustom is later for a statement whose best plan depends on how big
+// its tables are now: on a pipelined transaction PostgreSQL plans it for
+// its arguments and the tables' current sizes each time, instead of
+// reusing the generic plan it cached on the connection. A generic plan made
+// while a table was small (a new database; autovacuum has not analyzed it
+// yet) can scan the whole table on every batch once it has grown: the
+// duplicate lookup scanned messages, 1,695 times in an 8-s run, until
+// planned per batch (BENCHMARKS.md, issue #23).
+func (t *Tx) laterCustom(ctx context.Context, query string, args []any, read func(scanner) error) error {
+	if t.pipe != nil {
+		t.pipe.queued = append(t.pipe.queued, queued{query: t.db.q(query), args: args, read: read, custom: true})
+		return nil
+	}
+	return t.later(ctx, query, args, read)
+}
+
 // flush sends what later queued (and BEGIN, if not sent yet) and runs the
 // reads; a no-op but on a pipelined transaction.
 func (t *Tx) flush(ctx context.Context) error {
@@ -118,7 +135,13 @@ func (p *pipeline) send(ctx context.Context, last string, args ...any) (pgx.Batc
 	qs := p.queued
 	p.queued = nil
 	for _, q := range qs {
+		if q.custom {
+			b.Queue("set local plan_cache_mode = force_custom_plan")
+		}
 		b.Queue(q.query, q.args...)
+		if q.custom {
+			b.Queue("set local plan_cache_mode = default")
+		}
 	}
 	if last != "" {
 		b.Queue(last, args...)
@@ -131,15 +154,18 @@ func (p *pipeline) send(ctx context.Context, last string, args ...any) (pgx.Batc
 			}
 		}
 		for _, q := range qs {
-			if q.read == nil {
+			if q.custom {
 				if _, err := br.Exec(); err != nil {
 					return err
 				}
-				continue
 			}
-			rows, err := br.Query()
-			if err := each(pgRows{rows: rows}, err, q.read); err != nil {
+			if err := readQueued(br, q); err != nil {
 				return err
+			}
+			if q.custom {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -149,6 +175,16 @@ func (p *pipeline) send(ctx context.Context, last string, args ...any) (pgx.Batc
 		return nil, err
 	}
 	return br, nil
+}
+
+// readQueued reads the result of a queued statement.
+func readQueued(br pgx.BatchResults, q queued) error {
+	if q.read == nil {
+		_, err := br.Exec()
+		return err
+	}
+	rows, err := br.Query()
+	return each(pgRows{rows: rows}, err, q.read)
 }
 
 // exec runs query (already rebound) after what is queued.

@@ -209,7 +209,7 @@ func (tx *Tx) existingClientIDs(ctx context.Context, batch []*parley.Send) (map[
 	}
 	out := map[string]*parley.Message{}
 	err := keys.each(tx.db.dialect, func(table string, args []any) error {
-		return tx.later(ctx, `SELECT `+messageColumns+` FROM `+table+`
+		return tx.laterCustom(ctx, `SELECT `+messageColumns+` FROM `+table+`
 			JOIN messages m ON m.sender_id = v.column1 AND m.client_message_id = v.column2`, args, func(s scanner) error {
 			m, err := scanMessage(s)
 			if err == nil {
