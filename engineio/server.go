@@ -415,6 +415,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 	}
 	s.ws = c
 	s.isWS = true
+	s.open.Store(c)
 	srv.register(s)
 	if srv.opts.OnSession != nil {
 		srv.opts.OnSession(s)

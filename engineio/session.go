@@ -42,6 +42,10 @@ type Session struct {
 	// recvMu serialises packet delivery of concurrent polling POSTs.
 	recvMu sync.Mutex
 
+	// open is ws while the session is open on WebSocket, set once what
+	// was queued before it went to ws: Send then needs no lock.
+	open atomic.Pointer[wsock.Conn]
+
 	mu           sync.Mutex
 	closed       bool
 	isWS         bool        // the session's transport is WebSocket
@@ -106,6 +110,11 @@ func (s *Session) SendText(payload []byte) bool { return s.Send(TextMessage(payl
 // holding locks that callback takes). Frame bytes are never
 // modified, so the same frames can be sent to many sessions.
 func (s *Session) Send(frames ...Frame) bool {
+	if ws := s.open.Load(); ws != nil {
+		// A fan-out sends to many sessions: no lock per delivery. A send
+		// racing close may still be queued, as if it came just before.
+		return ws.SendMessages(frames...)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -172,6 +181,7 @@ func (s *Session) close(reason string, sendClose bool) {
 		return
 	}
 	s.closed = true
+	s.open.Store(nil)
 	if s.timer != nil {
 		s.timer.Stop()
 	}
@@ -472,6 +482,7 @@ func (s *Session) onProbeMessage(c *wsock.Conn, t wsock.MessageType, data []byte
 		s.isWS = true
 		s.ws = c
 		c.SendMessages(s.takeQueueLocked()...)
+		s.open.Store(c)
 		s.wakePollLocked() // the pending GET ends with a noop
 	default:
 		s.probe = nil

@@ -91,7 +91,7 @@ type Config struct {
 	// (BulkAudience) are held while the node is fanning out to many
 	// sockets at once (wsock.Coalescer; at least CoalesceBusy sockets with
 	// something to write): one write then carries what arrived meanwhile.
-	// Any other event is written at once. Zero: 100ms; negative: never
+	// Any other event is written at once. Zero: 70ms; negative: never
 	// held.
 	WriteCoalesce time.Duration
 	// EventTimeout bounds the work of one client event (and so its store
@@ -158,7 +158,7 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 		cfg.MaxQueuedBytes = 256 << 20
 	}
 	if cfg.WriteCoalesce == 0 {
-		cfg.WriteCoalesce = 100 * time.Millisecond
+		cfg.WriteCoalesce = 70 * time.Millisecond
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 25 * time.Second

@@ -94,7 +94,7 @@ type Config struct {
 	MaxPending        int                  // Socket.IO connections not yet authenticated, overall; zero: 10,000
 	MaxPendingPerAddr int                  // the same, per client IP address; zero: 64
 	MaxQueuedBytes    int64                // bytes queued for all sockets of the node together; zero: 256 MiB
-	WriteCoalesce     time.Duration        // how far apart busy sockets' writes are held under heavy fan-out (realtime.Config); zero: 100ms, negative: never
+	WriteCoalesce     time.Duration        // how far apart busy sockets' writes are held under heavy fan-out (realtime.Config); zero: 70ms, negative: never
 	// BusQueueLen and BusQueueBytes bound the events from other nodes
 	// waiting for this node's sockets (NATS bus); past them events are
 	// dropped and their addressees' sockets closed (natsbus.Options).

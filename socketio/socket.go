@@ -3,6 +3,7 @@ package socketio
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-chat/parley/engineio"
@@ -14,6 +15,10 @@ type Socket struct {
 	conn *conn
 	nsp  *Namespace
 	id   string
+
+	// live is state == stateConnected once the CONNECT answer and the
+	// connect hook's emits are queued: send then needs no lock.
+	live atomic.Bool
 
 	mu           sync.Mutex
 	state        socketState
@@ -162,6 +167,14 @@ func (s *Socket) SendPrepared(p *Prepared) bool {
 // send queues frames, holding them back while the connect hook runs so the
 // client sees the CONNECT answer first.
 func (s *Socket) send(frames []engineio.Frame) error {
+	if s.live.Load() {
+		// A fan-out sends to many sockets: no lock per delivery. A send
+		// racing Disconnect may still go out, as if it came just before.
+		if !s.conn.sess.Send(frames...) {
+			return ErrQueueFull
+		}
+		return nil
+	}
 	s.mu.Lock()
 	switch s.state {
 	case stateDisconnected:
@@ -200,6 +213,7 @@ func (s *Socket) markConnected() {
 	for _, f := range early {
 		s.conn.sess.Send(f...)
 	}
+	s.live.Store(true) // after the CONNECT answer: no emit overtakes it
 	s.mu.Unlock()
 }
 
@@ -217,6 +231,7 @@ func (s *Socket) disconnected(reason string, notify bool) {
 		return
 	}
 	s.state = stateDisconnected
+	s.live.Store(false)
 	s.reason = reason
 	acks := s.acks
 	s.acks = nil

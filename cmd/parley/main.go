@@ -85,7 +85,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	maxPending := fs.Int("max-pending-sockets", 10000, "Socket.IO connections not yet authenticated, per node; past it a handshake answers 429")
 	maxPendingAddr := fs.Int("max-pending-sockets-per-addr", 64, "the same, per client IP address (behind --trusted-proxies, the client their X-Forwarded-For names)")
 	maxQueued := fs.Int64("max-queued-bytes", 256<<20, "bytes queued for all sockets of a node together; a socket that would go over it is disconnected")
-	writeCoalesce := fs.Duration("write-coalesce", 100*time.Millisecond, "while the node fans out to many sockets at once (64 or more with something to write), hold each socket's writes of "+
+	writeCoalesce := fs.Duration("write-coalesce", 70*time.Millisecond, "while the node fans out to many sockets at once (64 or more with something to write), hold each socket's writes of "+
 		"fan-out events (to more than 100 users: a large channel's or group's posts) this far apart, so one write carries what arrived meanwhile (fewer system calls, for the server and the clients); "+
 		"any other event (a chat message, a reply) is written at once and takes what is held with it, and light traffic is never held; 0 turns it off")
 	dbTimeout := fs.Duration("db-timeout", 5*time.Second, "deadline of the database work of each request, socket event and background job; "+
