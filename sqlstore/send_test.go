@@ -403,9 +403,9 @@ func TestSendConcurrentBatches(t *testing.T) {
 // last round trip, a send whose context is already cancelled, and a send
 // cancelled while it runs must each leave that connection (or its
 // replacement) outside any transaction: the sends and reads after them
-// work, and nothing of the failed ones is stored. (The driver discards a
-// connection handed back inside a transaction, so this checks what is
-// stored, not which connection is reused.)
+// work, and nothing of the failed ones is stored. After the failed batch
+// the pool still has the same connection: it was rolled back, not
+// discarded by the driver for coming back inside a transaction.
 func TestSendLeavesConnectionClean(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		for _, p := range db.Pools() {
@@ -424,12 +424,28 @@ func TestSendLeavesConnectionClean(t *testing.T) {
 			return &parley.Send{Message: &parley.Message{ID: id, ConversationID: ab.ID, SenderID: ann.ID,
 				RecipientID: bob.ID, ClientMessageID: fmt.Sprint(n), Content: "c", ContentHash: "h", Type: "text", SentAt: now}}
 		}
+		// backend is the PostgreSQL process of the pool's one connection.
+		backend := func() int {
+			var pid int
+			for _, p := range db.Pools() {
+				must(t, p.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid))
+			}
+			return pid
+		}
 		first := send("")
 		must(t, db.SendMessages(ctx, []*parley.Send{first}))
+		var pid int
+		if db.Dialect() == sqlstore.Postgres {
+			pid = backend()
+		}
 		// Fails in the statement that goes with COMMIT: the id is taken.
 		again := send(first.Message.ID)
 		if err := db.SendMessages(ctx, []*parley.Send{again}); err == nil && again.Err == nil {
 			t.Fatal("a send reusing a stored message id succeeded")
+		}
+		// Rolled back, not thrown away: the pool kept the connection.
+		if db.Dialect() == sqlstore.Postgres && backend() != pid {
+			t.Fatal("the connection of the failed batch was replaced: it was handed back inside a transaction")
 		}
 		cancelled, cancel := context.WithCancel(ctx)
 		cancel()
