@@ -59,9 +59,9 @@ func LoadContract(hc *http.Client, base string) (*Contract, error) {
 }
 
 // contracts holds the Contract of each distinct pair of documents seen.
-// Parsing them (JSON into maps, a regexp per path) cost about as much as
-// the rest of a race-detector run of the realtime suites, which dial
-// hundreds of sockets; a Contract is never modified once built, so the
+// Parsing them (JSON into maps, a regexp per path) for every client and
+// socket was nine tenths of the realtime race suites under -race, which
+// dial hundreds of sockets; a Contract is never modified once built, so the
 // clients of every server serving the same documents share one.
 var contracts = struct {
 	sync.Mutex
