@@ -90,6 +90,7 @@ func mustSend(t *testing.T, from *apitest.Client, to string, i int) {
 func TestStalledPollingClientStallsNoOne(t *testing.T) {
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			srv := apitest.MustStart(t, backend, nil)
 			v := apitest.Register(t, srv.URL(), apitest.Unique("v"))
 			a := apitest.Register(t, srv.URL(), apitest.Unique("a"))

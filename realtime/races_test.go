@@ -53,6 +53,7 @@ func waitConnections(t *testing.T, srv *server.Server, want int) {
 func TestConnectCloseRace(t *testing.T) {
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			// The survivors stay open until the end: let one user hold
 			// them all, so that no CONNECT is refused for the socket cap.
 			srv := apitest.MustStart(t, backend, func(c *server.Config) { c.MaxSocketsPerUser = 1000 })
@@ -91,6 +92,7 @@ func TestConnectCloseRace(t *testing.T) {
 func TestConnectLogoutRace(t *testing.T) {
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			// A refused CONNECT leaves its session open (the client may
 			// retry) until the connect timeout: let one address hold
 			// every session of the test.

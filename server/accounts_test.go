@@ -19,6 +19,7 @@ import (
 // TestAccounts drives the account routes of API.md §2 end to end, as a
 // client would, on every database backend.
 func TestAccounts(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -365,6 +366,7 @@ func TestRateLimit(t *testing.T) {
 // TestConcurrentRegistrations registers users from many goroutines at once:
 // no "database is locked", every user gets a working token.
 func TestConcurrentRegistrations(t *testing.T) {
+	t.Parallel()
 	srv := apitest.MustStart(t, "sqlite", nil)
 	var wg sync.WaitGroup
 	for i := 0; i < 30; i++ {

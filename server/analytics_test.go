@@ -119,6 +119,7 @@ func countOf(t *testing.T, c *apitest.Client, userID, period string) int64 {
 // history of direct, group and channel messages across a UTC midnight, with an
 // edit, deletions and a repeated send that must not change any count.
 func TestAnalyticsHistory(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			w := newAnalyticsWorld(t, backend, nil)

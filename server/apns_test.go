@@ -101,6 +101,7 @@ func (a *apnsStandIn) check(r *http.Request, body []byte) string {
 }
 
 func TestAPNs(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) { testAPNs(t, backend) })
 	}

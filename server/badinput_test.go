@@ -35,6 +35,7 @@ func wantInvalid(t *testing.T, what string, r *apitest.Response) {
 // query value are 400 invalid_argument on every backend, never 500, and
 // one user's bad sends never fail another user's good ones.
 func TestBadTextIsRefused(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			srv := apitest.MustStart(t, backend, nil)

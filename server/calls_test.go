@@ -76,6 +76,7 @@ func countEvents(ws *apitest.WS, name, callID string) int {
 // signals, history and sync, with the server clock moved instead of
 // waiting for the ring timeout.
 func TestCalls(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -97,6 +97,7 @@ func wait(t *testing.T, ch <-chan struct{}, what string) {
 // embedded TURN server only, connect, and send data both ways over a data
 // channel. A wrong TURN credential gathers no relay candidate.
 func TestCallWebRTC(t *testing.T) {
+	t.Parallel()
 	srv := apitest.MustStart(t, testdb.Backends[0], func(c *server.Config) {
 		c.TURNAddr, c.TURNSecret = "127.0.0.1:0", "webrtc-test-secret"
 	})

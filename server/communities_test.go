@@ -73,6 +73,7 @@ func createChannel(t *testing.T, c *apitest.Client, communityID, name, typ strin
 }
 
 func TestCommunities(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -466,6 +467,7 @@ func hasEvent(items []struct{ Event string }, name string) bool {
 // pending member, a removed member and a stranger, and checks the answer:
 // allowed, 403 (a member without the right) or 404 (no access at all).
 func TestCommunityRoles(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -127,6 +127,7 @@ func TestOpenAPIQueryTypes(t *testing.T) {
 // with its recommended rules and the AsyncAPI document through
 // @asyncapi/parser; any error or warning fails.
 func TestDocumentsLint(t *testing.T) {
+	t.Parallel()
 	dir := testenv.NodeDir(t)
 	for _, bin := range []string{"node_modules/.bin/redocly", "node_modules/@asyncapi/parser"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {

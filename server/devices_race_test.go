@@ -14,6 +14,7 @@ import (
 // POST /api/users/keys with one new deviceId, all succeed on every backend
 // (PostgreSQL answered 500 devices_pkey) and leave one device.
 func TestConcurrentDeviceRegistration(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			srv := apitest.MustStart(t, backend, nil)

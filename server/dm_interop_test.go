@@ -19,6 +19,7 @@ import (
 // event, over the default transports (polling, then upgrade) and over
 // WebSocket only.
 func TestDirectMessagesSocketIOClient(t *testing.T) {
+	t.Parallel()
 	dir := testenv.NodeDir(t)
 	for _, transport := range []string{"default", "websocket"} {
 		t.Run(transport, func(t *testing.T) {
@@ -36,6 +37,7 @@ func TestDirectMessagesSocketIOClient(t *testing.T) {
 // real npm socket.io-client exercise every group rule, over the default
 // transports and over WebSocket only.
 func TestGroupsSocketIOClient(t *testing.T) {
+	t.Parallel()
 	dir := testenv.NodeDir(t)
 	for _, transport := range []string{"default", "websocket"} {
 		t.Run(transport, func(t *testing.T) {

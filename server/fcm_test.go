@@ -104,6 +104,7 @@ func (f *fcmStandIn) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestFCM(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) { testFCM(t, backend) })
 	}

@@ -83,6 +83,7 @@ func syncAll(t *testing.T, c *apitest.Client, cursor string) (items []struct {
 // TestGroups drives API.md §5 end to end over REST and the plain
 // WebSocket, on every backend.
 func TestGroups(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -56,6 +56,7 @@ func TestClientMessageIDAcrossConversations(t *testing.T) {
 // group is deleted is either refused or told: nobody added ends up in a
 // group that silently vanished.
 func TestDeleteGroupRace(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -137,6 +137,7 @@ func randomBytes(n int) []byte {
 // TestMedia drives API.md §8 over a directory on every database backend,
 // and over S3.
 func TestMedia(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

@@ -51,6 +51,7 @@ func history(t *testing.T, c *apitest.Client, peer *apitest.Client, query string
 // TestDirectMessages drives API.md §3 and §4 end to end over REST and the
 // plain WebSocket, on every backend.
 func TestDirectMessages(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -461,6 +462,7 @@ func TestOfflineSync(t *testing.T) {
 // it is due, and starts a new server on the same database: the message is
 // sent once, shortly after its time.
 func TestScheduleSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()

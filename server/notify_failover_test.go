@@ -33,8 +33,9 @@ import (
 //
 // Either way every other pending push arrives exactly once.
 func TestNotificationsHolderDies(t *testing.T) {
-	t.Run("Crash", func(t *testing.T) { testHolderDies(t, true) })
-	t.Run("Stop", func(t *testing.T) { testHolderDies(t, false) })
+	// Each case has its own database, NATS server and nodes.
+	t.Run("Crash", func(t *testing.T) { t.Parallel(); testHolderDies(t, true) })
+	t.Run("Stop", func(t *testing.T) { t.Parallel(); testHolderDies(t, false) })
 }
 
 func testHolderDies(t *testing.T, crash bool) {

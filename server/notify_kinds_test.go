@@ -224,6 +224,7 @@ func TestPushEndpointBlocklist(t *testing.T) {
 // pushes of one community share a topic, another community's have their
 // own; an admin with a socket gets none.
 func TestKeyRequestPush(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) { testKeyRequestPush(t, backend) })
 	}

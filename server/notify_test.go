@@ -372,6 +372,7 @@ func TestNotificationsTwoNodes(t *testing.T) {
 }
 
 func TestNotifications(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) { testNotifications(t, backend) })
 	}

@@ -190,6 +190,7 @@ var (
 // error envelope, never a 5xx, while another pair of users keeps sending,
 // and every one of their sends succeeds.
 func TestHostileInputEveryRoute(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			srv := apitest.MustStart(t, backend, nil)

@@ -19,6 +19,7 @@ import (
 // of its session; used, expired, unknown, or of a logged-out session, it
 // is refused with 401 before the upgrade.
 func TestWSTicket(t *testing.T) {
+	t.Parallel()
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			clock := jobs.NewFake(time.Now())

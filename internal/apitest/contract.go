@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Contract holds the OpenAPI and AsyncAPI documents a server serves and
@@ -35,14 +36,17 @@ type docRoute struct {
 var quotedParam = regexp.MustCompile(`\\\{[A-Za-z]+\\\}`)
 
 // LoadContract fetches /api/openapi.json and /api/asyncapi.json from base.
+// Every client and /ws socket of a test loads the contract of its server;
+// the documents are fetched each time, but parsed once per distinct pair of
+// documents (see parsed).
 func LoadContract(hc *http.Client, base string) (*Contract, error) {
-	c := &Contract{}
-	for path, dst := range map[string]*map[string]any{"/api/openapi.json": &c.openapi, "/api/asyncapi.json": &c.asyncapi} {
+	var raw [2][]byte
+	for i, path := range []string{"/api/openapi.json", "/api/asyncapi.json"} {
 		resp, err := hc.Get(base + path)
 		if err != nil {
 			return nil, err
 		}
-		raw, err := io.ReadAll(resp.Body)
+		raw[i], err = io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil {
 			return nil, err
@@ -50,9 +54,34 @@ func LoadContract(hc *http.Client, base string) (*Contract, error) {
 		if resp.StatusCode != 200 {
 			return nil, fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
 		}
-		if err := decodeNumbers(raw, dst); err != nil {
-			return nil, fmt.Errorf("GET %s: %v", path, err)
-		}
+	}
+	return parsed(raw[0], raw[1])
+}
+
+// contracts holds the Contract of each distinct pair of documents seen.
+// Parsing them (JSON into maps, a regexp per path) for every client and
+// socket was nine tenths of the realtime race suites under -race, which
+// dial hundreds of sockets; a Contract is never modified once built, so the
+// clients of every server serving the same documents share one.
+var contracts = struct {
+	sync.Mutex
+	byDocs map[[2]string]*Contract
+}{byDocs: map[[2]string]*Contract{}}
+
+// parsed returns the Contract of the given OpenAPI and AsyncAPI documents.
+func parsed(openapi, asyncapi []byte) (*Contract, error) {
+	key := [2]string{string(openapi), string(asyncapi)}
+	contracts.Lock()
+	defer contracts.Unlock()
+	if c := contracts.byDocs[key]; c != nil {
+		return c, nil
+	}
+	c := &Contract{}
+	if err := decodeNumbers(openapi, &c.openapi); err != nil {
+		return nil, fmt.Errorf("GET /api/openapi.json: %v", err)
+	}
+	if err := decodeNumbers(asyncapi, &c.asyncapi); err != nil {
+		return nil, fmt.Errorf("GET /api/asyncapi.json: %v", err)
 	}
 	paths, _ := c.openapi["paths"].(map[string]any)
 	for p, item := range paths {
@@ -78,6 +107,7 @@ func LoadContract(hc *http.Client, base string) (*Contract, error) {
 		}
 		return a.path < b.path
 	})
+	contracts.byDocs[key] = c
 	return c, nil
 }
 
@@ -197,6 +227,9 @@ func (c *Contract) checkMessage(name string, data []byte) error {
 	return nil
 }
 
+// pointerEscapes undoes the escapes of a JSON Pointer's segment (RFC 6901).
+var pointerEscapes = strings.NewReplacer("~1", "/", "~0", "~")
+
 // resolve follows a local $ref.
 func resolve(doc map[string]any, s any) any {
 	for {
@@ -210,7 +243,7 @@ func resolve(doc map[string]any, s any) any {
 		}
 		var cur any = doc
 		for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
-			part = strings.NewReplacer("~1", "/", "~0", "~").Replace(part)
+			part = pointerEscapes.Replace(part)
 			cur, _ = cur.(map[string]any)[part]
 		}
 		s = cur
