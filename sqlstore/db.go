@@ -256,9 +256,6 @@ type Tx struct {
 	stmts  map[string]*sql.Stmt // cached statements bound to this transaction
 	missed []string             // statements that ran unprepared: prepare them after
 	pipe   *pipeline            // a pipelined PostgreSQL transaction (see inPipelinedTx)
-	// blocked is what the send path read of blocks with its first
-	// statements (sendMessages), for the direct policy; nil otherwise.
-	blocked map[string]bool
 }
 
 // stmt returns the transaction's view of the cached statement of query,

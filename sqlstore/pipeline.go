@@ -78,10 +78,18 @@ func (db *DB) inPipelinedTx(ctx context.Context, fn func(tx *Tx) error) error {
 // it goes with the next round trip and read (if any) sees its rows then;
 // otherwise it runs now. A failure surfaces from that round trip.
 func (t *Tx) later(ctx context.Context, query string, args []any, read func(scanner) error) error {
+	return t.queue(ctx, queued{query: query, args: args, read: read})
+}
+
+// queue queues q (query not yet rebound) on a pipelined transaction, or
+// runs it now.
+func (t *Tx) queue(ctx context.Context, q queued) error {
 	if t.pipe != nil {
-		t.pipe.queued = append(t.pipe.queued, queued{query: t.db.q(query), args: args, read: read})
+		q.query = t.db.q(q.query)
+		t.pipe.queued = append(t.pipe.queued, q)
 		return nil
 	}
+	query, args, read := q.query, q.args, q.read
 	if read == nil {
 		_, err := t.exec(ctx, query, args...)
 		return err
@@ -99,11 +107,7 @@ func (t *Tx) later(ctx context.Context, query string, args []any, read func(scan
 // duplicate lookup scanned messages, 1,695 times in an 8-s run, until
 // planned per batch (BENCHMARKS.md, issue #23).
 func (t *Tx) laterCustom(ctx context.Context, query string, args []any, read func(scanner) error) error {
-	if t.pipe != nil {
-		t.pipe.queued = append(t.pipe.queued, queued{query: t.db.q(query), args: args, read: read, custom: true})
-		return nil
-	}
-	return t.later(ctx, query, args, read)
+	return t.queue(ctx, queued{query: query, args: args, read: read, custom: true})
 }
 
 // flush sends what later queued (and BEGIN, if not sent yet) and runs the

@@ -60,7 +60,7 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	// The reads that need nothing but the batch go together (on
 	// PostgreSQL with BEGIN, one round trip): the repeated
 	// clientMessageIds, and the blocks between the direct senders and
-	// recipients, which the direct policy then reads from tx.blocked.
+	// recipients, which the direct policy admits by (sendReads).
 	prev, err := tx.existingClientIDs(ctx, batch)
 	if err != nil {
 		return err
@@ -71,7 +71,8 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 			direct = append(direct, s)
 		}
 	}
-	if tx.blocked, err = tx.blockedPairs(ctx, direct); err != nil {
+	var reads sendReads
+	if reads.blocked, err = tx.blockedPairs(ctx, direct); err != nil {
 		return err
 	}
 	if err := tx.flush(ctx); err != nil {
@@ -106,7 +107,7 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 		byConv[m.ConversationID] = append(byConv[m.ConversationID], s)
 	}
 	sort.Strings(convs)
-	if err := tx.admit(ctx, convs, byConv); err != nil {
+	if err := tx.admit(ctx, convs, byConv, &reads); err != nil {
 		return err
 	}
 	var withMedia []*parley.Send

@@ -61,14 +61,9 @@ func TestSendBlocked(t *testing.T) {
 // alone; every other send of the batch commits.
 func TestSendBatchIsolation(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		ann, bob := mustUser(t, db, "ann"), mustUser(t, db, "bob")
-		ab, err := db.DirectConversation(ctx, ann.ID, bob.ID, now)
-		must(t, err)
-		send := func(convID, cmid string) *parley.Send {
-			return &parley.Send{Message: &parley.Message{ID: parley.NewID("msg"), ConversationID: convID, SenderID: ann.ID,
-				RecipientID: bob.ID, ClientMessageID: cmid, Content: "c", ContentHash: "h", Type: "text", SentAt: now}}
-		}
+		p := newPair(t, db)
+		ann, ab := p.ann, p.ab
+		send := func(convID, cmid string) *parley.Send { return p.text("", convID, cmid) }
 		batch := []*parley.Send{send(ab.ID, "1"), send("conv_missing", "2"), send(ab.ID, "3"), send(ab.ID, "1")}
 		must(t, db.SendMessages(ctx, batch))
 		if batch[1].Err == nil {
@@ -95,14 +90,9 @@ func TestSendBatchIsolation(t *testing.T) {
 // alone commits the good one with the next seq, one change and one count.
 func TestSendBatchFailsInLastStatement(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		ann, bob := mustUser(t, db, "ann"), mustUser(t, db, "bob")
-		ab, err := db.DirectConversation(ctx, ann.ID, bob.ID, now)
-		must(t, err)
-		send := func(id, cmid string) *parley.Send {
-			return &parley.Send{Message: &parley.Message{ID: id, ConversationID: ab.ID, SenderID: ann.ID,
-				RecipientID: bob.ID, ClientMessageID: cmid, Content: "c", ContentHash: "h", Type: "text", SentAt: now}}
-		}
+		p := newPair(t, db)
+		now, ann, bob, ab := p.now, p.ann, p.bob, p.ab
+		send := func(id, cmid string) *parley.Send { return p.text(id, "", cmid) }
 		first := send(parley.NewID("msg"), "1")
 		must(t, db.SendMessages(ctx, []*parley.Send{first}))
 		batch := []*parley.Send{send(parley.NewID("msg"), "2"), send(first.Message.ID, "3")}
@@ -411,18 +401,12 @@ func TestSendLeavesConnectionClean(t *testing.T) {
 		for _, p := range db.Pools() {
 			p.SetMaxOpenConns(1)
 		}
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		ann, bob := mustUser(t, db, "ann"), mustUser(t, db, "bob")
-		ab, err := db.DirectConversation(ctx, ann.ID, bob.ID, now)
-		must(t, err)
+		p := newPair(t, db)
+		ann, bob, ab := p.ann, p.bob, p.ab
 		n := 0
 		send := func(id string) *parley.Send {
 			n++
-			if id == "" {
-				id = parley.NewID("msg")
-			}
-			return &parley.Send{Message: &parley.Message{ID: id, ConversationID: ab.ID, SenderID: ann.ID,
-				RecipientID: bob.ID, ClientMessageID: fmt.Sprint(n), Content: "c", ContentHash: "h", Type: "text", SentAt: now}}
+			return p.text(id, "", fmt.Sprint(n))
 		}
 		// backend is the PostgreSQL process of the pool's one connection.
 		backend := func() int {
@@ -487,4 +471,33 @@ func TestSendLeavesConnectionClean(t *testing.T) {
 			t.Fatalf("%d message changes for %d stored messages", count, len(msgs))
 		}
 	})
+}
+
+// pair is two new users, ann and bob, and their direct conversation.
+type pair struct {
+	now      time.Time
+	ann, bob *parley.User
+	ab       *parley.Conversation
+}
+
+func newPair(t *testing.T, db *sqlstore.DB) *pair {
+	t.Helper()
+	p := &pair{now: time.Now().UTC().Truncate(time.Millisecond), ann: mustUser(t, db, "ann"), bob: mustUser(t, db, "bob")}
+	var err error
+	p.ab, err = db.DirectConversation(ctx, p.ann.ID, p.bob.ID, p.now)
+	must(t, err)
+	return p
+}
+
+// text is a text message from ann to bob with message id id (a new one
+// when empty) in conversation convID (theirs when empty).
+func (p *pair) text(id, convID, cmid string) *parley.Send {
+	if id == "" {
+		id = parley.NewID("msg")
+	}
+	if convID == "" {
+		convID = p.ab.ID
+	}
+	return &parley.Send{Message: &parley.Message{ID: id, ConversationID: convID, SenderID: p.ann.ID,
+		RecipientID: p.bob.ID, ClientMessageID: cmid, Content: "c", ContentHash: "h", Type: "text", SentAt: p.now}}
 }

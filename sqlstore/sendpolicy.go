@@ -20,7 +20,14 @@ type sendPolicy interface {
 	// conversations of its kind (convs in id order, which is the order to
 	// take locks in): it sets Err on each send that may not be posted and
 	// Recipients (the users to deliver it to) on the others.
-	admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send) error
+	// reads holds what the batch's first round trip read for the policies.
+	admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send, reads *sendReads) error
+}
+
+// sendReads is what sendMessages reads with the batch's first statements
+// (on PostgreSQL one round trip with BEGIN), for the policies to admit by.
+type sendReads struct {
+	blocked map[string]bool // pairKey of the direct senders and recipients where either blocked the other
 }
 
 // sendPolicies holds the policy of every conversation kind that can be
@@ -33,7 +40,7 @@ var sendPolicies = map[string]sendPolicy{
 
 // admit applies each kind's send policy to the batch's sends; a send to a
 // conversation of no known kind fails alone with ENOTFOUND.
-func (tx *Tx) admit(ctx context.Context, convs []string, byConv map[string][]*parley.Send) error {
+func (tx *Tx) admit(ctx context.Context, convs []string, byConv map[string][]*parley.Send, reads *sendReads) error {
 	byKind := map[string][]string{}
 	var kinds []string
 	for _, id := range convs {
@@ -51,7 +58,7 @@ func (tx *Tx) admit(ctx context.Context, convs []string, byConv map[string][]*pa
 	}
 	sort.Strings(kinds) // every batch takes the locks of the kinds in the same order
 	for _, kind := range kinds {
-		if err := sendPolicies[kind].admit(ctx, tx, byKind[kind], byConv); err != nil {
+		if err := sendPolicies[kind].admit(ctx, tx, byKind[kind], byConv, reads); err != nil {
 			return err
 		}
 	}
@@ -64,28 +71,16 @@ func (tx *Tx) admit(ctx context.Context, convs []string, byConv map[string][]*pa
 // committed before the send stops it); both receive the message.
 type directSends struct{}
 
-func (directSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send) error {
-	var sends []*parley.Send
+func (directSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send, reads *sendReads) error {
 	for _, id := range convs {
-		sends = append(sends, byConv[id]...)
-	}
-	blocked := tx.blocked // read with the batch's first statements (sendMessages)
-	if blocked == nil {
-		var err error
-		if blocked, err = tx.blockedPairs(ctx, sends); err != nil {
-			return err
+		for _, s := range byConv[id] {
+			m := s.Message
+			if reads.blocked[pairKey(m.SenderID, m.RecipientID)] {
+				s.Err = parley.Errorf(parley.EBLOCKED, "you cannot message this user")
+				continue
+			}
+			s.Recipients = []string{m.RecipientID, m.SenderID}
 		}
-		if err := tx.flush(ctx); err != nil {
-			return err
-		}
-	}
-	for _, s := range sends {
-		m := s.Message
-		if blocked[pairKey(m.SenderID, m.RecipientID)] {
-			s.Err = parley.Errorf(parley.EBLOCKED, "you cannot message this user")
-			continue
-		}
-		s.Recipients = []string{m.RecipientID, m.SenderID}
 	}
 	return nil
 }
@@ -132,7 +127,7 @@ func (tx *Tx) blockedPairs(ctx context.Context, batch []*parley.Send) (map[strin
 // removed before it committed.
 type groupSends struct{}
 
-func (groupSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send) error {
+func (groupSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send, _ *sendReads) error {
 	return admitMembers(ctx, tx, parley.KindGroup, convs, byConv)
 }
 
@@ -142,7 +137,7 @@ func (groupSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[
 // pending or removed community member is no reader: ENOTFOUND.
 type channelSends struct{}
 
-func (channelSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send) error {
+func (channelSends) admit(ctx context.Context, tx *Tx, convs []string, byConv map[string][]*parley.Send, _ *sendReads) error {
 	return admitMembers(ctx, tx, parley.KindChannel, convs, byConv)
 }
 

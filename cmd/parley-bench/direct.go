@@ -183,12 +183,7 @@ func runDirect(ctx context.Context, c directConfig, out, progress io.Writer) (*d
 			p.ack = append(p.ack, now-t0)
 			p.mu.Unlock()
 			acked.Add(1)
-			for {
-				last := lastAck.Load()
-				if int64(now) <= last || lastAck.CompareAndSwap(last, int64(now)) {
-					break
-				}
-			}
+			storeMax(&lastAck, int64(now))
 		})
 		if err != nil {
 			<-p.slots
@@ -363,13 +358,18 @@ func (p *peer) onNewMessage(data json.RawMessage, start time.Time, received, slo
 		p.e2e = append(p.e2e, took)
 	}
 	p.mu.Unlock()
-	for {
-		if s := slowest.Load(); int64(took) <= s || slowest.CompareAndSwap(s, int64(took)) {
-			break
-		}
-	}
+	storeMax(slowest, int64(took))
 	if first {
 		received.Add(1)
+	}
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		if cur := a.Load(); v <= cur || a.CompareAndSwap(cur, v) {
+			return
+		}
 	}
 }
 

@@ -203,12 +203,7 @@ func runGroup(ctx context.Context, c groupConfig, out, progress io.Writer) (*gro
 			m.lat = append(m.lat, now-time.Duration(gm.sent.Load()))
 			gm.deliveries.Add(1)
 			deliveries.Add(1)
-			for {
-				last := gm.last.Load()
-				if int64(now) <= last || gm.last.CompareAndSwap(last, int64(now)) {
-					break
-				}
-			}
+			storeMax(&gm.last, int64(now))
 		}
 	}
 	var connected atomic.Int64
