@@ -100,7 +100,7 @@ func (c *benchClient) post(path string, body any, want int) (json.RawMessage, er
 
 // benchUsers registers n users, 8 at a time, each with a push device on
 // the stand-in when it is not nil.
-func benchUsers(b *testing.B, base, prefix string, n int, standIn *pushStandIn) []*benchClient {
+func benchUsers(b testing.TB, base, prefix string, n int, standIn *pushStandIn) []*benchClient {
 	b.Helper()
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	out := make([]*benchClient, n)

@@ -116,7 +116,7 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	}
 	var out []*parley.Chat
 	lastOf := map[string]*parley.Chat{}
-	var ids []any
+	var ids []string
 	err = each(rows, err, func(s scanner) error {
 		var c parley.Conversation
 		var m parley.Member
@@ -142,19 +142,17 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 		return nil, err
 	}
 	var lasts []*parley.Message
-	for len(ids) > 0 {
-		n := chunk(len(ids))
-		// Each last message comes with the marks that date it for its
-		// recipient (ReceiptMarks of its seq alone: the first at or after
-		// it), so viewing the page reads no mark per row.
-		args := append([]any{parley.StatusDelivered, parley.StatusSeen}, ids[:n]...)
+	// Each last message comes with the marks that date it for its
+	// recipient (ReceiptMarks of its seq alone: the first at or after it),
+	// so viewing the page reads no mark per row.
+	err = db.inList(ids, func(list string, args []any) error {
 		rows, err := db.query(ctx, `SELECT `+messageColumns+`,
 			COALESCE((SELECT r.at FROM receipt_marks r WHERE r.conversation_id = m.conversation_id AND r.user_id = m.recipient_id
 				AND r.kind = ? AND r.seq >= m.seq ORDER BY r.seq LIMIT 1), 0),
 			COALESCE((SELECT r.at FROM receipt_marks r WHERE r.conversation_id = m.conversation_id AND r.user_id = m.recipient_id
 				AND r.kind = ? AND r.seq >= m.seq ORDER BY r.seq LIMIT 1), 0)
-			FROM messages m WHERE m.id IN (`+placeholders(n)+`)`, args...)
-		err = each(rows, err, func(s scanner) error {
+			FROM messages m WHERE m.id IN (`+list+`)`, append([]any{parley.StatusDelivered, parley.StatusSeen}, args...)...)
+		return each(rows, err, func(s scanner) error {
 			var m parley.Message
 			var sent, edited, delivered, seen int64
 			if err := s.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.SenderID, &m.RecipientID, &m.ClientMessageID, &m.Content,
@@ -170,10 +168,9 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 			}
 			return nil
 		})
-		if err != nil {
-			return nil, err
-		}
-		ids = ids[n:]
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := db.directChatMembers(ctx, out); err != nil {
 		return nil, err
@@ -185,18 +182,16 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 // one query per chunk of chats rather than one per chat.
 func (db *DB) directChatMembers(ctx context.Context, chats []*parley.Chat) error {
 	byID := map[string]*parley.Chat{}
-	var ids []any
+	var ids []string
 	for _, ch := range chats {
 		if ch.Conversation.Kind == parley.KindDirect {
 			byID[ch.Conversation.ID] = ch
 			ids = append(ids, ch.Conversation.ID)
 		}
 	}
-	for len(ids) > 0 {
-		n := chunk(len(ids))
-		rows, err := db.query(ctx, `SELECT `+memberColumns+` FROM conversation_members WHERE conversation_id IN (`+placeholders(n)+`)`,
-			ids[:n]...)
-		err = each(rows, err, func(s scanner) error {
+	return db.inList(ids, func(list string, args []any) error {
+		rows, err := db.query(ctx, `SELECT `+memberColumns+` FROM conversation_members WHERE conversation_id IN (`+list+`)`, args...)
+		return each(rows, err, func(s scanner) error {
 			m, err := scanMember(s)
 			if err == nil {
 				ch := byID[m.ConversationID]
@@ -204,12 +199,7 @@ func (db *DB) directChatMembers(ctx context.Context, chats []*parley.Chat) error
 			}
 			return err
 		})
-		if err != nil {
-			return err
-		}
-		ids = ids[n:]
-	}
-	return nil
+	})
 }
 
 // DirectPeers implements parley.ConversationStore.
