@@ -93,24 +93,24 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	// chats of a user with 1,000 conversations ran them 1,000 times. As in
 	// History, hidden messages are looked for only if the user hid any
 	// (the uncorrelated EXISTS runs once).
-	rows, err := db.query(ctx, `SELECT p.id, p.kind, p.last_seq, p.last_message_at, p.created_at,
+	rows, err := db.query(ctx, `SELECT pc.id, pc.kind, pc.last_seq, pc.last_message_at, pc.created_at,
 		p.conversation_id, p.user_id, p.role, p.joined_at, p.joined_seq, p.delivered_seq, p.read_seq,
-		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = p.id AND o.user_id <> p.user_id LIMIT 1), ''),
-		COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = p.id AND m.seq > p.joined_seq
+		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = pc.id AND o.user_id <> p.user_id LIMIT 1), ''),
+		COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = pc.id AND m.seq > p.joined_seq
 			AND (NOT EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?)
 				OR NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = p.user_id AND h.message_id = m.id))
 			ORDER BY m.seq DESC LIMIT 1), ''),
-		(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = p.id
+		(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = pc.id
 			AND m.seq > CASE WHEN p.read_seq > p.joined_seq THEN p.read_seq ELSE p.joined_seq END
 			AND m.sender_id <> p.user_id AND m.deleted_for_everyone = ?),
 		p.muted_until
 		FROM (SELECT c.id, c.kind, c.last_seq, c.last_message_at, c.created_at,
-				mm.conversation_id, mm.user_id, mm.role, mm.joined_at, mm.joined_seq, mm.delivered_seq, mm.read_seq, mm.muted_until,
 				CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END AS activity
-			FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
-			WHERE mm.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
-			ORDER BY activity DESC, c.id LIMIT ?) p
-		ORDER BY p.activity DESC, p.id`, userID, false, userID, limit)
+			FROM conversation_members s JOIN conversations c ON c.id = s.conversation_id
+			WHERE s.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
+			ORDER BY activity DESC, c.id LIMIT ?) pc
+		JOIN conversation_members p ON p.conversation_id = pc.id AND p.user_id = ?
+		ORDER BY pc.activity DESC, pc.id`, userID, false, userID, limit, userID)
 	if err != nil {
 		return nil, err
 	}
