@@ -277,9 +277,9 @@ func (s *Service) publishAudience(ctx context.Context, name string, data any, to
 		// json.Marshal would (FuzzMessageViewJSON) without its reflection
 		// (3.4 % of the server's CPU at 10,000 direct messages/s,
 		// BENCHMARKS.md, issue #23, session 34).
-		size := 512 // the fields but the content, with room to spare
+		size := 1024 // the fields but the content (ids, hash, times: ~600 bytes), with room to spare
 		if v.Content != nil {
-			size += len(*v.Content)
+			size += len(*v.Content) + len(*v.Content)/8 // and some escapes
 		}
 		raw = v.AppendJSON(make([]byte, 0, size))
 	} else {
