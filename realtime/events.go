@@ -15,7 +15,11 @@ func decodeInto(data json.RawMessage, v any) error {
 		return nil
 	}
 	// The same rules as a REST body: a typo in a field name must not look
-	// like success.
+	// like success. The usual flat object of strings is decoded directly
+	// (decodeFlat), with the same result.
+	if parley.CheckJSONText(data) == nil && decodeFlat(data, v) {
+		return nil
+	}
 	return httpapi.DecodeJSON(data, v)
 }
 
