@@ -51,3 +51,23 @@ func TestRowSetChunksSQLite(t *testing.T) {
 		}
 	}
 }
+
+// TestRowSetReserve: rows added up to what was reserved go into the slice
+// reserve made: one allocation for the values, not one per regrowth.
+func TestRowSetReserve(t *testing.T) {
+	add := func(r *rowSet) *rowSet {
+		for i := range 50 {
+			r.add("x", int64(i), int64(7)) // values boxed without allocating
+		}
+		return r
+	}
+	if r := add(newRowSet("text", "bigint", "bigint").reserve(50)); r.len() != 50 || r.vals[147] != "x" || r.vals[148] != int64(49) {
+		t.Fatalf("%d rows, last %v", r.len(), r.vals[147:])
+	}
+	var rows int
+	reserved := testing.AllocsPerRun(5, func() { rows += add(newRowSet("text", "bigint", "bigint").reserve(50)).len() })
+	grown := testing.AllocsPerRun(5, func() { rows += add(newRowSet("text", "bigint", "bigint")).len() })
+	if reserved > 3 || grown <= reserved {
+		t.Fatalf("%v allocations with reserve, %v without (%d rows)", reserved, grown, rows)
+	}
+}
