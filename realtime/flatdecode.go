@@ -4,7 +4,6 @@ import (
 	"encoding"
 	"encoding/json"
 	"reflect"
-	"sync"
 )
 
 // The events clients send most (send_message and its group and channel
@@ -17,17 +16,13 @@ import (
 
 // flatStruct is a struct type whose every field is an exported string with
 // a plain JSON name (and no method of its own to decode JSON or text): the
-// field index + 1 of each name.
+// field index + 1 of each name. Each event handler computes its input
+// type's once (handle).
 type flatStruct map[string]int
-
-var flatStructs sync.Map // reflect.Type → flatStruct (nil: not such a struct)
 
 // flatFields returns the names of t's fields, or nil when t is not a struct
 // of strings only with plain JSON names.
 func flatFields(t reflect.Type) flatStruct {
-	if f, ok := flatStructs.Load(t); ok {
-		return f.(flatStruct)
-	}
 	var fields flatStruct
 	p := reflect.PointerTo(t)
 	if t.Kind() == reflect.Struct && !p.Implements(jsonUnmarshaler) && !p.Implements(textUnmarshaler) {
@@ -43,7 +38,6 @@ func flatFields(t reflect.Type) flatStruct {
 			fields[name] = i + 1 // 0 means absent
 		}
 	}
-	flatStructs.Store(t, fields)
 	return fields
 }
 
@@ -66,19 +60,15 @@ func plainName(tag string) bool {
 	return true
 }
 
-// decodeFlat decodes data into v (a pointer to a struct of flatFields) when
-// data is one JSON object whose keys are exactly the names of v's fields
-// (no escapes), each with a string value, and reports whether it did. It
-// sets nothing unless it decodes the whole object: otherwise the caller
-// decodes with encoding/json. data must have passed parley.CheckJSONText
-// (valid UTF-8, no NUL).
-func decodeFlat(data []byte, v any) bool {
+// decodeFlat decodes data into v, a pointer to a struct whose flatFields
+// are fields, when data is one JSON object whose keys are exactly the
+// names of those fields (no escapes), each with a string value, and
+// reports whether it did. It sets nothing unless it decodes the whole
+// object: otherwise the caller decodes with encoding/json. data must have
+// passed parley.CheckJSONText (valid UTF-8, no NUL).
+func decodeFlat(data []byte, v any, fields flatStruct) bool {
 	rv := reflect.ValueOf(v)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return false
-	}
-	fields := flatFields(rv.Type().Elem())
-	if fields == nil {
+	if fields == nil || rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return false
 	}
 	type set struct {

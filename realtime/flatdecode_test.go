@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -27,18 +28,19 @@ var flatSeeds = []string{
 // values.
 func checkFlat[T comparable](t *testing.T, data []byte) {
 	var want, got, flat T
+	fields := flatFields(reflect.TypeFor[T]())
 	wantErr := httpapi.DecodeJSON(data, &want)
 	if len(data) == 0 || string(data) == "null" {
 		wantErr = nil // decodeInto: an absent payload is {}
 	}
-	gotErr := decodeInto(data, &got)
+	gotErr := decodeInto(data, &got, fields)
 	if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
 		t.Fatalf("%q: decodeInto error %v, encoding/json %v", data, gotErr, wantErr)
 	}
 	if wantErr == nil && got != want {
 		t.Fatalf("%q: decodeInto %+v, encoding/json %+v", data, got, want)
 	}
-	if parley.CheckJSONText(data) == nil && decodeFlat(data, &flat) {
+	if parley.CheckJSONText(data) == nil && decodeFlat(data, &flat, fields) {
 		if wantErr != nil || flat != want {
 			t.Fatalf("%q: decodeFlat took it as %+v; encoding/json: %+v, %v", data, flat, want, wantErr)
 		}
@@ -46,12 +48,13 @@ func checkFlat[T comparable](t *testing.T, data []byte) {
 }
 
 func TestDecodeFlat(t *testing.T) {
+	sendFields := flatFields(reflect.TypeFor[service.SendInput]())
 	took := 0
 	for _, s := range flatSeeds {
 		checkFlat[service.SendInput](t, []byte(s))
 		checkFlat[service.StatusInput](t, []byte(s))
 		var in service.SendInput
-		if parley.CheckJSONText([]byte(s)) == nil && decodeFlat([]byte(s), &in) {
+		if parley.CheckJSONText([]byte(s)) == nil && decodeFlat([]byte(s), &in, sendFields) {
 			took++
 		}
 	}
@@ -59,19 +62,28 @@ func TestDecodeFlat(t *testing.T) {
 		t.Fatalf("decodeFlat took %d of the seeds, want the usual shapes (at least 6)", took)
 	}
 	// Not a flat struct: left to encoding/json.
-	var typing service.TypingInput
-	if decodeFlat([]byte(`{"senderId":"a"}`), &typing) {
-		t.Fatal("decodeFlat took a struct with a *bool field")
+	if flatFields(reflect.TypeFor[service.TypingInput]()) != nil {
+		t.Fatal("a struct with a *bool field counts as flat")
 	}
-	var m map[string]string
-	if decodeFlat([]byte(`{"a":"b"}`), &m) {
-		t.Fatal("decodeFlat took a map")
+	if flatFields(reflect.TypeFor[map[string]string]()) != nil {
+		t.Fatal("a map counts as a flat struct")
+	}
+	type named string
+	if flatFields(reflect.TypeFor[struct {
+		A named `json:"a"`
+	}]()) != nil || flatFields(reflect.TypeFor[struct {
+		A string `json:"a,omitempty"`
+	}]()) != nil || flatFields(reflect.TypeFor[struct {
+		A string `json:"a"`
+		b string
+	}]()) != nil {
+		t.Fatal("a struct with a named string, a tag option or an unexported field counts as flat")
 	}
 	// A send_message payload as clients send it decodes exactly.
 	in := service.SendInput{RecipientID: "usr_b", EncryptedContent: `{"m":"<&>\u2028"}`, Type: "text", ClientMessageID: "c"}
 	data, _ := json.Marshal(in)
 	var out service.SendInput
-	if !decodeFlat(data, &out) || out != in {
+	if !decodeFlat(data, &out, sendFields) || out != in {
 		t.Fatalf("%s decoded as %+v", data, out)
 	}
 }
@@ -94,10 +106,11 @@ func BenchmarkDecodeSendMessage(b *testing.B) {
 	content, _ := json.Marshal(map[string]any{"message": strings.Repeat("QUJD", 64), "key": "k", "iv": "iv", "t": 12345})
 	data, _ := json.Marshal(service.SendInput{RecipientID: "usr_agregsomrkrdlm25oz3ul6rx2e", EncryptedContent: string(content),
 		Type: "text", ClientMessageID: "kfukdk-s4g8z7v1_176-249"})
+	sendFields := flatFields(reflect.TypeFor[service.SendInput]())
 	for _, c := range []struct {
 		name   string
 		decode func([]byte, any) error
-	}{{"decodeInto", func(d []byte, v any) error { return decodeInto(d, v) }}, {"encoding-json", httpapi.DecodeJSON}} {
+	}{{"decodeInto", func(d []byte, v any) error { return decodeInto(d, v, sendFields) }}, {"encoding-json", httpapi.DecodeJSON}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
