@@ -3,27 +3,34 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/service"
 )
 
-// decodeInto decodes a client event's data into v (an absent payload is {}).
-func decodeInto(data json.RawMessage, v any) error {
+// decodeInto decodes a client event's data into v (an absent payload is
+// {}); flat is flatFields of v's struct type (nil: none).
+func decodeInto(data json.RawMessage, v any, flat flatStruct) error {
 	if len(data) == 0 || string(data) == "null" {
 		return nil
 	}
 	// The same rules as a REST body: a typo in a field name must not look
-	// like success.
+	// like success. The usual flat object of strings is decoded directly
+	// (decodeFlat), with the same result.
+	if flat != nil && parley.CheckJSONText(data) == nil && decodeFlat(data, v, flat) {
+		return nil
+	}
 	return httpapi.DecodeJSON(data, v)
 }
 
 // handle adapts a service call taking input In to a Handler.
 func handle[In any](fn func(context.Context, *parley.Identity, In) (any, error)) Handler {
+	flat := flatFields(reflect.TypeFor[In]())
 	return func(ctx context.Context, caller *parley.Identity, data json.RawMessage) (any, error) {
 		var in In
-		if err := decodeInto(data, &in); err != nil {
+		if err := decodeInto(data, &in, flat); err != nil {
 			return nil, err
 		}
 		return fn(ctx, caller, in)

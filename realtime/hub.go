@@ -120,6 +120,8 @@ type Hub struct {
 	handlers map[string]Handler
 	unsub    func()
 	m        parley.Metrics
+	// deadlines gives each client event its context (EventTimeout).
+	deadlines eventDeadlines
 
 	mu    sync.RWMutex
 	users map[string][]*client // a user's sockets on this node (a slice: fan-out iterates it per addressee)
@@ -169,7 +171,8 @@ func New(svc *service.Service, bus parley.Bus, cfg Config) *Hub {
 	if cfg.Metrics == nil {
 		cfg.Metrics = parley.NopMetrics{}
 	}
-	h := &Hub{svc: svc, bus: bus, log: cfg.Logger, cfg: cfg, m: cfg.Metrics, users: map[string][]*client{}}
+	h := &Hub{svc: svc, bus: bus, log: cfg.Logger, cfg: cfg, m: cfg.Metrics, users: map[string][]*client{},
+		deadlines: eventDeadlines{timeout: cfg.EventTimeout}}
 	h.handlers = h.clientEvents()
 	check := h.loggedOriginCheck(originChecker(cfg.AllowedOrigins))
 	budget := wsock.NewBudget(cfg.MaxQueuedBytes)
@@ -586,9 +589,7 @@ func (h *Hub) call(c *client, name string, data json.RawMessage) parley.Reply {
 		go c.closeFor("expired")
 		return parley.ReplyOf(nil, parley.Errorf(parley.EUNAUTHORIZED, "token expired"))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.EventTimeout)
-	defer cancel()
-	res, err := fn(ctx, c.id, data)
+	res, err := fn(h.deadlines.context(), c.id, data)
 	if parley.ErrorCode(err) == parley.EINTERNAL {
 		h.log.Error("socket event failed", "event", name, "user", c.id.UserID, "err", err)
 	}

@@ -101,7 +101,7 @@ func (tx *Tx) countSends(ctx context.Context, batch []*parley.Send) ([]write, er
 	})
 	newlyActive := map[parley.Day]int64{}
 	firsts := newRowSet("text", "bigint") // user, day: the rows that are their user's first send of the day
-	upserts := newRowSet("text", "bigint", "bigint", "bigint", "bigint", "bigint")
+	upserts := newRowSet("text", "bigint", "bigint", "bigint", "bigint", "bigint").reserve(len(list))
 	added := make(map[userDayKey]int64, len(list)) // what the upsert adds to each row's sent
 	for _, r := range list {
 		upserts.add(r.user, int64(r.day), r.sent, r.received, r.lastSent, r.sentShared)

@@ -55,7 +55,7 @@ func (tx *Tx) addChangesAfter(ctx context.Context, before []write, changes ...*p
 	if n == 0 {
 		return nil
 	}
-	rows := newRowSet("bigint", "text", "bigint", "text", "text", "text", "text", "text", "bigint")
+	rows := newRowSet("bigint", "text", "bigint", "text", "text", "text", "text", "text", "bigint").reserve(n)
 	ord := int64(0)
 	for _, c := range changes {
 		if c != nil {

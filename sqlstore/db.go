@@ -109,7 +109,19 @@ func openSQLite(path string) (*DB, error) {
 	// checkpoint took 5-7 % of the server's CPU at 1,500-3,000 direct
 	// messages/s, 2-3 % after; BENCHMARKS.md, issue #23, session 32). The
 	// WAL file keeps that size once reached: it is reused from its start.
-	w, err := sql.Open("sqlite", base+"?"+pragmas+"&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(8000)&_txlock=immediate")
+	//
+	// cache_size(-16384): the writer keeps up to 16 MiB of pages (SQLite's
+	// default is 2 MiB). Every message inserts into indexes keyed by
+	// sender and by conversation, whose leaves are spread over the whole
+	// index; with the default cache many of them had been evicted by the
+	// time the next batch wrote them again, and each was read back with a
+	// pread from the WAL or the database file (3.6 % of the server's CPU
+	// at 10,000 direct messages/s, BENCHMARKS.md, issue #23, session 34).
+	// The cache survives from one transaction to the next, since this
+	// connection is the only writer. Not larger: SQLite scans the cache's
+	// whole hash table at the end of many transactions (pcache1Truncate),
+	// 0.7 % of the CPU at 16 MiB and 1.3 % at 64 MiB in the same runs.
+	w, err := sql.Open("sqlite", base+"?"+pragmas+"&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(8000)&_pragma=cache_size(-16384)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}

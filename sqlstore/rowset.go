@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,14 +18,23 @@ import (
 // size, and the statement text (prepared once per connection by pgx) never
 // changes. Round trips are what a single committer on PostgreSQL waits for
 // (BENCHMARKS.md, issue #23). SQLite has no arrays and no round trips: the
-// rows go as multi-row VALUES in chunks of a few fixed sizes (chunk), each
-// size one cached prepared statement.
+// rows go as multi-row VALUES in chunks of power-of-two sizes (rowChunk),
+// each size one cached prepared statement.
 type rowSet struct {
 	types []string // SQL type of each column: text, bigint or boolean
 	vals  []any    // row-major: string, int64 or bool as types says
 }
 
 func newRowSet(types ...string) *rowSet { return &rowSet{types: types} }
+
+// reserve makes room for rows more rows, so that adding a batch's rows
+// does not copy the values again and again as the slice grows (that
+// regrowth was a tenth of the bytes the server allocated at 10,000 direct
+// messages/s, BENCHMARKS.md, issue #23, session 34).
+func (r *rowSet) reserve(rows int) *rowSet {
+	r.vals = slices.Grow(r.vals, rows*len(r.types))
+	return r
+}
 
 // add appends a row; it must have one value per column, of its type.
 func (r *rowSet) add(vals ...any) {
@@ -50,13 +60,33 @@ func (r *rowSet) each(d Dialect, run func(table string, args []any) error) error
 	cols := len(r.types)
 	rows := r.vals
 	for len(rows) > 0 {
-		n := chunk(len(rows) / cols)
+		n := rowChunk(len(rows) / cols)
 		if err := run(valuesTable(n, cols), rows[:n*cols]); err != nil {
 			return err
 		}
 		rows = rows[n*cols:]
 	}
 	return nil
+}
+
+// maxChunkRows bounds the rows of one SQLite statement of a rowSet (at
+// 13 columns, 1,664 parameters: well under SQLite's limit of 32,766).
+const maxChunkRows = 128
+
+// rowChunk picks how many of n rows (n ≥ 1) the next SQLite statement
+// takes: the largest power of two up to n, at most maxChunkRows. n rows
+// then take one statement per bit of n (52 = 32+16+4: three), where the
+// sizes of chunk (128, 32, 8, 1) took up to eleven (52 = 32+8+8+1+1+1+1:
+// seven); every statement has its fixed cost of binding, stepping and
+// resetting on the single writer (BENCHMARKS.md, issue #23, session 34).
+// Eight sizes keep the statement texts per query few (one cached prepared
+// statement each).
+func rowChunk(n int) int {
+	size := maxChunkRows
+	for size > n {
+		size /= 2
+	}
+	return size
 }
 
 // unnest is the PostgreSQL table: unnest(CAST(? AS text[]), ...) AS v(column1, ...).

@@ -129,7 +129,7 @@ func (tx *Tx) sendMessages(ctx context.Context, batch []*parley.Send) error {
 	var msgs []*parley.Message
 	var changes []*parley.Change
 	posted := map[string][]*parley.Send{} // by conversation: the sends that get a seq
-	seqs := newRowSet("text", "bigint", "bigint")
+	seqs := newRowSet("text", "bigint", "bigint").reserve(len(convs))
 	for _, convID := range convs {
 		var sends []*parley.Send
 		for _, s := range byConv[convID] {
@@ -202,7 +202,7 @@ var errClientIDReused = parley.Errorf(parley.ECONFLICT, "clientMessageId was alr
 // clientMessageIds repeat, by sender and clientMessageId. The read is
 // queued (Tx.later): the map is complete after the next flush.
 func (tx *Tx) existingClientIDs(ctx context.Context, batch []*parley.Send) (map[string]*parley.Message, error) {
-	keys := newRowSet("text", "text") // sender, clientMessageId
+	keys := newRowSet("text", "text").reserve(len(batch)) // sender, clientMessageId
 	for _, s := range batch {
 		if s.Message.ClientMessageID != "" {
 			keys.add(s.Message.SenderID, s.Message.ClientMessageID)
@@ -273,7 +273,7 @@ func chunk(n int) int {
 
 // insertMessages returns the writes that store msgs, one per rowSet chunk.
 func insertMessages(d Dialect, msgs []*parley.Message) []write {
-	rows := newRowSet("text", "text", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "text", "bigint")
+	rows := newRowSet("text", "text", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "text", "bigint").reserve(len(msgs))
 	for _, m := range msgs {
 		rows.add(m.ID, m.ConversationID, m.Seq, m.SenderID, m.RecipientID, m.ClientMessageID, m.Content, m.ContentHash, m.Type,
 			m.MediaID, m.ReplyToID, m.ReplyToStatusID, parley.Millis(m.SentAt))

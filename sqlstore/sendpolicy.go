@@ -97,7 +97,7 @@ func pairKey(a, b string) string {
 // and recipients where either blocked the other. The read is queued
 // (Tx.later): the map is complete after the next flush.
 func (tx *Tx) blockedPairs(ctx context.Context, batch []*parley.Send) (map[string]bool, error) {
-	pairs := newRowSet("text", "text") // blocker, blocked: both directions of each pair
+	pairs := newRowSet("text", "text").reserve(2 * len(batch)) // blocker, blocked: both directions of each pair
 	asked := map[string]bool{}
 	for _, s := range batch {
 		m := s.Message
