@@ -13,6 +13,11 @@ import (
 const messageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, m.recipient_id, COALESCE(m.client_message_id, ''), m.content,
 	m.content_hash, m.type, m.media_id, m.reply_to_id, m.sent_at, m.edited_at, m.deleted_for_everyone, m.reply_to_status_id`
 
+// pageColumns are the columns of a page of History: messageColumns but
+// conversation_id, which the page's caller names.
+const pageColumns = `m.id, m.seq, m.sender_id, m.recipient_id, COALESCE(m.client_message_id, ''), m.content,
+	m.content_hash, m.type, m.media_id, m.reply_to_id, m.sent_at, m.edited_at, m.deleted_for_everyone, m.reply_to_status_id`
+
 func scanMessage(s scanner) (*parley.Message, error) {
 	var m parley.Message
 	var sent, edited int64
@@ -79,7 +84,9 @@ func (db *DB) History(ctx context.Context, conversationID, viewer string, before
 	if upTo <= 0 || upTo > 1<<62 {
 		upTo = 1 << 62
 	}
-	rows, err := db.query(ctx, `SELECT `+messageColumns+`,
+	// The page's columns are messageColumns without conversation_id, which
+	// is the argument: one text column fewer to copy out of SQLite per row.
+	rows, err := db.query(ctx, `SELECT `+pageColumns+`,
 		EXISTS (SELECT 1 FROM message_reactions r WHERE r.message_id = m.id)
 		FROM messages m
 		WHERE m.conversation_id = ? AND m.seq > (SELECT joined_seq FROM conversation_members WHERE conversation_id = ? AND user_id = ?)
@@ -87,22 +94,33 @@ func (db *DB) History(ctx context.Context, conversationID, viewer string, before
 		AND (NOT EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?) OR `+notHidden+`)
 		ORDER BY m.seq DESC LIMIT ?`, conversationID, conversationID, viewer, upTo, bt, viewer, viewer, limit)
 	reacted := false
-	// One allocation for the page's rows. Should a page outgrow it, append
-	// moves on to a new array and the rows already handed out stay where
-	// they are, complete.
+	// The page's rows are scanned through one destination list, built once
+	// per page (a list per row was a seventh of a page's garbage), into
+	// row, and copied into one slice of messages.
 	slab := make([]parley.Message, 0, min(max(limit, 0), 256))
-	msgs, err := collect(rows, err, func(s scanner) (*parley.Message, error) {
-		slab = append(slab, parley.Message{})
-		m := &slab[len(slab)-1]
-		var sent, edited int64
-		var hasReactions bool
-		err := s.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.SenderID, &m.RecipientID, &m.ClientMessageID, &m.Content,
-			&m.ContentHash, &m.Type, &m.MediaID, &m.ReplyToID, &sent, &edited, &m.DeletedForEveryone, &m.ReplyToStatusID, &hasReactions)
-		m.SentAt, m.EditedAt = parley.FromMillis(sent), parley.FromMillis(edited)
-		m.Reactions = []parley.Reaction{}
+	var row parley.Message
+	var sent, edited int64
+	var hasReactions bool
+	dest := []any{&row.ID, &row.Seq, &row.SenderID, &row.RecipientID, &row.ClientMessageID, &row.Content,
+		&row.ContentHash, &row.Type, &row.MediaID, &row.ReplyToID, &sent, &edited, &row.DeletedForEveryone, &row.ReplyToStatusID, &hasReactions}
+	err = each(rows, err, func(s scanner) error {
+		if err := s.Scan(dest...); err != nil {
+			return err
+		}
+		row.ConversationID = conversationID
+		row.SentAt, row.EditedAt = parley.FromMillis(sent), parley.FromMillis(edited)
+		row.Reactions = []parley.Reaction{}
 		reacted = reacted || hasReactions
-		return m, err
+		slab = append(slab, row)
+		return nil
 	})
+	var msgs []*parley.Message
+	if err == nil {
+		msgs = make([]*parley.Message, len(slab))
+		for i := range slab {
+			msgs[i] = &slab[i]
+		}
+	}
 	switch {
 	case err != nil:
 		return nil, err

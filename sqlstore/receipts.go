@@ -49,27 +49,19 @@ func (db *DB) MemberReceipts(ctx context.Context, conversationID string, fromSeq
 	if err != nil || len(out) == 0 {
 		return out, err
 	}
-	// One statement for every member and kind: ReceiptMarks' two parts
-	// for each, numbered by n = 2 × member + kind (literals, not input).
-	// No ORDER BY: each part comes in seq order from the index, and sorting
-	// the union made SQLite build a temporary b-tree per part, which cost
-	// more than the seeks; the marks are sorted here instead.
-	var q strings.Builder
-	args := make([]any, 0, len(out)*10)
-	for i, m := range out {
-		for k, kind := range []string{parley.StatusDelivered, parley.StatusSeen} {
-			n := strconv.Itoa(2*i + k)
-			if q.Len() > 0 {
-				q.WriteString(" UNION ALL ")
-			}
-			q.WriteString(`SELECT ` + n + ` AS n, seq, at FROM receipt_marks
-				WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq >= ? AND seq <= ?
-				UNION ALL SELECT ` + n + `, seq, at FROM (SELECT seq, at FROM receipt_marks
-				WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq > ? ORDER BY seq LIMIT 1) AS next_` + n)
+	// One statement for every member and kind (see marksQuery); its text
+	// for the two members of a direct chat is built once.
+	q := directMarksQuery
+	if len(out) != 2 {
+		q = marksQuery(len(out))
+	}
+	args := make([]any, 0, len(out)*18)
+	for _, m := range out {
+		for _, kind := range []string{parley.StatusDelivered, parley.StatusSeen} {
 			args = append(args, conversationID, m.UserID, kind, fromSeq, toSeq, conversationID, m.UserID, kind, toSeq)
 		}
 	}
-	rows, err = db.query(ctx, q.String(), args...)
+	rows, err = db.query(ctx, q, args...)
 	err = each(rows, err, func(s scanner) error {
 		var n int
 		var mark parley.ReceiptMark
@@ -94,6 +86,31 @@ func (db *DB) MemberReceipts(ctx context.Context, conversationID string, fromSeq
 		slices.SortFunc(m.Seen, bySeq)
 	}
 	return out, nil
+}
+
+// directMarksQuery is marksQuery(2), the marks of a direct chat's page.
+var directMarksQuery = marksQuery(2)
+
+// marksQuery is the statement that reads, for members 0 … n-1 and both
+// kinds, ReceiptMarks' two parts, numbered by n = 2 × member + kind
+// (literals, not input); each part takes the arguments conversation,
+// user, kind, from, to, conversation, user, kind, to. No ORDER BY: each
+// part comes in seq order from the index, and sorting the union made
+// SQLite build a temporary b-tree per part, which cost more than the
+// seeks; MemberReceipts sorts the marks instead.
+func marksQuery(members int) string {
+	var q strings.Builder
+	for i := range 2 * members {
+		n := strconv.Itoa(i)
+		if i > 0 {
+			q.WriteString(" UNION ALL ")
+		}
+		q.WriteString(`SELECT ` + n + ` AS n, seq, at FROM receipt_marks
+			WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq >= ? AND seq <= ?
+			UNION ALL SELECT ` + n + `, seq, at FROM (SELECT seq, at FROM receipt_marks
+			WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq > ? ORDER BY seq LIMIT 1) AS next_` + n)
+	}
+	return q.String()
 }
 
 // AdvanceReceipt implements parley.ReceiptStore.
