@@ -99,13 +99,14 @@ func (db *DB) History(ctx context.Context, conversationID, viewer string, before
 	if upTo <= 0 || upTo > 1<<62 {
 		upTo = 1 << 62
 	}
-	rows, err := db.query(ctx, `SELECT `+pageColumns+`,
+	const page = `SELECT ` + pageColumns + `,
 		EXISTS (SELECT 1 FROM message_reactions r WHERE r.message_id = m.id)
 		FROM messages m
 		WHERE m.conversation_id = ? AND m.seq > (SELECT joined_seq FROM conversation_members WHERE conversation_id = ? AND user_id = ?)
 		AND m.seq < ? AND m.sent_at < ?
-		AND (NOT EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?) OR `+notHidden+`)
-		ORDER BY m.seq DESC LIMIT ?`, viewer, viewer, conversationID, conversationID, viewer, upTo, bt, viewer, viewer, limit)
+		AND (NOT EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?) OR ` + notHidden + `)
+		ORDER BY m.seq DESC LIMIT ?`
+	args := []any{viewer, viewer, conversationID, conversationID, viewer, upTo, bt, viewer, viewer, limit}
 	reacted := false
 	// The page's rows are scanned through one destination list, built once
 	// per page (a list per row was a seventh of a page's garbage), into
@@ -117,7 +118,7 @@ func (db *DB) History(ctx context.Context, conversationID, viewer string, before
 	var hasReactions bool
 	dest := []any{&row.ID, &row.Seq, &sender, &recipient, &clientID, &row.Content, &row.ContentHash, &row.Type, &media, &replyTo,
 		&sent, &edited, &row.DeletedForEveryone, &replyToStatus, &hasReactions}
-	err = each(rows, err, func(s scanner) error {
+	scan := func(s scanner) error {
 		if err := s.Scan(dest...); err != nil {
 			return err
 		}
@@ -130,7 +131,8 @@ func (db *DB) History(ctx context.Context, conversationID, viewer string, before
 		reacted = reacted || hasReactions
 		slab = append(slab, row)
 		return nil
-	})
+	}
+	err := db.queryDirect(ctx, page, args, func(rows rowsIter, err error) error { return each(rows, err, scan) })
 	var msgs []*parley.Message
 	if err == nil {
 		msgs = make([]*parley.Message, len(slab))
