@@ -21,9 +21,10 @@ import (
 )
 
 // pushStandIn is a Web Push service on loopback for benchmarks: it counts
-// the pushes to each subscription (endpoint /p/N) and answers 201 at once,
-// without checking or decrypting them, so that the CPU it takes from the
-// server is as small as can be.
+// the pushes to each subscription (endpoint /p/N) and answers 201 after
+// its delay (a real push service's round trip; none: at once), without
+// checking or decrypting them, so that the CPU it takes from the server is
+// as small as can be.
 type pushStandIn struct {
 	srv   *httptest.Server
 	key   string // base64url p256dh every subscription shares
@@ -35,7 +36,7 @@ type pushStandIn struct {
 	last  atomic.Int64 // and of the latest
 }
 
-func newPushStandIn(tb testing.TB) *pushStandIn {
+func newPushStandIn(tb testing.TB, delay time.Duration) *pushStandIn {
 	tb.Helper()
 	key, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
@@ -47,6 +48,9 @@ func newPushStandIn(tb testing.TB) *pushStandIn {
 		auth: base64.RawURLEncoding.EncodeToString(auth), got: map[string]int{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		if delay > 0 {
+			time.Sleep(delay)
+		}
 		now := time.Now().UnixNano()
 		s.first.CompareAndSwap(0, now)
 		s.last.Store(now)
@@ -96,7 +100,7 @@ func (c *benchClient) post(path string, body any, want int) (json.RawMessage, er
 
 // benchUsers registers n users, 8 at a time, each with a push device on
 // the stand-in when it is not nil.
-func benchUsers(b *testing.B, base, prefix string, n int, standIn *pushStandIn) []*benchClient {
+func benchUsers(b testing.TB, base, prefix string, n int, standIn *pushStandIn) []*benchClient {
 	b.Helper()
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	out := make([]*benchClient, n)
@@ -180,43 +184,57 @@ func sendAll(b *testing.B, senders, to []*benchClient, perRecipient int) {
 // each and no socket, one message to each; pushes/s is counted from the
 // first push the stand-in takes to the last, and total-s from the first
 // message sent to the last push (it includes the presence grace period,
-// 300 ms here). Each device must get exactly one push.
+// 300 ms here). Each device must get exactly one push. The stand-in
+// answers at once (rtt=0) or after 50 ms, as a push service across a
+// continent does; inflight is Config.PushConcurrency (1: one push at a
+// time, as before it existed).
 //
-//	go test -run '^$' -bench PushOutbox -benchtime 2x ./server
+//	go test -run '^$' -bench PushOutbox -benchtime 1x ./server
 func BenchmarkPushOutbox(b *testing.B) {
 	const devices = 1000
 	for _, backend := range []string{"sqlite", "postgres"} {
-		b.Run(backend, func(b *testing.B) {
-			srv := apitest.MustStart(b, backend, func(c *server.Config) { c.PushAllowHTTP, c.PushAllowInternal = true, true })
-			var rate, total float64
-			for b.Loop() {
-				standIn := newPushStandIn(b)
-				to := benchUsers(b, srv.URL(), "r", devices, standIn)
-				senders := benchUsers(b, srv.URL(), "s", 8, nil)
-				start := time.Now()
-				sendAll(b, senders, to, 1)
-				for deadline := time.Now().Add(5 * time.Minute); standIn.total.Load() < devices; time.Sleep(5 * time.Millisecond) {
-					if time.Now().After(deadline) {
-						b.Fatalf("%d of %d pushes after 5 minutes", standIn.total.Load(), devices)
-					}
-				}
-				first, last := time.Unix(0, standIn.first.Load()), time.Unix(0, standIn.last.Load())
-				rate += float64(devices-1) / last.Sub(first).Seconds()
-				total += last.Sub(start).Seconds()
-				// Exactly one each: wait out a tick of the outbox for late copies.
-				time.Sleep(2 * time.Second)
-				standIn.mu.Lock()
-				for i := range devices {
-					if n := standIn.got[fmt.Sprintf("/p/%d", i)]; n != 1 {
-						b.Fatalf("device %d got %d pushes", i, n)
-					}
-				}
-				standIn.mu.Unlock()
+		for _, rtt := range []time.Duration{0, 50 * time.Millisecond} {
+			for _, inflight := range []int{1, 16} {
+				b.Run(fmt.Sprintf("%s/rtt=%s/inflight=%d", backend, rtt, inflight), func(b *testing.B) {
+					benchPushOutbox(b, backend, devices, rtt, inflight)
+				})
 			}
-			b.ReportMetric(rate/float64(b.N), "pushes/s")
-			b.ReportMetric(total/float64(b.N), "total-s")
-		})
+		}
 	}
+}
+
+func benchPushOutbox(b *testing.B, backend string, devices int, rtt time.Duration, inflight int) {
+	srv := apitest.MustStart(b, backend, func(c *server.Config) {
+		c.PushAllowHTTP, c.PushAllowInternal = true, true
+		c.PushConcurrency = inflight
+	})
+	var rate, total float64
+	for b.Loop() {
+		standIn := newPushStandIn(b, rtt)
+		to := benchUsers(b, srv.URL(), "r", devices, standIn)
+		senders := benchUsers(b, srv.URL(), "s", 8, nil)
+		start := time.Now()
+		sendAll(b, senders, to, 1)
+		for deadline := time.Now().Add(5 * time.Minute); standIn.total.Load() < int64(devices); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d pushes after 5 minutes", standIn.total.Load(), devices)
+			}
+		}
+		first, last := time.Unix(0, standIn.first.Load()), time.Unix(0, standIn.last.Load())
+		rate += float64(devices-1) / last.Sub(first).Seconds()
+		total += last.Sub(start).Seconds()
+		// Exactly one each: wait out a tick of the outbox for late copies.
+		time.Sleep(2 * time.Second)
+		standIn.mu.Lock()
+		for i := range devices {
+			if n := standIn.got[fmt.Sprintf("/p/%d", i)]; n != 1 {
+				b.Fatalf("device %d got %d pushes", i, n)
+			}
+		}
+		standIn.mu.Unlock()
+	}
+	b.ReportMetric(rate/float64(b.N), "pushes/s")
+	b.ReportMetric(total/float64(b.N), "total-s")
 }
 
 // BenchmarkSendOffline measures the send path's throughput when every
@@ -234,7 +252,7 @@ func BenchmarkSendOffline(b *testing.B) {
 			srv := apitest.MustStart(b, "sqlite", func(c *server.Config) { c.PushAllowHTTP, c.PushAllowInternal = true, true })
 			var standIn *pushStandIn
 			if mode == "devices" {
-				standIn = newPushStandIn(b)
+				standIn = newPushStandIn(b, 0)
 			}
 			to := benchUsers(b, srv.URL(), "r", recipients, standIn)
 			from := benchUsers(b, srv.URL(), "s", senders, nil)

@@ -59,6 +59,11 @@ func testHolderDies(t *testing.T, crash bool) {
 			c.DB, c.Bus, c.NodeID = dsn, ns.URL(), name
 			c.PushAllowHTTP, c.PushAllowInternal = true, true
 			c.NotifyTick = 50 * time.Millisecond
+			// One push in flight at a time, so that exactly one is in
+			// flight when node-a goes and the others are left to node-b.
+			// With more, each in flight behaves as this one does
+			// (service's TestPushesInFlight: a stop finishes them all).
+			c.PushConcurrency = 1
 			if crash {
 				// How late a push is after its node died mid-send: the
 				// default minute would outlast the test.

@@ -78,6 +78,7 @@ type Config struct {
 	NotifyTick                      time.Duration // how often the push outbox runs; zero: 1s
 	PushCollapse                    time.Duration // the least time between two pushes to one device; zero: 15s
 	PushClaim                       time.Duration // how long a node sending a push keeps other nodes off it; zero: 1 minute (service.Config)
+	PushConcurrency                 int           // provider requests in flight at once per node; zero: 16 (service.Config)
 
 	AuthRatePerMinute int                  // per-address limit on register/login/reset; 0 disables
 	TrustedProxies    []netip.Prefix       // load balancers whose X-Forwarded-For names the client
@@ -288,7 +289,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Now: cfg.Clock.Now, Blobs: blobs, MediaQuota: cfg.MediaQuota, Metrics: s.metrics, ICE: ice,
 		PushSenders: senders, VAPIDPublicKey: vapidPublic,
 		PushAllowHTTP: cfg.PushAllowHTTP, PushAllowInternal: cfg.PushAllowInternal, NotifyTick: cfg.NotifyTick, PushCollapse: cfg.PushCollapse,
-		PushClaim: cfg.PushClaim})
+		PushClaim: cfg.PushClaim, PushConcurrency: cfg.PushConcurrency})
 	// Job leases live in the database that the nodes share. The embedded
 	// SQLite database is one node's own, so its leases stay in memory:
 	// a lease row renewed every few seconds would make each of SQLite's

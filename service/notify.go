@@ -44,9 +44,10 @@ package service
 // next holder of the lease sends it once more: the same notificationId
 // and the same Topic (Web Push Topic, APNs collapse id, FCM
 // collapse_key), so the push service replaces it and the client drops
-// it. A push is therefore delivered at least once and, per node that dies
-// mid-send, at most twice; exactly once is not possible with providers
-// that have no idempotency key.
+// it. A push is therefore delivered at least once, and a node that dies
+// mid-send leaves at most Config.PushConcurrency pushes (those in flight)
+// to be sent twice; exactly once is not possible with providers that have
+// no idempotency key.
 
 import (
 	"context"
@@ -63,6 +64,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/jobs"
+	"golang.org/x/sync/errgroup"
 )
 
 // JobPushOutbox is the leased background job that turns new messages into
@@ -480,19 +482,30 @@ func pushTopic(prefix, id string) string {
 	return prefix + hex.EncodeToString(sum[:12])
 }
 
+// sendDuePushes sends the due pushes, Config.PushConcurrency at a time:
+// each is claimed, sent and recorded on its own (sendPush), so they need
+// no order among them. A store error or a stop ends the run once the
+// requests in flight are recorded; what was not started is left to the
+// next run.
 func (s *Service) sendDuePushes(ctx context.Context) error {
 	for {
 		due, err := s.store.Notify.DuePushes(ctx, s.now(), pushSendBatch)
 		if err != nil || len(due) == 0 {
 			return err
 		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(s.cfg.PushConcurrency)
 		for _, p := range due {
-			if err := ctx.Err(); err != nil {
-				return err // stopping: the rest is left to the next holder
+			if gctx.Err() != nil {
+				break
 			}
-			if err := s.sendPush(ctx, p); err != nil {
-				return err
-			}
+			g.Go(func() error { return s.sendPush(gctx, p) })
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err // stopping: the rest is left to the next holder
 		}
 		if len(due) < pushSendBatch {
 			return nil
@@ -514,8 +527,19 @@ func (s *Service) sendPush(ctx context.Context, p *parley.Push) error {
 	// this node loses the job's lease meanwhile; if this node dies, the
 	// push is sent again once the claim ends. The request gets at most
 	// half the claim, leaving the other half to record its outcome.
+	//
+	// A stop (ctx) before the claim leaves the push to the next holder. Once
+	// claiming has begun, the stop no longer cuts it off: a claim cut off
+	// mid-statement may still commit, and would hold the push back from
+	// every node for the whole claim without this node sending it.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	now := s.now()
-	if ok, err := s.store.Notify.ClaimPush(ctx, p, now, now.Add(s.cfg.PushClaim)); err != nil || !ok {
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StoreTimeout)
+	ok, err := s.store.Notify.ClaimPush(cctx, p, now, now.Add(s.cfg.PushClaim))
+	ccancel()
+	if err != nil || !ok {
 		return err
 	}
 	// The request in flight and the record of its outcome outlive the
@@ -523,7 +547,7 @@ func (s *Service) sendPush(ctx context.Context, p *parley.Push) error {
 	// claimed and unrecorded, to be sent again by the next node. Both are
 	// bounded, so a stop waits at most that long.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(pushSendTimeout, s.cfg.PushClaim/2))
-	err := sender.Send(sctx, p)
+	err = sender.Send(sctx, p)
 	cancel()
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StoreTimeout)
 	defer rcancel()

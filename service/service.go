@@ -92,6 +92,12 @@ type Config struct {
 	// request is cut off at half of it (at most 15s), so a live node
 	// always records the outcome before its claim ends. Default 1 minute.
 	PushClaim time.Duration
+	// PushConcurrency is how many provider requests one node has in
+	// flight at once; default 16. A push service answers in tens of
+	// milliseconds, so one at a time bounds a node at a few dozen pushes a
+	// second. Each request in flight is one more push a dying node can
+	// leave to be sent twice.
+	PushConcurrency int
 	// StatusPurgeEvery is how often expired statuses are purged (they are
 	// never shown once expired, whenever this runs); default 5 minutes.
 	StatusPurgeEvery time.Duration
@@ -165,6 +171,9 @@ func New(store parley.Stores, bus parley.Bus, mailer parley.Mailer, cfg Config) 
 	}
 	if cfg.PushClaim <= 0 {
 		cfg.PushClaim = time.Minute
+	}
+	if cfg.PushConcurrency <= 0 {
+		cfg.PushConcurrency = 16
 	}
 	if cfg.MediaCollectEvery <= 0 {
 		cfg.MediaCollectEvery = 10 * time.Minute

@@ -149,19 +149,14 @@ func (db *DB) Community(ctx context.Context, id string) (*parley.Community, erro
 // CommunitiesByIDs implements parley.CommunityStore.
 func (db *DB) CommunitiesByIDs(ctx context.Context, ids []string) ([]*parley.Community, error) {
 	var out []*parley.Community
-	for len(ids) > 0 {
-		n := chunk(len(ids))
-		args := make([]any, n)
-		for i, id := range ids[:n] {
-			args[i] = id
-		}
-		rows, err := db.query(ctx, `SELECT `+communityColumns+` FROM communities c WHERE c.id IN (`+placeholders(n)+`)`, args...)
-		list, err := collect(rows, err, scanCommunity)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, list...)
-		ids = ids[n:]
+	err := db.inList(ids, func(list string, args []any) error {
+		rows, err := db.query(ctx, `SELECT `+communityColumns+` FROM communities c WHERE c.id IN (`+list+`)`, args...)
+		items, err := collect(rows, err, scanCommunity)
+		out = append(out, items...)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -559,19 +554,14 @@ func (db *DB) Channel(ctx context.Context, id string) (*parley.Channel, error) {
 // ChannelsByIDs implements parley.CommunityStore.
 func (db *DB) ChannelsByIDs(ctx context.Context, ids []string) ([]*parley.Channel, error) {
 	var out []*parley.Channel
-	for len(ids) > 0 {
-		n := chunk(len(ids))
-		args := make([]any, n)
-		for i, id := range ids[:n] {
-			args[i] = id
-		}
-		rows, err := db.query(ctx, `SELECT `+channelColumns+` FROM channels ch WHERE ch.conversation_id IN (`+placeholders(n)+`)`, args...)
-		list, err := collect(rows, err, scanChannel)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, list...)
-		ids = ids[n:]
+	err := db.inList(ids, func(list string, args []any) error {
+		rows, err := db.query(ctx, `SELECT `+channelColumns+` FROM channels ch WHERE ch.conversation_id IN (`+list+`)`, args...)
+		items, err := collect(rows, err, scanChannel)
+		out = append(out, items...)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -745,20 +735,16 @@ func (tx *Tx) setChannelKeys(ctx context.Context, channelID string, keys map[str
 // WithoutChannelKey implements parley.CommunityStore.
 func (db *DB) WithoutChannelKey(ctx context.Context, userID string, channelIDs []string) ([]string, error) {
 	held := map[string]bool{}
-	for ids := channelIDs; len(ids) > 0; {
-		n := chunk(len(ids))
-		args := []any{userID}
-		for _, id := range ids[:n] {
-			args = append(args, id)
-		}
-		got, err := db.ids(ctx, `SELECT channel_id FROM channel_keys WHERE user_id = ? AND channel_id IN (`+placeholders(n)+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
+	err := db.inList(channelIDs, func(list string, args []any) error {
+		got, err := db.ids(ctx, `SELECT channel_id FROM channel_keys WHERE user_id = ? AND channel_id IN (`+list+`)`,
+			append([]any{userID}, args...)...)
 		for _, id := range got {
 			held[id] = true
 		}
-		ids = ids[n:]
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, id := range channelIDs {

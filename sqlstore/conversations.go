@@ -93,30 +93,30 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	// chats of a user with 1,000 conversations ran them 1,000 times. As in
 	// History, hidden messages are looked for only if the user hid any
 	// (the uncorrelated EXISTS runs once).
-	rows, err := db.query(ctx, `SELECT p.id, p.kind, p.last_seq, p.last_message_at, p.created_at,
+	rows, err := db.query(ctx, `SELECT pc.id, pc.kind, pc.last_seq, pc.last_message_at, pc.created_at,
 		p.conversation_id, p.user_id, p.role, p.joined_at, p.joined_seq, p.delivered_seq, p.read_seq,
-		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = p.id AND o.user_id <> p.user_id LIMIT 1), ''),
-		COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = p.id AND m.seq > p.joined_seq
+		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = pc.id AND o.user_id <> p.user_id LIMIT 1), ''),
+		COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = pc.id AND m.seq > p.joined_seq
 			AND (NOT EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?)
 				OR NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = p.user_id AND h.message_id = m.id))
 			ORDER BY m.seq DESC LIMIT 1), ''),
-		(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = p.id
+		(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = pc.id
 			AND m.seq > CASE WHEN p.read_seq > p.joined_seq THEN p.read_seq ELSE p.joined_seq END
 			AND m.sender_id <> p.user_id AND m.deleted_for_everyone = ?),
 		p.muted_until
 		FROM (SELECT c.id, c.kind, c.last_seq, c.last_message_at, c.created_at,
-				mm.conversation_id, mm.user_id, mm.role, mm.joined_at, mm.joined_seq, mm.delivered_seq, mm.read_seq, mm.muted_until,
 				CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END AS activity
-			FROM conversation_members mm JOIN conversations c ON c.id = mm.conversation_id
-			WHERE mm.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
-			ORDER BY activity DESC, c.id LIMIT ?) p
-		ORDER BY p.activity DESC, p.id`, userID, false, userID, limit)
+			FROM conversation_members s JOIN conversations c ON c.id = s.conversation_id
+			WHERE s.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
+			ORDER BY activity DESC, c.id LIMIT ?) pc
+		JOIN conversation_members p ON p.conversation_id = pc.id AND p.user_id = ?
+		ORDER BY pc.activity DESC, pc.id`, userID, false, userID, limit, userID)
 	if err != nil {
 		return nil, err
 	}
 	var out []*parley.Chat
 	lastOf := map[string]*parley.Chat{}
-	var ids []any
+	var ids []string
 	err = each(rows, err, func(s scanner) error {
 		var c parley.Conversation
 		var m parley.Member
@@ -142,19 +142,17 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 		return nil, err
 	}
 	var lasts []*parley.Message
-	for len(ids) > 0 {
-		n := chunk(len(ids))
-		// Each last message comes with the marks that date it for its
-		// recipient (ReceiptMarks of its seq alone: the first at or after
-		// it), so viewing the page reads no mark per row.
-		args := append([]any{parley.StatusDelivered, parley.StatusSeen}, ids[:n]...)
+	// Each last message comes with the marks that date it for its
+	// recipient (ReceiptMarks of its seq alone: the first at or after it),
+	// so viewing the page reads no mark per row.
+	err = db.inList(ids, func(list string, args []any) error {
 		rows, err := db.query(ctx, `SELECT `+messageColumns+`,
 			COALESCE((SELECT r.at FROM receipt_marks r WHERE r.conversation_id = m.conversation_id AND r.user_id = m.recipient_id
 				AND r.kind = ? AND r.seq >= m.seq ORDER BY r.seq LIMIT 1), 0),
 			COALESCE((SELECT r.at FROM receipt_marks r WHERE r.conversation_id = m.conversation_id AND r.user_id = m.recipient_id
 				AND r.kind = ? AND r.seq >= m.seq ORDER BY r.seq LIMIT 1), 0)
-			FROM messages m WHERE m.id IN (`+placeholders(n)+`)`, args...)
-		err = each(rows, err, func(s scanner) error {
+			FROM messages m WHERE m.id IN (`+list+`)`, append([]any{parley.StatusDelivered, parley.StatusSeen}, args...)...)
+		return each(rows, err, func(s scanner) error {
 			var m parley.Message
 			var sent, edited, delivered, seen int64
 			if err := s.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.SenderID, &m.RecipientID, &m.ClientMessageID, &m.Content,
@@ -170,10 +168,9 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 			}
 			return nil
 		})
-		if err != nil {
-			return nil, err
-		}
-		ids = ids[n:]
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := db.directChatMembers(ctx, out); err != nil {
 		return nil, err
@@ -185,18 +182,16 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 // one query per chunk of chats rather than one per chat.
 func (db *DB) directChatMembers(ctx context.Context, chats []*parley.Chat) error {
 	byID := map[string]*parley.Chat{}
-	var ids []any
+	var ids []string
 	for _, ch := range chats {
 		if ch.Conversation.Kind == parley.KindDirect {
 			byID[ch.Conversation.ID] = ch
 			ids = append(ids, ch.Conversation.ID)
 		}
 	}
-	for len(ids) > 0 {
-		n := chunk(len(ids))
-		rows, err := db.query(ctx, `SELECT `+memberColumns+` FROM conversation_members WHERE conversation_id IN (`+placeholders(n)+`)`,
-			ids[:n]...)
-		err = each(rows, err, func(s scanner) error {
+	return db.inList(ids, func(list string, args []any) error {
+		rows, err := db.query(ctx, `SELECT `+memberColumns+` FROM conversation_members WHERE conversation_id IN (`+list+`)`, args...)
+		return each(rows, err, func(s scanner) error {
 			m, err := scanMember(s)
 			if err == nil {
 				ch := byID[m.ConversationID]
@@ -204,12 +199,7 @@ func (db *DB) directChatMembers(ctx context.Context, chats []*parley.Chat) error
 			}
 			return err
 		})
-		if err != nil {
-			return err
-		}
-		ids = ids[n:]
-	}
-	return nil
+	})
 }
 
 // DirectPeers implements parley.ConversationStore.

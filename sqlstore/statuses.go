@@ -136,11 +136,10 @@ func (db *DB) StatusFeed(ctx context.Context, viewerID string, now time.Time) ([
 // StatusViewers implements parley.StatusStore.
 func (db *DB) StatusViewers(ctx context.Context, ids []string) (map[string][]parley.StatusViewer, error) {
 	out := map[string][]parley.StatusViewer{}
-	for len(ids) > 0 {
-		n := chunk(len(ids))
+	err := db.inList(ids, func(list string, args []any) error {
 		rows, err := db.query(ctx, `SELECT status_id, user_id, encrypted_key, viewed_at FROM status_viewers
-			WHERE status_id IN (`+placeholders(n)+`) ORDER BY viewed_at = 0, viewed_at, user_id`, anys(ids[:n])...)
-		err = each(rows, err, func(s scanner) error {
+			WHERE status_id IN (`+list+`) ORDER BY viewed_at = 0, viewed_at, user_id`, args...)
+		return each(rows, err, func(s scanner) error {
 			var id string
 			var v parley.StatusViewer
 			var viewed int64
@@ -151,10 +150,9 @@ func (db *DB) StatusViewers(ctx context.Context, ids []string) (map[string][]par
 			out[id] = append(out[id], v)
 			return nil
 		})
-		if err != nil {
-			return nil, err
-		}
-		ids = ids[n:]
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -75,23 +75,15 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (*parley.User, erro
 
 // UsersByIDs implements parley.UserStore.
 func (db *DB) UsersByIDs(ctx context.Context, ids []string) ([]*parley.User, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
 	var out []*parley.User
-	// Chunks keep the parameter count well under every driver's limit.
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := db.query(ctx, `SELECT `+userColumns+` FROM users WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
+	err := db.inList(ids, func(list string, args []any) error {
+		rows, err := db.query(ctx, `SELECT `+userColumns+` FROM users WHERE id IN (`+list+`)`, args...)
 		users, err := collect(rows, err, scanUser)
-		if err != nil {
-			return nil, err
-		}
 		out = append(out, users...)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 const (
 	closeNormal     = 1000
 	closeProtocol   = 1002
+	closeBadData    = 1007
 	closeTooLarge   = 1009
 	maxControlFrame = 125
 	maxHeader       = 14 // 2 + 8 (length) + 4 (mask key)
@@ -32,6 +33,7 @@ var (
 	errInterleaved  = &protocolError{closeProtocol, "new message inside a fragmented message"}
 	errLength       = &protocolError{closeProtocol, "payload length with the most significant bit set"}
 	errTooLarge     = &protocolError{closeTooLarge, "message over the read limit"}
+	errNotUTF8      = &protocolError{closeBadData, "text message that is not UTF-8"}
 	errStopReading  = errors.New("wsock: stop reading")
 )
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/lxzan/gws"
 )
@@ -36,6 +37,11 @@ func (c *Conn) dispatch(op byte, p []byte) error {
 	c.alive()
 	switch op {
 	case opText:
+		// A text message must be UTF-8 (RFC 6455 §8.1); one that is not
+		// fails the connection with 1007, before anything reads it.
+		if !utf8.Valid(p) {
+			return errNotUTF8
+		}
 		c.h.OnMessage(c, Text, p)
 	case opBinary:
 		c.h.OnMessage(c, Binary, p)
@@ -55,7 +61,8 @@ func (c *Conn) dispatch(op byte, p []byte) error {
 // it, as a *gws.CloseError (what the reader returned before wsock read
 // frames itself), for OnClose. The close code answered is the peer's when
 // it is one an endpoint may send, 1000 for the other valid codes below
-// 3000, and 1002 for a malformed frame or a reserved code.
+// 3000, 1002 for a malformed frame or a reserved code, and 1007 for a
+// reason that is not UTF-8.
 func (c *Conn) peerClosed(p []byte) {
 	ce := &gws.CloseError{}
 	var answer []byte
@@ -68,6 +75,8 @@ func (c *Conn) peerClosed(p []byte) {
 		ce.Reason = append([]byte(nil), p[2:]...)
 		code := ce.Code
 		switch {
+		case !utf8.Valid(ce.Reason): // the reason is UTF-8 text too (§5.5.1)
+			code = closeBadData
 		case code < 1000 || code >= 5000 || (code >= 1016 && code < 3000),
 			code == 1004, code == 1005, code == 1006, code == 1014, code == 1015:
 			code = closeProtocol

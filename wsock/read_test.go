@@ -252,6 +252,23 @@ func TestReadProtocol(t *testing.T) {
 		}, nil), code: 1009, cause: isProtocolErr},
 		{name: "ErrFragmentedPing", send: frame(false, 9, nil, true), code: 1002, cause: isProtocolErr},
 		{name: "ErrContinuation", send: frame(true, 0, []byte("x"), true), code: 1002, cause: isProtocolErr},
+		{name: "OKUTF8", send: bytes.Join([][]byte{
+			frame(true, 1, []byte("h\u00e9llo \u4e16\u754c \U0001F600"), true),
+			frame(true, 8, []byte{0x03, 0xE8}, true),
+		}, nil), msgs: []string{"h\u00e9llo \u4e16\u754c \U0001F600"}, code: 1000,
+			cause: func(err error) bool { var ce *gws.CloseError; return errors.As(err, &ce) && ce.Code == 1000 }},
+		{name: "ErrNotUTF8", send: frame(true, 1, []byte("ok\xff"), true), code: 1007, cause: isProtocolErr},
+		// A character split across fragments is valid once reassembled; a
+		// truncated one is not.
+		{name: "OKUTF8AcrossFragments", send: bytes.Join([][]byte{
+			frame(false, 1, []byte("\xe4\xb8"), true),
+			frame(true, 0, []byte("\x96"), true),
+			frame(true, 8, []byte{0x03, 0xE8}, true),
+		}, nil), msgs: []string{"\u4e16"}, code: 1000,
+			cause: func(err error) bool { var ce *gws.CloseError; return errors.As(err, &ce) && ce.Code == 1000 }},
+		{name: "ErrCloseReasonNotUTF8", send: frame(true, 8, []byte{0x03, 0xE8, 0xc3}, true), code: 1007,
+			cause: func(err error) bool { var ce *gws.CloseError; return errors.As(err, &ce) && ce.Code == 1000 }},
+		{name: "ErrTruncatedUTF8", send: frame(true, 1, []byte("\xe4\xb8"), true), code: 1007, cause: isProtocolErr},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := newEventLog(t, false)

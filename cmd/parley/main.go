@@ -96,6 +96,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 	mediaRedirect := fs.Bool("media-redirect", false, "with S3 --media, downloads answer 302 to a presigned URL valid 5 minutes instead of streaming through the node")
 	pushBlockInternal := fs.Bool("push-block-internal", true, "refuse Web Push subscriptions whose endpoint is or resolves to a loopback, private, "+
 		"link-local or other internal address, at registration and again when connecting (SSRF); false only for a push service on your own network")
+	pushConcurrency := fs.Int("push-concurrency", 16, "push requests (Web Push, APNs, FCM) one node has in flight at once; each is also one more push a node that dies mid-send may leave to be sent twice")
 	pushContact := fs.String("push-contact", "", "contact push services see in Web Push's VAPID token: mailto:ADDRESS or an https `URL` (default: the --mail-from address)")
 	apnsKey := fs.String("apns-key", "", "`file` of the APNs .p8 signing key; with --apns-key-id, --apns-team-id and --apns-topic it turns on pushes to apns devices")
 	apnsKeyID := fs.String("apns-key-id", "", "the APNs signing key's `id`")
@@ -147,10 +148,14 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		}
 	}
 	for name, n := range map[string]int64{"max-sockets-per-user": int64(*maxSockets), "max-pending-sockets": int64(*maxPending),
-		"max-pending-sockets-per-addr": int64(*maxPendingAddr), "max-queued-bytes": *maxQueued, "media-quota": *mediaQuota} {
+		"max-pending-sockets-per-addr": int64(*maxPendingAddr), "max-queued-bytes": *maxQueued, "media-quota": *mediaQuota,
+		"push-concurrency": int64(*pushConcurrency)} {
 		if n <= 0 {
 			return cfg, 0, fmt.Errorf("--%s must be positive, not %d", name, n)
 		}
+	}
+	if *pushConcurrency > 1024 {
+		return cfg, 0, fmt.Errorf("--push-concurrency must be at most 1024, not %d", *pushConcurrency)
 	}
 	if *authRate < 0 {
 		return cfg, 0, fmt.Errorf("--auth-rate-limit must be >= 0, not %s", strconv.Itoa(*authRate))
@@ -181,7 +186,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (server.Con
 		Media: *media, MediaRedirect: *mediaRedirect, MediaQuota: *mediaQuota,
 		STUNURLs: split(*stunURL), TURNURLs: split(*turnURL), TURNSecret: *turnSecret, TURNAddr: *turnAddr, TURNPublicIP: *turnIP,
 		TURNPortMin: minPort, TURNPortMax: maxPort, TURNQuota: *turnQuota,
-		PushContact: *pushContact, PushAllowInternal: !*pushBlockInternal, APNsKeyFile: *apnsKey, APNsKeyID: *apnsKeyID, APNsTeamID: *apnsTeam, APNsTopic: *apnsTopic,
+		PushContact: *pushContact, PushConcurrency: *pushConcurrency, PushAllowInternal: !*pushBlockInternal, APNsKeyFile: *apnsKey, APNsKeyID: *apnsKeyID, APNsTeamID: *apnsTeam, APNsTopic: *apnsTopic,
 		APNsHost: *apnsHost, FCMCredentialsFile: *fcmCreds, FCMEndpoint: *fcmEndpoint, SMTPURL: *smtpURL}
 	return cfg, level, nil
 }
