@@ -16,7 +16,7 @@ const messageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, m.recipient
 // pageColumns are the columns of a page of History: messageColumns but
 // conversation_id, which the page's caller names, and with NULL for the
 // optional columns when empty and for the sender or recipient when that is
-// the viewer (the second argument). The driver reads a NULL column with one
+// the viewer (the statement's first two arguments). The driver reads a NULL column with one
 // call into SQLite, a text column with three (each taking the connection's
 // mutex) and a copy: a row of a direct chat without media, reply or client
 // id then has 5 of its 10 text columns NULL.
