@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -78,5 +79,48 @@ func TestHistory(t *testing.T) {
 				t.Fatalf("a stranger's page = %d messages, %v; want ENOTFOUND", len(msgs), err)
 			}
 		})
+	})
+}
+
+// TestHistoryFields reads every field of a page's messages as MessageByID
+// does, for either member: the page reads the viewer's own id, and empty
+// optional columns, as NULL, and its conversation id from the argument.
+func TestHistoryFields(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		start := time.Now().UTC().Truncate(time.Millisecond)
+		ann, bob := mustUser(t, db, "ann"), mustUser(t, db, "bob")
+		conv, err := db.DirectConversation(ctx, ann.ID, bob.ID, start)
+		must(t, err)
+		media := &parley.Media{ID: parley.NewID("med"), OwnerID: bob.ID, FileType: "image", MimeType: "image/png", Size: 10,
+			SHA256: "s", UploadedAt: start}
+		must(t, db.CreateMedia(ctx, media))
+		first := &parley.Message{ID: parley.NewID("msg"), ConversationID: conv.ID, SenderID: ann.ID, RecipientID: bob.ID,
+			Content: "one", ContentHash: "h1", Type: "text", SentAt: start}
+		sends := []*parley.Send{{Message: first},
+			{Message: &parley.Message{ID: parley.NewID("msg"), ConversationID: conv.ID, SenderID: bob.ID, RecipientID: ann.ID,
+				ClientMessageID: "c2", Content: "", ContentHash: "h2", Type: "image", MediaID: media.ID, SentAt: start.Add(time.Second)}},
+			{Message: &parley.Message{ID: parley.NewID("msg"), ConversationID: conv.ID, SenderID: ann.ID, RecipientID: bob.ID,
+				ClientMessageID: "c3", Content: "three", ContentHash: "h3", Type: "text", ReplyToID: first.ID,
+				ReplyToStatusID: "sts_x", SentAt: start.Add(2 * time.Second)}},
+		}
+		must(t, db.SendMessages(ctx, sends))
+		for _, s := range sends {
+			must(t, s.Err)
+		}
+		must(t, db.EditMessage(ctx, first.ID, "one!", "h1e", start.Add(time.Minute), nil))
+		for _, viewer := range []string{ann.ID, bob.ID} {
+			page, err := db.History(ctx, conv.ID, viewer, 0, time.Time{}, 10)
+			must(t, err)
+			if len(page) != len(sends) {
+				t.Fatalf("%s: %d messages, want %d", viewer, len(page), len(sends))
+			}
+			for _, m := range page {
+				want, err := db.MessageByID(ctx, m.ID)
+				must(t, err)
+				if !reflect.DeepEqual(m, want) {
+					t.Errorf("%s: page has %+v, MessageByID %+v", viewer, *m, *want)
+				}
+			}
+		}
 	})
 }

@@ -314,3 +314,32 @@ func (r pgResult) RowsAffected() (int64, error) { return pgconn.CommandTag(r).Ro
 func (r pgResult) LastInsertId() (int64, error) {
 	return 0, errors.New("sqlstore: no LastInsertId on PostgreSQL")
 }
+
+// queryDirect runs a read statement and hands its rows to read, which
+// must be done with them when it returns. On PostgreSQL the statement runs
+// on pgx directly, on a connection of the read pool: database/sql and pgx's
+// stdlib adapter then convert no value twice (each column of a page of
+// history went through a driver.Value and convertAssign; pgx decodes it
+// straight into the destination). On SQLite it is query.
+func (db *DB) queryDirect(ctx context.Context, query string, args []any, read func(rowsIter, error) error) error {
+	if db.dialect != Postgres {
+		rows, err := db.query(ctx, query, args...)
+		return read(rows, err)
+	}
+	c, err := db.r.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("sqlstore: a direct read on a %T connection", dc)
+		}
+		rows, err := sc.Conn().Query(ctx, db.q(query), args...)
+		if err != nil {
+			return err
+		}
+		return read(pgRows{rows: rows}, nil)
+	})
+}

@@ -7,8 +7,6 @@ import (
 	"context"
 	"database/sql"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -31,62 +29,77 @@ func (db *DB) ReceiptMarks(ctx context.Context, conversationID, userID, kind str
 	})
 }
 
+// memberReceiptsQuery reads a conversation's receipt state in one
+// statement. Rows with n = 0 are one per member and kind: the member's
+// cursors and read-receipt setting, and the first mark of that kind after
+// the range (seq -1: none). Rows with n = 1 are the members' marks inside
+// the range. Either part walks the members by their primary key and the
+// marks by theirs; no ORDER BY, which made SQLite sort through temporary
+// b-trees (MemberReceipts sorts the marks). One statement, not a members
+// statement and then a marks statement: on PostgreSQL a round trip fewer.
+const memberReceiptsQuery = `SELECT 0 AS n, cm.user_id, k.kind, cm.role, cm.joined_at, cm.joined_seq, cm.joined_change,
+		cm.delivered_seq, cm.read_seq, cm.shown_read_seq, COALESCE(u.read_receipts, FALSE) AS read_receipts,
+		COALESCE((SELECT r.seq FROM receipt_marks r WHERE r.conversation_id = cm.conversation_id AND r.user_id = cm.user_id
+			AND r.kind = k.kind AND r.seq > ? ORDER BY r.seq LIMIT 1), -1) AS seq,
+		COALESCE((SELECT r.at FROM receipt_marks r WHERE r.conversation_id = cm.conversation_id AND r.user_id = cm.user_id
+			AND r.kind = k.kind AND r.seq > ? ORDER BY r.seq LIMIT 1), -1) AS at
+	FROM conversation_members cm CROSS JOIN (SELECT 'delivered' AS kind UNION ALL SELECT 'seen') AS k
+	LEFT JOIN users u ON u.id = cm.user_id
+	WHERE cm.conversation_id = ?
+	UNION ALL
+	SELECT 1, r.user_id, r.kind, '', 0, 0, 0, 0, 0, 0, FALSE, r.seq, r.at
+	FROM conversation_members cm CROSS JOIN (SELECT 'delivered' AS kind UNION ALL SELECT 'seen') AS k
+	JOIN receipt_marks r ON r.conversation_id = cm.conversation_id AND r.user_id = cm.user_id AND r.kind = k.kind
+	WHERE cm.conversation_id = ? AND r.seq >= ? AND r.seq <= ?`
+
 // MemberReceipts implements parley.ReceiptStore.
 func (db *DB) MemberReceipts(ctx context.Context, conversationID string, fromSeq, toSeq int64) ([]*parley.MemberReceipts, error) {
-	rows, err := db.query(ctx, `SELECT cm.conversation_id, cm.user_id, cm.role, cm.joined_at, cm.joined_seq, cm.joined_change,
-		cm.delivered_seq, cm.read_seq, cm.shown_read_seq, COALESCE(u.read_receipts, ?)
-		FROM conversation_members cm LEFT JOIN users u ON u.id = cm.user_id
-		WHERE cm.conversation_id = ?`, false, conversationID)
-	out, err := collect(rows, err, func(s scanner) (*parley.MemberReceipts, error) {
-		var m parley.MemberReceipts
-		var joined int64
-		err := s.Scan(&m.ConversationID, &m.UserID, &m.Role, &joined, &m.JoinedSeq, &m.JoinedChange, &m.DeliveredSeq, &m.ReadSeq,
-			&m.ShownReadSeq, &m.ReadReceipts)
-		m.JoinedAt = parley.FromMillis(joined)
-		m.Delivered, m.Seen = []parley.ReceiptMark{}, []parley.ReceiptMark{}
-		return &m, err
-	})
-	if err != nil || len(out) == 0 {
-		return out, err
+	rows, err := db.query(ctx, memberReceiptsQuery, toSeq, toSeq, conversationID, conversationID, fromSeq, toSeq)
+	out := []*parley.MemberReceipts{}
+	byUser := make(map[string]*parley.MemberReceipts, 2)
+	var n int
+	var userID, kind string
+	var m parley.MemberReceipts
+	var joined int64
+	var mark parley.ReceiptMark
+	var at int64
+	dest := []any{&n, &userID, &kind, &m.Role, &joined, &m.JoinedSeq, &m.JoinedChange, &m.DeliveredSeq, &m.ReadSeq,
+		&m.ShownReadSeq, &m.ReadReceipts, &mark.Seq, &at}
+	type userMark struct {
+		userID, kind string
+		mark         parley.ReceiptMark
 	}
-	// One statement for every member and kind: ReceiptMarks' two parts
-	// for each, numbered by n = 2 × member + kind (literals, not input).
-	// No ORDER BY: each part comes in seq order from the index, and sorting
-	// the union made SQLite build a temporary b-tree per part, which cost
-	// more than the seeks; the marks are sorted here instead.
-	var q strings.Builder
-	args := make([]any, 0, len(out)*10)
-	for i, m := range out {
-		for k, kind := range []string{parley.StatusDelivered, parley.StatusSeen} {
-			n := strconv.Itoa(2*i + k)
-			if q.Len() > 0 {
-				q.WriteString(" UNION ALL ")
-			}
-			q.WriteString(`SELECT ` + n + ` AS n, seq, at FROM receipt_marks
-				WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq >= ? AND seq <= ?
-				UNION ALL SELECT ` + n + `, seq, at FROM (SELECT seq, at FROM receipt_marks
-				WHERE conversation_id = ? AND user_id = ? AND kind = ? AND seq > ? ORDER BY seq LIMIT 1) AS next_` + n)
-			args = append(args, conversationID, m.UserID, kind, fromSeq, toSeq, conversationID, m.UserID, kind, toSeq)
-		}
-	}
-	rows, err = db.query(ctx, q.String(), args...)
+	var marks []userMark // held until every member's row is in: the union's parts come in no promised order
 	err = each(rows, err, func(s scanner) error {
-		var n int
-		var mark parley.ReceiptMark
-		var at int64
-		if err := s.Scan(&n, &mark.Seq, &at); err != nil {
+		if err := s.Scan(dest...); err != nil {
 			return err
 		}
-		mark.At = parley.FromMillis(at)
-		if m := out[n/2]; n%2 == 0 {
-			m.Delivered = append(m.Delivered, mark)
-		} else {
-			m.Seen = append(m.Seen, mark)
+		if n == 0 && byUser[userID] == nil {
+			r := new(parley.MemberReceipts)
+			*r = m
+			r.ConversationID, r.UserID, r.JoinedAt = conversationID, userID, parley.FromMillis(joined)
+			r.Delivered, r.Seen = []parley.ReceiptMark{}, []parley.ReceiptMark{}
+			byUser[userID] = r
+			out = append(out, r)
 		}
+		if n == 0 && mark.Seq == -1 {
+			return nil // no mark after the range
+		}
+		mark.At = parley.FromMillis(at)
+		marks = append(marks, userMark{userID, kind, mark})
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, um := range marks {
+		switch r := byUser[um.userID]; {
+		case r == nil: // not a member (the statement joins members: not expected)
+		case um.kind == parley.StatusDelivered:
+			r.Delivered = append(r.Delivered, um.mark)
+		default:
+			r.Seen = append(r.Seen, um.mark)
+		}
 	}
 	bySeq := func(a, b parley.ReceiptMark) int { return cmp.Compare(a.Seq, b.Seq) }
 	for _, m := range out {
