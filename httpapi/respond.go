@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,6 +102,12 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := parley.ErrorCode(err)
 	switch code {
 	case parley.EINTERNAL:
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			// The client went away (closed its connection) mid-request:
+			// nothing failed here, and the answer reaches no one.
+			loggerFrom(r).Debug("request cancelled by the client", "err", err)
+			break
+		}
 		loggerFrom(r).Error("internal error", "err", err)
 	case parley.EINVALIDCREDENTIALS:
 		securityEvent(r, parley.SecLoginFailed, "login failed")

@@ -2,7 +2,13 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/parley-chat/parley"
@@ -26,6 +32,40 @@ func TestAppendReply(t *testing.T) {
 			}
 			if got := appendReply(nil, tc.views, tc.msg); !bytes.Equal(got, want) {
 				t.Errorf("appendReply:\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+}
+
+// TestWriteErrorCancelled: an internal error is logged as an error, unless
+// it is the request's own cancellation (the client went away), which is
+// not a failure of the server's.
+func TestWriteErrorCancelled(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		err       error
+		cancelled bool
+		wantError bool
+	}{
+		{"Internal", errors.New("disk on fire"), false, true},
+		{"CancelledByClient", fmt.Errorf("store: %w", context.Canceled), true, false},
+		{"CanceledButRequestLive", fmt.Errorf("store: %w", context.Canceled), false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			ctx, cancel := context.WithCancel(context.WithValue(context.Background(), loggerKey, logger))
+			defer cancel()
+			if tc.cancelled {
+				cancel()
+			}
+			rec := httptest.NewRecorder()
+			writeError(rec, httptest.NewRequest("GET", "/api/chats", nil).WithContext(ctx), tc.err)
+			if rec.Code != 500 {
+				t.Fatalf("status %d", rec.Code)
+			}
+			if got := strings.Contains(logs.String(), "level=ERROR"); got != tc.wantError {
+				t.Fatalf("logged an error: %v, want %v; log:\n%s", got, tc.wantError, logs.String())
 			}
 		})
 	}
