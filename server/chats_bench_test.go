@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,42 +29,19 @@ func BenchmarkChatsHTTP(b *testing.B) {
 			srv := apitest.MustStart(b, backend, nil)
 			reader := benchUsers(b, srv.URL(), "reader", 1, nil)[0]
 			peers := benchUsers(b, srv.URL(), "peer", chats, nil)
-			ids := make([]string, chats)
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			errs := make(chan error, 8)
-			for range 8 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := int(next.Add(1) - 1)
-						if i >= chats {
-							return
-						}
-						raw, err := peers[i].post("/api/messages/send", map[string]any{"recipientId": reader.userID, "type": "text",
-							"encryptedContent": fmt.Sprintf("m%d-%s", i, strings.Repeat("x", 200))}, 201)
-						var m struct{ MessageID string }
-						if err == nil {
-							err = json.Unmarshal(raw, &m)
-						}
-						if err == nil && i%3 > 0 {
-							status := []string{"", "delivered", "seen"}[i%3]
-							_, err = reader.post("/api/status", map[string]string{"messageId": m.MessageID, "status": status}, 200)
-						}
-						if err != nil {
-							errs <- err
-							return
-						}
-						ids[i] = m.MessageID
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			if err := <-errs; err != nil {
-				b.Fatal(err)
-			}
+			inParallel(b, 8, chats, func(i int) error {
+				raw, err := peers[i].post("/api/messages/send", map[string]any{"recipientId": reader.userID, "type": "text",
+					"encryptedContent": fmt.Sprintf("m%d-%s", i, strings.Repeat("x", 200))}, 201)
+				var m struct{ MessageID string }
+				if err == nil {
+					err = json.Unmarshal(raw, &m)
+				}
+				if err == nil && i%3 > 0 {
+					status := []string{"", "delivered", "seen"}[i%3]
+					_, err = reader.post("/api/status", map[string]string{"messageId": m.MessageID, "status": status}, 200)
+				}
+				return err
+			})
 			var server, client []time.Duration
 			for b.Loop() {
 				s, c := getChats(b, reader, 200)

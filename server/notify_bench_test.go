@@ -98,50 +98,59 @@ func (c *benchClient) post(path string, body any, want int) (json.RawMessage, er
 	return env.Data, nil
 }
 
-// benchUsers registers n users, 8 at a time, each with a push device on
-// the stand-in when it is not nil.
-func benchUsers(b testing.TB, base, prefix string, n int, standIn *pushStandIn) []*benchClient {
-	b.Helper()
-	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	out := make([]*benchClient, n)
-	errs := make(chan error, n)
+// inParallel calls fn(i) for every i below n on workers goroutines and
+// fails tb with the first error; the other workers stop at their next i.
+func inParallel(tb testing.TB, workers, n int, fn func(i int) error) {
+	tb.Helper()
+	errs := make(chan error, workers)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for range 8 {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for len(errs) == 0 {
 				i := int(next.Add(1) - 1)
 				if i >= n {
 					return
 				}
-				name := apitest.Unique(fmt.Sprintf("%s%d-", prefix, i))
-				c := &benchClient{base: base, http: hc}
-				raw, err := c.post("/api/users/register", map[string]string{"username": name, "password": "password-" + name,
-					"deviceId": "dev", "publicKey": "pk", "email": name + "@example.test", "name": "User " + name}, 201)
-				var res struct{ UserID, Token string }
-				if err == nil {
-					err = json.Unmarshal(raw, &res)
-				}
-				c.token, c.userID = res.Token, res.UserID
-				if err == nil && standIn != nil {
-					_, err = c.post("/api/notifications/devices", map[string]any{"deviceId": "phone", "platform": "webpush",
-						"subscription": standIn.subscription(i)}, 201)
-				}
-				if err != nil {
+				if err := fn(i); err != nil {
 					errs <- err
 					return
 				}
-				out[i] = c
 			}
 		}()
 	}
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+}
+
+// benchUsers registers n users, 8 at a time, each with a push device on
+// the stand-in when it is not nil.
+func benchUsers(b testing.TB, base, prefix string, n int, standIn *pushStandIn) []*benchClient {
+	b.Helper()
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	out := make([]*benchClient, n)
+	inParallel(b, 8, n, func(i int) error {
+		name := apitest.Unique(fmt.Sprintf("%s%d-", prefix, i))
+		c := &benchClient{base: base, http: hc}
+		raw, err := c.post("/api/users/register", map[string]string{"username": name, "password": "password-" + name,
+			"deviceId": "dev", "publicKey": "pk", "email": name + "@example.test", "name": "User " + name}, 201)
+		var res struct{ UserID, Token string }
+		if err == nil {
+			err = json.Unmarshal(raw, &res)
+		}
+		c.token, c.userID = res.Token, res.UserID
+		if err == nil && standIn != nil {
+			_, err = c.post("/api/notifications/devices", map[string]any{"deviceId": "phone", "platform": "webpush",
+				"subscription": standIn.subscription(i)}, 201)
+		}
+		out[i] = c
+		return err
+	})
 	return out
 }
 

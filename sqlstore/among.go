@@ -53,6 +53,22 @@ func (db *DB) among(ctx context.Context, query string, args []any, ids []string)
 	return out, nil
 }
 
+// collectIn runs query (whose "%s" is the list of ids) for every id
+// (inList) and scans each row with scan.
+func collectIn[T any](ctx context.Context, db *DB, query string, ids []string, scan func(scanner) (T, error)) ([]T, error) {
+	var out []T
+	err := db.inList(ids, func(list string, args []any) error {
+		rows, err := db.query(ctx, fmt.Sprintf(query, list), args...)
+		items, err := collect(rows, err, scan)
+		out = append(out, items...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func anys(ids []string) []any {
 	out := make([]any, len(ids))
 	for i, id := range ids {
@@ -92,15 +108,5 @@ func (db *DB) OnlineAmong(ctx context.Context, ids []string) (map[string]bool, e
 
 // GroupsByIDs implements parley.GroupStore.
 func (db *DB) GroupsByIDs(ctx context.Context, ids []string) ([]*parley.Group, error) {
-	var out []*parley.Group
-	err := db.inList(ids, func(list string, args []any) error {
-		rows, err := db.query(ctx, `SELECT `+groupColumns+` FROM group_chats g WHERE g.conversation_id IN (`+list+`)`, args...)
-		groups, err := collect(rows, err, scanGroup)
-		out = append(out, groups...)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return collectIn(ctx, db, `SELECT `+groupColumns+` FROM group_chats g WHERE g.conversation_id IN (%s)`, ids, scanGroup)
 }

@@ -148,17 +148,7 @@ func (db *DB) Community(ctx context.Context, id string) (*parley.Community, erro
 
 // CommunitiesByIDs implements parley.CommunityStore.
 func (db *DB) CommunitiesByIDs(ctx context.Context, ids []string) ([]*parley.Community, error) {
-	var out []*parley.Community
-	err := db.inList(ids, func(list string, args []any) error {
-		rows, err := db.query(ctx, `SELECT `+communityColumns+` FROM communities c WHERE c.id IN (`+list+`)`, args...)
-		items, err := collect(rows, err, scanCommunity)
-		out = append(out, items...)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return collectIn(ctx, db, `SELECT `+communityColumns+` FROM communities c WHERE c.id IN (%s)`, ids, scanCommunity)
 }
 
 // CommunityMember implements parley.CommunityStore.
@@ -553,17 +543,7 @@ func (db *DB) Channel(ctx context.Context, id string) (*parley.Channel, error) {
 
 // ChannelsByIDs implements parley.CommunityStore.
 func (db *DB) ChannelsByIDs(ctx context.Context, ids []string) ([]*parley.Channel, error) {
-	var out []*parley.Channel
-	err := db.inList(ids, func(list string, args []any) error {
-		rows, err := db.query(ctx, `SELECT `+channelColumns+` FROM channels ch WHERE ch.conversation_id IN (`+list+`)`, args...)
-		items, err := collect(rows, err, scanChannel)
-		out = append(out, items...)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return collectIn(ctx, db, `SELECT `+channelColumns+` FROM channels ch WHERE ch.conversation_id IN (%s)`, ids, scanChannel)
 }
 
 // CommunityChannels implements parley.CommunityStore.

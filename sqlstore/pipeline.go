@@ -50,17 +50,8 @@ func (db *DB) inPipelinedTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if db.dialect != Postgres {
 		return db.inTx(ctx, fn)
 	}
-	c, err := db.w.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return c.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("sqlstore: pipelined transaction on a %T connection", dc)
-		}
-		p := &pipeline{conn: sc.Conn()}
+	return onPgx(ctx, db.w, func(conn *pgx.Conn) error {
+		p := &pipeline{conn: conn}
 		tx := &Tx{db: db, pipe: p}
 		if err := fn(tx); err != nil {
 			p.rollback()
@@ -326,7 +317,19 @@ func (db *DB) queryDirect(ctx context.Context, query string, args []any, read fu
 		rows, err := db.query(ctx, query, args...)
 		return read(rows, err)
 	}
-	c, err := db.r.Conn(ctx)
+	return onPgx(ctx, db.r, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, db.q(query), args...)
+		if err != nil {
+			return err
+		}
+		return read(pgRows{rows: rows}, nil)
+	})
+}
+
+// onPgx runs fn on the pgx connection under one connection of pool,
+// which it holds meanwhile.
+func onPgx(ctx context.Context, pool *sql.DB, fn func(*pgx.Conn) error) error {
+	c, err := pool.Conn(ctx)
 	if err != nil {
 		return err
 	}
@@ -334,12 +337,8 @@ func (db *DB) queryDirect(ctx context.Context, query string, args []any, read fu
 	return c.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
-			return fmt.Errorf("sqlstore: a direct read on a %T connection", dc)
+			return fmt.Errorf("sqlstore: a pgx statement on a %T connection", dc)
 		}
-		rows, err := sc.Conn().Query(ctx, db.q(query), args...)
-		if err != nil {
-			return err
-		}
-		return read(pgRows{rows: rows}, nil)
+		return fn(sc.Conn())
 	})
 }

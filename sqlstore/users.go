@@ -75,17 +75,7 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (*parley.User, erro
 
 // UsersByIDs implements parley.UserStore.
 func (db *DB) UsersByIDs(ctx context.Context, ids []string) ([]*parley.User, error) {
-	var out []*parley.User
-	err := db.inList(ids, func(list string, args []any) error {
-		rows, err := db.query(ctx, `SELECT `+userColumns+` FROM users WHERE id IN (`+list+`)`, args...)
-		users, err := collect(rows, err, scanUser)
-		out = append(out, users...)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return collectIn(ctx, db, `SELECT `+userColumns+` FROM users WHERE id IN (%s)`, ids, scanUser)
 }
 
 func placeholders(n int) string {
