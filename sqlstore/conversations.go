@@ -92,7 +92,15 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	// every row it sorts, so with them in the same SELECT a page of 200
 	// chats of a user with 1,000 conversations ran them 1,000 times. As in
 	// History, hidden messages are looked for only if the user hid any
-	// (the uncorrelated EXISTS runs once).
+	// (the uncorrelated EXISTS runs once). The page's ids are sorted with
+	// their activity alone, read by one probe of conversations per
+	// membership, and an empty direct chat (hidden) sorts last with
+	// activity -1: the first limit rows hold every visible chat before
+	// any hidden one, so dropping the hidden ones after the LIMIT leaves
+	// the page. As a join, PostgreSQL planned that pick as a scan of the
+	// whole conversations table (4.5 of 9.3 ms with 20,000 conversations);
+	// the scalar subquery is an index probe per membership on both
+	// databases.
 	rows, err := db.query(ctx, `SELECT pc.id, pc.kind, pc.last_seq, pc.last_message_at, pc.created_at,
 		p.conversation_id, p.user_id, p.role, p.joined_at, p.joined_seq, p.delivered_seq, p.read_seq,
 		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = pc.id AND o.user_id <> p.user_id LIMIT 1), ''),
@@ -104,13 +112,16 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 			AND m.seq > CASE WHEN p.read_seq > p.joined_seq THEN p.read_seq ELSE p.joined_seq END
 			AND m.sender_id <> p.user_id AND m.deleted_for_everyone = ?),
 		p.muted_until
-		FROM (SELECT c.id, c.kind, c.last_seq, c.last_message_at, c.created_at,
-				CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END AS activity
-			FROM conversation_members s JOIN conversations c ON c.id = s.conversation_id
-			WHERE s.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
-			ORDER BY activity DESC, c.id LIMIT ?) pc
-		JOIN conversation_members p ON p.conversation_id = pc.id AND p.user_id = ?
-		ORDER BY pc.activity DESC, pc.id`, userID, false, userID, limit, userID)
+		FROM (SELECT s.conversation_id AS id,
+				(SELECT CASE WHEN c.kind <> 'direct' OR c.last_seq > 0
+					THEN CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END ELSE -1 END
+					FROM conversations c WHERE c.id = s.conversation_id) AS activity
+			FROM conversation_members s WHERE s.user_id = ?
+			ORDER BY activity DESC, s.conversation_id LIMIT ?) sel
+		JOIN conversations pc ON pc.id = sel.id
+		JOIN conversation_members p ON p.conversation_id = sel.id AND p.user_id = ?
+		WHERE pc.kind <> 'direct' OR pc.last_seq > 0
+		ORDER BY sel.activity DESC, sel.id`, userID, false, userID, limit, userID)
 	if err != nil {
 		return nil, err
 	}
