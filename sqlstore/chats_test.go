@@ -57,3 +57,45 @@ func TestChatsPage(t *testing.T) {
 		}
 	})
 }
+
+// TestChatsOrder: the page is the most recently active chats, newest
+// first (a group without messages by its creation), at most limit of
+// them, and never an empty direct chat, even one newer than all others
+// and when the limit reaches past the visible chats.
+func TestChatsOrder(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		me := mustUser(t, db, "me")
+		var want []string // conversation ids, newest activity first
+		for i := 0; i < 4; i++ {
+			peer := mustUser(t, db, fmt.Sprintf("peer%d", i))
+			conv, err := db.DirectConversation(ctx, me.ID, peer.ID, now)
+			must(t, err)
+			must(t, db.SendMessages(ctx, []*parley.Send{{Message: &parley.Message{ID: fmt.Sprintf("msg_%d", i), ConversationID: conv.ID,
+				SenderID: peer.ID, RecipientID: me.ID, Content: "c", ContentHash: "h", Type: "text",
+				SentAt: now.Add(time.Duration(i) * 10 * time.Second)}}}))
+			want = append([]string{conv.ID}, want...)
+			if i == 1 { // a group without messages, active at its creation (15 s)
+				g := &parley.Group{ID: parley.NewConversationID(parley.KindGroup), Name: "G", CreatedBy: peer.ID, OwnerID: peer.ID}
+				must(t, db.CreateGroup(ctx, g, []string{me.ID}, now.Add(15*time.Second)))
+				want = append([]string{g.ID}, want...)
+			}
+		}
+		for i := 0; i < 3; i++ { // empty direct chats, newer than everything
+			peer := mustUser(t, db, fmt.Sprintf("silent%d", i))
+			_, err := db.DirectConversation(ctx, me.ID, peer.ID, now.Add(time.Hour))
+			must(t, err)
+		}
+		for _, limit := range []int{2, 5, 7, 50} {
+			chats, err := db.Chats(ctx, me.ID, limit)
+			must(t, err)
+			var got []string
+			for _, ch := range chats {
+				got = append(got, ch.Conversation.ID)
+			}
+			if w := want[:min(limit, len(want))]; fmt.Sprint(got) != fmt.Sprint(w) {
+				t.Fatalf("limit %d: chats %v, want %v", limit, got, w)
+			}
+		}
+	})
+}

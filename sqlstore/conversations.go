@@ -84,18 +84,29 @@ func (db *DB) Members(ctx context.Context, conversationID string) ([]*parley.Mem
 
 // Chats implements parley.ConversationStore.
 func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Chat, error) {
-	// One statement for the page with each chat's peer, last visible
-	// message id and unread count (index probes per row, no round trip
-	// per row), and one for those last messages: a fixed number of
+	// One statement for the page with each chat's peer (in a direct chat
+	// the peer's whole membership, whose cursors the viewer reads), last
+	// visible message id and unread count (index probes per row, no round
+	// trip per row), and one for those last messages: a fixed number of
 	// queries for any page size. The page is chosen first (p) and only its
 	// rows run the per-row subqueries: a sort computes every column of
 	// every row it sorts, so with them in the same SELECT a page of 200
 	// chats of a user with 1,000 conversations ran them 1,000 times. As in
 	// History, hidden messages are looked for only if the user hid any
-	// (the uncorrelated EXISTS runs once).
+	// (the uncorrelated EXISTS runs once). The page's ids are sorted with
+	// their activity alone, read by one probe of conversations per
+	// membership, and an empty direct chat (hidden) sorts last with
+	// activity -1: the first limit rows hold every visible chat before
+	// any hidden one, so dropping the hidden ones after the LIMIT leaves
+	// the page. As a join, PostgreSQL planned that pick as a scan of the
+	// whole conversations table (4.5 of 9.3 ms with 20,000 conversations);
+	// the scalar subquery is an index probe per membership on both
+	// databases.
 	rows, err := db.query(ctx, `SELECT pc.id, pc.kind, pc.last_seq, pc.last_message_at, pc.created_at,
-		p.conversation_id, p.user_id, p.role, p.joined_at, p.joined_seq, p.delivered_seq, p.read_seq,
-		COALESCE((SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = pc.id AND o.user_id <> p.user_id LIMIT 1), ''),
+		p.conversation_id, p.user_id, p.role, p.joined_at, p.joined_seq, p.joined_change, p.delivered_seq, p.read_seq, p.shown_read_seq,
+		COALESCE(d.user_id, (SELECT o.user_id FROM conversation_members o WHERE o.conversation_id = pc.id AND o.user_id <> p.user_id LIMIT 1), ''),
+		COALESCE(d.role, ''), COALESCE(d.joined_at, 0), COALESCE(d.joined_seq, 0), COALESCE(d.joined_change, 0),
+		COALESCE(d.delivered_seq, 0), COALESCE(d.read_seq, 0), COALESCE(d.shown_read_seq, 0),
 		COALESCE((SELECT m.id FROM messages m WHERE m.conversation_id = pc.id AND m.seq > p.joined_seq
 			AND (NOT EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?)
 				OR NOT EXISTS (SELECT 1 FROM message_hidden h WHERE h.user_id = p.user_id AND h.message_id = m.id))
@@ -104,13 +115,17 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 			AND m.seq > CASE WHEN p.read_seq > p.joined_seq THEN p.read_seq ELSE p.joined_seq END
 			AND m.sender_id <> p.user_id AND m.deleted_for_everyone = ?),
 		p.muted_until
-		FROM (SELECT c.id, c.kind, c.last_seq, c.last_message_at, c.created_at,
-				CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END AS activity
-			FROM conversation_members s JOIN conversations c ON c.id = s.conversation_id
-			WHERE s.user_id = ? AND (c.kind <> 'direct' OR c.last_seq > 0)
-			ORDER BY activity DESC, c.id LIMIT ?) pc
-		JOIN conversation_members p ON p.conversation_id = pc.id AND p.user_id = ?
-		ORDER BY pc.activity DESC, pc.id`, userID, false, userID, limit, userID)
+		FROM (SELECT s.conversation_id AS id,
+				(SELECT CASE WHEN c.kind <> 'direct' OR c.last_seq > 0
+					THEN CASE WHEN c.last_message_at > 0 THEN c.last_message_at ELSE c.created_at END ELSE -1 END
+					FROM conversations c WHERE c.id = s.conversation_id) AS activity
+			FROM conversation_members s WHERE s.user_id = ?
+			ORDER BY activity DESC, s.conversation_id LIMIT ?) sel
+		JOIN conversations pc ON pc.id = sel.id
+		JOIN conversation_members p ON p.conversation_id = sel.id AND p.user_id = ?
+		LEFT JOIN conversation_members d ON pc.kind = 'direct' AND d.conversation_id = sel.id AND d.user_id <> p.user_id
+		WHERE pc.kind <> 'direct' OR pc.last_seq > 0
+		ORDER BY sel.activity DESC, sel.id`, userID, false, userID, limit, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -119,18 +134,30 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	var ids []string
 	err = each(rows, err, func(s scanner) error {
 		var c parley.Conversation
-		var m parley.Member
-		var last, created, joined, muted int64
+		var m, peer parley.Member
+		var last, created, joined, peerJoined, muted int64
 		var lastID string
 		ch := &parley.Chat{Conversation: &c, Member: &m}
 		if err := s.Scan(&c.ID, &c.Kind, &c.LastSeq, &last, &created, &m.ConversationID, &m.UserID, &m.Role, &joined,
-			&m.JoinedSeq, &m.DeliveredSeq, &m.ReadSeq, &ch.PeerID, &lastID, &ch.Unread, &muted); err != nil {
+			&m.JoinedSeq, &m.JoinedChange, &m.DeliveredSeq, &m.ReadSeq, &m.ShownReadSeq, &ch.PeerID,
+			&peer.Role, &peerJoined, &peer.JoinedSeq, &peer.JoinedChange, &peer.DeliveredSeq, &peer.ReadSeq, &peer.ShownReadSeq,
+			&lastID, &ch.Unread, &muted); err != nil {
 			return err
+		}
+		c.LastMessageAt, c.CreatedAt, m.JoinedAt = parley.FromMillis(last), parley.FromMillis(created), parley.FromMillis(joined)
+		if c.Kind == parley.KindDirect {
+			// Both members of a direct chat, for the viewer (the peer's
+			// row is absent only in a chat with oneself).
+			own := m
+			ch.Members = []*parley.Member{&own}
+			if peer.Role != "" {
+				peer.ConversationID, peer.UserID, peer.JoinedAt = c.ID, ch.PeerID, parley.FromMillis(peerJoined)
+				ch.Members = append(ch.Members, &peer)
+			}
 		}
 		if muted != 0 {
 			ch.MutedUntil = parley.FromMillis(muted)
 		}
-		c.LastMessageAt, c.CreatedAt, m.JoinedAt = parley.FromMillis(last), parley.FromMillis(created), parley.FromMillis(joined)
 		out = append(out, ch)
 		if lastID != "" {
 			lastOf[lastID] = ch
@@ -172,34 +199,7 @@ func (db *DB) Chats(ctx context.Context, userID string, limit int) ([]*parley.Ch
 	if err != nil {
 		return nil, err
 	}
-	if err := db.directChatMembers(ctx, out); err != nil {
-		return nil, err
-	}
 	return out, db.withReactions(ctx, lasts)
-}
-
-// directChatMembers fills the Members of the direct chats of a page, in
-// one query per chunk of chats rather than one per chat.
-func (db *DB) directChatMembers(ctx context.Context, chats []*parley.Chat) error {
-	byID := map[string]*parley.Chat{}
-	var ids []string
-	for _, ch := range chats {
-		if ch.Conversation.Kind == parley.KindDirect {
-			byID[ch.Conversation.ID] = ch
-			ids = append(ids, ch.Conversation.ID)
-		}
-	}
-	return db.inList(ids, func(list string, args []any) error {
-		rows, err := db.query(ctx, `SELECT `+memberColumns+` FROM conversation_members WHERE conversation_id IN (`+list+`)`, args...)
-		return each(rows, err, func(s scanner) error {
-			m, err := scanMember(s)
-			if err == nil {
-				ch := byID[m.ConversationID]
-				ch.Members = append(ch.Members, m)
-			}
-			return err
-		})
-	})
 }
 
 // DirectPeers implements parley.ConversationStore.

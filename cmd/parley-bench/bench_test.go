@@ -199,3 +199,78 @@ func TestLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestChats seeds hubs (accounts with many conversations) on SQLite and
+// on PostgreSQL and reads their chat lists through a server on each: with
+// a limit smaller than a hub's conversations and with the default page,
+// which is larger.
+func TestChats(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			dsn := "sqlite:" + filepath.Join(t.TempDir(), "parley.db")
+			if backend == "postgres" {
+				dsn = testdb.DSN(t, "postgres")
+			}
+			usersFile := filepath.Join(t.TempDir(), "users.json")
+			ctx := context.Background()
+			// 2 hubs with 30 chats each; 70 messages: 10 chats have two.
+			seeded, err := runSeed(ctx, seedConfig{dsn: dsn, users: 40, hubs: 2, hubChats: 30, conversations: 60, messages: 70, size: 32,
+				batch: 100, out: usersFile, receipts: "each"}, io.Discard, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			peers := map[[2]int]bool{}
+			for _, cv := range seeded.File.Conversations {
+				if cv.B > 1 || cv.A < 2 || peers[[2]int{cv.A, cv.B}] || cv.Last == 0 || cv.Messages < 1 {
+					t.Fatalf("conversation %+v: want a distinct non-hub peer as A, a hub as B, messages", cv)
+				}
+				peers[[2]int{cv.A, cv.B}] = true
+			}
+			srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.DB = dsn })
+			for _, page := range []int{10, 0} {
+				cc := benchCommon(t, srv, 1)
+				cc.usersFile = usersFile
+				res, err := runChats(ctx, chatsConfig{common: cc, workers: 2, duration: 500 * time.Millisecond, pageSize: page, minChats: 30}, io.Discard, io.Discard)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Readers != 2 || res.Lists < 1 || res.Failed != 0 || len(res.Server) != int(res.Lists) || res.Server[0] <= 0 {
+					t.Fatalf("page %d: readers %d, lists %d, failed %d (%v), server timings %d", page, res.Readers, res.Lists, res.Failed, res.Errors, len(res.Server))
+				}
+			}
+		})
+	}
+}
+
+func TestCheckChats(t *testing.T) {
+	body := []byte(`{"success":true,"data":[{"conversationId":"c2","lastMessage":{"conversationId":"c2"}},` +
+		`{"conversationId":"c1","lastMessage":{"conversationId":"c1"}}]}`)
+	if err := checkChats(body, []string{"c2", "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range [][]string{{"c1", "c2"}, {"c2"}, {"c2", "c1", "c0"}} {
+		if err := checkChats(body, want); err == nil {
+			t.Errorf("list c2, c1 accepted as %v", want)
+		}
+	}
+	noLast := []byte(`[{"conversationId":"c2","lastMessage":null},{"conversationId":"c1","lastMessage":{"conversationId":"c1"}}]`)
+	if err := checkChats(noLast, []string{"c2", "c1"}); err == nil {
+		t.Error("a chat without its last message accepted")
+	}
+}
+
+func TestParseSeedHubs(t *testing.T) {
+	c, err := parseSeed([]string{"--db", "sqlite:/tmp/x.db", "--out", "/tmp/u.json", "--users", "1100", "--hubs", "3", "--hub-chats", "1000", "--messages", "3000"}, io.Discard)
+	if err != nil || c.conversations != 3000 {
+		t.Fatalf("conversations %d, %v", c.conversations, err)
+	}
+	for _, args := range [][]string{
+		{"--users", "1002", "--hubs", "3", "--hub-chats", "1000"},   // too few peers
+		{"--users", "2000", "--hubs", "3", "--conversations", "10"}, // both layouts
+		{"--users", "2000", "--hubs", "-1"},                         // negative
+	} {
+		if _, err := parseSeed(append([]string{"--db", "sqlite:/tmp/x.db", "--out", "/tmp/u.json"}, args...), io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}

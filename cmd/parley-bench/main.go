@@ -7,6 +7,8 @@
 //	parley-bench direct  --url http://127.0.0.1:8080 --users 200 --rate 2000 --duration 20s
 //	parley-bench seed    --db sqlite:/tmp/pb/data/parley.db --users 2000 --conversations 10000 --messages 10000000 --out /tmp/pb/users.json
 //	parley-bench history --url http://127.0.0.1:8080 --users-file /tmp/pb/users.json --workers 32 --duration 20s
+//	parley-bench seed    --db sqlite:/tmp/pb/chats/parley.db --users 3000 --hubs 20 --hub-chats 1000 --messages 20000 --out /tmp/pb/users-chats.json
+//	parley-bench chats   --url http://127.0.0.1:8080 --users-file /tmp/pb/users-chats.json --workers 1 --page 200 --duration 20s
 //	parley-bench storm   --url http://127.0.0.1:8080 --users-file /tmp/pb/users.json --users 10000 --per-user 5
 //	parley-bench group   --url http://127.0.0.1:8080 --users-file /tmp/pb/users.json --users 1000 --rate 100 --duration 20s
 //
@@ -52,6 +54,8 @@ Scenarios:
            latency, errors, lost and duplicated messages
   history  read pages of 50 messages over REST from seeded conversations; report
            pages/s and client- and server-side latency
+  chats    read the chat lists of seeded accounts with 1,000 conversations over
+           REST; report lists/s and client- and server-side latency
   storm    clients go offline, messages pile up for them, then all reconnect at
            once and sync; report the time until all caught up and lost messages
   group    members of one group, all online, receive what senders post to it;
@@ -61,7 +65,8 @@ Scenarios:
 
 Fixture:
   seed     write accounts (with tokens) and optionally direct conversations full
-           of messages straight into a stopped server's database
+           of messages straight into a stopped server's database (--hubs: some
+           accounts with --hub-chats conversations each, for chats)
 
 Run "parley-bench <scenario> --help" for the flags of a scenario.
 `
@@ -105,6 +110,13 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		}
 		_, err = runHistory(ctx, cfg, out, progress)
 		return err
+	case "chats":
+		cfg, err := parseChats(args[1:], out)
+		if err != nil {
+			return err
+		}
+		_, err = runChats(ctx, cfg, out, progress)
+		return err
 	case "storm":
 		cfg, err := parseStorm(args[1:], out)
 		if err != nil {
@@ -124,7 +136,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		_, err = runGroup(ctx, cfg, out, progress)
 		return err
 	}
-	return fmt.Errorf("unknown scenario %q (idle, direct, history, storm, group, channel or seed)", args[0])
+	return fmt.Errorf("unknown scenario %q (idle, direct, history, chats, storm, group, channel or seed)", args[0])
 }
 
 // common holds the flags every scenario takes.

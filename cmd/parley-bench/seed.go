@@ -41,6 +41,8 @@ type seedConfig struct {
 	batch         int
 	out           string
 	receipts      string
+	hubs          int // accounts with hubChats direct conversations each, instead of the --conversations layout
+	hubChats      int
 }
 
 func parseSeed(args []string, out io.Writer) (seedConfig, error) {
@@ -55,8 +57,21 @@ func parseSeed(args []string, out io.Writer) (seedConfig, error) {
 	fs.IntVar(&c.batch, "batch", 20000, "messages per transaction")
 	fs.StringVar(&c.out, "out", "", "`file` to write the accounts (with their tokens) and conversations to, for --users-file")
 	fs.StringVar(&c.receipts, "receipts", "cursor", "receipt marks: `cursor` (one per member, at the end) or each (every message marked delivered and seen by its recipient, as clients that confirm each message leave it)")
+	fs.IntVar(&c.hubs, "hubs", 0, "instead of --conversations: the first `N` accounts (the hubs) each get --hub-chats direct conversations with the other accounts (for the chats scenario)")
+	fs.IntVar(&c.hubChats, "hub-chats", 1000, "direct conversations of each hub, each with a distinct other account")
 	if err := parseArgs(fs, args); err != nil {
 		return c, err
+	}
+	if c.hubs != 0 {
+		switch {
+		case c.conversations != 0:
+			return c, errors.New("--hubs replaces --conversations: give one of them")
+		case c.hubs < 0 || c.hubChats < 1 || c.hubChats > 100_000 || c.hubs > 1000:
+			return c, errors.New("--hubs must be between 0 and 1000, --hub-chats between 1 and 100000")
+		case c.users < c.hubs+c.hubChats:
+			return c, fmt.Errorf("--users must be at least --hubs + --hub-chats (%d) so each hub's peers are distinct", c.hubs+c.hubChats)
+		}
+		c.conversations = c.hubs * c.hubChats
 	}
 	maxConvs := c.users * ((c.users - 1) / 2) // distinct pairs the layout below can make
 	switch {
@@ -66,7 +81,7 @@ func parseSeed(args []string, out io.Writer) (seedConfig, error) {
 		return c, errors.New("--receipts must be cursor or each")
 	case c.users < 2 || c.users > 1_000_000:
 		return c, errors.New("--users must be between 2 and 1000000")
-	case c.conversations < 0 || c.conversations > maxConvs:
+	case c.hubs == 0 && (c.conversations < 0 || c.conversations > maxConvs):
 		return c, fmt.Errorf("--conversations must be between 0 and %d for %d users", maxConvs, c.users)
 	case c.messages < 0 || c.messages > 100_000_000 || (c.messages > 0 && c.conversations == 0):
 		return c, errors.New("--messages must be between 0 and 100000000, and needs --conversations")
@@ -273,7 +288,11 @@ func runSeed(ctx context.Context, c seedConfig, out, progress io.Writer) (*seedR
 // over the file as they would be after months of use; each message has its
 // sync-log row, and both members' cursors stand at the end (all delivered
 // and seen). With --receipts each, every message has its own delivered
-// and seen mark instead of one mark per member at the end.
+// and seen mark instead of one mark per member at the end. With --hubs,
+// conversation k belongs to hub h = k div N (N = --hub-chats) and is
+// (H + (k mod (U−H)), h) for H hubs: the N peers of a hub are distinct
+// non-hub accounts, and the peer (A) sends the odd seqs, so a hub's
+// one-message chats each end with a message to the hub.
 func seedConversations(ctx context.Context, s *seeder, c seedConfig, f *usersFile, now time.Time, progress io.Writer) error {
 	U, C, M := c.users, c.conversations, c.messages
 	per, rem := M/C, M%C
@@ -303,18 +322,21 @@ func seedConversations(ctx context.Context, s *seeder, c seedConfig, f *usersFil
 	var convs, members, marks [][]any
 	for k := range C {
 		a, b := k%U, (k%U+1+k/U)%U
+		if c.hubs > 0 {
+			a, b = c.hubs+k%(U-c.hubs), k/c.hubChats
+		}
 		ua, ub := f.Users[a], f.Users[b]
 		key := ua.ID + "|" + ub.ID // the store's direct key: the two ids in order
 		if ub.ID < ua.ID {
 			key = ub.ID + "|" + ua.ID
 		}
 		n := count(k)
-		cv := &seededConv{ID: parley.NewConversationID(parley.KindDirect), A: a, B: b, Messages: n}
-		f.Conversations = append(f.Conversations, cv)
 		last := int64(0)
 		if n > 0 {
 			last = t0 + int64(lastIndex(k))
 		}
+		cv := &seededConv{ID: parley.NewConversationID(parley.KindDirect), A: a, B: b, Messages: n, Last: last}
+		f.Conversations = append(f.Conversations, cv)
 		created := parley.Millis(now) - int64(M) - 120_000
 		convs = append(convs, []any{cv.ID, parley.KindDirect, key, n, last, created})
 		for _, u := range []*benchUser{ua, ub} {

@@ -22,12 +22,14 @@ type usersFile struct {
 }
 
 // seededConv is a direct conversation seed filled: A and B index Users,
-// Messages is its last seq.
+// Messages is its last seq, Last the time of its last message (Unix ms, 0
+// without messages; files of older builds lack it).
 type seededConv struct {
 	ID       string `json:"id"`
 	A        int    `json:"a"`
 	B        int    `json:"b"`
 	Messages int    `json:"messages"`
+	Last     int64  `json:"last,omitempty"`
 }
 
 func readUsersFile(path string) (*usersFile, error) {

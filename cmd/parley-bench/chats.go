@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// defaultChatsPage is the server's page when the request names no limit
+// (service.DefaultPageSize).
+const defaultChatsPage = 50
+
+// chatsConfig is the configuration of the chats scenario.
+type chatsConfig struct {
+	common
+	workers  int
+	duration time.Duration
+	pageSize int // 0: no limit parameter, the server's default page
+	minChats int
+}
+
+func parseChats(args []string, out io.Writer) (chatsConfig, error) {
+	var c chatsConfig
+	fs := flag.NewFlagSet("parley-bench chats", flag.ContinueOnError)
+	fs.SetOutput(out)
+	rawURL, debugURL := c.register(fs, 0)
+	fs.IntVar(&c.workers, "workers", 1, "concurrent readers, each waiting for its chat list before asking the next")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to read")
+	fs.IntVar(&c.pageSize, "page", 200, "chats per page (limit); 0 sends no limit and expects the server's default page of 50")
+	fs.IntVar(&c.minChats, "min-chats", 1000, "read as the seeded accounts with at least this many conversations with messages (seed --hubs)")
+	if err := parseArgs(fs, args); err != nil {
+		return c, err
+	}
+	if c.usersFile == "" {
+		return c, errors.New("--users-file is required: seed conversations first (parley-bench seed --hubs N --hub-chats 1000 --messages M)")
+	}
+	c.users = max(c.users, 1) // the readers come from the file; --users is not used
+	if err := c.check(*rawURL, *debugURL); err != nil {
+		return c, err
+	}
+	switch {
+	case c.workers < 1 || c.workers > 1024:
+		return c, errors.New("--workers must be between 1 and 1024")
+	case c.duration <= 0 || c.duration > time.Hour:
+		return c, errors.New("--duration must be between 0 and 1h")
+	case c.pageSize < 0 || c.pageSize > 200:
+		return c, errors.New("--page must be between 0 and 200")
+	case c.minChats < 1 || c.minChats > 1_000_000:
+		return c, errors.New("--min-chats must be between 1 and 1000000")
+	}
+	c.concurrency = max(c.concurrency, c.workers)
+	return c, nil
+}
+
+// chatsReader is a seeded account that reads its chat list, with the
+// conversation ids the page must hold, in order.
+type chatsReader struct {
+	user *benchUser
+	want []string
+}
+
+// chatsResult is what the chats scenario measured.
+type chatsResult struct {
+	Readers       int
+	Lists, Failed int64
+	Errors        map[string]int
+	Took          time.Duration
+	Client        []time.Duration // request sent → body read
+	Server        []time.Duration // Server-Timing app;dur
+}
+
+// ListsPerSecond is the rate of chat lists read correctly.
+func (r *chatsResult) ListsPerSecond() float64 {
+	return float64(r.Lists) / r.Took.Seconds()
+}
+
+// chatsReaders picks the accounts of f with at least minChats direct
+// conversations that have messages (the server lists no empty direct
+// chat), and the first page each must see: its conversations by last
+// message, newest first, ties by id.
+func chatsReaders(f *usersFile, minChats, page int) ([]*chatsReader, error) {
+	byUser := map[int][]*seededConv{}
+	for _, cv := range f.Conversations {
+		if cv.Messages == 0 {
+			continue
+		}
+		if cv.Last == 0 {
+			return nil, errors.New("the users file has no time of each conversation's last message: seed it again with this build")
+		}
+		byUser[cv.A] = append(byUser[cv.A], cv)
+		byUser[cv.B] = append(byUser[cv.B], cv)
+	}
+	var out []*chatsReader
+	for i, u := range f.Users {
+		convs := byUser[i]
+		if len(convs) < minChats {
+			continue
+		}
+		slices.SortFunc(convs, func(a, b *seededConv) int {
+			if a.Last != b.Last {
+				return int(b.Last - a.Last)
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		r := &chatsReader{user: u}
+		for _, cv := range convs[:min(len(convs), page)] {
+			r.want = append(r.want, cv.ID)
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no seeded account has %d conversations with messages (seed --hubs N --hub-chats %d --messages M)", minChats, minChats)
+	}
+	return out, nil
+}
+
+// runChats has every worker read the chat list of a random reader (an
+// account with --min-chats conversations or more): GET
+// /api/chats?limit=N. A list counts when it holds exactly the
+// conversations expected, in order of activity, each with its last
+// message.
+func runChats(ctx context.Context, c chatsConfig, out, progress io.Writer) (*chatsResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.limit)
+	defer cancel()
+	f, err := readUsersFile(c.usersFile)
+	if err != nil {
+		return nil, err
+	}
+	page := c.pageSize
+	if page == 0 {
+		page = defaultChatsPage
+	}
+	readers, err := chatsReaders(f, c.minChats, page)
+	if err != nil {
+		return nil, err
+	}
+	rest := newREST(&c.common)
+	if err := checkToken(ctx, rest, readers[0].user); err != nil {
+		return nil, err
+	}
+	res := &chatsResult{Readers: len(readers), Errors: map[string]int{}}
+	var mu sync.Mutex // guards res.Errors and the latency slices
+	var lists, failed atomic.Int64
+	var prev int64
+	stop := everySecond(ctx, progress, func(time.Duration) string {
+		n := lists.Load()
+		line := fmt.Sprintf("lists %d (%d/s), failed %d", n, n-prev, failed.Load())
+		prev = n
+		return line
+	})
+	defer stop()
+	runCtx, stopRun := context.WithTimeout(ctx, c.duration)
+	defer stopRun()
+	waitProfile := c.profileServer(ctx, c.duration, progress)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range c.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
+			var client, server []time.Duration
+			for runCtx.Err() == nil {
+				r := readers[rng.IntN(len(readers))]
+				cl, sv, err := readChats(runCtx, rest, r, c.pageSize)
+				if err != nil {
+					if runCtx.Err() != nil {
+						break // cut off by the end of the run
+					}
+					failed.Add(1)
+					mu.Lock()
+					res.Errors[errKey(err)]++
+					mu.Unlock()
+					continue
+				}
+				lists.Add(1)
+				client = append(client, cl)
+				if sv >= 0 {
+					server = append(server, sv)
+				}
+			}
+			mu.Lock()
+			res.Client, res.Server = append(res.Client, client...), append(res.Server, server...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.Took = time.Since(start)
+	stop()
+	if err := waitProfile(); err != nil {
+		fmt.Fprintln(progress, "warning:", err)
+	}
+	res.Lists, res.Failed = lists.Load(), failed.Load()
+	slices.Sort(res.Client)
+	slices.Sort(res.Server)
+	printChats(out, c, res)
+	return res, nil
+}
+
+var (
+	conversationIDKey = []byte(`"conversationId":"`)
+	lastMessageKey    = []byte(`"lastMessage":{`)
+)
+
+// readChats reads r's chat list and checks it: status 200, the
+// conversations of r.want in that order, each with a last message. A
+// chat's conversationId comes twice (the chat's, then its last
+// message's); the check reads the ids in order without decoding the JSON,
+// which would cost the bench more CPU than the server spends, on the same
+// cores. It returns the client-side latency and the server's own
+// (Server-Timing), -1 when the server does not say.
+func readChats(ctx context.Context, rest *restClient, r *chatsReader, limit int) (client, server time.Duration, err error) {
+	url := rest.base + "/api/chats"
+	if limit > 0 {
+		url += "?limit=" + strconv.Itoa(limit)
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.user.Token)
+	t0 := time.Now()
+	resp, err := rest.http.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	resp.Body.Close()
+	client = time.Since(t0)
+	if err != nil {
+		return 0, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("status %d: %.120s", resp.StatusCode, body)
+	}
+	if err := checkChats(body, r.want); err != nil {
+		return 0, 0, err
+	}
+	st, ok := strings.CutPrefix(resp.Header.Get("Server-Timing"), "app;dur=")
+	ms, perr := strconv.ParseFloat(st, 64)
+	if !ok || perr != nil {
+		return client, -1, nil // a server without Server-Timing (older builds)
+	}
+	return client, time.Duration(ms * float64(time.Millisecond)), nil
+}
+
+// checkChats checks a chat list's body against the ids it must hold, in
+// order.
+func checkChats(body []byte, want []string) error {
+	if n := bytes.Count(body, lastMessageKey); n != len(want) {
+		return fmt.Errorf("%d chats with a last message, want %d", n, len(want))
+	}
+	var got []string
+	for rest := body; ; {
+		i := bytes.Index(rest, conversationIDKey)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len(conversationIDKey):]
+		j := bytes.IndexByte(rest, '"')
+		if j < 0 {
+			return errors.New("unterminated conversationId")
+		}
+		if id := string(rest[:j]); len(got) == 0 || got[len(got)-1] != id {
+			got = append(got, id)
+		}
+		rest = rest[j:]
+	}
+	if len(got) != len(want) {
+		return fmt.Errorf("%d chats, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			return fmt.Errorf("chat %d is not the one expected by activity", i)
+		}
+	}
+	return nil
+}
+
+func printChats(w io.Writer, c chatsConfig, r *chatsResult) {
+	limit := "limit=" + strconv.Itoa(c.pageSize)
+	if c.pageSize == 0 {
+		limit = "no limit (default page)"
+	}
+	fmt.Fprintf(w, "\n== chats: %d workers reading the chat lists (%s) of %d accounts with %d+ conversations for %s ==\n",
+		c.workers, limit, r.Readers, c.minChats, c.duration)
+	fmt.Fprintf(w, "lists read %d (%.0f lists/s), failed %d\n", r.Lists, r.ListsPerSecond(), r.Failed)
+	fmt.Fprintln(w, latencyLine("client latency", r.Client))
+	fmt.Fprintln(w, latencyLine("server (timing)", r.Server))
+	keys := make([]string, 0, len(r.Errors))
+	for k := range r.Errors {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  error x%d: %s\n", r.Errors[k], k)
+	}
+}
