@@ -8,13 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -71,19 +67,10 @@ type chatsReader struct {
 	want []string
 }
 
-// chatsResult is what the chats scenario measured.
+// chatsResult is what the chats scenario measured; a read is a chat list.
 type chatsResult struct {
-	Readers       int
-	Lists, Failed int64
-	Errors        map[string]int
-	Took          time.Duration
-	Client        []time.Duration // request sent → body read
-	Server        []time.Duration // Server-Timing app;dur
-}
-
-// ListsPerSecond is the rate of chat lists read correctly.
-func (r *chatsResult) ListsPerSecond() float64 {
-	return float64(r.Lists) / r.Took.Seconds()
+	*readsResult
+	Readers int // accounts whose lists were read
 }
 
 // chatsReaders picks the accounts of f with at least minChats direct
@@ -150,62 +137,17 @@ func runChats(ctx context.Context, c chatsConfig, out, progress io.Writer) (*cha
 	if err := checkToken(ctx, rest, readers[0].user); err != nil {
 		return nil, err
 	}
-	res := &chatsResult{Readers: len(readers), Errors: map[string]int{}}
-	var mu sync.Mutex // guards res.Errors and the latency slices
-	var lists, failed atomic.Int64
-	var prev int64
-	stop := everySecond(ctx, progress, func(time.Duration) string {
-		n := lists.Load()
-		line := fmt.Sprintf("lists %d (%d/s), failed %d", n, n-prev, failed.Load())
-		prev = n
-		return line
-	})
-	defer stop()
-	runCtx, stopRun := context.WithTimeout(ctx, c.duration)
-	defer stopRun()
-	waitProfile := c.profileServer(ctx, c.duration, progress)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range c.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
-			var client, server []time.Duration
-			for runCtx.Err() == nil {
-				r := readers[rng.IntN(len(readers))]
-				cl, sv, err := readChats(runCtx, rest, r, c.pageSize)
-				if err != nil {
-					if runCtx.Err() != nil {
-						break // cut off by the end of the run
-					}
-					failed.Add(1)
-					mu.Lock()
-					res.Errors[errKey(err)]++
-					mu.Unlock()
-					continue
-				}
-				lists.Add(1)
-				client = append(client, cl)
-				if sv >= 0 {
-					server = append(server, sv)
-				}
-			}
-			mu.Lock()
-			res.Client, res.Server = append(res.Client, client...), append(res.Server, server...)
-			mu.Unlock()
-		}()
+	res := &chatsResult{Readers: len(readers)}
+	res.readsResult = runReads(ctx, &c.common, c.workers, c.duration, "lists", progress,
+		func(ctx context.Context, rng *rand.Rand) (time.Duration, time.Duration, error) {
+			return readChats(ctx, rest, readers[rng.IntN(len(readers))], c.pageSize)
+		})
+	limit := "limit=" + strconv.Itoa(c.pageSize)
+	if c.pageSize == 0 {
+		limit = "no limit (default page)"
 	}
-	wg.Wait()
-	res.Took = time.Since(start)
-	stop()
-	if err := waitProfile(); err != nil {
-		fmt.Fprintln(progress, "warning:", err)
-	}
-	res.Lists, res.Failed = lists.Load(), failed.Load()
-	slices.Sort(res.Client)
-	slices.Sort(res.Server)
-	printChats(out, c, res)
+	printReads(out, fmt.Sprintf("chats: %d workers reading the chat lists (%s) of %d accounts with %d+ conversations for %s",
+		c.workers, limit, res.Readers, c.minChats, c.duration), "lists", res.readsResult)
 	return res, nil
 }
 
@@ -226,34 +168,14 @@ func readChats(ctx context.Context, rest *restClient, r *chatsReader, limit int)
 	if limit > 0 {
 		url += "?limit=" + strconv.Itoa(limit)
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	body, client, server, err := getChecked(ctx, rest, url, r.user.Token, 16<<20)
 	if err != nil {
 		return 0, 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+r.user.Token)
-	t0 := time.Now()
-	resp, err := rest.http.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	resp.Body.Close()
-	client = time.Since(t0)
-	if err != nil {
-		return 0, 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("status %d: %.120s", resp.StatusCode, body)
 	}
 	if err := checkChats(body, r.want); err != nil {
 		return 0, 0, err
 	}
-	st, ok := strings.CutPrefix(resp.Header.Get("Server-Timing"), "app;dur=")
-	ms, perr := strconv.ParseFloat(st, 64)
-	if !ok || perr != nil {
-		return client, -1, nil // a server without Server-Timing (older builds)
-	}
-	return client, time.Duration(ms * float64(time.Millisecond)), nil
+	return client, server, nil
 }
 
 // checkChats checks a chat list's body against the ids it must hold, in
@@ -287,24 +209,4 @@ func checkChats(body []byte, want []string) error {
 		}
 	}
 	return nil
-}
-
-func printChats(w io.Writer, c chatsConfig, r *chatsResult) {
-	limit := "limit=" + strconv.Itoa(c.pageSize)
-	if c.pageSize == 0 {
-		limit = "no limit (default page)"
-	}
-	fmt.Fprintf(w, "\n== chats: %d workers reading the chat lists (%s) of %d accounts with %d+ conversations for %s ==\n",
-		c.workers, limit, r.Readers, c.minChats, c.duration)
-	fmt.Fprintf(w, "lists read %d (%.0f lists/s), failed %d\n", r.Lists, r.ListsPerSecond(), r.Failed)
-	fmt.Fprintln(w, latencyLine("client latency", r.Client))
-	fmt.Fprintln(w, latencyLine("server (timing)", r.Server))
-	keys := make([]string, 0, len(r.Errors))
-	for k := range r.Errors {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "  error x%d: %s\n", r.Errors[k], k)
-	}
 }

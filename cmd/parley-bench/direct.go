@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -438,12 +437,5 @@ func printDirect(w io.Writer, c directConfig, r *directResult) {
 	if r.Dropped > 0 {
 		fmt.Fprintf(w, "sockets closed by the server during the run: %d (messages to them count as lost here; clients would sync them)\n", r.Dropped)
 	}
-	keys := make([]string, 0, len(r.Errors))
-	for k := range r.Errors {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "  error x%d: %s\n", r.Errors[k], k)
-	}
+	printErrors(w, r.Errors)
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -479,14 +478,7 @@ func printGroup(w io.Writer, c groupConfig, r *groupResult) {
 	if r.Dropped > 0 {
 		fmt.Fprintf(w, "sockets closed by the server during the run: %d\n", r.Dropped)
 	}
-	keys := make([]string, 0, len(r.Errors))
-	for k := range r.Errors {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "  error x%d: %s\n", r.Errors[k], k)
-	}
+	printErrors(w, r.Errors)
 }
 
 // ackedDeliveries counts the deliveries of the acked messages.

@@ -8,13 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
-	"slices"
-	"sort"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -56,19 +50,8 @@ func parseHistory(args []string, out io.Writer) (historyConfig, error) {
 	return c, nil
 }
 
-// historyResult is what the history scenario measured.
-type historyResult struct {
-	Pages, Failed int64
-	Errors        map[string]int
-	Took          time.Duration
-	Client        []time.Duration // request sent → body read
-	Server        []time.Duration // Server-Timing app;dur
-}
-
-// PagesPerSecond is the rate of pages read correctly.
-func (r *historyResult) PagesPerSecond() float64 {
-	return float64(r.Pages) / r.Took.Seconds()
-}
+// historyResult is what the history scenario measured; a read is a page.
+type historyResult = readsResult
 
 // runHistory has every worker read random pages of random seeded
 // conversations as one of its two members: GET
@@ -95,67 +78,18 @@ func runHistory(ctx context.Context, c historyConfig, out, progress io.Writer) (
 	if err := checkToken(ctx, rest, f.Users[convs[0].A]); err != nil {
 		return nil, err
 	}
-	res := &historyResult{Errors: map[string]int{}}
-	var mu sync.Mutex // guards res.Errors and the latency slices
-	var pages, failed atomic.Int64
-	var prev int64
-	stop := everySecond(ctx, progress, func(time.Duration) string {
-		p := pages.Load()
-		line := fmt.Sprintf("pages %d (%d/s), failed %d", p, p-prev, failed.Load())
-		prev = p
-		return line
-	})
-	defer stop()
-	runCtx, stopRun := context.WithTimeout(ctx, c.duration)
-	defer stopRun()
-	waitProfile := c.profileServer(ctx, c.duration, progress)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range c.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
-			var client, server []time.Duration
-			for runCtx.Err() == nil {
-				cv := convs[rng.IntN(len(convs))]
-				me, peer := f.Users[cv.A], f.Users[cv.B]
-				if rng.IntN(2) == 1 {
-					me, peer = peer, me
-				}
-				before := c.pageSize + 1 + rng.IntN(cv.Messages-c.pageSize+1) // newest page: before = Messages+1
-				cl, sv, err := readPage(runCtx, rest, me, peer, before, c.pageSize)
-				if err != nil {
-					if runCtx.Err() != nil {
-						break // cut off by the end of the run
-					}
-					failed.Add(1)
-					mu.Lock()
-					res.Errors[errKey(err)]++
-					mu.Unlock()
-					continue
-				}
-				pages.Add(1)
-				client = append(client, cl)
-				if sv >= 0 {
-					server = append(server, sv)
-				}
+	res := runReads(ctx, &c.common, c.workers, c.duration, "pages", progress,
+		func(ctx context.Context, rng *rand.Rand) (time.Duration, time.Duration, error) {
+			cv := convs[rng.IntN(len(convs))]
+			me, peer := f.Users[cv.A], f.Users[cv.B]
+			if rng.IntN(2) == 1 {
+				me, peer = peer, me
 			}
-			mu.Lock()
-			res.Client, res.Server = append(res.Client, client...), append(res.Server, server...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	res.Took = time.Since(start)
-	stop()
-	if err := waitProfile(); err != nil {
-		fmt.Fprintln(progress, "warning:", err)
-	}
-	res.Pages, res.Failed = pages.Load(), failed.Load()
-	slices.Sort(res.Client)
-	slices.Sort(res.Server)
-	printHistory(out, c, len(convs), res)
+			before := c.pageSize + 1 + rng.IntN(cv.Messages-c.pageSize+1) // newest page: before = Messages+1
+			return readPage(ctx, rest, me, peer, before, c.pageSize)
+		})
+	printReads(out, fmt.Sprintf("history: %d workers reading pages of %d from %d conversations for %s",
+		c.workers, c.pageSize, len(convs), c.duration), "pages", res)
 	return res, nil
 }
 
@@ -166,25 +100,10 @@ var messageIDKey = []byte(`"messageId":`)
 // latency and the server's own (Server-Timing), -1 when the server does
 // not say.
 func readPage(ctx context.Context, rest *restClient, me, peer *benchUser, before, size int) (client, server time.Duration, err error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", rest.base+"/api/messages/"+me.ID+"/"+peer.ID+
-		"?limit="+strconv.Itoa(size)+"&beforeSeq="+strconv.Itoa(before), nil)
+	body, client, server, err := getChecked(ctx, rest, rest.base+"/api/messages/"+me.ID+"/"+peer.ID+
+		"?limit="+strconv.Itoa(size)+"&beforeSeq="+strconv.Itoa(before), me.Token, 8<<20)
 	if err != nil {
 		return 0, 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+me.Token)
-	t0 := time.Now()
-	resp, err := rest.http.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	resp.Body.Close()
-	client = time.Since(t0)
-	if err != nil {
-		return 0, 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("status %d: %.120s", resp.StatusCode, body)
 	}
 	// The bench checks the page without decoding it all: decoding 50
 	// messages costs more CPU than the server spends producing them, and
@@ -195,25 +114,5 @@ func readPage(ctx context.Context, rest *restClient, me, peer *benchUser, before
 	if want := `"seq":` + strconv.Itoa(before-1) + `,`; !bytes.Contains(body[:min(len(body), 4096)], []byte(want)) {
 		return 0, 0, fmt.Errorf("page does not start at seq %d", before-1)
 	}
-	st, ok := strings.CutPrefix(resp.Header.Get("Server-Timing"), "app;dur=")
-	ms, perr := strconv.ParseFloat(st, 64)
-	if !ok || perr != nil {
-		return client, -1, nil // a server without Server-Timing (older builds)
-	}
-	return client, time.Duration(ms * float64(time.Millisecond)), nil
-}
-
-func printHistory(w io.Writer, c historyConfig, convs int, r *historyResult) {
-	fmt.Fprintf(w, "\n== history: %d workers reading pages of %d from %d conversations for %s ==\n", c.workers, c.pageSize, convs, c.duration)
-	fmt.Fprintf(w, "pages read %d (%.0f pages/s), failed %d\n", r.Pages, r.PagesPerSecond(), r.Failed)
-	fmt.Fprintln(w, latencyLine("client latency", r.Client))
-	fmt.Fprintln(w, latencyLine("server (timing)", r.Server))
-	keys := make([]string, 0, len(r.Errors))
-	for k := range r.Errors {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "  error x%d: %s\n", r.Errors[k], k)
-	}
+	return client, server, nil
 }

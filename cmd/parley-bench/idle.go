@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,14 +186,7 @@ func printIdle(w io.Writer, c idleConfig, r *idleResult) {
 	fmt.Fprintf(w, "\n== idle: %d sockets over %d users, %d source address(es), held %s ==\n", c.conns, c.users, c.sourceIPs, c.hold)
 	fmt.Fprintf(w, "connected   %d (failed %d, dropped during hold %d) in %s (%.0f/s)\n",
 		r.Connected, r.Failed, r.Dropped, r.ConnectTime.Round(time.Millisecond), float64(r.Connected)/r.ConnectTime.Seconds())
-	keys := make([]string, 0, len(r.Errors))
-	for k := range r.Errors {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "  error x%d: %s\n", r.Errors[k], k)
-	}
+	printErrors(w, r.Errors)
 	if c.debugURL != "" {
 		fmt.Fprintf(w, "server sockets  before %d, connected %d, end of hold %d; goroutines %d → %d\n",
 			r.Before.Connections, r.After.Connections, r.End.Connections, r.Before.Goroutines, r.End.Goroutines)

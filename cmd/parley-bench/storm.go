@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -478,12 +477,5 @@ func printStorm(w io.Writer, c stormConfig, r *stormResult) {
 	}
 	fmt.Fprintf(w, "sync calls         %d (failed %d)\n", r.SyncCalls, r.SyncFailed)
 	fmt.Fprintf(w, "lost (acked, never seen) %d; seen twice (live and sync, dropped by id) %d\n", r.Lost, r.SeenTwice)
-	keys := make([]string, 0, len(r.Errors))
-	for k := range r.Errors {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "  error x%d: %s\n", r.Errors[k], k)
-	}
+	printErrors(w, r.Errors)
 }
