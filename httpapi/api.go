@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path"
+	"reflect"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -92,6 +93,10 @@ func (c *call) bounded(ctx context.Context) (context.Context, context.CancelFunc
 
 // body decodes the request body into v.
 func (c *call) body(v any) error { return decode(c.w, c.r, v) }
+
+// bodyFlat is body for v whose flat fields (FlatFieldsOf) the route
+// computed once.
+func (c *call) bodyFlat(v any, flat FlatFields) error { return decodeWith(c.w, c.r, v, flat) }
 
 // New returns the REST API over svc.
 func New(svc *service.Service, cfg Config) *API {
@@ -220,9 +225,10 @@ func (a *API) serve(rt *route) http.HandlerFunc {
 
 // withBody adapts a service call that takes the decoded JSON body.
 func withBody[In, Out any](fn func(context.Context, *parley.Identity, In) (Out, error)) func(context.Context, *call) (any, error) {
+	flat := FlatFieldsOf(reflect.TypeFor[In]())
 	return func(ctx context.Context, c *call) (any, error) {
 		var in In
-		if err := c.body(&in); err != nil {
+		if err := c.bodyFlat(&in, flat); err != nil {
 			return nil, err
 		}
 		return fn(ctx, c.caller, in)
@@ -232,9 +238,10 @@ func withBody[In, Out any](fn func(context.Context, *parley.Identity, In) (Out, 
 // withBodyMessage is withBody with the seed's top-level message string
 // beside the data, made from the result.
 func withBodyMessage[In, Out any](fn func(context.Context, *parley.Identity, In) (Out, error), msg func(Out) string) func(context.Context, *call) (any, error) {
+	flat := FlatFieldsOf(reflect.TypeFor[In]())
 	return func(ctx context.Context, c *call) (any, error) {
 		var in In
-		if err := c.body(&in); err != nil {
+		if err := c.bodyFlat(&in, flat); err != nil {
 			return nil, err
 		}
 		out, err := fn(ctx, c.caller, in)

@@ -122,7 +122,11 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // decode reads a JSON object body into v. An empty body decodes as {} so
 // that validation reports the missing fields by name. Errors: EINVALID
 // naming the offending field, ETOOLARGE, EUNSUPPORTED.
-func decode(w http.ResponseWriter, r *http.Request, v any) error {
+func decode(w http.ResponseWriter, r *http.Request, v any) error { return decodeWith(w, r, v, nil) }
+
+// decodeWith is decode for v whose flat fields (FlatFieldsOf) the route
+// computed once.
+func decodeWith(w http.ResponseWriter, r *http.Request, v any, flat FlatFields) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
@@ -142,22 +146,35 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	} else if err := parley.CheckJSONText(data); err != nil {
 		return err
 	}
-	return decodeBytes(data, v)
+	return decodeBytesFlat(data, v, flat)
 }
 
 // DecodeJSON decodes one client JSON object (a REST body or a socket
 // event's data) into v by the same rules: storable text only, seed
 // aliases mapped, unknown fields refused by name. Errors are EINVALID.
-func DecodeJSON(data []byte, v any) error {
+func DecodeJSON(data []byte, v any) error { return DecodeJSONFlat(data, v, nil) }
+
+// DecodeJSONFlat is DecodeJSON for v of a struct type whose flat fields
+// (FlatFieldsOf; nil: none) the caller computed once: the usual flat
+// object of strings is decoded without encoding/json, with the same
+// result.
+func DecodeJSONFlat(data []byte, v any, flat FlatFields) error {
 	if err := parley.CheckJSONText(data); err != nil {
 		return err
 	}
-	return decodeBytes(data, v)
+	return decodeBytesFlat(data, v, flat)
 }
 
 // decodeBytes decodes one JSON object from data into v, naming the field
 // in any type error.
-func decodeBytes(data []byte, v any) error {
+func decodeBytes(data []byte, v any) error { return decodeBytesFlat(data, v, nil) }
+
+// decodeBytesFlat is decodeBytes trying decodeFlat first; data has passed
+// parley.CheckJSONText.
+func decodeBytesFlat(data []byte, v any, flat FlatFields) error {
+	if flat != nil && decodeFlat(data, v, flat) {
+		return nil
+	}
 	data, err := applyAliases(data, v)
 	if err != nil {
 		return err

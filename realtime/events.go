@@ -11,23 +11,19 @@ import (
 )
 
 // decodeInto decodes a client event's data into v (an absent payload is
-// {}); flat is flatFields of v's struct type (nil: none).
-func decodeInto(data json.RawMessage, v any, flat flatStruct) error {
+// {}); flat is httpapi.FlatFieldsOf v's struct type (nil: none).
+func decodeInto(data json.RawMessage, v any, flat httpapi.FlatFields) error {
 	if len(data) == 0 || string(data) == "null" {
 		return nil
 	}
 	// The same rules as a REST body: a typo in a field name must not look
-	// like success. The usual flat object of strings is decoded directly
-	// (decodeFlat), with the same result.
-	if flat != nil && parley.CheckJSONText(data) == nil && decodeFlat(data, v, flat) {
-		return nil
-	}
-	return httpapi.DecodeJSON(data, v)
+	// like success.
+	return httpapi.DecodeJSONFlat(data, v, flat)
 }
 
 // handle adapts a service call taking input In to a Handler.
 func handle[In any](fn func(context.Context, *parley.Identity, In) (any, error)) Handler {
-	flat := flatFields(reflect.TypeFor[In]())
+	flat := httpapi.FlatFieldsOf(reflect.TypeFor[In]())
 	return func(ctx context.Context, caller *parley.Identity, data json.RawMessage) (any, error) {
 		var in In
 		if err := decodeInto(data, &in, flat); err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/apitest"
+	"github.com/parley-chat/parley/internal/testdb"
 	"github.com/parley-chat/parley/server"
 )
 
@@ -26,14 +27,15 @@ import (
 // checking or decrypting them, so that the CPU it takes from the server is
 // as small as can be.
 type pushStandIn struct {
-	srv   *httptest.Server
-	key   string // base64url p256dh every subscription shares
-	auth  string
-	mu    sync.Mutex
-	got   map[string]int
-	total atomic.Int64
-	first atomic.Int64 // unix nanoseconds of the first push
-	last  atomic.Int64 // and of the latest
+	srv     *httptest.Server
+	key     string // base64url p256dh every subscription shares
+	auth    string
+	mu      sync.Mutex
+	got     map[string]int
+	total   atomic.Int64
+	first   atomic.Int64  // unix nanoseconds of the first push
+	last    atomic.Int64  // and of the latest
+	arrived chan struct{} // a token after each push (capacity 1)
 }
 
 func newPushStandIn(tb testing.TB, delay time.Duration) *pushStandIn {
@@ -45,11 +47,17 @@ func newPushStandIn(tb testing.TB, delay time.Duration) *pushStandIn {
 	auth := make([]byte, 16)
 	_, _ = rand.Read(auth)
 	s := &pushStandIn{key: base64.RawURLEncoding.EncodeToString(key.PublicKey().Bytes()),
-		auth: base64.RawURLEncoding.EncodeToString(auth), got: map[string]int{}}
+		auth: base64.RawURLEncoding.EncodeToString(auth), got: map[string]int{}, arrived: make(chan struct{}, 1)}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		if delay > 0 {
-			time.Sleep(delay)
+			// The push service's round trip: it paces the outbox, as a
+			// real one does; nothing waits on it to be over.
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
 		}
 		now := time.Now().UnixNano()
 		s.first.CompareAndSwap(0, now)
@@ -58,10 +66,27 @@ func newPushStandIn(tb testing.TB, delay time.Duration) *pushStandIn {
 		s.got[r.URL.Path]++
 		s.mu.Unlock()
 		s.total.Add(1)
+		select {
+		case s.arrived <- struct{}{}:
+		default:
+		}
 		w.WriteHeader(http.StatusCreated)
 	}))
 	tb.Cleanup(s.srv.Close)
 	return s
+}
+
+// waitTotal waits, up to limit, until the stand-in took n pushes in all.
+func (s *pushStandIn) waitTotal(tb testing.TB, n int64, limit time.Duration) {
+	tb.Helper()
+	deadline := time.After(limit)
+	for s.total.Load() < n {
+		select {
+		case <-s.arrived:
+		case <-deadline:
+			tb.Fatalf("%d of %d pushes after %s", s.total.Load(), n, limit)
+		}
+	}
 }
 
 func (s *pushStandIn) subscription(i int) map[string]any {
@@ -213,10 +238,13 @@ func BenchmarkPushOutbox(b *testing.B) {
 }
 
 func benchPushOutbox(b *testing.B, backend string, devices int, rtt time.Duration, inflight int) {
+	dsn := testdb.DSN(b, backend)
 	srv := apitest.MustStart(b, backend, func(c *server.Config) {
+		c.DB = dsn
 		c.PushAllowHTTP, c.PushAllowInternal = true, true
 		c.PushConcurrency = inflight
 	})
+	db := openRaw(b, dsn)
 	var rate, total float64
 	for b.Loop() {
 		standIn := newPushStandIn(b, rtt)
@@ -224,16 +252,20 @@ func benchPushOutbox(b *testing.B, backend string, devices int, rtt time.Duratio
 		senders := benchUsers(b, srv.URL(), "s", 8, nil)
 		start := time.Now()
 		sendAll(b, senders, to, 1)
-		for deadline := time.Now().Add(5 * time.Minute); standIn.total.Load() < int64(devices); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d pushes after 5 minutes", standIn.total.Load(), devices)
-			}
-		}
+		standIn.waitTotal(b, int64(devices), 5*time.Minute)
 		first, last := time.Unix(0, standIn.first.Load()), time.Unix(0, standIn.last.Load())
 		rate += float64(devices-1) / last.Sub(first).Seconds()
 		total += last.Sub(start).Seconds()
-		// Exactly one each: wait out a tick of the outbox for late copies.
-		time.Sleep(2 * time.Second)
+		// Exactly one each. A copy could only come from a push still in
+		// the outbox (sent, its outcome not yet recorded): once the outbox
+		// is empty, every push there is to count has arrived.
+		eventually(b, "the push outbox to empty", time.Minute, func() bool {
+			var n int
+			if err := db.QueryRow(`SELECT COUNT(*) FROM push_outbox`).Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+			return n == 0
+		})
 		standIn.mu.Lock()
 		for i := range devices {
 			if n := standIn.got[fmt.Sprintf("/p/%d", i)]; n != 1 {

@@ -537,7 +537,7 @@ func testStatusExpiry(t *testing.T, backend string, edit func(*server.Config)) {
 }
 
 // openRaw opens the server's database for the checks a client cannot make.
-func openRaw(t *testing.T, dsn string) *sql.DB {
+func openRaw(t testing.TB, dsn string) *sql.DB {
 	t.Helper()
 	driver, source := "pgx", dsn
 	if strings.HasPrefix(dsn, "sqlite:") {

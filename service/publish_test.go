@@ -4,19 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/internal/apitest"
 	"github.com/parley-chat/parley/localbus"
-	"github.com/parley-chat/parley/maildir"
 	"github.com/parley-chat/parley/service"
-	"github.com/parley-chat/parley/sqlstore"
 )
 
 // TestNewMessageEventJSON: the new_message event of a direct message is
@@ -24,12 +18,6 @@ import (
 // message as sent (content with characters JSON escapes included).
 func TestNewMessageEventJSON(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "parley.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	bus := localbus.New()
 	var mu sync.Mutex
 	var events []*parley.Event
@@ -40,11 +28,8 @@ func TestNewMessageEventJSON(t *testing.T) {
 			mu.Unlock()
 		}
 	}))
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
-	svc := service.New(db.Stores(), bus, &maildir.Sender{Dir: filepath.Join(dir, "mail"), Logger: logger},
-		service.Config{PasswordCost: apitest.FastPasswords, Now: func() time.Time { return clock }, Logger: logger})
-	t.Cleanup(svc.Close)
+	svc := mustServiceOn(t, bus, nil, func() time.Time { return clock })
 	ann, bob := mustRegister(t, svc, "ann"), mustRegister(t, svc, "bob")
 	content := "<b>\"quoted\" & \\ \u2028 é\x01</b>"
 	r, err := svc.SendMessage(ctx, ann, service.SendInput{SenderID: ann.UserID, RecipientID: bob.UserID,

@@ -87,6 +87,12 @@ func TestReceiptTimesInHistory(t *testing.T) {
 // set, is its clock. The service and database close when tb ends.
 func mustService(tb testing.TB, wrap func(*sqlstore.DB, *parley.Stores), now func() time.Time) *service.Service {
 	tb.Helper()
+	return mustServiceOn(tb, localbus.New(), wrap, now)
+}
+
+// mustServiceOn is mustService publishing its events on bus.
+func mustServiceOn(tb testing.TB, bus parley.Bus, wrap func(*sqlstore.DB, *parley.Stores), now func() time.Time) *service.Service {
+	tb.Helper()
 	dir := tb.TempDir()
 	db, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(dir, "parley.db"))
 	if err != nil {
@@ -98,7 +104,7 @@ func mustService(tb testing.TB, wrap func(*sqlstore.DB, *parley.Stores), now fun
 		wrap(db, &store)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := service.New(store, localbus.New(), &maildir.Sender{Dir: filepath.Join(dir, "mail"), Logger: logger},
+	svc := service.New(store, bus, &maildir.Sender{Dir: filepath.Join(dir, "mail"), Logger: logger},
 		service.Config{PasswordCost: apitest.FastPasswords, Now: now, Logger: logger})
 	tb.Cleanup(svc.Close)
 	return svc

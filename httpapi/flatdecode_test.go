@@ -1,4 +1,4 @@
-package realtime
+package httpapi
 
 import (
 	"encoding/json"
@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/service"
 )
 
@@ -22,23 +21,20 @@ var flatSeeds = []string{
 	`{"type":"a"`, `{"type":"` + "\x01" + `"}`, `{"ty\u0070e":"a"}`, `{"type":"\"}`, `null`, ` null`, ``, `{"type":"\u0000"}`,
 }
 
-// checkFlat holds decodeInto to httpapi.DecodeJSON (encoding/json) for one
+// checkFlat holds decodeInto to DecodeJSON (encoding/json) for one
 // payload and input type: the same error, or the same values; and when
 // decodeFlat takes the payload, encoding/json must succeed with the same
 // values.
 func checkFlat[T comparable](t *testing.T, data []byte) {
 	var want, got, flat T
-	fields := flatFields(reflect.TypeFor[T]())
-	wantErr := httpapi.DecodeJSON(data, &want)
-	if len(data) == 0 || string(data) == "null" {
-		wantErr = nil // decodeInto: an absent payload is {}
-	}
-	gotErr := decodeInto(data, &got, fields)
+	fields := FlatFieldsOf(reflect.TypeFor[T]())
+	wantErr := DecodeJSON(data, &want)
+	gotErr := DecodeJSONFlat(data, &got, fields)
 	if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
-		t.Fatalf("%q: decodeInto error %v, encoding/json %v", data, gotErr, wantErr)
+		t.Fatalf("%q: DecodeJSONFlat error %v, encoding/json %v", data, gotErr, wantErr)
 	}
 	if wantErr == nil && got != want {
-		t.Fatalf("%q: decodeInto %+v, encoding/json %+v", data, got, want)
+		t.Fatalf("%q: DecodeJSONFlat %+v, encoding/json %+v", data, got, want)
 	}
 	if parley.CheckJSONText(data) == nil && decodeFlat(data, &flat, fields) {
 		if wantErr != nil || flat != want {
@@ -48,7 +44,7 @@ func checkFlat[T comparable](t *testing.T, data []byte) {
 }
 
 func TestDecodeFlat(t *testing.T) {
-	sendFields := flatFields(reflect.TypeFor[service.SendInput]())
+	sendFields := FlatFieldsOf(reflect.TypeFor[service.SendInput]())
 	took := 0
 	for _, s := range flatSeeds {
 		checkFlat[service.SendInput](t, []byte(s))
@@ -62,18 +58,18 @@ func TestDecodeFlat(t *testing.T) {
 		t.Fatalf("decodeFlat took %d of the seeds, want the usual shapes (at least 6)", took)
 	}
 	// Not a flat struct: left to encoding/json.
-	if flatFields(reflect.TypeFor[service.TypingInput]()) != nil {
+	if FlatFieldsOf(reflect.TypeFor[service.TypingInput]()) != nil {
 		t.Fatal("a struct with a *bool field counts as flat")
 	}
-	if flatFields(reflect.TypeFor[map[string]string]()) != nil {
+	if FlatFieldsOf(reflect.TypeFor[map[string]string]()) != nil {
 		t.Fatal("a map counts as a flat struct")
 	}
 	type named string
-	if flatFields(reflect.TypeFor[struct {
+	if FlatFieldsOf(reflect.TypeFor[struct {
 		A named `json:"a"`
-	}]()) != nil || flatFields(reflect.TypeFor[struct {
+	}]()) != nil || FlatFieldsOf(reflect.TypeFor[struct {
 		A string `json:"a,omitempty"`
-	}]()) != nil || flatFields(reflect.TypeFor[struct {
+	}]()) != nil || FlatFieldsOf(reflect.TypeFor[struct {
 		A string `json:"a"`
 		b string
 	}]()) != nil {
@@ -88,7 +84,7 @@ func TestDecodeFlat(t *testing.T) {
 	}
 }
 
-// FuzzDecodeFlat: decodeInto answers every payload as encoding/json does.
+// FuzzDecodeFlat: DecodeJSONFlat answers every payload as encoding/json does.
 func FuzzDecodeFlat(f *testing.F) {
 	for _, s := range flatSeeds {
 		f.Add([]byte(s))
@@ -101,16 +97,16 @@ func FuzzDecodeFlat(f *testing.F) {
 }
 
 // BenchmarkDecodeSendMessage: a send_message payload as parley-bench sends
-// it, through decodeInto and through httpapi.DecodeJSON (encoding/json).
+// it, through decodeInto and through DecodeJSON (encoding/json).
 func BenchmarkDecodeSendMessage(b *testing.B) {
 	content, _ := json.Marshal(map[string]any{"message": strings.Repeat("QUJD", 64), "key": "k", "iv": "iv", "t": 12345})
 	data, _ := json.Marshal(service.SendInput{RecipientID: "usr_agregsomrkrdlm25oz3ul6rx2e", EncryptedContent: string(content),
 		Type: "text", ClientMessageID: "kfukdk-s4g8z7v1_176-249"})
-	sendFields := flatFields(reflect.TypeFor[service.SendInput]())
+	sendFields := FlatFieldsOf(reflect.TypeFor[service.SendInput]())
 	for _, c := range []struct {
 		name   string
 		decode func([]byte, any) error
-	}{{"decodeInto", func(d []byte, v any) error { return decodeInto(d, v, sendFields) }}, {"encoding-json", httpapi.DecodeJSON}} {
+	}{{"flat", func(d []byte, v any) error { return DecodeJSONFlat(d, v, sendFields) }}, {"encoding-json", DecodeJSON}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

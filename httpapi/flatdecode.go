@@ -1,4 +1,4 @@
-package realtime
+package httpapi
 
 import (
 	"encoding"
@@ -6,27 +6,28 @@ import (
 	"reflect"
 )
 
-// The events clients send most (send_message and its group and channel
-// forms, message_status) carry a flat JSON object of strings. Decoding one
-// with encoding/json (scan, reflection, DisallowUnknownFields) was 4 % of
-// the server's CPU at 10,000 direct messages/s (BENCHMARKS.md, issue #23,
-// session 34). decodeFlat decodes the usual shape of such an object
-// directly and leaves everything else to encoding/json, so that the result,
-// and every error, is encoding/json's: FuzzDecodeFlat holds it to that.
+// The inputs clients send most (send_message and its group and channel
+// forms, message_status; over a socket or as a REST body) are a flat JSON
+// object of strings. Decoding one with encoding/json (scan, reflection,
+// DisallowUnknownFields) was 4 % of the server's CPU at 10,000 direct
+// messages/s over sockets (BENCHMARKS.md, issue #23, session 34).
+// decodeFlat decodes the usual shape of such an object directly and leaves
+// everything else to encoding/json, so that the result, and every error,
+// is encoding/json's: FuzzDecodeFlat holds it to that.
 
-// flatStruct is a struct type whose every field is an exported string with
+// FlatFields is a struct type whose every field is an exported string with
 // a plain JSON name (and no method of its own to decode JSON or text): the
-// field index + 1 of each name. Each event handler computes its input
-// type's once (handle).
-type flatStruct map[string]int
+// field index + 1 of each name. Each route and each socket event handler
+// computes its input type's once.
+type FlatFields map[string]int
 
 // flatFields returns the names of t's fields, or nil when t is not a struct
 // of strings only with plain JSON names.
-func flatFields(t reflect.Type) flatStruct {
-	var fields flatStruct
+func FlatFieldsOf(t reflect.Type) FlatFields {
+	var fields FlatFields
 	p := reflect.PointerTo(t)
 	if t.Kind() == reflect.Struct && !p.Implements(jsonUnmarshaler) && !p.Implements(textUnmarshaler) {
-		fields = flatStruct{}
+		fields = FlatFields{}
 		for i := range t.NumField() {
 			sf := t.Field(i)
 			name := sf.Tag.Get("json")
@@ -66,7 +67,7 @@ func plainName(tag string) bool {
 // reports whether it did. It sets nothing unless it decodes the whole
 // object: otherwise the caller decodes with encoding/json. data must have
 // passed parley.CheckJSONText (valid UTF-8, no NUL).
-func decodeFlat(data []byte, v any, fields flatStruct) bool {
+func decodeFlat(data []byte, v any, fields FlatFields) bool {
 	rv := reflect.ValueOf(v)
 	if fields == nil || rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return false
