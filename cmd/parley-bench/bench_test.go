@@ -90,7 +90,7 @@ func TestScenarios(t *testing.T) {
 	t.Run("History", func(t *testing.T) {
 		cc := benchCommon(t, srv, 1)
 		cc.usersFile = usersFile
-		res, err := runHistory(ctx, historyConfig{common: cc, workers: 4, duration: time.Second, pageSize: 50}, io.Discard, io.Discard)
+		res, err := runHistory(ctx, historyConfig{common: cc, readsFlags: readsFlags{workers: 4, duration: time.Second}, pageSize: 50}, io.Discard, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +178,7 @@ func TestSeedPostgres(t *testing.T) {
 	srv := apitest.MustStart(t, "sqlite", func(c *server.Config) { c.DB = dsn })
 	cc := benchCommon(t, srv, 1)
 	cc.usersFile = usersFile
-	res, err := runHistory(ctx, historyConfig{common: cc, workers: 2, duration: 500 * time.Millisecond, pageSize: 50}, io.Discard, io.Discard)
+	res, err := runHistory(ctx, historyConfig{common: cc, readsFlags: readsFlags{workers: 2, duration: 500 * time.Millisecond}, pageSize: 50}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestChats(t *testing.T) {
 			for _, page := range []int{10, 0} {
 				cc := benchCommon(t, srv, 1)
 				cc.usersFile = usersFile
-				res, err := runChats(ctx, chatsConfig{common: cc, workers: 2, duration: 500 * time.Millisecond, pageSize: page, minChats: 30}, io.Discard, io.Discard)
+				res, err := runChats(ctx, chatsConfig{common: cc, readsFlags: readsFlags{workers: 2, duration: 500 * time.Millisecond}, pageSize: page, minChats: 30}, io.Discard, io.Discard)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -21,8 +21,7 @@ const defaultChatsPage = 50
 // chatsConfig is the configuration of the chats scenario.
 type chatsConfig struct {
 	common
-	workers  int
-	duration time.Duration
+	readsFlags
 	pageSize int // 0: no limit parameter, the server's default page
 	minChats int
 }
@@ -32,31 +31,18 @@ func parseChats(args []string, out io.Writer) (chatsConfig, error) {
 	fs := flag.NewFlagSet("parley-bench chats", flag.ContinueOnError)
 	fs.SetOutput(out)
 	rawURL, debugURL := c.register(fs, 0)
-	fs.IntVar(&c.workers, "workers", 1, "concurrent readers, each waiting for its chat list before asking the next")
-	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to read")
+	c.readsFlags.addFlags(fs, 1, "chat list")
 	fs.IntVar(&c.pageSize, "page", 200, "chats per page (limit); 0 sends no limit and expects the server's default page of 50")
 	fs.IntVar(&c.minChats, "min-chats", 1000, "read as the seeded accounts with at least this many conversations with messages (seed --hubs)")
-	if err := parseArgs(fs, args); err != nil {
-		return c, err
-	}
-	if c.usersFile == "" {
-		return c, errors.New("--users-file is required: seed conversations first (parley-bench seed --hubs N --hub-chats 1000 --messages M)")
-	}
-	c.users = max(c.users, 1) // the readers come from the file; --users is not used
-	if err := c.check(*rawURL, *debugURL); err != nil {
+	if err := parseReads(fs, args, &c.common, &c.readsFlags, rawURL, debugURL, "--hubs N --hub-chats 1000 --messages M"); err != nil {
 		return c, err
 	}
 	switch {
-	case c.workers < 1 || c.workers > 1024:
-		return c, errors.New("--workers must be between 1 and 1024")
-	case c.duration <= 0 || c.duration > time.Hour:
-		return c, errors.New("--duration must be between 0 and 1h")
 	case c.pageSize < 0 || c.pageSize > 200:
 		return c, errors.New("--page must be between 0 and 200")
 	case c.minChats < 1 || c.minChats > 1_000_000:
 		return c, errors.New("--min-chats must be between 1 and 1000000")
 	}
-	c.concurrency = max(c.concurrency, c.workers)
 	return c, nil
 }
 

@@ -15,8 +15,7 @@ import (
 // historyConfig is the configuration of the history scenario.
 type historyConfig struct {
 	common
-	workers  int
-	duration time.Duration
+	readsFlags
 	pageSize int
 }
 
@@ -25,28 +24,14 @@ func parseHistory(args []string, out io.Writer) (historyConfig, error) {
 	fs := flag.NewFlagSet("parley-bench history", flag.ContinueOnError)
 	fs.SetOutput(out)
 	rawURL, debugURL := c.register(fs, 0)
-	fs.IntVar(&c.workers, "workers", 32, "concurrent readers, each waiting for its page before asking the next")
-	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to read")
+	c.readsFlags.addFlags(fs, 32, "page")
 	fs.IntVar(&c.pageSize, "page", 50, "messages per page (limit)")
-	if err := parseArgs(fs, args); err != nil {
+	if err := parseReads(fs, args, &c.common, &c.readsFlags, rawURL, debugURL, "--conversations N --messages M"); err != nil {
 		return c, err
 	}
-	if c.usersFile == "" {
-		return c, errors.New("--users-file is required: seed conversations first (parley-bench seed --conversations N --messages M)")
-	}
-	c.users = max(c.users, 1) // every seeded user may read; --users is not used
-	if err := c.check(*rawURL, *debugURL); err != nil {
-		return c, err
-	}
-	switch {
-	case c.workers < 1 || c.workers > 1024:
-		return c, errors.New("--workers must be between 1 and 1024")
-	case c.duration <= 0 || c.duration > time.Hour:
-		return c, errors.New("--duration must be between 0 and 1h")
-	case c.pageSize < 1 || c.pageSize > 200:
+	if c.pageSize < 1 || c.pageSize > 200 {
 		return c, errors.New("--page must be between 1 and 200")
 	}
-	c.concurrency = max(c.concurrency, c.workers)
 	return c, nil
 }
 

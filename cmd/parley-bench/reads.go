@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,6 +16,44 @@ import (
 	"sync/atomic"
 	"time"
 )
+
+// readsFlags are what a read scenario (history, chats) adds to the common
+// flags: how many readers, and how long they read.
+type readsFlags struct {
+	workers  int
+	duration time.Duration
+}
+
+// addFlags adds --workers (default workers, each waiting for its answer,
+// named what, before asking the next) and --duration to fs.
+func (r *readsFlags) addFlags(fs *flag.FlagSet, workers int, what string) {
+	fs.IntVar(&r.workers, "workers", workers, "concurrent readers, each waiting for its "+what+" before asking the next")
+	fs.DurationVar(&r.duration, "duration", 20*time.Second, "how long to read")
+}
+
+// parseReads parses the flags of a read scenario (fs, with c's and r's
+// registered): it reads as the seeded accounts of --users-file (seed tells
+// how to seed them), and bounds --workers and --duration.
+func parseReads(fs *flag.FlagSet, args []string, c *common, r *readsFlags, rawURL, debugURL *string, seed string) error {
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if c.usersFile == "" {
+		return errors.New("--users-file is required: seed conversations first (parley-bench seed " + seed + ")")
+	}
+	c.users = max(c.users, 1) // the readers come from the file; --users is not used
+	if err := c.check(*rawURL, *debugURL); err != nil {
+		return err
+	}
+	switch {
+	case r.workers < 1 || r.workers > 1024:
+		return errors.New("--workers must be between 1 and 1024")
+	case r.duration <= 0 || r.duration > time.Hour:
+		return errors.New("--duration must be between 0 and 1h")
+	}
+	c.concurrency = max(c.concurrency, r.workers)
+	return nil
+}
 
 // readsResult is what a read scenario (history, chats) measured: the
 // requests answered and checked, the failures by error, and each
