@@ -57,6 +57,8 @@ type Session struct {
 	polling      bool        // a GET is waiting
 	posting      bool        // a POST is being handled
 	awaitingPong bool
+	handling     int  // message packets being handled (see onTimer)
+	pongDeferred bool // the pong deadline passed while handling: see onTimer
 	overflowed   bool // the queue overflowed; close is under way
 	timer        *time.Timer
 	wake         chan struct{} // polling only, capacity 1
@@ -244,6 +246,15 @@ func (s *Session) onTimer() {
 		return
 	}
 	if s.awaitingPong {
+		if s.handling > 0 {
+			// The pong may be waiting unread behind a message we are
+			// still handling (a send waiting for its commit): the wait
+			// is ours, not the client's. The deadline starts again when
+			// the handler returns (endHandling).
+			s.pongDeferred = true
+			s.mu.Unlock()
+			return
+		}
 		s.mu.Unlock()
 		s.close(ReasonPingTimeout, false)
 		return
@@ -263,6 +274,28 @@ func (s *Session) onPong() {
 	s.mu.Unlock()
 }
 
+// beginHandling and endHandling bracket the application's handling of a
+// message packet, during which the transport is not read: a pong deadline
+// that passes meanwhile is deferred, and given a whole PingTimeout again
+// once reading resumes.
+func (s *Session) beginHandling() {
+	s.mu.Lock()
+	s.handling++
+	s.mu.Unlock()
+}
+
+func (s *Session) endHandling() {
+	s.mu.Lock()
+	s.handling--
+	if s.handling == 0 && s.pongDeferred {
+		s.pongDeferred = false
+		if !s.closed && s.awaitingPong {
+			s.timer.Reset(s.srv.opts.PingTimeout)
+		}
+	}
+	s.mu.Unlock()
+}
+
 // handlePacket processes one packet from the client on the session's
 // current transport.
 func (s *Session) handlePacket(p Packet) {
@@ -273,7 +306,9 @@ func (s *Session) handlePacket(p Packet) {
 		s.Send(controlFrame(PacketPong, string(p.Data)))
 	case PacketMessage:
 		if s.onMessage != nil {
+			s.beginHandling()
 			s.onMessage(p.Data, p.Binary)
+			s.endHandling()
 		}
 	case PacketClose:
 		s.close(ReasonTransportClose, false)

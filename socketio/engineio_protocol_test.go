@@ -327,3 +327,57 @@ func TestEngineMaxPayload(t *testing.T) {
 		c.WaitClosed(t)
 	})
 }
+
+// TestEngineHeartbeatSlowHandler checks that a pong waiting unread behind
+// an event the application is still handling (a send waiting for its
+// commit) does not end the session: the pong deadline passes during the
+// handler and is given again once the handler returns. The barrier that
+// the deadline has passed is a second session, pinged after the first and
+// left unanswered: once the server closed it, the first session's pong
+// deadline is behind us too.
+func TestEngineHeartbeatSlowHandler(t *testing.T) {
+	opts := socketiotest.Options()
+	opts.EngineIO.PingInterval = 100 * time.Millisecond
+	opts.EngineIO.PingTimeout = 2 * time.Second // patient once the handler returns
+	opts.ConnectTimeout = time.Minute           // the control session ends on its ping timeout alone
+	sio := socketiotest.NewServer(opts, 0)
+	entered, release := make(chan struct{}, 2), make(chan struct{})
+	sio.Of("/").On("slow", func(*socketio.Socket, socketio.Args, socketio.AckFunc) {
+		entered <- struct{}{}
+		<-release
+	})
+	base := MustStart(t, sio)
+	var held sync.WaitGroup
+	t.Cleanup(func() { close(release); held.Wait() })
+
+	transports(t, base, func(t *testing.T, c client) {
+		mustConnect(t, c, "")
+		if p, ok := c.(*pollClient); ok {
+			// The POST is answered once the handler returns.
+			held.Add(1)
+			go func() {
+				defer held.Done()
+				if st := p.post(`42["slow"]`); st != 200 {
+					t.Errorf("POST of the slow event: status %d", st)
+				}
+			}()
+		} else {
+			c.Send(t, `42["slow"]`)
+		}
+		<-entered
+		// The client answers the next ping at once; the server reads the
+		// answer only after the handler.
+		control, _ := DialWS(t, wsURL(base, ""), false)
+		control.Recv(t) // open
+		MustRecvText(t, control, "2")
+		control.WaitClosed(t)
+		select {
+		case <-entered:
+			t.Fatal("a second slow event")
+		default:
+		}
+		release <- struct{}{}
+		c.Send(t, `42["message","still there"]`)
+		MustRecvText(t, c, `42["message-back","still there"]`)
+	})
+}

@@ -42,9 +42,9 @@ func (c *Conn) dispatch(op byte, p []byte) error {
 		if !utf8.Valid(p) {
 			return errNotUTF8
 		}
-		c.h.OnMessage(c, Text, p)
+		c.handle(Text, p)
 	case opBinary:
-		c.h.OnMessage(c, Binary, p)
+		c.handle(Binary, p)
 	case opPing:
 		// The pong goes through the queue, behind what is queued: a peer
 		// that pings without reading fills the queue like one that only
@@ -55,6 +55,17 @@ func (c *Conn) dispatch(op byte, p []byte) error {
 		return errStopReading
 	}
 	return nil
+}
+
+// handle passes a message to the Handler. The connection is not read
+// while the Handler holds it, so the peer's silence is measured from its
+// return (see tick): a peer whose pong waited behind a slow handler is not
+// taken for a frozen one.
+func (c *Conn) handle(t MessageType, p []byte) {
+	c.handling.Store(true)
+	c.h.OnMessage(c, t, p)
+	c.alive()
+	c.handling.Store(false)
 }
 
 // peerClosed answers the peer's close frame (RFC 6455 §5.5.1) and records

@@ -394,6 +394,54 @@ func TestFrozenPeer(t *testing.T) {
 	}
 }
 
+// slowHandler holds the message "slow" until release is closed, as a send
+// waiting for its commit holds its connection's reader, and echoes others.
+type slowHandler struct{ release chan struct{} }
+
+func (h slowHandler) OnMessage(c *wsock.Conn, t wsock.MessageType, data []byte) {
+	if string(data) == "slow" {
+		<-h.release
+		return
+	}
+	c.Send(t, data)
+}
+
+func (slowHandler) OnClose(*wsock.Conn, error) {}
+
+// TestSlowHandlerNotFrozen checks that the time a handler holds the
+// connection does not count as the peer's silence: the peer's frames wait
+// unread meanwhile. Pings keep coming while the handler holds "slow"; the
+// 15th is sent at least 15 PingIntervals after the peer's last frame, past
+// PingInterval+PingTimeout, when a peer taken for frozen would have been
+// closed instead. Once released, the connection still answers.
+func TestSlowHandlerNotFrozen(t *testing.T) {
+	h := slowHandler{release: make(chan struct{})}
+	url, _ := serve(t, wsock.Options{PingInterval: 20 * time.Millisecond, PingTimeout: 200 * time.Millisecond},
+		func() wsock.Handler { return h })
+	release := sync.OnceFunc(func() { close(h.release) })
+	t.Cleanup(release) // before the server's: it waits for the handler
+	raw := dialRaw(t, url, frame(true, 1, []byte("slow"), true))
+	for i := 0; i < 15; i++ {
+		if op, p := raw.readFrame(t); op != 0x9 {
+			t.Fatalf("frame %d: %x %q while the handler held the connection, want a ping", i, op, p)
+		}
+	}
+	if _, err := raw.Write(frame(true, 1, []byte("after"), true)); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	for {
+		op, p := raw.readFrame(t)
+		if op == 0x9 {
+			continue
+		}
+		if op != 1 || string(p) != "after" {
+			t.Fatalf("got %x %q, want the echo of \"after\"", op, p)
+		}
+		return
+	}
+}
+
 // goroutinesAbove returns how many goroutines run beyond base once done
 // accepts that number, or after 10 s. The count changes with no event to
 // wait on (net/http's and the poller's goroutines end on their own), so it

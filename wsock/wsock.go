@@ -219,6 +219,7 @@ type Conn struct {
 	// so an idle connection costs no extra stack.
 	heartbeat *time.Timer
 	seen      atomic.Int64 // when the peer last sent a frame, since u.epoch
+	handling  atomic.Bool  // the Handler has a message: the connection is not read
 	nextPing  atomic.Int64 // when the next ping is due, since u.epoch
 
 	// readMu is held by the goroutine reading the connection: with no
@@ -282,8 +283,15 @@ func (c *Conn) tick() {
 	now := time.Since(c.u.epoch)
 	deadline := time.Duration(c.seen.Load()) + o.PingInterval + o.PingTimeout
 	if now >= deadline {
-		c.abort(errFrozen)
-		return
+		if !c.handling.Load() {
+			c.abort(errFrozen)
+			return
+		}
+		// The peer's frames may be waiting unread behind a message the
+		// Handler still holds (a send waiting for its commit): the
+		// silence is ours. The handler's return counts as a frame seen
+		// (dispatch); until then, look again a timeout later.
+		deadline = now + o.PingTimeout
 	}
 	next := time.Duration(c.nextPing.Load())
 	if now >= next {
