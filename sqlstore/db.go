@@ -55,7 +55,8 @@ type DB struct {
 	rebound sync.Map
 	// Prepared statements of w and r, on SQLite only (nil on PostgreSQL).
 	wstmts, rstmts *stmtCache
-	groups         groupCache // group send states, checked against members_version
+	groups         groupCache    // group send states, checked against members_version
+	ck             *checkpointer // SQLite only
 }
 
 // Open opens and migrates the database named by dsn: "sqlite:PATH" (or a
@@ -100,15 +101,18 @@ func openSQLite(path string) (*DB, error) {
 	// BENCHMARKS.md issue #23). It holds at most the pages one statement
 	// of the transaction changes.
 	//
-	// wal_autocheckpoint(8000): the commit that takes the WAL past 8,000
-	// pages (~32 MiB) copies them into the database file, instead of every
-	// 1,000 (SQLite's default). A direct message dirties about four pages,
-	// three of them leaves of indexes keyed by conversation or sender that
-	// the next batches write again; a checkpoint copies each distinct page
-	// once, so fewer, larger checkpoints copy fewer pages per message (the
-	// checkpoint took 5-7 % of the server's CPU at 1,500-3,000 direct
-	// messages/s, 2-3 % after; BENCHMARKS.md, issue #23, session 32). The
-	// WAL file keeps that size once reached: it is reused from its start.
+	// Checkpoints: the checkpointer (checkpoint.go) copies the WAL into the
+	// database file every checkpointEvery while writes come in, on its own
+	// connection, so that no commit waits for a checkpoint; at 5,000 direct
+	// messages/s that took p99 from 42-166 ms to 33-46 ms (BENCHMARKS.md,
+	// issue #23, session 35). The writer keeps SQLite's automatic
+	// checkpoint, at walHardLimit pages, as the bound on the WAL under
+	// constant writes (see checkpointer). Until then the WAL was
+	// checkpointed by the commit that took it past 8,000 pages: fewer,
+	// larger checkpoints copy fewer pages per message than SQLite's default
+	// 1,000 (a direct message dirties about four pages, three of them
+	// leaves of indexes the next batches write again); at 5,000-10,000
+	// messages/s the checkpointer's period copies as many pages at a time.
 	//
 	// cache_size(-16384): the writer keeps up to 16 MiB of pages (SQLite's
 	// default is 2 MiB). Every message inserts into indexes keyed by
@@ -121,7 +125,7 @@ func openSQLite(path string) (*DB, error) {
 	// connection is the only writer. Not larger: SQLite scans the cache's
 	// whole hash table at the end of many transactions (pcache1Truncate),
 	// 0.7 % of the CPU at 16 MiB and 1.3 % at 64 MiB in the same runs.
-	w, err := sql.Open("sqlite", base+"?"+pragmas+"&_pragma=temp_store(2)&_pragma=wal_autocheckpoint(8000)&_pragma=cache_size(-16384)&_txlock=immediate")
+	w, err := sql.Open("sqlite", base+"?"+pragmas+"&_pragma=temp_store(2)&_pragma=wal_autocheckpoint("+walHardLimit+")&_pragma=cache_size(-16384)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +152,16 @@ func openSQLite(path string) (*DB, error) {
 	n := max(4, runtime.NumCPU()*2)
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &DB{dialect: SQLite, w: w, r: r, wstmts: newStmtCache(w), rstmts: newStmtCache(r)}, nil
+	ck, err := sql.Open("sqlite", base+"?"+pragmas)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	ck.SetMaxOpenConns(1)
+	ck.SetMaxIdleConns(1)
+	ck.SetConnMaxLifetime(0)
+	return &DB{dialect: SQLite, w: w, r: r, wstmts: newStmtCache(w), rstmts: newStmtCache(r), ck: newCheckpointer(ck)}, nil
 }
 
 func openPostgres(dsn string) (*DB, error) {
@@ -183,6 +196,9 @@ func (db *DB) Close() error {
 	var err error
 	if db.wstmts != nil {
 		err = errors.Join(db.wstmts.close(), db.rstmts.close())
+	}
+	if db.ck != nil {
+		err = errors.Join(err, db.ck.close())
 	}
 	err = errors.Join(err, db.w.Close())
 	if db.r != db.w {
@@ -345,6 +361,9 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	err = stx.Commit()
+	if db.ck != nil {
+		db.ck.writes.Add(1)
+	}
 	// The writer connection is free again: prepare what ran unprepared, so
 	// the next transaction finds it cached.
 	for _, q := range tx.missed {
