@@ -63,7 +63,9 @@ func asyncAPI() []byte {
 			"description": "Events between a Parley server and an authenticated client. The same events travel over Socket.IO v5 " +
 				"(socket.io-client 4.x with default options; path /socket.io/ with its trailing slash; token in auth: {token} or ?token=) " +
 				"and over the plain WebSocket at /ws?token= (JSON text frames {\"event\", \"data\", \"id\"?}; a frame with an id is answered by " +
-				"{\"ack\": id, \"data\": envelope}). Extra fields may be added to payloads in later versions; documented ones stay."},
+				"{\"ack\": id, \"data\": envelope}). A socket's events are handled in the order sent; sends (send_message, send_group_message, " +
+				"send_channel_message) may be pipelined, up to 32 per socket, and are numbered (seq) in the order sent, but their acks may " +
+				"follow the answers to later events: match acks by id. Extra fields may be added to payloads in later versions; documented ones stay."},
 		"defaultContentType": "application/json",
 		"servers": map[string]any{
 			"socketio": map[string]any{"host": "127.0.0.1:8080", "protocol": "ws", "pathname": "/socket.io/", "security": security,

@@ -125,6 +125,12 @@ type Hub struct {
 
 	mu    sync.RWMutex
 	users map[string][]*client // a user's sockets on this node (a slice: fan-out iterates it per addressee)
+
+	// events counts client events being handled, which Close waits for;
+	// once stopping is set no event starts.
+	evMu     sync.Mutex
+	stopping bool
+	events   sync.WaitGroup
 }
 
 // New builds a hub over svc and subscribes it to bus.
@@ -222,6 +228,9 @@ func (h *Hub) Mount(mux *http.ServeMux) {
 
 // Close stops delivery and closes every connection.
 func (h *Hub) Close() {
+	h.evMu.Lock()
+	h.stopping = true
+	h.evMu.Unlock()
 	h.unsub()
 	h.sio.Close()
 	h.mu.Lock()
@@ -235,6 +244,9 @@ func (h *Hub) Close() {
 	for _, c := range all {
 		c.closeFor("shutdown")
 	}
+	// Events already taken in finish (their work is bounded by
+	// EventTimeout), so none reaches the service after it closed.
+	h.events.Wait()
 }
 
 // Connections returns how many sockets this node holds.
@@ -268,9 +280,12 @@ func originChecker(allowed []string) func(*http.Request) bool {
 // client is one connected socket of a user, on either transport.
 type client struct {
 	revoked atomic.Bool // its token was revoked; it is being closed
-	id      *parley.Identity
-	sio     *socketio.Socket // set for Socket.IO clients
-	conn    *wsock.Conn      // set for plain WebSocket clients
+	// slots bounds its pipelined events in flight (see dispatch); made
+	// with its first one, so an idle socket does not pay for it.
+	slots atomic.Pointer[chan struct{}]
+	id    *parley.Identity
+	sio   *socketio.Socket // set for Socket.IO clients
+	conn  *wsock.Conn      // set for plain WebSocket clients
 	// reason is why the hub closed it (a parley.CloseReasons value), set
 	// before closing; nil when the transport or the client closed it.
 	reason atomic.Pointer[string]
@@ -576,7 +591,7 @@ func (h *Hub) authenticateTicket(ticket string) (*parley.Identity, error) {
 }
 
 // call runs a client event's handler and returns the ack envelope.
-func (h *Hub) call(c *client, name string, data json.RawMessage) parley.Reply {
+func (h *Hub) call(c *client, name string, data json.RawMessage, queued func()) parley.Reply {
 	fn := h.handlers[name]
 	if fn == nil {
 		return parley.ReplyOf(nil, parley.Errorf(parley.EINVALID, "unknown event %q", name))
@@ -589,9 +604,69 @@ func (h *Hub) call(c *client, name string, data json.RawMessage) parley.Reply {
 		go c.closeFor("expired")
 		return parley.ReplyOf(nil, parley.Errorf(parley.EUNAUTHORIZED, "token expired"))
 	}
-	res, err := fn(h.deadlines.context(), c.id, data)
+	ctx := h.deadlines.context()
+	if queued != nil {
+		ctx = service.WithQueued(ctx, queued)
+	}
+	res, err := fn(ctx, c.id, data)
 	if parley.ErrorCode(err) == parley.EINTERNAL {
 		h.log.Error("socket event failed", "event", name, "user", c.id.UserID, "err", err)
 	}
 	return parley.ReplyOf(res, err)
+}
+
+// pipelined names the client events whose handling may go on after the
+// socket's next event is read: sends, which wait for their commit once
+// queued (service.WithQueued). A socket pipelining its sends thus has
+// several in one commit, in the order it sent them, instead of one per
+// commit; its other events, its pongs among them, are read meanwhile.
+var pipelined = map[string]bool{"send_message": true, "send_group_message": true, "send_channel_message": true}
+
+// maxPipelined bounds one socket's pipelined events in flight; past it
+// the socket is not read until one of them is answered.
+const maxPipelined = 32
+
+// dispatch handles one client event of c and hands its reply to respond.
+// An event of pipelined runs on a goroutine of its own: dispatch returns,
+// and the socket's next event is read, once its send is queued for the
+// commit (or it was answered earlier, by an error), and respond runs when
+// it is answered. Any other event is answered before dispatch returns.
+func (h *Hub) dispatch(c *client, name string, data json.RawMessage, respond func(parley.Reply)) {
+	h.evMu.Lock()
+	if h.stopping {
+		h.evMu.Unlock()
+		respond(parley.ReplyOf(nil, parley.Errorf(parley.EUNAVAILABLE, "server shutting down")))
+		return
+	}
+	h.events.Add(1)
+	h.evMu.Unlock()
+	if !pipelined[name] {
+		defer h.events.Done()
+		respond(h.call(c, name, data, nil))
+		return
+	}
+	slots := c.pipelineSlots()
+	slots <- struct{}{}
+	queued := make(chan struct{})
+	signal := sync.OnceFunc(func() { close(queued) })
+	go func() {
+		defer h.events.Done()
+		reply := h.call(c, name, data, signal)
+		signal()
+		<-slots
+		respond(reply)
+	}()
+	<-queued
+}
+
+// pipelineSlots returns c's slots, making them with its first use.
+func (c *client) pipelineSlots() chan struct{} {
+	if p := c.slots.Load(); p != nil {
+		return *p
+	}
+	ch := make(chan struct{}, maxPipelined)
+	if c.slots.CompareAndSwap(nil, &ch) {
+		return ch
+	}
+	return *c.slots.Load()
 }

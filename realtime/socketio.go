@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/engineio"
 	"github.com/parley-chat/parley/socketio"
 )
@@ -50,10 +51,11 @@ func (h *Hub) onSocketIOEvent(name string) socketio.EventHandler {
 		if args.Len() > 0 {
 			data = args.JSON[0]
 		}
-		reply := h.call(c, name, data)
-		if ack != nil {
-			_ = ack(reply)
-		}
+		h.dispatch(c, name, data, func(reply parley.Reply) {
+			if ack != nil {
+				_ = ack(reply)
+			}
+		})
 	}
 }
 

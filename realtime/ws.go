@@ -100,11 +100,13 @@ func (x *wsHandler) OnMessage(conn *wsock.Conn, t wsock.MessageType, data []byte
 		conn.Send(wsock.Text, b)
 		return
 	}
-	reply := x.h.call(x.c, f.Event, f.Data)
-	if f.ID != nil {
-		b, _ := json.Marshal(wsAck{Ack: *f.ID, Data: reply})
-		conn.Send(wsock.Text, b)
-	}
+	id := f.ID
+	x.h.dispatch(x.c, f.Event, f.Data, func(reply parley.Reply) {
+		if id != nil {
+			b, _ := json.Marshal(wsAck{Ack: *id, Data: reply})
+			conn.Send(wsock.Text, b)
+		}
+	})
 }
 
 func (x *wsHandler) OnClose(_ *wsock.Conn, err error) {

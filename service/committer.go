@@ -32,6 +32,18 @@ func newCommitter(store parley.MessageStore, m parley.Metrics, timeout time.Dura
 	return &committer{store: store, metrics: m, timeout: timeout, reqs: make(chan *commitReq, 4*maxBatch), done: make(chan struct{})}
 }
 
+// queuedKey is the context key of WithQueued's callback.
+type queuedKey struct{}
+
+// WithQueued returns ctx carrying queued, which a send made with it calls
+// once its message has its place in the commit queue, before it waits for
+// the commit: sends queued in the order of these calls are committed, and
+// numbered, in that order. A socket uses it to read its next event while
+// the send waits (realtime's pipelined events), without reordering them.
+func WithQueued(ctx context.Context, queued func()) context.Context {
+	return context.WithValue(ctx, queuedKey{}, queued)
+}
+
 // commit queues s and waits until it is committed (or failed).
 func (c *committer) commit(ctx context.Context, s *parley.Send) error {
 	c.start.Do(func() { go c.loop() })
@@ -40,6 +52,9 @@ func (c *committer) commit(ctx context.Context, s *parley.Send) error {
 	case c.reqs <- r:
 	case <-ctx.Done():
 		return parley.Errorf(parley.EUNAVAILABLE, "server busy, message not sent")
+	}
+	if queued, ok := ctx.Value(queuedKey{}).(func()); ok {
+		queued()
 	}
 	// Once queued the send will be committed or fail; wait for the verdict
 	// even if the client gives up, so the answer never lies.

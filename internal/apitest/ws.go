@@ -194,6 +194,13 @@ func (c *WS) WaitEvent(tb testing.TB, name, substr string) json.RawMessage {
 // Call sends an event with an ack id and waits for the ack's envelope.
 func (c *WS) Call(tb testing.TB, event string, data any, id int64) json.RawMessage {
 	tb.Helper()
+	c.Send(tb, event, data, id)
+	return c.WaitAck(tb, id)
+}
+
+// Send sends an event with an ack id without waiting for the ack.
+func (c *WS) Send(tb testing.TB, event string, data any, id int64) {
+	tb.Helper()
 	c.mu.Lock()
 	c.calls[id] = event
 	c.mu.Unlock()
@@ -201,5 +208,10 @@ func (c *WS) Call(tb testing.TB, event string, data any, id int64) json.RawMessa
 	if err := c.conn.WriteMessage(gws.OpcodeText, b); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// WaitAck waits up to 10 s for the ack of id and returns its envelope.
+func (c *WS) WaitAck(tb testing.TB, id int64) json.RawMessage {
+	tb.Helper()
 	return c.WaitFor(tb, func(f Frame) bool { return f.Ack != nil && *f.Ack == id }).Data
 }
