@@ -6,7 +6,9 @@ import (
 )
 
 // Event is something that happened, addressed to users. Data is encoded once
-// by the service layer; transports frame it without decoding it again.
+// by the service layer; transports frame it without decoding or validating
+// it again, so it must be what an encoder made (a bus that receives events
+// from the network checks them before delivering).
 type Event struct {
 	Name string          // the real-time event name of API.md §12
 	Data json.RawMessage // the event payload, already JSON

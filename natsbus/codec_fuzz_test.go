@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"bytes"
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -29,6 +30,9 @@ func FuzzDecode(f *testing.F) {
 		ev, err := decode(name, payload)
 		if err != nil {
 			return
+		}
+		if len(ev.Data) > 0 && !json.Valid(ev.Data) {
+			t.Fatalf("data %q that is not JSON decoded", ev.Data)
 		}
 		if slices.Contains(ev.To, "") {
 			return // empty addressees decode but are refused by encode
@@ -86,6 +90,12 @@ func TestCodec(t *testing.T) {
 		}
 		if _, err := decode("ok", []byte("usr_a")); err == nil {
 			t.Error("payload without an addressee line accepted")
+		}
+		// Sockets frame an event's data without checking it again.
+		for _, data := range []string{"{", `{"a":}`, "nul", `"x`, "{} {}"} {
+			if _, err := decode("ok", []byte("usr_a\n"+data)); err == nil {
+				t.Errorf("data %q that is not JSON accepted", data)
+			}
 		}
 	})
 }

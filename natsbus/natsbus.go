@@ -36,6 +36,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -573,6 +574,11 @@ func decode(name string, payload []byte) (*parley.Event, error) {
 		return nil, errors.New("no addressee line")
 	}
 	ev := &parley.Event{Name: name, Data: payload[i+1:]}
+	if len(ev.Data) > 0 && !json.Valid(ev.Data) {
+		// Sockets frame an event's data as it is (parley.Event): what
+		// comes from the network is checked once here, not per socket.
+		return nil, errors.New("data is not JSON")
+	}
 	if i > 0 {
 		ev.To = strings.Split(string(payload[:i]), ",")
 	}

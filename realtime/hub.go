@@ -352,7 +352,8 @@ type frames struct {
 
 func (f *frames) forSocketIO() *socketio.Prepared {
 	f.sioOnce.Do(func() {
-		f.sio, _ = socketio.PrepareEvent("/", f.ev.Name, f.ev.Data)
+		// The data is an encoder's (parley.Event): framed as it is.
+		f.sio, _ = socketio.PrepareEvent("/", f.ev.Name, socketio.Encoded(f.ev.Data))
 		if f.sio != nil && f.bulk {
 			f.sio.MarkBulk()
 		}
@@ -364,7 +365,7 @@ func (f *frames) forSocketIO() *socketio.Prepared {
 // every /ws socket is queued the same bytes.
 func (f *frames) forWS() wsock.Message {
 	f.wsOnce.Do(func() {
-		b, _ := json.Marshal(wsFrame{Event: f.ev.Name, Data: f.ev.Data})
+		b := appendWSFrame(nil, f.ev.Name, f.ev.Data)
 		f.ws = wsock.NewMessage(false, len(b))
 		copy(f.ws.Data, b)
 		f.ws.Bulk = f.bulk

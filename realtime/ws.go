@@ -20,6 +20,18 @@ type wsFrame struct {
 	ID    *int64          `json:"id,omitempty"`
 }
 
+// appendWSFrame appends the wsFrame of an event with data (an encoder's
+// output, parley.Event) without an id: what json.Marshal makes of it,
+// without re-validating data, which would cost more than the rest.
+func appendWSFrame(b []byte, event string, data json.RawMessage) []byte {
+	name, _ := json.Marshal(event)
+	b = append(append(b, `{"event":`...), name...)
+	if len(data) > 0 {
+		b = append(append(b, `,"data":`...), data...)
+	}
+	return append(b, '}')
+}
+
 // wsAck answers a client frame that carried an id.
 type wsAck struct {
 	Ack  int64        `json:"ack"`

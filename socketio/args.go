@@ -196,6 +196,14 @@ func encodeArgs(dst []byte, prefix []byte, args []any) ([]byte, [][]byte, error)
 				return nil, nil, errInvalidRaw
 			}
 			dst = append(dst, v...)
+		case Encoded:
+			// An encoder's output: inserted without json.Valid, which
+			// costs as much as the rest of the packet's encoding.
+			if len(v) == 0 {
+				dst = append(dst, "null"...)
+				break
+			}
+			dst = append(dst, v...)
 		default:
 			b, err := json.Marshal(v)
 			if err != nil {
@@ -210,6 +218,14 @@ func encodeArgs(dst []byte, prefix []byte, args []any) ([]byte, [][]byte, error)
 	}
 	return dst, atts, nil
 }
+
+// Encoded is an argument that is already JSON because an encoder made it
+// (json.Marshal, or an equivalent the caller tests against it): it goes
+// into the packet as it is. A json.RawMessage argument is checked with
+// json.Valid first, as it may hold anything; Encoded is not, so it must
+// never carry bytes a client or another party supplied unchecked. Empty
+// encodes as null.
+type Encoded []byte
 
 // errInvalidRaw is returned for a json.RawMessage argument that is not JSON.
 var errInvalidRaw = errors.New("socketio: json.RawMessage argument is not valid JSON")

@@ -31,3 +31,25 @@ func TestPrepareEventRaw(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareEventEncoded checks that an Encoded argument is inserted as it
+// is, with no check (its maker vouches for it), and that an empty one is
+// null rather than a hole in the array.
+func TestPrepareEventEncoded(t *testing.T) {
+	for _, tc := range []struct {
+		arg  socketio.Encoded
+		want string
+	}{
+		{arg: socketio.Encoded(`{"a":[1,2],"b":"<x>"}`), want: `42["e",{"a":[1,2],"b":"<x>"}]`},
+		{arg: nil, want: `42["e",null]`},
+		{arg: socketio.Encoded{}, want: `42["e",null]`},
+	} {
+		p, err := socketio.PrepareEvent("/", "e", tc.arg)
+		if err != nil {
+			t.Fatalf("PrepareEvent(%q): %v", tc.arg, err)
+		}
+		if got := string(p.Frames()[0].Data); got != tc.want {
+			t.Errorf("PrepareEvent(%q) = %s, want %s", tc.arg, got, tc.want)
+		}
+	}
+}
