@@ -399,3 +399,86 @@ func TestCoalescer(t *testing.T) {
 		}
 	})
 }
+
+// deadlineConn records the write deadlines set on a server connection.
+type deadlineConn struct {
+	net.Conn
+	mu  sync.Mutex
+	set []time.Time
+}
+
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
+	d.mu.Lock()
+	d.set = append(d.set, t)
+	d.mu.Unlock()
+	return d.Conn.SetWriteDeadline(t)
+}
+
+func (d *deadlineConn) deadlines() []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.set)
+}
+
+type deadlineListener struct {
+	net.Listener
+	conns chan *deadlineConn
+}
+
+func (l deadlineListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	d := &deadlineConn{Conn: c}
+	l.conns <- d
+	return d, nil
+}
+
+// TestWriteDeadlineMovedAtHalf checks that the write deadline is set for
+// the first write and then only once less than half of WriteTimeout is
+// left, on a clock the test moves.
+func TestWriteDeadlineMovedAtHalf(t *testing.T) {
+	base := time.Now()
+	var clock atomic.Int64 // offset from base
+	wsock.SetWriteClock(t, func() time.Time { return base.Add(time.Duration(clock.Load())) })
+	conns := make(chan *wsock.Conn, 1)
+	up := wsock.NewUpgrader(wsock.Options{WriteTimeout: 10 * time.Second})
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := up.Upgrade(w, r, nil); err == nil {
+			conns <- c
+		}
+	}))
+	dl := deadlineListener{Listener: ts.Listener, conns: make(chan *deadlineConn, 1)}
+	ts.Listener = dl
+	ts.Start()
+	t.Cleanup(ts.Close)
+	rec := newRecorder()
+	client, _ := dial(t, "ws"+strings.TrimPrefix(ts.URL, "http"), "", rec)
+	go client.ReadLoop()
+	d := <-dl.conns
+	c := <-conns
+	c.Start()
+	handshake := len(d.deadlines()) // the upgrade's own
+
+	sent := 0
+	send := func(at time.Duration) {
+		clock.Store(int64(at))
+		sent++
+		if !c.Send(wsock.Text, []byte(fmt.Sprint(sent))) {
+			t.Fatal("Send refused")
+		}
+		rec.waitFor(t, sent) // one batch per message: the next send starts a new one
+	}
+	send(0)
+	for s := 1; s <= 5; s++ {
+		send(time.Duration(s) * time.Second) // 5 s left at most: not moved
+	}
+	send(5*time.Second + time.Millisecond) // under half left: moved
+	send(6 * time.Second)
+	got := d.deadlines()[handshake:]
+	want := []time.Time{base.Add(10 * time.Second), base.Add(15*time.Second + time.Millisecond)}
+	if !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Fatalf("write deadlines %v, want %v (base %v)", got, want, base)
+	}
+}

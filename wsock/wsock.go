@@ -245,6 +245,8 @@ type Conn struct {
 	urgent      bool          // a frame that is not Bulk is queued: write without waiting
 	wake        chan struct{} // closed to end the writer's Coalescer wait early; nil unless it waits
 	closeMsg    []byte        // the close frame to write, when not a normal closure
+
+	writeBy int64 // UnixNano of the write deadline last set; the writer's alone (see writeBatch)
 }
 
 // Start begins reading; call it exactly once. On Linux an idle connection

@@ -1,6 +1,8 @@
 package wsock_test
 
 import (
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -94,5 +96,42 @@ func TestSendSlowReader(t *testing.T) {
 	}
 	if c.Send(wsock.Text, []byte("x")) {
 		t.Fatal("Send after close returned true")
+	}
+}
+
+// TestWriteTimeout checks that a write the peer never takes ends the
+// connection within WriteTimeout (the deadline is moved only at half,
+// see writeBatch), while its queue still has room.
+func TestWriteTimeout(t *testing.T) {
+	closed := make(chan error, 1)
+	conns := make(chan *wsock.Conn, 1)
+	up := wsock.NewUpgrader(wsock.Options{
+		WriteTimeout: 300 * time.Millisecond,
+		OnClose:      func(_ *wsock.Conn, err error) { closed <- err },
+	})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := up.Upgrade(w, r, nil); err == nil {
+			c.Start()
+			conns <- c
+		}
+	}))
+	defer ts.Close()
+	// The client never starts its read loop, so the socket buffers fill.
+	dial(t, "ws"+strings.TrimPrefix(ts.URL, "http"), "", gws.BuiltinEventHandler{})
+	c := <-conns
+	payload := make([]byte, 1<<20)
+	for i := 0; i < 16; i++ { // more than loopback buffers take, less than the queue
+		if !c.Send(wsock.Binary, payload) {
+			t.Fatalf("Send %d refused", i)
+		}
+	}
+	select {
+	case err := <-closed:
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("close error %v, want a write timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write the peer never took did not time out")
 	}
 }
