@@ -37,19 +37,19 @@ func (g *gateConn) Write(b []byte) (int, error) {
 	return g.Conn.Write(b)
 }
 
-type gateListener struct {
+// wrapListener hands every accepted connection to wrap, which returns what
+// the server uses instead (and may keep it for the test).
+type wrapListener struct {
 	net.Listener
-	conns chan *gateConn
+	wrap func(net.Conn) net.Conn
 }
 
-func (l gateListener) Accept() (net.Conn, error) {
+func (l wrapListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	g := &gateConn{Conn: c, held: make(chan struct{}), open: make(chan struct{})}
-	l.conns <- g
-	return g, nil
+	return l.wrap(c), nil
 }
 
 // recorder is a client that records the messages it reads, in order.
@@ -113,13 +113,17 @@ func serveGated(t *testing.T, opts wsock.Options, h gws.Event) (*wsock.Conn, *ga
 			conns <- c
 		}
 	}))
-	gl := gateListener{Listener: ts.Listener, conns: make(chan *gateConn, 1)}
-	ts.Listener = gl
+	gates := make(chan *gateConn, 1)
+	ts.Listener = wrapListener{Listener: ts.Listener, wrap: func(c net.Conn) net.Conn {
+		g := &gateConn{Conn: c, held: make(chan struct{}), open: make(chan struct{})}
+		gates <- g
+		return g
+	}}
 	ts.Start()
 	t.Cleanup(ts.Close)
 	client, _ := dial(t, "ws"+strings.TrimPrefix(ts.URL, "http"), "", h)
 	go client.ReadLoop()
-	g := <-gl.conns
+	g := <-gates
 	return <-conns, g
 }
 
@@ -420,21 +424,6 @@ func (d *deadlineConn) deadlines() []time.Time {
 	return slices.Clone(d.set)
 }
 
-type deadlineListener struct {
-	net.Listener
-	conns chan *deadlineConn
-}
-
-func (l deadlineListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	d := &deadlineConn{Conn: c}
-	l.conns <- d
-	return d, nil
-}
-
 // TestWriteDeadlineMovedAtHalf checks that the write deadline is set for
 // the first write and then only once less than half of WriteTimeout is
 // left, on a clock the test moves.
@@ -449,14 +438,18 @@ func TestWriteDeadlineMovedAtHalf(t *testing.T) {
 			conns <- c
 		}
 	}))
-	dl := deadlineListener{Listener: ts.Listener, conns: make(chan *deadlineConn, 1)}
-	ts.Listener = dl
+	dcs := make(chan *deadlineConn, 1)
+	ts.Listener = wrapListener{Listener: ts.Listener, wrap: func(c net.Conn) net.Conn {
+		d := &deadlineConn{Conn: c}
+		dcs <- d
+		return d
+	}}
 	ts.Start()
 	t.Cleanup(ts.Close)
 	rec := newRecorder()
 	client, _ := dial(t, "ws"+strings.TrimPrefix(ts.URL, "http"), "", rec)
 	go client.ReadLoop()
-	d := <-dl.conns
+	d := <-dcs
 	c := <-conns
 	c.Start()
 	handshake := len(d.deadlines()) // the upgrade's own

@@ -55,25 +55,30 @@ func TestUpgradeOrigin(t *testing.T) {
 	}
 }
 
-// TestSendSlowReader checks that a peer that never reads is disconnected
-// once its queue is full, while Send never blocks.
-func TestSendSlowReader(t *testing.T) {
+// serveNonReader starts a server with opts and a client that never reads,
+// so the socket buffers fill; it returns the server's started Conn and
+// where its close error will come.
+func serveNonReader(t *testing.T, opts wsock.Options) (*wsock.Conn, <-chan error) {
+	t.Helper()
 	closed := make(chan error, 1)
 	conns := make(chan *wsock.Conn, 1)
-	up := wsock.NewUpgrader(wsock.Options{
-		QueueSize: 8,
-		OnClose:   func(_ *wsock.Conn, err error) { closed <- err },
-	})
+	opts.OnClose = func(_ *wsock.Conn, err error) { closed <- err }
+	up := wsock.NewUpgrader(opts)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := up.Upgrade(w, r, nil); err == nil {
 			c.Start()
 			conns <- c
 		}
 	}))
-	defer ts.Close()
-	// The client never starts its read loop, so the socket buffers fill.
-	dial(t, "ws"+strings.TrimPrefix(ts.URL, "http"), "", gws.BuiltinEventHandler{})
-	c := <-conns
+	t.Cleanup(ts.Close)
+	dial(t, "ws"+strings.TrimPrefix(ts.URL, "http"), "", gws.BuiltinEventHandler{}) // no read loop
+	return <-conns, closed
+}
+
+// TestSendSlowReader checks that a peer that never reads is disconnected
+// once its queue is full, while Send never blocks.
+func TestSendSlowReader(t *testing.T) {
+	c, closed := serveNonReader(t, wsock.Options{QueueSize: 8})
 	payload := make([]byte, 64<<10)
 	start := time.Now()
 	sent := 0
@@ -103,27 +108,12 @@ func TestSendSlowReader(t *testing.T) {
 // connection within WriteTimeout (the deadline is moved only at half,
 // see writeBatch), while its queue still has room.
 func TestWriteTimeout(t *testing.T) {
-	closed := make(chan error, 1)
-	conns := make(chan *wsock.Conn, 1)
-	up := wsock.NewUpgrader(wsock.Options{
-		WriteTimeout: 300 * time.Millisecond,
-		OnClose:      func(_ *wsock.Conn, err error) { closed <- err },
-	})
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c, err := up.Upgrade(w, r, nil); err == nil {
-			c.Start()
-			conns <- c
-		}
-	}))
-	defer ts.Close()
-	// The client never starts its read loop, so the socket buffers fill.
-	dial(t, "ws"+strings.TrimPrefix(ts.URL, "http"), "", gws.BuiltinEventHandler{})
-	c := <-conns
+	c, closed := serveNonReader(t, wsock.Options{WriteTimeout: 300 * time.Millisecond})
 	payload := make([]byte, 1<<20)
-	for i := 0; i < 16; i++ { // more than loopback buffers take, less than the queue
-		if !c.Send(wsock.Binary, payload) {
-			t.Fatalf("Send %d refused", i)
-		}
+	// More than loopback buffers take, less than the queue; Send refuses
+	// once the timeout has closed the connection (on a slow machine,
+	// before the last one).
+	for i := 0; i < 16 && c.Send(wsock.Binary, payload); i++ {
 	}
 	select {
 	case err := <-closed:
