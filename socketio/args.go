@@ -188,22 +188,14 @@ func encodeArgs(dst []byte, prefix []byte, args []any) ([]byte, [][]byte, error)
 			// Inserted as it is (json.Marshal would re-validate and compact
 			// it through a buffer, the most expensive step of a fan-out's
 			// one encoding); it must still be valid.
-			if v == nil {
-				dst = append(dst, "null"...)
-				break
-			}
-			if !json.Valid(v) {
+			if v != nil && !json.Valid(v) {
 				return nil, nil, errInvalidRaw
 			}
-			dst = append(dst, v...)
+			dst = appendJSON(dst, v)
 		case Encoded:
 			// An encoder's output: inserted without json.Valid, which
 			// costs as much as the rest of the packet's encoding.
-			if len(v) == 0 {
-				dst = append(dst, "null"...)
-				break
-			}
-			dst = append(dst, v...)
+			dst = appendJSON(dst, v)
 		default:
 			b, err := json.Marshal(v)
 			if err != nil {
@@ -217,6 +209,14 @@ func encodeArgs(dst []byte, prefix []byte, args []any) ([]byte, [][]byte, error)
 		return nil, nil, ErrTooManyAttachments
 	}
 	return dst, atts, nil
+}
+
+// appendJSON appends raw, already JSON, or null when it is empty.
+func appendJSON(dst, raw []byte) []byte {
+	if len(raw) == 0 {
+		return append(dst, "null"...)
+	}
+	return append(dst, raw...)
 }
 
 // Encoded is an argument that is already JSON because an encoder made it

@@ -266,12 +266,12 @@ func (c *Conn) dropQueueLocked() {
 	c.queuedBytes = 0
 }
 
-// writeBatch writes frames (and a close frame after them when closeAfter)
-// with as few writes as it can: one, unless a frame is bigger than
-// bigFrame, which is written on its own instead of being copied.
 // writeClock is time.Now; tests move it.
 var writeClock = time.Now
 
+// writeBatch writes frames (and a close frame after them when closeAfter)
+// with as few writes as it can: one, unless a frame is bigger than
+// bigFrame, which is written on its own instead of being copied.
 func (c *Conn) writeBatch(buf *[]byte, frames [][]byte, closeAfter bool) error {
 	nc := c.nc
 	// The deadline moves only once less than half of WriteTimeout is
