@@ -50,26 +50,25 @@ func StatusOf(code string) int {
 
 // writeJSON writes a success envelope.
 func writeJSON(w http.ResponseWriter, status int, data any, message string) {
-	var body []byte
-	var err error
-	if views, ok := data.([]*service.MessageView); ok && views != nil {
-		// Pages of history: the hand-written encoder makes the same bytes
-		// as encoding/json without its reflection, into a buffer reused
-		// across requests (Write does not keep it).
-		buf := pageBuffers.Get().(*[]byte)
+	// Pages of history and chat lists: the hand-written encoders make the
+	// same bytes as encoding/json without its reflection, into a buffer
+	// reused across requests (Write does not keep it).
+	buf := pageBuffers.Get().(*[]byte)
+	body, ok := appendReply((*buf)[:0], data, message)
+	if ok {
+		*buf = body
 		defer func() {
 			if cap(*buf) <= maxPooledPage {
 				pageBuffers.Put(buf)
 			}
 		}()
-		body = appendReply((*buf)[:0], views, message)
-		*buf = body
 	} else {
-		body, err = json.Marshal(parley.Reply{Success: true, Data: data, Message: message})
-	}
-	if err != nil {
-		body = []byte(`{"success":false,"error":{"code":"internal","message":"internal error"}}`)
-		status = http.StatusInternalServerError
+		pageBuffers.Put(buf)
+		var err error
+		if body, err = json.Marshal(parley.Reply{Success: true, Data: data, Message: message}); err != nil {
+			body = []byte(`{"success":false,"error":{"code":"internal","message":"internal error"}}`)
+			status = http.StatusInternalServerError
+		}
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -77,23 +76,32 @@ func writeJSON(w http.ResponseWriter, status int, data any, message string) {
 	_, _ = w.Write(body)
 }
 
-// pageBuffers holds encoding buffers of pages of history; one of at most
-// maxPooledPage bytes goes back for the next page, larger ones (pages of
-// 200 long messages) are left to the collector.
+// pageBuffers holds encoding buffers of hand-encoded replies; one of at
+// most maxPooledPage bytes goes back for the next reply, larger ones
+// (pages of 200 long messages) are left to the collector.
 var pageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 const maxPooledPage = 256 << 10
 
-// appendReply appends the success envelope of views, as json.Marshal of
-// parley.Reply encodes it.
-func appendReply(b []byte, views []*service.MessageView, message string) []byte {
+// appendReply appends the success envelope of data, as json.Marshal of
+// parley.Reply encodes it, when data is of a type encoded by hand (a page
+// of message views, a chat list); otherwise it reports false and what it
+// appended is to be dropped.
+func appendReply(b []byte, data any, message string) ([]byte, bool) {
 	b = append(b, `{"success":true,"data":`...)
-	b = service.AppendMessageViews(b, views)
+	switch v := data.(type) {
+	case []*service.MessageView:
+		b = service.AppendMessageViews(b, v)
+	case []*service.ChatView:
+		b = service.AppendChatViews(b, v)
+	default:
+		return b, false
+	}
 	if message != "" {
 		msg, _ := json.Marshal(message) // a string always encodes
 		b = append(append(b, `,"message":`...), msg...)
 	}
-	return append(b, '}')
+	return append(b, '}'), true
 }
 
 // writeError writes an error envelope. Internal errors are logged with the

@@ -15,25 +15,45 @@ import (
 	"github.com/parley-chat/parley/service"
 )
 
-// TestAppendReply holds the envelope of a page of history to what
-// json.Marshal of parley.Reply makes of it, with and without a message.
+// TestAppendReply holds the envelope of a page of history and of a chat
+// list to what json.Marshal of parley.Reply makes of it, with and without
+// a message; other data is left to encoding/json.
 func TestAppendReply(t *testing.T) {
 	content := "x<y>&\u2028"
 	page := []*service.MessageView{{MessageID: "msg_1", Content: &content, Reactions: []parley.Reaction{}}, {MessageID: "msg_2"}}
+	chats := []*service.ChatView{{ConversationID: "dm_1", Type: parley.KindDirect, Peer: &service.ChatPeer{UserID: "u_1"},
+		LastMessage: page[0], UnreadCount: 3}, {ConversationID: "grp_1", Type: parley.KindGroup, Group: &service.ChatGroup{GroupID: "grp_1"}}}
 	for _, tc := range []struct {
-		name  string
-		views []*service.MessageView
-		msg   string
-	}{{"Page", page, ""}, {"Empty", []*service.MessageView{}, ""}, {"Message", page, "done <ok> \"quoted\""}} {
+		name string
+		data any
+		msg  string
+	}{
+		{"Page", page, ""}, {"Empty", []*service.MessageView{}, ""}, {"NilPage", []*service.MessageView(nil), ""},
+		{"Message", page, "done <ok> \"quoted\""}, {"Chats", chats, ""}, {"NoChats", []*service.ChatView{}, "none"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want, err := json.Marshal(parley.Reply{Success: true, Data: tc.views, Message: tc.msg})
+			want, err := json.Marshal(parley.Reply{Success: true, Data: tc.data, Message: tc.msg})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := appendReply(nil, tc.views, tc.msg); !bytes.Equal(got, want) {
-				t.Errorf("appendReply:\n got %s\nwant %s", got, want)
+			got, ok := appendReply(nil, tc.data, tc.msg)
+			if !ok || !bytes.Equal(got, want) {
+				t.Errorf("appendReply (%v):\n got %s\nwant %s", ok, got, want)
+			}
+			rec := httptest.NewRecorder()
+			writeJSON(rec, 200, tc.data, tc.msg)
+			if !bytes.Equal(rec.Body.Bytes(), want) {
+				t.Errorf("writeJSON:\n got %s\nwant %s", rec.Body.Bytes(), want)
 			}
 		})
+	}
+	if _, ok := appendReply(nil, map[string]int{"a": 1}, ""); ok {
+		t.Error("appendReply encoded a map by hand")
+	}
+	rec := httptest.NewRecorder()
+	writeJSON(rec, 201, map[string]int{"a": 1}, "")
+	if got := rec.Body.String(); rec.Code != 201 || got != `{"success":true,"data":{"a":1}}` {
+		t.Errorf("writeJSON of a map: %d %s", rec.Code, got)
 	}
 }
 
