@@ -10,19 +10,7 @@ import "strconv"
 // AppendChatViews appends the JSON array of views to b, byte for byte
 // what encoding/json.Marshal makes of them (null for a nil slice or
 // element).
-func AppendChatViews(b []byte, views []*ChatView) []byte {
-	if views == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '[')
-	for i, v := range views {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = v.AppendJSON(b)
-	}
-	return append(b, ']')
-}
+func AppendChatViews(b []byte, views []*ChatView) []byte { return appendJSONArray(b, views) }
 
 // AppendJSON appends v as JSON to b, byte for byte what
 // encoding/json.Marshal makes of it (null for a nil v).

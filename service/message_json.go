@@ -14,7 +14,11 @@ import (
 // AppendMessageViews appends the JSON array of views to b, byte for byte
 // what encoding/json.Marshal makes of them (HTML-escaped strings, null for
 // a nil slice or element).
-func AppendMessageViews(b []byte, views []*MessageView) []byte {
+func AppendMessageViews(b []byte, views []*MessageView) []byte { return appendJSONArray(b, views) }
+
+// appendJSONArray appends the JSON array of views, null for a nil slice;
+// each element's AppendJSON writes null for a nil element.
+func appendJSONArray[V interface{ AppendJSON([]byte) []byte }](b []byte, views []V) []byte {
 	if views == nil {
 		return append(b, "null"...)
 	}
