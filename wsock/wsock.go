@@ -134,8 +134,10 @@ type Options struct {
 	// queue is full is closed, so a client that stops reading never slows
 	// down senders.
 	QueueSize int
-	// WriteTimeout bounds each write of a batch of queued frames, so a
-	// stuck peer is dropped.
+	// WriteTimeout bounds the writes of queued frames, so a stuck peer is
+	// dropped: the deadline is moved only once less than half of it is
+	// left (see writeBatch), so a write that blocks fails between
+	// WriteTimeout/2 and WriteTimeout after it began.
 	WriteTimeout time.Duration
 	// PingInterval is how often the server pings an idle peer; zero turns
 	// heartbeats off. A peer that sends nothing at all (no message, ping
